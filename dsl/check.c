@@ -1,0 +1,826 @@
+/* check.c: the semantic pass (nftables' evaluate.c for our language).
+ *
+ * Resolves names (fields, constants, enum values, reason codes, methods,
+ * functions), types every expression against the request schema, replaces
+ * constant references by copies of their values, and spots rules that can
+ * never fire. Every problem is queued with the location of the offending
+ * node; checking goes on so independent mistakes are all reported. */
+#include "check.h"
+
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/program.h"
+
+typedef struct ctx {
+	su_diags *d;
+	su_checked *out;
+	su_let_decl **lets;
+	size_t nlets;
+	unsigned let_depth;   /* guards `let A = B` / `let B = A` cycles */
+} ctx;
+
+static int check_value(ctx *c, su_node **np, su_type want, int want_ekind);
+static int check_set(ctx *c, su_node **np, su_type elem, int ekind);
+static int check_cond(ctx *c, su_node **np);
+
+static const char *method_names[STEPUP_METHOD_COUNT] = {
+	"IN_APP", "OTP_SMS", "OTP_EMAIL", "CUSTOMER_SERVICE",
+};
+
+static int method_lookup(const char *name)
+{
+	for (int i = 0; i < STEPUP_METHOD_COUNT; i++)
+		if (strcmp(method_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static const char *type_name(su_type t, int ekind)
+{
+	switch (t) {
+	case SU_T_BOOL: return "a boolean";
+	case SU_T_INT: return "an integer";
+	case SU_T_FLOAT: return "a number";
+	case SU_T_STRING: return "a string";
+	case SU_T_ENUM: return ekind >= 0 ? su_enums[ekind].what : "an enum value";
+	case SU_T_REASON: return "a reason code";
+	case SU_T_REASONS: return "a list of reason codes";
+	case SU_T_SET: return "a set";
+	default: return "nothing";
+	}
+}
+
+/* "a card state" reads better than "card state" in messages. */
+static const char *a_type(su_type t, int ekind, char *buf, size_t n)
+{
+	if (t == SU_T_ENUM && ekind >= 0)
+		snprintf(buf, n, "a %s", su_enums[ekind].what);
+	else
+		snprintf(buf, n, "%s", type_name(t, ekind));
+	return buf;
+}
+
+static su_let_decl *find_let(ctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->nlets; i++)
+		if (strcmp(c->lets[i]->name, name) == 0)
+			return c->lets[i];
+	return NULL;
+}
+
+/* Put `repl` where *np was, keeping its place in a sibling list. */
+static void replace(su_node **np, su_node *repl)
+{
+	su_node *old = *np;
+	repl->next = old->next;
+	old->next = NULL;
+	su_node_free(old);
+	*np = repl;
+}
+
+static int is_literal(const su_node *n)
+{
+	return n->kind == SU_N_INT || n->kind == SU_N_FLOAT || n->kind == SU_N_STRING ||
+	       n->kind == SU_N_BOOL || n->kind == SU_N_IDENT;
+}
+
+/* Replace a constant reference by a copy of its value. 1 = substituted,
+ * 0 = not a constant, -1 = error. */
+static int substitute_let(ctx *c, su_node **np, int want_set)
+{
+	su_let_decl *l = find_let(c, (*np)->text);
+	su_node *copy;
+
+	if (!l)
+		return 0;
+	l->used = 1;
+	if (!l->value)
+		return -1;  /* its own definition failed; already reported */
+	if (want_set && l->value->kind != SU_N_SET) {
+		su_error(c->d, (*np)->loc, "'%s' is not a set", l->name);
+		su_note(c->d, l->loc, "'%s' is defined here", l->name);
+		return -1;
+	}
+	if (!want_set && l->value->kind == SU_N_SET) {
+		su_error(c->d, (*np)->loc, "'%s' is a set; use it after 'in' or 'has any of'", l->name);
+		return -1;
+	}
+	if (c->let_depth > 16) {
+		su_error(c->d, (*np)->loc, "constant '%s' is defined in terms of itself", l->name);
+		return -1;
+	}
+	copy = su_node_clone(l->value);
+	if (!copy) {
+		c->d->oom = 1;
+		return -1;
+	}
+	/* Diagnostics inside the copy should point at the use, not the let. */
+	copy->loc = (*np)->loc;
+	replace(np, copy);
+	return 1;
+}
+
+static int resolve_ident(ctx *c, su_node *n, su_type want, int want_ekind)
+{
+	if (want == SU_T_ENUM) {
+		int id = su_enum_lookup(want_ekind, n->text, strlen(n->text));
+		if (id < 0) {
+			const char *s = su_enum_suggest(want_ekind, n->text);
+			if (s)
+				su_error(c->d, n->loc, "unknown %s '%s'; did you mean '%s'?",
+				         su_enums[want_ekind].what, n->text, s);
+			else {
+				char list[256] = "";
+				for (unsigned i = 0; i < su_enums[want_ekind].count; i++) {
+					strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+					strncat(list, su_enums[want_ekind].values[i], sizeof(list) - strlen(list) - 1);
+				}
+				su_error(c->d, n->loc, "unknown %s '%s' (expected one of %s)",
+				         su_enums[want_ekind].what, n->text, list);
+			}
+			return -1;
+		}
+		n->ty = SU_T_ENUM;
+		n->ekind = want_ekind;
+		n->ival = id;
+		return 0;
+	}
+	if (want == SU_T_REASON) {
+		int bit = su_checked_reason_bit(c->out, n->text);
+		if (bit < 0) {
+			su_error(c->d, n->loc,
+			         "unknown reason code '%s' (quote it, \"%s\", to match a code the network added)",
+			         n->text, n->text);
+			return -1;
+		}
+		n->ty = SU_T_REASON;
+		n->ival = bit;
+		return 0;
+	}
+	if (method_lookup(n->text) >= 0)
+		su_error(c->d, n->loc, "'%s' is an ID&V method, not a value", n->text);
+	else if (want == SU_T_STRING)
+		su_error(c->d, n->loc, "undefined constant '%s' (write \"%s\" for a string)",
+		         n->text, n->text);
+	else
+		su_error(c->d, n->loc, "undefined constant '%s'", n->text);
+	return -1;
+}
+
+static int add_extra_reason(ctx *c, su_node *n)
+{
+	su_checked *o = c->out;
+	int bit = su_checked_reason_bit(o, n->text);
+
+	if (bit >= 0)
+		return bit;
+	if (SU_R_KNOWN_COUNT + o->nextra >= SU_REASON_MAX) {
+		su_error(c->d, n->loc, "too many distinct reason codes (at most %d)", SU_REASON_MAX);
+		return -1;
+	}
+	if (!n->text[0]) {
+		su_error(c->d, n->loc, "empty reason code");
+		return -1;
+	}
+	o->extra_reasons[o->nextra] = strdup(n->text);
+	if (!o->extra_reasons[o->nextra]) {
+		c->d->oom = 1;
+		return -1;
+	}
+	return SU_R_KNOWN_COUNT + (int)o->nextra++;
+}
+
+static int check_call(ctx *c, su_node *n)
+{
+	const su_builtin_sig *sig = NULL;
+	unsigned nargs = 0, i = 0;
+	int rc = 0;
+
+	for (int k = 0; k < SU_FN_COUNT; k++)
+		if (strcmp(su_builtins[k].name, n->text) == 0) {
+			sig = &su_builtins[k];
+			n->func = k;
+		}
+	if (!sig) {
+		if (strchr(n->text, '.'))
+			su_error(c->d, n->loc, "unknown function '%s' (no loaded plugin provides it)", n->text);
+		else
+			su_error(c->d, n->loc, "unknown function '%s'", n->text);
+		return -1;
+	}
+	for (su_node *a = n->a; a; a = a->next)
+		nargs++;
+	if (nargs != sig->nargs) {
+		su_error(c->d, n->loc, "%s() takes %u argument%s, not %u", sig->name,
+		         sig->nargs, sig->nargs == 1 ? "" : "s", nargs);
+		return -1;
+	}
+	for (su_node **ap = &n->a; *ap; ap = &(*ap)->next, i++) {
+		char b1[64], b2[64];
+		if (check_value(c, ap, sig->args[i], SU_E_NONE) < 0) {
+			rc = -1;
+			continue;
+		}
+		if ((*ap)->ty != sig->args[i]) {
+			su_error(c->d, (*ap)->loc, "argument %u of %s() must be %s, not %s", i + 1,
+			         sig->name, a_type(sig->args[i], SU_E_NONE, b1, sizeof(b1)),
+			         a_type((*ap)->ty, (*ap)->ekind, b2, sizeof(b2)));
+			rc = -1;
+		}
+	}
+	n->ty = sig->ret;
+	return rc;
+}
+
+static int check_value(ctx *c, su_node **np, su_type want, int want_ekind)
+{
+	su_node *n = *np;
+	int r;
+
+	switch (n->kind) {
+	case SU_N_FIELD:
+		n->slot = su_field_lookup(n->text, strlen(n->text));
+		if (n->slot < 0) {
+			const char *s = su_field_suggest(n->text);
+			if (s)
+				su_error(c->d, n->loc, "unknown field '%s'; did you mean '%s'?", n->text, s);
+			else
+				su_error(c->d, n->loc, "unknown field '%s'", n->text);
+			return -1;
+		}
+		n->ty = su_fields[n->slot].type;
+		n->ekind = su_fields[n->slot].enum_kind;
+		return 0;
+	case SU_N_IDENT:
+		r = substitute_let(c, np, 0);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			c->let_depth++;
+			r = check_value(c, np, want, want_ekind);
+			c->let_depth--;
+			return r;
+		}
+		/* Top-level request fields (tsp, request_id) have no dot. */
+		if (su_field_lookup(n->text, strlen(n->text)) >= 0) {
+			n->kind = SU_N_FIELD;
+			return check_value(c, np, want, want_ekind);
+		}
+		return resolve_ident(c, n, want, want_ekind);
+	case SU_N_STRING:
+		if (want == SU_T_REASON) {
+			int bit = add_extra_reason(c, n);
+			if (bit < 0)
+				return -1;
+			n->ty = SU_T_REASON;
+			n->ival = bit;
+			return 0;
+		}
+		if (want == SU_T_ENUM && su_enum_lookup(want_ekind, n->text, strlen(n->text)) >= 0) {
+			su_error(c->d, n->loc, "%s values are names, not strings: write %s without quotes",
+			         su_enums[want_ekind].what, n->text);
+			return -1;
+		}
+		n->ty = SU_T_STRING;
+		return 0;
+	case SU_N_INT:
+		n->ty = SU_T_INT;
+		return 0;
+	case SU_N_FLOAT:
+		n->ty = SU_T_FLOAT;
+		return 0;
+	case SU_N_BOOL:
+		n->ty = SU_T_BOOL;
+		return 0;
+	case SU_N_CALL:
+		return check_call(c, n);
+	case SU_N_SET:
+		su_error(c->d, n->loc, "a set can only follow 'in' or 'has any of'");
+		return -1;
+	default:
+		su_error(c->d, n->loc, "expected a value, found %s", su_node_kind_name(n->kind));
+		return -1;
+	}
+}
+
+static int is_number(su_type t)
+{
+	return t == SU_T_INT || t == SU_T_FLOAT;
+}
+
+static int check_cmp(ctx *c, su_node *n)
+{
+	/* Type the side that knows its type first (a field), so a bare name on
+	 * the other side can be read as a value of that field's enum. */
+	int swap = n->a->kind == SU_N_IDENT || n->a->kind == SU_N_STRING;
+	su_node **first = swap ? &n->b : &n->a, **second = swap ? &n->a : &n->b;
+	char b1[64], b2[64];
+
+	if (check_value(c, first, SU_T_NONE, SU_E_NONE) < 0)
+		return -1;
+	su_type want = (*first)->ty == SU_T_REASONS ? SU_T_REASON : (*first)->ty;
+	if (check_value(c, second, want, (*first)->ekind) < 0)
+		return -1;
+
+	su_node *l = n->a, *r = n->b;
+	su_cmp op = (su_cmp)n->ival;
+	if (l->ty == SU_T_REASONS || r->ty == SU_T_REASONS) {
+		su_error(c->d, n->loc, "%s is a list of reason codes; test it with 'has' or 'has any of'",
+		         l->ty == SU_T_REASONS ? l->text : r->text);
+		return -1;
+	}
+	if (is_number(l->ty) && is_number(r->ty)) {
+		n->ty = SU_T_BOOL;
+		return 0;
+	}
+	if (l->ty != r->ty || (l->ty == SU_T_ENUM && l->ekind != r->ekind)) {
+		su_error(c->d, n->loc, "cannot compare %s with %s",
+		         a_type(l->ty, l->ekind, b1, sizeof(b1)), a_type(r->ty, r->ekind, b2, sizeof(b2)));
+		return -1;
+	}
+	if (op != SU_CMP_EQ && op != SU_CMP_NE) {
+		su_error(c->d, n->loc, "operator '%s' needs numbers, not %s", su_cmp_text(op),
+		         a_type(l->ty, l->ekind, b1, sizeof(b1)));
+		return -1;
+	}
+	n->ty = SU_T_BOOL;
+	return 0;
+}
+
+static int check_set(ctx *c, su_node **np, su_type elem, int ekind)
+{
+	int rc = 0;
+
+	if ((*np)->kind == SU_N_IDENT) {
+		int r = substitute_let(c, np, 1);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			su_error(c->d, (*np)->loc, "undefined set '%s'", (*np)->text);
+			return -1;
+		}
+	}
+	su_node *set = *np;
+	set->ty = SU_T_SET;
+	set->elem = elem;
+	set->ekind = ekind;
+	set->mask = 0;
+	for (su_node **ip = &set->a; *ip; ip = &(*ip)->next) {
+		char b1[64], b2[64];
+		if (!is_literal(*ip)) {
+			su_error(c->d, (*ip)->loc, "set members must be constants");
+			rc = -1;
+			continue;
+		}
+		if (check_value(c, ip, elem, ekind) < 0) {
+			rc = -1;
+			continue;
+		}
+		su_node *it = *ip;
+		if (it->kind == SU_N_FIELD || it->kind == SU_N_CALL) {
+			su_error(c->d, it->loc, "set members must be constants");
+			rc = -1;
+			continue;
+		}
+		if (it->ty != elem && !(elem == SU_T_FLOAT && it->ty == SU_T_INT)) {
+			su_error(c->d, it->loc, "set member is %s, expected %s",
+			         a_type(it->ty, it->ekind, b1, sizeof(b1)), a_type(elem, ekind, b2, sizeof(b2)));
+			rc = -1;
+			continue;
+		}
+		if (elem == SU_T_ENUM || elem == SU_T_REASON)
+			set->mask |= UINT64_C(1) << it->ival;
+	}
+	return rc;
+}
+
+static int check_cond(ctx *c, su_node **np)
+{
+	su_node *n = *np;
+	char b1[64];
+	int r1, r2;
+
+	switch (n->kind) {
+	case SU_N_AND:
+	case SU_N_OR:
+		r1 = check_cond(c, &n->a);
+		r2 = check_cond(c, &n->b);
+		n->ty = SU_T_BOOL;
+		return r1 < 0 || r2 < 0 ? -1 : 0;
+	case SU_N_NOT:
+		n->ty = SU_T_BOOL;
+		return check_cond(c, &n->a);
+	case SU_N_CMP:
+		return check_cmp(c, n);
+	case SU_N_IN:
+		if (check_value(c, &n->a, SU_T_NONE, SU_E_NONE) < 0)
+			return -1;
+		if (n->a->ty == SU_T_REASONS) {
+			su_error(c->d, n->loc, "%s is a list; test it with 'has any of'", n->a->text);
+			return -1;
+		}
+		if (n->a->ty == SU_T_BOOL) {
+			su_error(c->d, n->a->loc, "'in' needs a string, number or enum value, not a boolean");
+			return -1;
+		}
+		n->ty = SU_T_BOOL;
+		if (check_set(c, &n->b, n->a->ty, n->a->ekind) < 0)
+			return -1;
+		if (!n->b->a)
+			su_warning(c->d, n->b->loc, "empty set: this test is always %s",
+			           n->ival ? "true when the value is present" : "false");
+		return 0;
+	case SU_N_HAS:
+		if (check_value(c, &n->a, SU_T_NONE, SU_E_NONE) < 0)
+			return -1;
+		if (n->a->ty != SU_T_REASONS) {
+			su_error(c->d, n->a->loc, "'has' needs a list (wallet.reason_codes), not %s",
+			         a_type(n->a->ty, n->a->ekind, b1, sizeof(b1)));
+			return -1;
+		}
+		n->ty = SU_T_BOOL;
+		if (n->ival == SU_HAS_ONE) {
+			if (n->b->kind == SU_N_SET || (n->b->kind == SU_N_IDENT && find_let(c, n->b->text) &&
+			                               find_let(c, n->b->text)->value &&
+			                               find_let(c, n->b->text)->value->kind == SU_N_SET)) {
+				su_error(c->d, n->b->loc, "write 'has any of' or 'has all of' before a set");
+				return -1;
+			}
+			if (n->b->kind != SU_N_IDENT && n->b->kind != SU_N_STRING) {
+				su_error(c->d, n->b->loc, "'has' needs a reason code, like HIGH_RISK or \"NEW_CODE\"");
+				return -1;
+			}
+			return check_value(c, &n->b, SU_T_REASON, SU_E_NONE);
+		}
+		if (check_set(c, &n->b, SU_T_REASON, SU_E_NONE) < 0)
+			return -1;
+		if (!n->b->a)
+			su_warning(c->d, n->b->loc, "empty set: this test is always %s",
+			           n->ival == SU_HAS_ALL ? "true when the list is present" : "false");
+		return 0;
+	case SU_N_PRESENT:
+		if (n->a->kind != SU_N_FIELD && n->a->kind != SU_N_CALL) {
+			su_error(c->d, n->a->loc, "'is %s' applies to a field or a call, not a constant",
+			         n->ival ? "absent" : "present");
+			return -1;
+		}
+		n->ty = SU_T_BOOL;
+		return check_value(c, &n->a, SU_T_NONE, SU_E_NONE);
+	default:
+		if (check_value(c, np, SU_T_BOOL, SU_E_NONE) < 0)
+			return -1;
+		n = *np;
+		if (n->ty != SU_T_BOOL) {
+			su_error(c->d, n->loc, "%s is %s, not a condition",
+			         n->text ? n->text : "this", a_type(n->ty, n->ekind, b1, sizeof(b1)));
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/* ---- "can this rule ever fire?" ---------------------------------------
+ * A cheap, sound-but-incomplete look at AND chains: it only says "never"
+ * when the conjuncts on one field contradict each other or the schema. */
+
+typedef struct cons {
+	uint64_t emask[SU_SLOT_COUNT];
+	int64_t lo[SU_SLOT_COUNT], hi[SU_SLOT_COUNT];
+	uint8_t present[SU_SLOT_COUNT], absent[SU_SLOT_COUNT];
+	int8_t boolv[SU_SLOT_COUNT];    /* -1 free, 0/1 required value, 2 both */
+	int is_false;
+} cons;
+
+static su_cmp flip(su_cmp op)
+{
+	switch (op) {
+	case SU_CMP_LT: return SU_CMP_GT;
+	case SU_CMP_LE: return SU_CMP_GE;
+	case SU_CMP_GT: return SU_CMP_LT;
+	case SU_CMP_GE: return SU_CMP_LE;
+	default: return op;
+	}
+}
+
+static void need_bool(cons *k, int slot, int v)
+{
+	k->present[slot] = 1;
+	if (k->boolv[slot] == -1)
+		k->boolv[slot] = (int8_t)v;
+	else if (k->boolv[slot] != v)
+		k->boolv[slot] = 2;
+}
+
+static void collect(cons *k, const su_node *n, int negated)
+{
+	const su_node *f, *v;
+
+	if (n->kind == SU_N_AND && !negated) {
+		collect(k, n->a, 0);
+		collect(k, n->b, 0);
+		return;
+	}
+	if (n->kind == SU_N_NOT) {
+		if (n->a->kind == SU_N_FIELD && n->a->ty == SU_T_BOOL && !negated)
+			need_bool(k, n->a->slot, 0);
+		return;
+	}
+	if (negated)
+		return;
+	switch (n->kind) {
+	case SU_N_BOOL:
+		if (!n->ival)
+			k->is_false = 1;
+		return;
+	case SU_N_FIELD:
+		if (n->ty == SU_T_BOOL)
+			need_bool(k, n->slot, 1);
+		return;
+	case SU_N_PRESENT:
+		if (n->a->kind == SU_N_FIELD) {
+			if (n->ival)
+				k->absent[n->a->slot] = 1;
+			else
+				k->present[n->a->slot] = 1;
+		}
+		return;
+	case SU_N_IN:
+		if (n->a->kind == SU_N_FIELD) {
+			k->present[n->a->slot] = 1;
+			if (n->a->ty == SU_T_ENUM)
+				k->emask[n->a->slot] &= n->ival ? ~n->b->mask : n->b->mask;
+		}
+		return;
+	case SU_N_HAS:
+		if (n->a->kind == SU_N_FIELD) {
+			k->present[n->a->slot] = 1;
+			if (n->ival != SU_HAS_ONE && n->b->mask == 0 && n->ival == SU_HAS_ANY)
+				k->is_false = 1;
+		}
+		return;
+	case SU_N_CMP: {
+		su_cmp op = (su_cmp)n->ival;
+		if (n->a->kind == SU_N_FIELD && n->b->kind != SU_N_FIELD && n->b->kind != SU_N_CALL) {
+			f = n->a;
+			v = n->b;
+		} else if (n->b->kind == SU_N_FIELD && n->a->kind != SU_N_FIELD && n->a->kind != SU_N_CALL) {
+			f = n->b;
+			v = n->a;
+			op = flip(op);
+		} else {
+			if (n->a->kind == SU_N_FIELD)
+				k->present[n->a->slot] = 1;
+			if (n->b->kind == SU_N_FIELD)
+				k->present[n->b->slot] = 1;
+			return;
+		}
+		int s = f->slot;
+		k->present[s] = 1;
+		if (f->ty == SU_T_ENUM && v->ty == SU_T_ENUM) {
+			uint64_t bit = UINT64_C(1) << v->ival;
+			if (op == SU_CMP_EQ)
+				k->emask[s] &= bit;
+			else if (op == SU_CMP_NE)
+				k->emask[s] &= ~bit;
+		} else if (f->ty == SU_T_INT && v->kind == SU_N_INT) {
+			int64_t x = v->ival;
+			switch (op) {
+			case SU_CMP_EQ:
+				if (x > k->lo[s]) k->lo[s] = x;
+				if (x < k->hi[s]) k->hi[s] = x;
+				break;
+			case SU_CMP_LT: if (x - 1 < k->hi[s]) k->hi[s] = x - 1; break;
+			case SU_CMP_LE: if (x < k->hi[s]) k->hi[s] = x; break;
+			case SU_CMP_GT: if (x + 1 > k->lo[s]) k->lo[s] = x + 1; break;
+			case SU_CMP_GE: if (x > k->lo[s]) k->lo[s] = x; break;
+			default: break;
+			}
+		} else if (f->ty == SU_T_BOOL && v->kind == SU_N_BOOL) {
+			if (op == SU_CMP_EQ || op == SU_CMP_NE)
+				need_bool(k, s, (op == SU_CMP_EQ) == (v->ival != 0));
+		}
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+/* Returns the slot that makes `n` unsatisfiable, SU_SLOT_COUNT for a plain
+ * `false`, or -1 when it may be true. */
+static int never_true(const su_node *n)
+{
+	cons *k;
+	int why = -1;
+
+	if (n->kind == SU_N_OR) {
+		int a = never_true(n->a);
+		if (a < 0)
+			return -1;
+		return never_true(n->b) < 0 ? -1 : a;
+	}
+	k = malloc(sizeof(*k));
+	if (!k)
+		return -1;
+	for (int s = 0; s < SU_SLOT_COUNT; s++) {
+		const su_field *f = &su_fields[s];
+		k->emask[s] = f->enum_kind >= 0 ? (UINT64_C(1) << su_enums[f->enum_kind].count) - 1 : ~UINT64_C(0);
+		k->lo[s] = f->type == SU_T_INT ? f->min : INT64_MIN;
+		k->hi[s] = f->type == SU_T_INT ? f->max : INT64_MAX;
+		k->present[s] = k->absent[s] = 0;
+		k->boolv[s] = -1;
+	}
+	k->is_false = 0;
+	collect(k, n, 0);
+	if (k->is_false)
+		why = SU_SLOT_COUNT;
+	for (int s = 0; s < SU_SLOT_COUNT && why < 0; s++)
+		if ((k->present[s] && k->absent[s]) || k->emask[s] == 0 || k->lo[s] > k->hi[s] ||
+		    k->boolv[s] == 2)
+			why = s;
+	free(k);
+	return why;
+}
+
+/* ---- declarations ------------------------------------------------------ */
+
+static void check_methods(ctx *c, su_file *f)
+{
+	su_checked *o = c->out;
+
+	for (su_method_decl *m = f->methods; m; m = m->next) {
+		int t = method_lookup(m->name);
+		m->type = t;
+		if (t < 0) {
+			su_error(c->d, m->loc,
+			         "unknown ID&V method '%s' (expected IN_APP, OTP_SMS, OTP_EMAIL or CUSTOMER_SERVICE)",
+			         m->name);
+			continue;
+		}
+		if (o->methods[t]) {
+			su_error(c->d, m->loc, "method '%s' is declared twice", m->name);
+			su_note(c->d, o->methods[t]->loc, "first declared here");
+			continue;
+		}
+		o->methods[t] = m;
+		o->method_order[o->nmethods++] = (unsigned)t;
+		if (m->when && check_cond(c, &m->when) == 0 && never_true(m->when) >= 0)
+			su_warning(c->d, m->loc, "method '%s' can never be available", m->name);
+	}
+}
+
+static void check_rule(ctx *c, su_rule_decl *r)
+{
+	su_checked *o = c->out;
+	size_t before = c->d->nerrors;
+
+	if (check_cond(c, &r->when) == 0) {
+		int why = never_true(r->when);
+		if (why == SU_SLOT_COUNT)
+			su_error(c->d, r->loc, "rule '%s' can never fire: its condition is always false", r->name);
+		else if (why >= 0)
+			su_error(c->d, r->loc, "rule '%s' can never fire: no value of %s satisfies all its tests",
+			         r->name, su_fields[why].path);
+	}
+	r->allowed = 0;
+	if (r->outcome != SU_O_STEP_UP)
+		return;
+	if (!r->only) {
+		r->allowed = (1u << STEPUP_METHOD_COUNT) - 1;
+		return;
+	}
+	for (su_ident_list *id = r->only; id; id = id->next) {
+		int t = method_lookup(id->name);
+		if (t < 0)
+			su_error(c->d, id->loc,
+			         "unknown ID&V method '%s' (expected IN_APP, OTP_SMS, OTP_EMAIL or CUSTOMER_SERVICE)",
+			         id->name);
+		else if (!o->methods[t])
+			su_error(c->d, id->loc, "undefined method '%s': declare it with 'method %s ...'",
+			         id->name, id->name);
+		else
+			r->allowed |= 1u << t;
+	}
+	(void)before;
+}
+
+static void check_policies(ctx *c, su_file *f)
+{
+	su_checked *o = c->out;
+
+	for (su_policy_decl *p = f->policies; p; p = p->next) {
+		int ch = su_enum_lookup(SU_E_CHANNEL, p->channel, strlen(p->channel));
+		if (ch < 0) {
+			su_error(c->d, p->loc, "unknown channel '%s' (expected ECOM_MERCHANT)", p->channel);
+			continue;
+		}
+		if (ch != 1) {
+			su_error(c->d, p->loc,
+			         "step-up belongs to %s; a channel policy applies to ECOM_MERCHANT only",
+			         p->channel);
+			continue;
+		}
+		if (o->merchant_policy >= 0) {
+			su_error(c->d, p->loc, "the ECOM_MERCHANT policy is declared twice");
+			continue;
+		}
+		o->merchant_policy = p->becomes == SU_O_APPROVE ? STEPUP_GREEN : STEPUP_RED;
+	}
+}
+
+int su_checked_reason_bit(const su_checked *c, const char *name)
+{
+	int k = su_reason_lookup(name, strlen(name));
+	if (k >= 0)
+		return k;
+	for (unsigned i = 0; i < c->nextra; i++)
+		if (strcmp(c->extra_reasons[i], name) == 0)
+			return SU_R_KNOWN_COUNT + (int)i;
+	return -1;
+}
+
+void su_checked_fini(su_checked *c)
+{
+	for (unsigned i = 0; i < c->nextra; i++)
+		free(c->extra_reasons[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+size_t su_check(su_diags *d, su_file **files, size_t nfiles, su_checked *out)
+{
+	ctx c = { .d = d, .out = out };
+	size_t before = d->nerrors, nlets = 0, k = 0;
+	su_loc name_loc = {0};
+
+	memset(out, 0, sizeof(*out));
+	out->merchant_policy = -1;
+
+	for (size_t i = 0; i < nfiles; i++) {
+		su_file *f = files[i];
+		if (f->ruleset_name) {
+			if (!out->name) {
+				out->name = f->ruleset_name;
+				name_loc = f->name_loc;
+			} else if (strcmp(out->name, f->ruleset_name) != 0) {
+				su_error(d, f->name_loc, "ruleset is named '%s' here but '%s' elsewhere",
+				         f->ruleset_name, out->name);
+				su_note(d, name_loc, "first named here");
+			}
+		}
+		for (su_let_decl *l = f->lets; l; l = l->next)
+			nlets++;
+	}
+
+	/* Constants are global to the ruleset and may be used before their
+	 * definition, so collect them all first. */
+	c.lets = calloc(nlets ? nlets : 1, sizeof(*c.lets));
+	if (!c.lets) {
+		d->oom = 1;
+		return 1;
+	}
+	for (size_t i = 0; i < nfiles; i++)
+		for (su_let_decl *l = files[i]->lets; l; l = l->next) {
+			su_let_decl *prev = NULL;
+			for (size_t j = 0; j < k; j++)
+				if (strcmp(c.lets[j]->name, l->name) == 0)
+					prev = c.lets[j];
+			if (prev) {
+				su_error(d, l->loc, "constant '%s' is defined twice", l->name);
+				su_note(d, prev->loc, "first defined here");
+				continue;
+			}
+			if (su_field_lookup(l->name, strlen(l->name)) >= 0 || method_lookup(l->name) >= 0) {
+				su_error(d, l->loc, "'%s' is a field or method name and cannot be redefined", l->name);
+				continue;
+			}
+			c.lets[k++] = l;
+		}
+	c.nlets = k;
+
+	for (size_t i = 0; i < nfiles; i++)
+		check_methods(&c, files[i]);
+	for (size_t i = 0; i < nfiles; i++)
+		check_policies(&c, files[i]);
+
+	for (size_t i = 0; i < nfiles; i++)
+		for (su_rule_decl *r = files[i]->rules; r; r = r->next) {
+			for (size_t j = 0; j < i + 1; j++)
+				for (su_rule_decl *q = files[j]->rules; q && q != r; q = q->next)
+					if (strcmp(q->name, r->name) == 0) {
+						su_error(d, r->loc, "duplicate rule '%s'", r->name);
+						su_note(d, q->loc, "first defined here");
+						goto next;
+					}
+			check_rule(&c, r);
+next:;
+		}
+
+	for (size_t i = 0; i < c.nlets; i++)
+		if (!c.lets[i]->used)
+			su_warning(d, c.lets[i]->loc, "constant '%s' is never used", c.lets[i]->name);
+	free(c.lets);
+	return d->nerrors - before;
+}

@@ -1,0 +1,503 @@
+/* compile.c: lowers the checked AST to flat code (nftables' linearize).
+ *
+ * Field tests against constants become single fused instructions, so the
+ * evaluator reads a slot and compares without touching the value stack;
+ * anything else goes through the generic value instructions. `and`/`or`
+ * short-circuit with forward jumps, which also makes termination obvious to
+ * the verifier. */
+#include "compile.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct buf {
+	void *p;
+	uint32_t n, cap;
+} buf;
+
+typedef struct cc {
+	su_diags *d;
+	struct stepup_ruleset *rs;
+	buf strtab, strs, ints, floats, masks, strsets, setitems, methods, rules, atoms, code;
+	uint32_t *hash;     /* open addressing over strs indices, SU_NONE = empty */
+	uint32_t hcap;
+	uint32_t tri, val;  /* current stack depths */
+	int oom;
+} cc;
+
+static void *grow(cc *c, buf *b, size_t elem, uint32_t more)
+{
+	if (c->oom)
+		return NULL;
+	if ((uint64_t)b->n + more > b->cap) {
+		uint64_t cap = b->cap ? b->cap : 16;
+		while (cap < (uint64_t)b->n + more)
+			cap *= 2;
+		if (cap > UINT32_MAX / 2) {
+			c->oom = 1;
+			return NULL;
+		}
+		void *p = realloc(b->p, (size_t)cap * elem);
+		if (!p) {
+			c->oom = 1;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = (uint32_t)cap;
+	}
+	void *at = (char *)b->p + (size_t)b->n * elem;
+	b->n += more;
+	return at;
+}
+
+#define PUSH(c, b, T, v)                                  \
+	do {                                                  \
+		T *slot_ = grow((c), &(c)->b, sizeof(T), 1);      \
+		if (slot_)                                        \
+			*slot_ = (v);                                 \
+	} while (0)
+
+static uint32_t hash_str(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static int rehash(cc *c)
+{
+	uint32_t cap = c->hcap ? c->hcap * 2 : 256;
+	uint32_t *h = malloc(cap * sizeof(*h));
+	if (!h)
+		return -1;
+	memset(h, 0xff, cap * sizeof(*h));
+	su_span *spans = c->strs.p;
+	for (uint32_t i = 0; i < c->strs.n; i++) {
+		uint32_t k = hash_str((char *)c->strtab.p + spans[i].off, spans[i].len) & (cap - 1);
+		while (h[k] != SU_NONE)
+			k = (k + 1) & (cap - 1);
+		h[k] = i;
+	}
+	free(c->hash);
+	c->hash = h;
+	c->hcap = cap;
+	return 0;
+}
+
+/* Intern a string; returns its strs index. */
+static uint32_t str(cc *c, const char *s, size_t n)
+{
+	if (c->oom)
+		return 0;
+	if ((c->strs.n + 1) * 2 > c->hcap && rehash(c) < 0) {
+		c->oom = 1;
+		return 0;
+	}
+	uint32_t k = hash_str(s, n) & (c->hcap - 1);
+	su_span *spans = c->strs.p;
+	for (; c->hash[k] != SU_NONE; k = (k + 1) & (c->hcap - 1)) {
+		su_span sp = spans[c->hash[k]];
+		if (sp.len == n && memcmp((char *)c->strtab.p + sp.off, s, n) == 0)
+			return c->hash[k];
+	}
+	char *at = grow(c, &c->strtab, 1, (uint32_t)n + 1);
+	if (!at)
+		return 0;
+	memcpy(at, s, n);
+	at[n] = '\0';
+	su_span sp = { (uint32_t)(at - (char *)c->strtab.p), (uint32_t)n };
+	PUSH(c, strs, su_span, sp);
+	c->hash[k] = c->strs.n - 1;
+	return c->strs.n - 1;
+}
+
+static uint32_t cstr(cc *c, const char *s)
+{
+	return str(c, s, strlen(s));
+}
+
+static uint32_t const_int(cc *c, int64_t v)
+{
+	int64_t *a = c->ints.p;
+	for (uint32_t i = 0; i < c->ints.n; i++)
+		if (a[i] == v)
+			return i;
+	PUSH(c, ints, int64_t, v);
+	return c->ints.n - 1;
+}
+
+static uint32_t const_mask(cc *c, uint64_t v)
+{
+	uint64_t *a = c->masks.p;
+	for (uint32_t i = 0; i < c->masks.n; i++)
+		if (a[i] == v)
+			return i;
+	PUSH(c, masks, uint64_t, v);
+	return c->masks.n - 1;
+}
+
+static uint32_t const_float(cc *c, double v)
+{
+	PUSH(c, floats, double, v);
+	return c->floats.n - 1;
+}
+
+static void track(cc *c, int dtri, int dval)
+{
+	c->tri = (uint32_t)((int)c->tri + dtri);
+	c->val = (uint32_t)((int)c->val + dval);
+	if (c->tri > c->rs->max_tri)
+		c->rs->max_tri = c->tri;
+	if (c->val > c->rs->max_val)
+		c->rs->max_val = c->val;
+}
+
+static const int8_t op_tri[SU_OP_COUNT] = {
+#define OP(NAME, SHAPE, TRI, VAL) TRI,
+#include "../engine/opcodes.def"
+#undef OP
+};
+static const int8_t op_val[SU_OP_COUNT] = {
+#define OP(NAME, SHAPE, TRI, VAL) VAL,
+#include "../engine/opcodes.def"
+#undef OP
+};
+
+static uint32_t emit(cc *c, uint8_t op, unsigned a, unsigned cmp, uint32_t k, uint32_t atom)
+{
+	su_insn in = { .op = op, .a = (uint8_t)a, .cmp = (uint8_t)cmp, .c = k, .atom = atom };
+	PUSH(c, code, su_insn, in);
+	int dval = op_val[op];
+	if (op == SU_OP_V_CALL)
+		dval = 1 - (int)a;
+	track(c, op_tri[op], dval);
+	return c->code.n - 1;
+}
+
+static uint32_t atom(cc *c, const su_node *n)
+{
+	char *text = su_loc_text(c->d, n->loc);
+	if (!text) {
+		c->oom = 1;
+		return SU_NONE;
+	}
+	su_atom a = { cstr(c, text), n->loc.file, n->loc.first_line, n->loc.first_col };
+	free(text);
+	PUSH(c, atoms, su_atom, a);
+	return c->atoms.n - 1;
+}
+
+static uint32_t enum_full(int ekind)
+{
+	return (uint32_t)((UINT64_C(1) << su_enums[ekind].count) - 1);
+}
+
+static int is_const(const su_node *n)
+{
+	return n->kind == SU_N_INT || n->kind == SU_N_FLOAT || n->kind == SU_N_STRING ||
+	       n->kind == SU_N_BOOL || n->kind == SU_N_IDENT;
+}
+
+static void emit_value(cc *c, const su_node *n)
+{
+	switch (n->kind) {
+	case SU_N_FIELD:
+		emit(c, SU_OP_V_FIELD, (unsigned)n->slot, 0, 0, SU_NONE);
+		break;
+	case SU_N_INT:
+		emit(c, SU_OP_V_INT, 0, 0, const_int(c, n->ival), SU_NONE);
+		break;
+	case SU_N_FLOAT:
+		emit(c, SU_OP_V_FLOAT, 0, 0, const_float(c, n->fval), SU_NONE);
+		break;
+	case SU_N_STRING:
+		emit(c, SU_OP_V_STR, 0, 0, cstr(c, n->text), SU_NONE);
+		break;
+	case SU_N_BOOL:
+		emit(c, SU_OP_V_BOOL, 0, 0, (uint32_t)n->ival, SU_NONE);
+		break;
+	case SU_N_IDENT:  /* resolved enum value */
+		emit(c, SU_OP_V_ENUM, (unsigned)n->ekind, 0, (uint32_t)n->ival, SU_NONE);
+		break;
+	case SU_N_CALL: {
+		unsigned nargs = 0;
+		for (const su_node *a = n->a; a; a = a->next, nargs++)
+			emit_value(c, a);
+		emit(c, SU_OP_V_CALL, nargs, 0, (uint32_t)n->func, SU_NONE);
+		break;
+	}
+	default:
+		c->oom = 1;  /* unreachable after a clean check */
+	}
+}
+
+static su_cmp flip_cmp(su_cmp op)
+{
+	switch (op) {
+	case SU_CMP_LT: return SU_CMP_GT;
+	case SU_CMP_LE: return SU_CMP_GE;
+	case SU_CMP_GT: return SU_CMP_LT;
+	case SU_CMP_GE: return SU_CMP_LE;
+	default: return op;
+	}
+}
+
+static uint32_t strset(cc *c, const su_node *set)
+{
+	su_range r = { c->setitems.n, 0 };
+	for (const su_node *it = set->a; it; it = it->next, r.count++)
+		PUSH(c, setitems, uint32_t, cstr(c, it->text));
+	PUSH(c, strsets, su_range, r);
+	return c->strsets.n - 1;
+}
+
+static void emit_cmp(cc *c, const su_node *n)
+{
+	const su_node *f = n->a, *k = n->b;
+	su_cmp op = (su_cmp)n->ival;
+
+	if (f->kind != SU_N_FIELD || !is_const(k)) {
+		f = n->b;
+		k = n->a;
+		op = flip_cmp(op);
+	}
+	if (f->kind == SU_N_FIELD && is_const(k)) {
+		unsigned s = (unsigned)f->slot;
+		if (f->ty == SU_T_ENUM) {
+			uint64_t bit = UINT64_C(1) << k->ival;
+			uint64_t m = op == SU_CMP_EQ ? bit : (enum_full(f->ekind) & ~bit);
+			emit(c, SU_OP_ENUM_IN, s, 0, const_mask(c, m), SU_NONE);
+			return;
+		}
+		if (f->ty == SU_T_INT && k->kind == SU_N_INT) {
+			emit(c, SU_OP_INT_CMP, s, op, const_int(c, k->ival), SU_NONE);
+			return;
+		}
+		if (f->ty == SU_T_STRING && k->kind == SU_N_STRING) {
+			emit(c, SU_OP_STR_CMP, s, op, cstr(c, k->text), SU_NONE);
+			return;
+		}
+		if (f->ty == SU_T_BOOL && k->kind == SU_N_BOOL) {
+			emit(c, SU_OP_BOOL, s, 0, 0, SU_NONE);
+			if ((op == SU_CMP_EQ) != (k->ival != 0))
+				emit(c, SU_OP_NOT, 0, 0, 0, SU_NONE);
+			return;
+		}
+	}
+	emit_value(c, n->a);
+	emit_value(c, n->b);
+	su_type t = n->a->ty == SU_T_FLOAT || n->b->ty == SU_T_FLOAT ? SU_T_FLOAT : n->a->ty;
+	emit(c, SU_OP_V_CMP, t, (unsigned)n->ival, 0, SU_NONE);
+}
+
+static void emit_leaf(cc *c, const su_node *n);
+
+static void emit_cond(cc *c, const su_node *n)
+{
+	uint32_t j, at;
+
+	switch (n->kind) {
+	case SU_N_AND:
+	case SU_N_OR:
+		emit_cond(c, n->a);
+		j = emit(c, n->kind == SU_N_AND ? SU_OP_JF : SU_OP_JT, 0, 0, 0, SU_NONE);
+		emit_cond(c, n->b);
+		emit(c, n->kind == SU_N_AND ? SU_OP_AND : SU_OP_OR, 0, 0, 0, SU_NONE);
+		if (!c->oom)
+			((su_insn *)c->code.p)[j].c = c->code.n;
+		return;
+	case SU_N_NOT:
+		emit_cond(c, n->a);
+		emit(c, SU_OP_NOT, 0, 0, 0, SU_NONE);
+		return;
+	default:
+		break;
+	}
+
+	at = atom(c, n);
+	emit_leaf(c, n);
+	/* The atom marks the instruction whose result is the leaf's value. */
+	if (!c->oom)
+		((su_insn *)c->code.p)[c->code.n - 1].atom = at;
+}
+
+static void emit_leaf(cc *c, const su_node *n)
+{
+	switch (n->kind) {
+	case SU_N_CMP:
+		emit_cmp(c, n);
+		return;
+	case SU_N_IN:
+		if (n->a->kind == SU_N_FIELD && n->a->ty == SU_T_ENUM) {
+			uint64_t m = n->ival ? enum_full(n->a->ekind) & ~n->b->mask : n->b->mask;
+			emit(c, SU_OP_ENUM_IN, (unsigned)n->a->slot, 0, const_mask(c, m), SU_NONE);
+			return;
+		}
+		if (n->a->kind == SU_N_FIELD && n->a->ty == SU_T_STRING) {
+			emit(c, SU_OP_STR_IN, (unsigned)n->a->slot, 0, strset(c, n->b), SU_NONE);
+		} else {
+			emit_value(c, n->a);
+			uint32_t k;
+			if (n->a->ty == SU_T_ENUM)
+				k = const_mask(c, n->b->mask);
+			else if (n->a->ty == SU_T_STRING)
+				k = strset(c, n->b);
+			else {  /* numbers: a set of int constants, as a strset of ints */
+				su_range r = { c->ints.n, 0 };
+				for (const su_node *it = n->b->a; it; it = it->next, r.count++)
+					PUSH(c, ints, int64_t, it->kind == SU_N_FLOAT ? (int64_t)it->fval : it->ival);
+				PUSH(c, strsets, su_range, r);
+				k = c->strsets.n - 1;
+			}
+			emit(c, SU_OP_V_IN, n->a->ty, 0, k, SU_NONE);
+		}
+		if (n->ival)
+			emit(c, SU_OP_NOT, 0, 0, 0, SU_NONE);
+		return;
+	case SU_N_HAS: {
+		uint64_t m = n->ival == SU_HAS_ONE ? UINT64_C(1) << n->b->ival : n->b->mask;
+		if (n->a->kind == SU_N_FIELD)
+			emit(c, n->ival == SU_HAS_ALL ? SU_OP_REASONS_ALL : SU_OP_REASONS_ANY,
+			     (unsigned)n->a->slot, 0, const_mask(c, m), SU_NONE);
+		else {
+			emit_value(c, n->a);
+			emit(c, SU_OP_V_HAS, 0, (unsigned)n->ival, const_mask(c, m), SU_NONE);
+		}
+		return;
+	}
+	case SU_N_PRESENT:
+		if (n->a->kind == SU_N_FIELD)
+			emit(c, SU_OP_PRESENT, (unsigned)n->a->slot, 0, (uint32_t)n->ival, SU_NONE);
+		else {
+			emit_value(c, n->a);
+			emit(c, SU_OP_V_PRESENT, 0, 0, (uint32_t)n->ival, SU_NONE);
+		}
+		return;
+	case SU_N_BOOL:
+		emit(c, SU_OP_TRI, 0, 0, n->ival ? SU_TRUE : SU_FALSE, SU_NONE);
+		return;
+	case SU_N_FIELD:
+		emit(c, SU_OP_BOOL, (unsigned)n->slot, 0, 0, SU_NONE);
+		return;
+	case SU_N_CALL:
+		if (n->func == SU_FN_ENDS_WITH && n->a->kind == SU_N_FIELD && n->a->next->kind == SU_N_FIELD) {
+			emit(c, SU_OP_STR_SUFFIX, (unsigned)n->a->slot, 0, (uint32_t)n->a->next->slot, SU_NONE);
+			return;
+		}
+		emit_value(c, n);
+		emit(c, SU_OP_V_TRUTH, 0, 0, 0, SU_NONE);
+		return;
+	default:
+		c->oom = 1;
+	}
+}
+
+static uint32_t emit_entry(cc *c, const su_node *cond)
+{
+	uint32_t start = c->code.n;
+	c->tri = c->val = 0;
+	if (cond)
+		emit_cond(c, cond);
+	else
+		emit(c, SU_OP_TRI, 0, 0, SU_TRUE, SU_NONE);
+	emit(c, SU_OP_END, 0, 0, 0, SU_NONE);
+	return start;
+}
+
+static void revision(su_diags *d, struct stepup_ruleset *rs)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned len = 0;
+
+	memset(rs->revision, 0, sizeof(rs->revision));
+	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		for (size_t i = 0; i < d->nsrc; i++) {
+			uint64_t n = d->src[i].len;
+			EVP_DigestUpdate(md, &n, sizeof(n));
+			EVP_DigestUpdate(md, d->src[i].text, d->src[i].len);
+		}
+		EVP_DigestFinal_ex(md, rs->revision, &len);
+	}
+	EVP_MD_CTX_free(md);
+	su_program_set_revision_hex(rs);
+}
+
+struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
+                                  const su_checked *chk)
+{
+	cc c = { .d = d };
+	struct stepup_ruleset *rs = calloc(1, sizeof(*rs));
+
+	if (!rs) {
+		d->oom = 1;
+		return NULL;
+	}
+	c.rs = rs;
+	rs->refs = 1;
+	rs->name = cstr(&c, chk->name ? chk->name : "unnamed");
+	rs->merchant_policy = chk->merchant_policy >= 0 ? (uint8_t)chk->merchant_policy : STEPUP_RED;
+	rs->merchant_policy_set = chk->merchant_policy >= 0;
+
+	uint32_t *fidx = calloc(d->nsrc ? d->nsrc : 1, sizeof(*fidx));
+	if (!fidx)
+		c.oom = 1;
+	for (size_t i = 0; fidx && i < d->nsrc; i++)
+		fidx[i] = cstr(&c, d->src[i].base);
+
+	for (unsigned i = 0; i < chk->nmethods; i++) {
+		const su_method_decl *m = chk->methods[chk->method_order[i]];
+		su_mdecl md = { .type = (uint8_t)m->type, .line = m->loc.first_line };
+		md.code = emit_entry(&c, m->when);
+		PUSH(&c, methods, su_mdecl, md);
+	}
+	for (size_t i = 0; i < nfiles; i++)
+		for (const su_rule_decl *r = files[i]->rules; r; r = r->next) {
+			su_rule ru = {
+				.name = cstr(&c, r->name),
+				.desc = r->desc ? cstr(&c, r->desc) : SU_NONE,
+				.file = r->loc.file,
+				.line = r->loc.first_line,
+				.col = r->loc.first_col,
+				.outcome = r->outcome == SU_O_DECLINE ? STEPUP_RED
+				         : r->outcome == SU_O_STEP_UP ? STEPUP_YELLOW : STEPUP_GREEN,
+				.fraud = r->line == STEPUP_LINE_FRAUD,
+				.allowed = (uint8_t)r->allowed,
+			};
+			ru.code = emit_entry(&c, r->when);
+			PUSH(&c, rules, su_rule, ru);
+		}
+	for (unsigned i = 0; i < chk->nextra; i++) {
+		uint32_t s = cstr(&c, chk->extra_reasons[i]);
+		if (!rs->reasons)
+			rs->reasons = malloc(sizeof(uint32_t) * SU_REASON_MAX);
+		if (!rs->reasons)
+			c.oom = 1;
+		else
+			rs->reasons[rs->nreasons++] = s;
+	}
+	/* Files are referenced by source index; map them to interned names. */
+	rs->files = fidx;
+	rs->nfiles = (uint32_t)d->nsrc;
+
+	rs->strtab = c.strtab.p;  rs->strtab_len = c.strtab.n;
+	rs->strs = c.strs.p;      rs->nstrs = c.strs.n;
+	rs->ints = c.ints.p;      rs->nints = c.ints.n;
+	rs->floats = c.floats.p;  rs->nfloats = c.floats.n;
+	rs->masks = c.masks.p;    rs->nmasks = c.masks.n;
+	rs->strsets = c.strsets.p; rs->nstrsets = c.strsets.n;
+	rs->setitems = c.setitems.p; rs->nsetitems = c.setitems.n;
+	rs->methods = c.methods.p; rs->nmethods = c.methods.n;
+	rs->rules = c.rules.p;    rs->nrules = c.rules.n;
+	rs->atoms = c.atoms.p;    rs->natoms = c.atoms.n;
+	rs->code = c.code.p;      rs->ncode = c.code.n;
+	free(c.hash);
+	revision(d, rs);
+	if (c.oom) {
+		d->oom = 1;
+		su_program_free(rs);
+		return NULL;
+	}
+	return rs;
+}

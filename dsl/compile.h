@@ -1,0 +1,14 @@
+/* compile.h: lowering of checked rule files to a stepup_ruleset program. */
+#ifndef SU_COMPILE_H
+#define SU_COMPILE_H
+
+#include "ast.h"
+#include "check.h"
+#include "diag.h"
+#include "../engine/program.h"
+
+/* Emit the program for checked files. NULL on OOM (recorded in d). */
+struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
+                                  const su_checked *chk);
+
+#endif

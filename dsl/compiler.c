@@ -1,0 +1,258 @@
+/* compiler.c: the public stepup_compiler — sources in, diagnostics and a
+ * verified ruleset out. Runs parse -> check -> compile -> verify. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "compile.h"
+#include "diag.h"
+#include "parse_ctx.h"
+
+#define SU_MAX_SOURCE (16u << 20)
+
+struct stepup_compiler {
+	su_diags diags;
+};
+
+/* A location naming a whole file (line 0: no source line to show). */
+static su_loc file_loc(unsigned file)
+{
+	su_loc l = { .file = file };
+	return l;
+}
+
+stepup_compiler *stepup_compiler_new(void)
+{
+	stepup_compiler *c = calloc(1, sizeof(*c));
+	if (c)
+		su_diags_init(&c->diags);
+	return c;
+}
+
+void stepup_compiler_free(stepup_compiler *c)
+{
+	if (!c)
+		return;
+	su_diags_fini(&c->diags);
+	free(c);
+}
+
+int stepup_compiler_add_source(stepup_compiler *c, const char *name, const char *text, size_t len)
+{
+	if (!c || !name || (!text && len))
+		return STEPUP_EINVAL;
+	if (len > SU_MAX_SOURCE) {
+		int k = su_diags_add_source(&c->diags, name, "", 0);
+		if (k < 0)
+			return STEPUP_ENOMEM;
+		su_error(&c->diags, file_loc((unsigned)k), "source larger than %u bytes", SU_MAX_SOURCE);
+		return STEPUP_ETOOBIG;
+	}
+	if (memchr(text ? text : "", '\0', len)) {
+		int k = su_diags_add_source(&c->diags, name, "", 0);
+		if (k < 0)
+			return STEPUP_ENOMEM;
+		su_error(&c->diags, file_loc((unsigned)k), "source contains a NUL byte");
+		return STEPUP_ECOMPILE;
+	}
+	return su_diags_add_source(&c->diags, name, text ? text : "", len) < 0 ? STEPUP_ENOMEM : STEPUP_OK;
+}
+
+int stepup_compiler_add_file(stepup_compiler *c, const char *path)
+{
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if (!c || !path)
+		return STEPUP_EINVAL;
+	f = fopen(path, "rb");
+	if (!f) {
+		int k = su_diags_add_source(&c->diags, path, "", 0);
+		if (k >= 0)
+			su_error(&c->diags, file_loc((unsigned)k), "cannot open: %s",
+			         "no such file or not readable");
+		return STEPUP_EIO;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if (cap > SU_MAX_SOURCE + 1)
+				cap = SU_MAX_SOURCE + 1;
+			char *b = realloc(buf, cap);
+			if (!b) {
+				free(buf);
+				fclose(f);
+				return STEPUP_ENOMEM;
+			}
+			buf = b;
+		}
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0 || len > SU_MAX_SOURCE)
+			break;
+	}
+	int ioerr = ferror(f);
+	fclose(f);
+	if (ioerr) {
+		free(buf);
+		int k = su_diags_add_source(&c->diags, path, "", 0);
+		if (k >= 0)
+			su_error(&c->diags, file_loc((unsigned)k), "read error");
+		return STEPUP_EIO;
+	}
+	rc = stepup_compiler_add_source(c, path, buf, len);
+	free(buf);
+	return rc;
+}
+
+int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
+{
+	su_file **files;
+	su_checked chk;
+	size_t n;
+	int rc = STEPUP_OK;
+
+	if (!c || !out)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	n = c->diags.nsrc;
+	files = calloc(n ? n : 1, sizeof(*files));
+	if (!files)
+		return STEPUP_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		files[i] = su_parse(&c->diags, (unsigned)i);
+		if (!files[i])
+			c->diags.oom = 1;
+	}
+	if (n == 0)
+		su_error(&c->diags, file_loc(0), "no rule sources given");
+	/* Checking a file whose syntax is broken would only add noise. */
+	if (c->diags.nerrors == 0 && !c->diags.oom) {
+		su_check(&c->diags, files, n, &chk);
+		if (c->diags.nerrors == 0 && !c->diags.oom) {
+			stepup_ruleset *rs = su_compile(&c->diags, files, n, &chk);
+			char why[200];
+			if (rs && su_program_verify(rs, why, sizeof(why)) < 0) {
+				/* A compiler bug, not the analyst's: say so plainly. */
+				su_error(&c->diags, file_loc(0),
+				         "internal error: compiled program failed verification: %s", why);
+				su_program_free(rs);
+				rs = NULL;
+			}
+			*out = rs;
+		}
+		su_checked_fini(&chk);
+	}
+	for (size_t i = 0; i < n; i++)
+		su_file_free(files[i]);
+	free(files);
+	if (c->diags.oom)
+		rc = STEPUP_ENOMEM;
+	else if (!*out)
+		rc = STEPUP_ECOMPILE;
+	if (rc != STEPUP_OK && *out) {
+		stepup_ruleset_unref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+size_t stepup_compiler_diag_count(const stepup_compiler *c)
+{
+	return c ? c->diags.n : 0;
+}
+
+size_t stepup_compiler_error_count(const stepup_compiler *c)
+{
+	return c ? c->diags.nerrors : 0;
+}
+
+const stepup_diag *stepup_compiler_diag(const stepup_compiler *c, size_t i)
+{
+	return c && i < c->diags.n ? &c->diags.items[i] : NULL;
+}
+
+size_t stepup_compiler_render_diag(const stepup_compiler *c, size_t i, char *buf, size_t size)
+{
+	return c ? su_diag_render(&c->diags, i, buf, size) : 0;
+}
+
+int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_t errlen)
+{
+	FILE *f;
+	unsigned char magic[8];
+	size_t got;
+
+	if (!path || !out)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	f = fopen(path, "rb");
+	if (!f) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot open", path);
+		return STEPUP_EIO;
+	}
+	got = fread(magic, 1, sizeof(magic), f);
+	if (got == sizeof(magic) && memcmp(magic, "STEPUPB", 7) == 0) {
+		/* A bundle: read it whole (bounded) and hand it to the loader. */
+		size_t cap = 1 << 16, len = 0;
+		unsigned char *buf = malloc(cap);
+		int rc;
+		if (!buf) {
+			fclose(f);
+			return STEPUP_ENOMEM;
+		}
+		rewind(f);
+		for (;;) {
+			size_t n = fread(buf + len, 1, cap - len, f);
+			len += n;
+			if (n == 0)
+				break;
+			if (len == cap) {
+				if (cap >= (512u << 20))
+					break;
+				unsigned char *b = realloc(buf, cap * 2);
+				if (!b) {
+					free(buf);
+					fclose(f);
+					return STEPUP_ENOMEM;
+				}
+				buf = b;
+				cap *= 2;
+			}
+		}
+		fclose(f);
+		rc = stepup_ruleset_load_bundle(buf, len, out, err, errlen);
+		free(buf);
+		if (rc != STEPUP_OK && err && errlen) {
+			char tmp[512];
+			snprintf(tmp, sizeof(tmp), "%s: %s", path, err);
+			snprintf(err, errlen, "%s", tmp);
+		}
+		return rc;
+	}
+	fclose(f);
+
+	stepup_compiler *c = stepup_compiler_new();
+	int rc;
+	if (!c)
+		return STEPUP_ENOMEM;
+	rc = stepup_compiler_add_file(c, path);
+	if (rc == STEPUP_OK)
+		rc = stepup_compiler_compile(c, out);
+	if (rc != STEPUP_OK && err && errlen) {
+		err[0] = '\0';
+		for (size_t i = 0; i < c->diags.n; i++)
+			if (c->diags.items[i].severity == STEPUP_DIAG_ERROR) {
+				const stepup_diag *g = &c->diags.items[i];
+				snprintf(err, errlen, "%s:%u:%u: error: %s (%zu error%s in all)", g->file, g->line,
+				         g->col, g->message, c->diags.nerrors, c->diags.nerrors == 1 ? "" : "s");
+				break;
+			}
+	}
+	stepup_compiler_free(c);
+	return rc;
+}

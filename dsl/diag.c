@@ -1,0 +1,199 @@
+/* diag.c: diagnostics queue and the compiler-style renderer. */
+#include "diag.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void su_diags_init(su_diags *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void su_diags_fini(su_diags *d)
+{
+	for (size_t i = 0; i < d->nsrc; i++) {
+		free(d->src[i].name);
+		free(d->src[i].text);
+	}
+	free(d->src);
+	for (size_t i = 0; i < d->n; i++)
+		free((char *)d->items[i].message);
+	free(d->items);
+	memset(d, 0, sizeof(*d));
+}
+
+int su_diags_add_source(su_diags *d, const char *name, const char *text, size_t len)
+{
+	if (d->nsrc == d->capsrc) {
+		size_t cap = d->capsrc ? d->capsrc * 2 : 4;
+		su_source *s = realloc(d->src, cap * sizeof(*s));
+		if (!s)
+			return -1;
+		d->src = s;
+		d->capsrc = cap;
+	}
+	su_source *s = &d->src[d->nsrc];
+	s->name = strdup(name);
+	s->text = malloc(len + 1);
+	if (!s->name || !s->text) {
+		free(s->name);
+		free(s->text);
+		return -1;
+	}
+	memcpy(s->text, text, len);
+	s->text[len] = '\0';
+	s->len = len;
+	const char *slash = strrchr(s->name, '/');
+	s->base = slash ? (char *)slash + 1 : s->name;
+	return (int)d->nsrc++;
+}
+
+void su_vdiag(su_diags *d, stepup_severity sev, su_loc loc, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (sev == STEPUP_DIAG_ERROR)
+		d->nerrors++;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 8;
+		stepup_diag *it = realloc(d->items, cap * sizeof(*it));
+		if (!it) {
+			d->oom = 1;
+			return;
+		}
+		d->items = it;
+		d->cap = cap;
+	}
+	char *m = strdup(msg);
+	if (!m) {
+		d->oom = 1;
+		return;
+	}
+	d->items[d->n++] = (stepup_diag){
+		.severity = sev,
+		.file = loc.file < d->nsrc ? d->src[loc.file].name : "<input>",
+		.line = loc.first_line, .col = loc.first_col,
+		.end_line = loc.last_line, .end_col = loc.last_col,
+		.message = m,
+	};
+}
+
+void su_diag(su_diags *d, stepup_severity sev, su_loc loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	su_vdiag(d, sev, loc, fmt, ap);
+	va_end(ap);
+}
+
+static const char *sev_name(stepup_severity s)
+{
+	switch (s) {
+	case STEPUP_DIAG_ERROR: return "error";
+	case STEPUP_DIAG_WARNING: return "warning";
+	default: return "note";
+	}
+}
+
+/* Start of 1-based line `line` in src, and its length without newline. */
+static const char *find_line(const su_source *s, unsigned line, size_t *len)
+{
+	const char *p = s->text, *end = s->text + s->len;
+	for (unsigned l = 1; l < line && p < end; l++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return NULL;
+		p = nl + 1;
+	}
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	*len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	return p;
+}
+
+size_t su_diag_render(const su_diags *d, size_t i, char *buf, size_t size)
+{
+	const stepup_diag *g;
+	size_t out = 0;
+	int n;
+
+#define EMIT(...)                                                     \
+	do {                                                              \
+		n = snprintf(buf ? buf + (out < size ? out : size) : NULL,    \
+		             out < size ? size - out : 0, __VA_ARGS__);       \
+		if (n > 0)                                                    \
+			out += (size_t)n;                                         \
+	} while (0)
+
+	if (i >= d->n) {
+		if (size)
+			buf[0] = '\0';
+		return 0;
+	}
+	g = &d->items[i];
+	EMIT("%s:%u:%u: %s: %s\n", g->file, g->line, g->col, sev_name(g->severity), g->message);
+
+	const su_source *s = NULL;
+	for (size_t k = 0; k < d->nsrc; k++)
+		if (d->src[k].name == g->file)
+			s = &d->src[k];
+	size_t llen;
+	const char *line = s && g->line ? find_line(s, g->line, &llen) : NULL;
+	if (line) {
+		if (llen > 200)
+			llen = 200;
+		EMIT("  %.*s\n  ", (int)llen, line);
+		for (unsigned c = 1; c < g->col && c <= llen; c++)
+			EMIT("%c", line[c - 1] == '\t' ? '\t' : ' ');
+		unsigned last = g->end_line == g->line && g->end_col >= g->col ? g->end_col : g->col;
+		if (last > llen)
+			last = (unsigned)llen > g->col ? (unsigned)llen : g->col;
+		EMIT("^");
+		for (unsigned c = g->col + 1; c <= last; c++)
+			EMIT("~");
+		EMIT("\n");
+	}
+#undef EMIT
+	return out;
+}
+
+char *su_loc_text(const su_diags *d, su_loc loc)
+{
+	if (loc.file >= d->nsrc)
+		return strdup("");
+	const su_source *s = &d->src[loc.file];
+	size_t l1, l2;
+	const char *a = find_line(s, loc.first_line, &l1);
+	const char *b = find_line(s, loc.last_line, &l2);
+	if (!a || !b)
+		return strdup("");
+	const char *from = a + (loc.first_col ? loc.first_col - 1 : 0);
+	const char *to = b + loc.last_col;  /* exclusive */
+	if (to > s->text + s->len)
+		to = s->text + s->len;
+	if (to < from)
+		to = from;
+	char *out = malloc((size_t)(to - from) + 1), *o = out;
+	if (!out)
+		return NULL;
+	int space = 0;
+	for (const char *p = from; p < to; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+			space = 1;
+			continue;
+		}
+		if (*p == '#') {  /* comment inside a multi-line span */
+			while (p < to && *p != '\n')
+				p++;
+			space = 1;
+			continue;
+		}
+		if (space && o != out)
+			*o++ = ' ';
+		space = 0;
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}

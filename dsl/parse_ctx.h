@@ -1,0 +1,31 @@
+/* parse_ctx.h: state shared by the lexer and the parser for one source. */
+#ifndef SU_PARSE_CTX_H
+#define SU_PARSE_CTX_H
+
+#include <errno.h>
+#include "ast.h"
+#include "diag.h"
+
+#define SU_MAX_SYNTAX_ERRORS 50
+
+struct su_parser {
+	su_diags *diags;
+	unsigned file;
+	unsigned line, col;     /* lexer position */
+	su_file *out;           /* declarations, appended in source order */
+	su_method_decl **methods_tail;
+	su_let_decl **lets_tail;
+	su_rule_decl **rules_tail;
+	su_policy_decl **policies_tail;
+	su_rule_decl *pending;  /* outcome parsed, rule not yet reduced */
+	unsigned nerrs;
+};
+
+/* Start the rule whose outcome the parser just read. */
+su_rule_decl *su_rule_pending(struct su_parser *p, su_outcome_kind o, su_loc loc);
+
+/* Parse one source (already in the diagnostics' source table). Always returns
+ * a su_file (possibly partial) unless out of memory; errors are queued. */
+su_file *su_parse(su_diags *d, unsigned file);
+
+#endif

@@ -1,0 +1,410 @@
+/* bundle.c: the on-disk form of a compiled ruleset.
+ *
+ *   offset  size  field
+ *   0       8     magic "STEPUPB\x1a"
+ *   8       4     format version (SU_BUNDLE_VERSION), little endian
+ *   12      4     reserved, 0
+ *   16      8     body length
+ *   24      32    SHA-256 of the body
+ *   56      ...   body: the program's arrays, each as a u32 count then
+ *                 fixed-size little-endian records (see put_program)
+ *
+ * Loading checks the magic, the version, the length and the digest before
+ * reading a byte of the body, then bounds-checks every read, then runs the
+ * program verifier. A bundle is refused with a message, never trusted. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "program.h"
+
+#define SU_BUNDLE_MAGIC "STEPUPB\x1a"
+#define SU_BUNDLE_VERSION 1u
+#define SU_HEADER_SIZE 56u
+#define SU_BUNDLE_MAX (256u << 20)
+
+typedef struct wbuf {
+	uint8_t *p;
+	size_t n, cap;
+	int oom;
+} wbuf;
+
+static void wbytes(wbuf *w, const void *d, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->n + n > w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 4096;
+		while (cap < w->n + n)
+			cap *= 2;
+		uint8_t *p = realloc(w->p, cap);
+		if (!p) {
+			w->oom = 1;
+			return;
+		}
+		w->p = p;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->n, d, n);
+	w->n += n;
+}
+
+static void w8(wbuf *w, uint8_t v) { wbytes(w, &v, 1); }
+static void w32(wbuf *w, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	wbytes(w, b, 4);
+}
+static void w64(wbuf *w, uint64_t v)
+{
+	w32(w, (uint32_t)v);
+	w32(w, (uint32_t)(v >> 32));
+}
+
+typedef struct rbuf {
+	const uint8_t *p;
+	size_t n, at;
+	int bad;
+} rbuf;
+
+static int need(rbuf *r, size_t n)
+{
+	if (r->bad || r->n - r->at < n) {
+		r->bad = 1;
+		return 0;
+	}
+	return 1;
+}
+static uint8_t r8(rbuf *r)
+{
+	return need(r, 1) ? r->p[r->at++] : 0;
+}
+static uint32_t r32(rbuf *r)
+{
+	if (!need(r, 4))
+		return 0;
+	const uint8_t *b = r->p + r->at;
+	r->at += 4;
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static uint64_t r64(rbuf *r)
+{
+	uint64_t lo = r32(r);
+	return lo | (uint64_t)r32(r) << 32;
+}
+
+/* Read a count and allocate count * size bytes, refusing counts the rest of
+ * the buffer could not possibly hold (so garbage cannot ask for 4 GiB). */
+static void *rarray(rbuf *r, uint32_t *count, size_t min_record, size_t elem)
+{
+	uint32_t n = r32(r);
+	if (r->bad || (uint64_t)n * min_record > r->n - r->at) {
+		r->bad = 1;
+		return NULL;
+	}
+	*count = n;
+	return calloc(n ? n : 1, elem);
+}
+
+static void put_program(wbuf *w, const struct stepup_ruleset *rs)
+{
+	w32(w, rs->strtab_len);
+	wbytes(w, rs->strtab, rs->strtab_len);
+	w32(w, rs->nstrs);
+	for (uint32_t i = 0; i < rs->nstrs; i++) {
+		w32(w, rs->strs[i].off);
+		w32(w, rs->strs[i].len);
+	}
+	w32(w, rs->name);
+	wbytes(w, rs->revision, 32);
+	w32(w, rs->nfiles);
+	for (uint32_t i = 0; i < rs->nfiles; i++)
+		w32(w, rs->files[i]);
+	w32(w, rs->nints);
+	for (uint32_t i = 0; i < rs->nints; i++)
+		w64(w, (uint64_t)rs->ints[i]);
+	w32(w, rs->nfloats);
+	for (uint32_t i = 0; i < rs->nfloats; i++) {
+		uint64_t bits;
+		memcpy(&bits, &rs->floats[i], 8);
+		w64(w, bits);
+	}
+	w32(w, rs->nmasks);
+	for (uint32_t i = 0; i < rs->nmasks; i++)
+		w64(w, rs->masks[i]);
+	w32(w, rs->nstrsets);
+	for (uint32_t i = 0; i < rs->nstrsets; i++) {
+		w32(w, rs->strsets[i].start);
+		w32(w, rs->strsets[i].count);
+	}
+	w32(w, rs->nsetitems);
+	for (uint32_t i = 0; i < rs->nsetitems; i++)
+		w32(w, rs->setitems[i]);
+	w32(w, rs->nreasons);
+	for (uint32_t i = 0; i < rs->nreasons; i++)
+		w32(w, rs->reasons[i]);
+	w32(w, rs->nmethods);
+	for (uint32_t i = 0; i < rs->nmethods; i++) {
+		w8(w, rs->methods[i].type);
+		w32(w, rs->methods[i].code);
+		w32(w, rs->methods[i].line);
+	}
+	w32(w, rs->nrules);
+	for (uint32_t i = 0; i < rs->nrules; i++) {
+		const su_rule *r = &rs->rules[i];
+		w32(w, r->name);
+		w32(w, r->desc);
+		w32(w, r->file);
+		w32(w, r->line);
+		w32(w, r->col);
+		w8(w, r->outcome);
+		w8(w, r->fraud);
+		w8(w, r->allowed);
+		w32(w, r->code);
+	}
+	w32(w, rs->natoms);
+	for (uint32_t i = 0; i < rs->natoms; i++) {
+		w32(w, rs->atoms[i].text);
+		w32(w, rs->atoms[i].file);
+		w32(w, rs->atoms[i].line);
+		w32(w, rs->atoms[i].col);
+	}
+	w32(w, rs->ncode);
+	for (uint32_t i = 0; i < rs->ncode; i++) {
+		const su_insn *in = &rs->code[i];
+		w8(w, in->op);
+		w8(w, in->a);
+		w8(w, in->cmp);
+		w32(w, in->c);
+		w32(w, in->atom);
+	}
+	w8(w, rs->merchant_policy);
+	w8(w, rs->merchant_policy_set);
+	w32(w, rs->max_tri);
+	w32(w, rs->max_val);
+	w32(w, 0);  /* plugin function imports: none in format 1 */
+}
+
+static int get_program(rbuf *r, struct stepup_ruleset *rs)
+{
+	uint32_t n;
+
+#define ARRAY(field, count, rec) \
+	if (!(rs->field = rarray(r, &rs->count, (rec), sizeof(*rs->field)))) return -1
+
+	n = r32(r);
+	if (!need(r, n))
+		return -1;
+	rs->strtab = malloc(n ? n : 1);
+	if (!rs->strtab)
+		return -1;
+	memcpy(rs->strtab, r->p + r->at, n);
+	rs->strtab_len = n;
+	r->at += n;
+	ARRAY(strs, nstrs, 8);
+	for (uint32_t i = 0; i < rs->nstrs; i++) {
+		rs->strs[i].off = r32(r);
+		rs->strs[i].len = r32(r);
+	}
+	rs->name = r32(r);
+	if (!need(r, 32))
+		return -1;
+	memcpy(rs->revision, r->p + r->at, 32);
+	r->at += 32;
+	ARRAY(files, nfiles, 4);
+	for (uint32_t i = 0; i < rs->nfiles; i++)
+		rs->files[i] = r32(r);
+	ARRAY(ints, nints, 8);
+	for (uint32_t i = 0; i < rs->nints; i++)
+		rs->ints[i] = (int64_t)r64(r);
+	ARRAY(floats, nfloats, 8);
+	for (uint32_t i = 0; i < rs->nfloats; i++) {
+		uint64_t bits = r64(r);
+		memcpy(&rs->floats[i], &bits, 8);
+	}
+	ARRAY(masks, nmasks, 8);
+	for (uint32_t i = 0; i < rs->nmasks; i++)
+		rs->masks[i] = r64(r);
+	ARRAY(strsets, nstrsets, 8);
+	for (uint32_t i = 0; i < rs->nstrsets; i++) {
+		rs->strsets[i].start = r32(r);
+		rs->strsets[i].count = r32(r);
+	}
+	ARRAY(setitems, nsetitems, 4);
+	for (uint32_t i = 0; i < rs->nsetitems; i++)
+		rs->setitems[i] = r32(r);
+	ARRAY(reasons, nreasons, 4);
+	for (uint32_t i = 0; i < rs->nreasons; i++)
+		rs->reasons[i] = r32(r);
+	ARRAY(methods, nmethods, 9);
+	for (uint32_t i = 0; i < rs->nmethods; i++) {
+		rs->methods[i].type = r8(r);
+		rs->methods[i].code = r32(r);
+		rs->methods[i].line = r32(r);
+	}
+	ARRAY(rules, nrules, 27);
+	for (uint32_t i = 0; i < rs->nrules; i++) {
+		su_rule *ru = &rs->rules[i];
+		ru->name = r32(r);
+		ru->desc = r32(r);
+		ru->file = r32(r);
+		ru->line = r32(r);
+		ru->col = r32(r);
+		ru->outcome = r8(r);
+		ru->fraud = r8(r);
+		ru->allowed = r8(r);
+		ru->code = r32(r);
+	}
+	ARRAY(atoms, natoms, 16);
+	for (uint32_t i = 0; i < rs->natoms; i++) {
+		rs->atoms[i].text = r32(r);
+		rs->atoms[i].file = r32(r);
+		rs->atoms[i].line = r32(r);
+		rs->atoms[i].col = r32(r);
+	}
+	ARRAY(code, ncode, 11);
+	for (uint32_t i = 0; i < rs->ncode; i++) {
+		su_insn *in = &rs->code[i];
+		in->op = r8(r);
+		in->a = r8(r);
+		in->cmp = r8(r);
+		in->c = r32(r);
+		in->atom = r32(r);
+	}
+	rs->merchant_policy = r8(r);
+	rs->merchant_policy_set = r8(r);
+	rs->max_tri = r32(r);
+	rs->max_val = r32(r);
+	if (r32(r) != 0)  /* imports are a later format's business */
+		return -1;
+#undef ARRAY
+	return r->bad ? -1 : 0;
+}
+
+static int sha256(const void *d, size_t n, uint8_t out[32])
+{
+	unsigned len = 0;
+	return EVP_Digest(d, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+int stepup_ruleset_serialize(const stepup_ruleset *rs, void **data, size_t *len)
+{
+	wbuf w = {0};
+	uint8_t digest[32];
+
+	if (!rs || !data || !len)
+		return STEPUP_EINVAL;
+	wbytes(&w, SU_BUNDLE_MAGIC, 8);
+	w32(&w, SU_BUNDLE_VERSION);
+	w32(&w, 0);
+	w64(&w, 0);                   /* length, patched below */
+	wbytes(&w, digest, 0);
+	for (int i = 0; i < 32; i++)  /* digest, patched below */
+		w8(&w, 0);
+	put_program(&w, rs);
+	if (w.oom) {
+		free(w.p);
+		return STEPUP_ENOMEM;
+	}
+	uint64_t body = w.n - SU_HEADER_SIZE;
+	for (int i = 0; i < 8; i++)
+		w.p[16 + i] = (uint8_t)(body >> (8 * i));
+	if (sha256(w.p + SU_HEADER_SIZE, body, w.p + 24) < 0) {
+		free(w.p);
+		return STEPUP_ENOMEM;
+	}
+	*data = w.p;
+	*len = w.n;
+	return STEPUP_OK;
+}
+
+static int errf(char *err, size_t n, int code, const char *msg, unsigned a, unsigned b)
+{
+	if (err && n)
+		snprintf(err, n, msg, a, b);
+	return code;
+}
+
+int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **out,
+                               char *err, size_t errlen)
+{
+	const uint8_t *p = data;
+	uint8_t digest[32];
+	char why[160];
+
+	if (!out)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	if (!data || len < 8 || memcmp(p, SU_BUNDLE_MAGIC, 8) != 0)
+		return errf(err, errlen, STEPUP_EBUNDLE, "not a stepup bundle (bad magic)", 0, 0);
+	if (len < SU_HEADER_SIZE)
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: %u bytes, header needs %u",
+		            (unsigned)len, SU_HEADER_SIZE);
+	rbuf h = { p, len, 8, 0 };
+	uint32_t version = r32(&h);
+	(void)r32(&h);
+	uint64_t body = r64(&h);
+	if (version != SU_BUNDLE_VERSION)
+		return errf(err, errlen, STEPUP_EVERSION,
+		            "bundle format version %u is not supported (this build reads version %u); recompile the rules",
+		            version, SU_BUNDLE_VERSION);
+	if (body > SU_BUNDLE_MAX || body != len - SU_HEADER_SIZE) {
+		if (body > len - SU_HEADER_SIZE)
+			return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: body has %u of %u bytes",
+			            (unsigned)(len - SU_HEADER_SIZE), (unsigned)(body > UINT32_MAX ? UINT32_MAX : body));
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle has %u bytes of trailing data",
+		            (unsigned)(len - SU_HEADER_SIZE - body), 0);
+	}
+	if (sha256(p + SU_HEADER_SIZE, (size_t)body, digest) < 0)
+		return STEPUP_ENOMEM;
+	if (memcmp(digest, p + 24, 32) != 0)
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: checksum mismatch", 0, 0);
+
+	struct stepup_ruleset *rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return STEPUP_ENOMEM;
+	rs->refs = 1;
+	rbuf r = { p + SU_HEADER_SIZE, (size_t)body, 0, 0 };
+	if (get_program(&r, rs) < 0 || r.at != r.n) {
+		su_program_free(rs);
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: malformed body", 0, 0);
+	}
+	if (su_program_verify(rs, why, sizeof(why)) < 0) {
+		su_program_free(rs);
+		if (err && errlen)
+			snprintf(err, errlen, "bundle rejected by the verifier: %s", why);
+		return STEPUP_EBUNDLE;
+	}
+	su_program_set_revision_hex(rs);
+	*out = rs;
+	return STEPUP_OK;
+}
+
+int stepup_ruleset_save(const stepup_ruleset *rs, const char *path, char *err, size_t errlen)
+{
+	void *data;
+	size_t len;
+	int rc = stepup_ruleset_serialize(rs, &data, &len);
+	char tmp[4096];
+
+	if (rc != STEPUP_OK)
+		return rc;
+	/* Write beside and rename, so a reader never sees half a bundle. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		free(data);
+		return errf(err, errlen, STEPUP_EINVAL, "path too long", 0, 0);
+	}
+	FILE *f = fopen(tmp, "wb");
+	int ok = f && fwrite(data, 1, len, f) == len;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	free(data);
+	if (!ok || rename(tmp, path) != 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "cannot write %s", path);
+		remove(tmp);
+		return STEPUP_EIO;
+	}
+	return STEPUP_OK;
+}

@@ -1,0 +1,268 @@
+/* decide.c: combining fired rules into one answer (DESIGN.md §2).
+ *
+ *   decision  = most severe fired outcome (RED > YELLOW > GREEN; none = GREEN)
+ *   methods   = declared methods allowed by every fired YELLOW rule and
+ *               available for this request, in declaration order
+ *   fallback  = customer service when nothing is left and a number is
+ *               configured, else RED
+ *   line      = FRAUD when any fired rule asks for it
+ *   merchant  = ECOM_MERCHANT never gets YELLOW: the ruleset's policy
+ *               turns it into GREEN or RED */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "decision.h"
+#include "engine.h"
+
+stepup_decision *stepup_decision_new(void)
+{
+	return calloc(1, sizeof(stepup_decision));
+}
+
+void stepup_decision_free(stepup_decision *d)
+{
+	if (!d)
+		return;
+	free(d->fired);
+	free(d->rule_result);
+	free(d->rule_trace);
+	free(d->trace.atom);
+	free(d->trace.value);
+	free(d->out);
+	free(d);
+}
+
+/* Decision ids: "dcs_" + 16 Crockford base32 characters of 48 bits of
+ * milliseconds and 32 random bits, so ids sort by time and do not collide
+ * across threads or restarts. */
+static void new_id(char out[24])
+{
+	static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	static _Thread_local uint64_t state;
+	struct timespec ts;
+
+	if (!state) {
+		if (getrandom(&state, sizeof(state), 0) != sizeof(state))
+			state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL);
+		state |= 1;
+	}
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	/* 80 bits: 48 of time, 32 of randomness. */
+	uint64_t hi = ms & 0xffffffffffffULL, lo = state & 0xffffffffULL;
+	memcpy(out, "dcs_", 4);
+	for (int i = 0; i < 16; i++) {
+		int shift = 75 - 5 * i;  /* bit offset in the 80-bit number */
+		unsigned v;
+		if (shift >= 32)
+			v = (unsigned)(hi >> (shift - 32)) & 31;
+		else if (shift > 27)
+			v = (unsigned)(((hi << (32 - shift)) | (lo >> shift)) & 31);
+		else
+			v = (unsigned)(lo >> shift) & 31;
+		out[4 + i] = b32[v];
+	}
+	out[20] = '\0';
+}
+
+static int grow_u32(uint32_t **p, uint32_t *cap, uint32_t need)
+{
+	if (need <= *cap)
+		return 0;
+	uint32_t c = *cap ? *cap : 16;
+	while (c < need)
+		c *= 2;
+	uint32_t *q = realloc(*p, c * sizeof(**p));
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static int prepare_explain(stepup_decision *d, const stepup_ruleset *rs)
+{
+	if (rs->nrules + 1 > d->rcap) {
+		uint32_t cap = rs->nrules + 1;
+		uint8_t *rr = realloc(d->rule_result, cap);
+		if (!rr)
+			return -1;
+		d->rule_result = rr;
+		uint32_t *rt = realloc(d->rule_trace, cap * sizeof(uint32_t));
+		if (!rt)
+			return -1;
+		d->rule_trace = rt;
+		d->rcap = cap;
+	}
+	size_t cap = rs->natoms + 16;
+	if (d->trace.cap < cap) {
+		uint32_t *a = realloc(d->trace.atom, cap * sizeof(uint32_t));
+		if (!a)
+			return -1;
+		d->trace.atom = a;
+		uint8_t *v = realloc(d->trace.value, cap);
+		if (!v)
+			return -1;
+		d->trace.value = v;
+		d->trace.cap = cap;
+	}
+	d->trace.n = 0;
+	return 0;
+}
+
+const char *su_engine_cs_number(const stepup_engine *e, stepup_cs_line line, stepup_cs_line *served)
+{
+	if (e->cs[line]) {
+		*served = line;
+		return e->cs[line];
+	}
+	*served = STEPUP_LINE_STANDARD;
+	return e->cs[STEPUP_LINE_STANDARD];
+}
+
+static int has_data(const stepup_engine *e, const stepup_request *r, unsigned type, stepup_cs_line line)
+{
+	stepup_cs_line served;
+	switch (type) {
+	case STEPUP_IN_APP: return e->app_id != NULL;
+	case STEPUP_OTP_SMS: return SU_PRESENT(r, SU_SLOT_EU_PHONE);
+	case STEPUP_OTP_EMAIL: return SU_PRESENT(r, SU_SLOT_EU_EMAIL);
+	default: return su_engine_cs_number(e, line, &served) != NULL;
+	}
+}
+
+int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decision *d, unsigned flags)
+{
+	const stepup_ruleset *rs;
+	stepup_outcome sev = STEPUP_GREEN;
+	unsigned allowed = (1u << STEPUP_METHOD_COUNT) - 1;
+	int fraud = 0;
+
+	if (!e || !r || !d || !r->ok)
+		return STEPUP_EINVAL;
+	rs = e->rs;
+	d->rs = rs;
+	d->explain = flags & STEPUP_DECIDE_EXPLAIN;
+	d->nfired = 0;
+	d->nmethods = 0;
+	d->merchant_policy_applied = 0;
+	d->no_method_left = 0;
+	if (grow_u32(&d->fired, &d->firedcap, rs->nrules))
+		return STEPUP_ENOMEM;
+	if (d->explain && prepare_explain(d, rs) < 0)
+		return STEPUP_ENOMEM;
+
+	for (uint32_t i = 0; i < rs->nrules; i++) {
+		const su_rule *ru = &rs->rules[i];
+		int res;
+		if (d->explain) {
+			d->rule_trace[i] = (uint32_t)d->trace.n;
+			res = su_eval_traced(rs, r, ru->code, &d->trace);
+			d->rule_result[i] = (uint8_t)res;
+		} else {
+			res = su_eval(rs, r, ru->code);
+		}
+		if (res != SU_TRUE)
+			continue;
+		d->fired[d->nfired++] = i;
+		if (ru->outcome > sev)
+			sev = (stepup_outcome)ru->outcome;
+		if (ru->outcome == STEPUP_YELLOW)
+			allowed &= ru->allowed;
+		fraud |= ru->fraud;
+	}
+	if (d->explain)
+		d->rule_trace[rs->nrules] = (uint32_t)d->trace.n;
+
+	d->combined = sev;
+	d->line = fraud ? STEPUP_LINE_FRAUD : STEPUP_LINE_STANDARD;
+	d->line_served = d->line;
+	memset(d->method_why, SU_MW_NOT_EVALUATED, sizeof(d->method_why));
+	memset(d->method_result, SU_ABSENT, sizeof(d->method_result));
+
+	if (sev == STEPUP_YELLOW && SU_PRESENT(r, SU_SLOT_CHANNEL) && r->f[SU_SLOT_CHANNEL].e == 1) {
+		sev = (stepup_outcome)rs->merchant_policy;  /* ECOM_MERCHANT */
+		d->merchant_policy_applied = 1;
+	} else if (sev == STEPUP_YELLOW) {
+		for (uint32_t i = 0; i < rs->nmethods; i++) {
+			unsigned type = rs->methods[i].type;
+			int res;
+			if (!(allowed & (1u << type))) {
+				d->method_why[type] = SU_MW_NOT_ALLOWED;
+				continue;
+			}
+			if (!has_data(e, r, type, d->line)) {
+				d->method_why[type] = SU_MW_NO_DATA;
+				continue;
+			}
+			res = su_eval(rs, r, rs->methods[i].code);
+			d->method_result[type] = (uint8_t)res;
+			if (res != SU_TRUE) {
+				d->method_why[type] = SU_MW_CONDITION;
+				continue;
+			}
+			d->method_why[type] = SU_MW_OFFERED;
+			d->methods[d->nmethods++] = (uint8_t)type;
+		}
+		if (d->nmethods == 0) {
+			if (has_data(e, r, STEPUP_CUSTOMER_SERVICE, d->line)) {
+				d->methods[d->nmethods++] = STEPUP_CUSTOMER_SERVICE;
+				d->method_why[STEPUP_CUSTOMER_SERVICE] = SU_MW_FALLBACK;
+			} else {
+				sev = STEPUP_RED;
+				d->no_method_left = 1;
+			}
+		}
+		for (unsigned i = 0; i < d->nmethods; i++)
+			if (d->methods[i] == STEPUP_CUSTOMER_SERVICE)
+				su_engine_cs_number(e, d->line, &d->line_served);
+	}
+	d->outcome = sev;
+	new_id(d->id);
+	return STEPUP_OK;
+}
+
+stepup_outcome stepup_decision_outcome(const stepup_decision *d)
+{
+	return d->outcome;
+}
+
+const char *stepup_decision_id(const stepup_decision *d)
+{
+	return d->id;
+}
+
+size_t stepup_decision_method_count(const stepup_decision *d)
+{
+	return d->nmethods;
+}
+
+stepup_method stepup_decision_method(const stepup_decision *d, size_t i)
+{
+	return i < d->nmethods ? (stepup_method)d->methods[i] : STEPUP_CUSTOMER_SERVICE;
+}
+
+stepup_cs_line stepup_decision_cs_line(const stepup_decision *d)
+{
+	return d->line_served;
+}
+
+size_t stepup_decision_fired_count(const stepup_decision *d)
+{
+	return d->nfired;
+}
+
+const char *stepup_decision_fired_rule(const stepup_decision *d, size_t i, stepup_outcome *outcome)
+{
+	if (i >= d->nfired)
+		return NULL;
+	const su_rule *ru = &d->rs->rules[d->fired[i]];
+	if (outcome)
+		*outcome = (stepup_outcome)ru->outcome;
+	return SU_STR(d->rs, ru->name);
+}

@@ -1,0 +1,52 @@
+/* decision.h: the outcome of one stepup_decide() call, reusable scratch. */
+#ifndef SU_DECISION_H
+#define SU_DECISION_H
+
+#include <stdint.h>
+#include <stepup/stepup.h>
+#include "eval.h"
+
+/* Why a method was or was not offered (explain). */
+enum su_method_why {
+	SU_MW_OFFERED = 0,
+	SU_MW_NOT_ALLOWED,      /* excluded by a fired rule's `only` */
+	SU_MW_NO_DATA,          /* no phone / email / app id / number */
+	SU_MW_CONDITION,        /* the method's `when` was not TRUE */
+	SU_MW_FALLBACK,         /* customer service offered as the fallback */
+	SU_MW_NOT_EVALUATED,    /* decision was not YELLOW */
+};
+
+struct stepup_decision {
+	const stepup_ruleset *rs;      /* borrowed from the engine of the last decide */
+	stepup_outcome outcome;
+	stepup_outcome combined;       /* before the merchant policy / fallback */
+	uint8_t methods[STEPUP_METHOD_COUNT];
+	unsigned nmethods;
+	stepup_cs_line line;           /* line asked for by the rules */
+	stepup_cs_line line_served;    /* line whose number is offered */
+	uint8_t merchant_policy_applied;
+	uint8_t no_method_left;        /* YELLOW turned RED: nothing to offer */
+	char id[24];
+
+	uint32_t *fired;
+	uint32_t nfired, firedcap;
+
+	/* Explain data, filled only with STEPUP_DECIDE_EXPLAIN. */
+	unsigned explain;
+	uint8_t *rule_result;          /* per rule tri */
+	uint32_t *rule_trace;          /* per rule: start in trace (n+1 entries) */
+	uint32_t rcap;
+	su_trace trace;
+	uint8_t method_why[STEPUP_METHOD_COUNT];
+	uint8_t method_result[STEPUP_METHOD_COUNT];
+
+	char *out;                     /* rendered JSON */
+	size_t outlen, outcap;
+};
+
+/* Render {"request_id": ..., "error": {"code", "field", "message"}} into d's
+ * buffer (response.c). Only a validated request_id is echoed. */
+const char *su_error_json(stepup_decision *d, const stepup_request *r, const char *code,
+                          const char *msg, size_t *len);
+
+#endif

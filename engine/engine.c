@@ -1,0 +1,225 @@
+/* engine.c: building an engine from a ruleset and issuer settings, and the
+ * JSON-in/JSON-out entry point. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decision.h"
+#include "engine.h"
+#include "request.h"
+
+const char *stepup_strerror(int status)
+{
+	switch (status) {
+	case STEPUP_OK: return "success";
+	case STEPUP_ENOMEM: return "out of memory";
+	case STEPUP_EINVAL: return "invalid argument";
+	case STEPUP_EIO: return "input/output error";
+	case STEPUP_ECOMPILE: return "rules do not compile";
+	case STEPUP_EBUNDLE: return "invalid bundle";
+	case STEPUP_EVERSION: return "unsupported bundle version";
+	case STEPUP_EBADREQ: return "bad request";
+	case STEPUP_ECONFIG: return "invalid configuration";
+	case STEPUP_EPLUGIN: return "plugin failure";
+	case STEPUP_ETOOBIG: return "input too large";
+	case STEPUP_ESTATE: return "invalid state";
+	case STEPUP_ENOTFOUND: return "not found";
+	case STEPUP_ECONFLICT: return "conflict";
+	case STEPUP_ETIMEOUT: return "deadline exceeded";
+	default: return "unknown status";
+	}
+}
+
+const char *stepup_outcome_name(stepup_outcome o)
+{
+	static const char *const n[] = { "GREEN", "YELLOW", "RED" };
+	return (unsigned)o <= STEPUP_RED ? n[o] : "?";
+}
+
+const char *stepup_outcome_network_name(stepup_outcome o)
+{
+	static const char *const n[] = { "APPROVED", "REQUIRE_ADDITIONAL_AUTHENTICATION", "DECLINED" };
+	return (unsigned)o <= STEPUP_RED ? n[o] : "?";
+}
+
+const char *stepup_method_name(stepup_method m)
+{
+	static const char *const n[] = { "IN_APP", "OTP_SMS", "OTP_EMAIL", "CUSTOMER_SERVICE" };
+	return (unsigned)m < STEPUP_METHOD_COUNT ? n[m] : "?";
+}
+
+const char *stepup_cs_line_name(stepup_cs_line l)
+{
+	return l == STEPUP_LINE_FRAUD ? "FRAUD" : "STANDARD";
+}
+
+static int cfg_err(char *err, size_t n, const char *fmt, const char *a)
+{
+	if (err && n)
+		snprintf(err, n, fmt, a);
+	return STEPUP_ECONFIG;
+}
+
+/* A non-empty printable string of at most `max` bytes, copied. */
+static int take_string(json_t *v, const char *what, size_t max, char **out, char *err, size_t n)
+{
+	const char *s;
+	if (!json_is_string(v))
+		return cfg_err(err, n, "settings: %s must be a string", what);
+	s = json_string_value(v);
+	if (!s[0] || strlen(s) > max)
+		return cfg_err(err, n, "settings: %s must be 1 to 64 characters", what);
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			return cfg_err(err, n, "settings: %s contains a control character", what);
+	*out = strdup(s);
+	return *out ? STEPUP_OK : STEPUP_ENOMEM;
+}
+
+static int load_settings(stepup_engine *e, json_t *root, char *err, size_t n)
+{
+	json_t *issuer, *v;
+	const char *key;
+	int rc;
+
+	if (!json_is_object(root))
+		return cfg_err(err, n, "settings: %s", "the top level must be an object");
+	/* Other top-level sections belong to other components (plugins, the
+	 * daemon); the issuer section is ours and is checked strictly. */
+	issuer = json_object_get(root, "issuer");
+	if (!issuer)
+		return STEPUP_OK;
+	if (!json_is_object(issuer))
+		return cfg_err(err, n, "settings: %s must be an object", "issuer");
+	json_object_foreach(issuer, key, v) {
+		if (strcmp(key, "name") == 0)
+			rc = take_string(v, "issuer.name", 64, &e->issuer_name, err, n);
+		else if (strcmp(key, "app_id") == 0)
+			rc = take_string(v, "issuer.app_id", 64, &e->app_id, err, n);
+		else if (strcmp(key, "customer_service") == 0) {
+			json_t *lv;
+			const char *line;
+			if (!json_is_object(v))
+				return cfg_err(err, n, "settings: %s must be an object", "issuer.customer_service");
+			rc = STEPUP_OK;
+			json_object_foreach(v, line, lv) {
+				if (strcmp(line, "standard") == 0)
+					rc = take_string(lv, "issuer.customer_service.standard", 64, &e->cs[0], err, n);
+				else if (strcmp(line, "fraud") == 0)
+					rc = take_string(lv, "issuer.customer_service.fraud", 64, &e->cs[1], err, n);
+				else
+					rc = cfg_err(err, n, "settings: unknown key issuer.customer_service.%s "
+					             "(expected standard or fraud)", line);
+				if (rc)
+					return rc;
+			}
+		} else
+			rc = cfg_err(err, n, "settings: unknown key issuer.%s "
+			             "(expected name, app_id or customer_service)", key);
+		if (rc)
+			return rc;
+	}
+	return STEPUP_OK;
+}
+
+static int engine_new(stepup_ruleset *rs, json_t *root, stepup_engine **out, char *err, size_t n)
+{
+	stepup_engine *e;
+	int rc = STEPUP_OK;
+
+	if (!rs || !out)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return STEPUP_ENOMEM;
+	e->rs = stepup_ruleset_ref(rs);
+	if (root)
+		rc = load_settings(e, root, err, n);
+	if (rc != STEPUP_OK) {
+		stepup_engine_free(e);
+		return rc;
+	}
+	*out = e;
+	return STEPUP_OK;
+}
+
+int stepup_engine_new(stepup_ruleset *rs, const char *settings_json, stepup_engine **out,
+                      char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root = NULL;
+	int rc;
+
+	if (settings_json && settings_json[0]) {
+		root = json_loads(settings_json, JSON_REJECT_DUPLICATES, &je);
+		if (!root) {
+			if (err && errlen)
+				snprintf(err, errlen, "settings: line %d column %d: %s", je.line, je.column, je.text);
+			return STEPUP_ECONFIG;
+		}
+	}
+	rc = engine_new(rs, root, out, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
+int stepup_engine_new_from_file(stepup_ruleset *rs, const char *path, stepup_engine **out,
+                                char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root = NULL;
+	int rc;
+
+	if (path) {
+		root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+		if (!root) {
+			if (err && errlen)
+				snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+			return STEPUP_ECONFIG;
+		}
+	}
+	rc = engine_new(rs, root, out, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
+void stepup_engine_free(stepup_engine *e)
+{
+	if (!e)
+		return;
+	stepup_ruleset_unref(e->rs);
+	free(e->issuer_name);
+	free(e->app_id);
+	free(e->cs[0]);
+	free(e->cs[1]);
+	free(e);
+}
+
+const stepup_ruleset *stepup_engine_ruleset(const stepup_engine *e)
+{
+	return e ? e->rs : NULL;
+}
+
+int stepup_decide_json(const stepup_engine *e, stepup_request *r, stepup_decision *d,
+                       const char *json, size_t len, unsigned flags, const char **out,
+                       size_t *outlen)
+{
+	char msg[256];
+	int rc;
+
+	if (!e || !r || !d || !out)
+		return STEPUP_EINVAL;
+	rc = stepup_request_parse(r, e, json, len, msg, sizeof(msg));
+	if (rc == STEPUP_OK)
+		rc = stepup_decide(e, r, d, flags);
+	if (rc == STEPUP_OK) {
+		*out = stepup_decision_json(e, r, d, outlen);
+		return *out ? STEPUP_OK : STEPUP_ENOMEM;
+	}
+	if (rc == STEPUP_ENOMEM || rc == STEPUP_EINVAL)
+		return rc;
+	*out = su_error_json(d, r, rc == STEPUP_ETOOBIG ? "too_large" : "bad_request", msg, outlen);
+	return *out ? rc : STEPUP_ENOMEM;
+}

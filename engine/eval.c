@@ -1,0 +1,285 @@
+/* eval.c: the one evaluator loop.
+ *
+ * Runs one verified condition over a decoded request and returns TRUE,
+ * FALSE or ABSENT. "Absent" propagates through comparisons and calls
+ * instead of aborting the rule (Kleene logic: absent AND false = false).
+ * The loop is instantiated twice: without tracing (the hot path) and with
+ * a trace of every atom's value (explain). */
+#include <string.h>
+
+#include "eval.h"
+
+typedef struct val {
+	uint8_t present;
+	uint8_t fl;      /* number held as a double */
+	su_value v;
+} val;
+
+static inline int cmp_i(int64_t a, int64_t b, unsigned op)
+{
+	switch (op) {
+	case 0: return a == b;
+	case 1: return a != b;
+	case 2: return a < b;
+	case 3: return a <= b;
+	case 4: return a > b;
+	default: return a >= b;
+	}
+}
+
+static inline int cmp_d(double a, double b, unsigned op)
+{
+	switch (op) {
+	case 0: return a == b;
+	case 1: return a != b;
+	case 2: return a < b;
+	case 3: return a <= b;
+	case 4: return a > b;
+	default: return a >= b;
+	}
+}
+
+static inline int str_eq(su_str a, const char *b, uint32_t blen)
+{
+	return a.len == blen && memcmp(a.s, b, blen) == 0;
+}
+
+static inline int ends_with(su_str a, su_str b)
+{
+	return b.len <= a.len && memcmp(a.s + a.len - b.len, b.s, b.len) == 0;
+}
+
+static int str_in(const stepup_ruleset *rs, uint32_t set, su_str s)
+{
+	su_range r = rs->strsets[set];
+	for (uint32_t i = 0; i < r.count; i++) {
+		uint32_t k = rs->setitems[r.start + i];
+		if (str_eq(s, SU_STR(rs, k), SU_STRLEN(rs, k)))
+			return 1;
+	}
+	return 0;
+}
+
+static double num(const val *v)
+{
+	return v->fl ? v->v.d : (double)v->v.i;
+}
+
+static void call(unsigned fn, val *args, val *out)
+{
+	for (unsigned i = 0; i < su_builtins[fn].nargs; i++)
+		if (!args[i].present) {
+			out->present = 0;
+			return;
+		}
+	out->present = 1;
+	out->fl = 0;
+	switch (fn) {
+	case SU_FN_ENDS_WITH:
+		out->v.b = ends_with(args[0].v.str, args[1].v.str);
+		break;
+	case SU_FN_STARTS_WITH:
+		out->v.b = args[1].v.str.len <= args[0].v.str.len &&
+		           memcmp(args[0].v.str.s, args[1].v.str.s, args[1].v.str.len) == 0;
+		break;
+	case SU_FN_CONTAINS:
+		out->v.b = args[1].v.str.len == 0 ||
+		           memmem(args[0].v.str.s, args[0].v.str.len, args[1].v.str.s, args[1].v.str.len) != NULL;
+		break;
+	case SU_FN_LENGTH:
+		out->v.i = args[0].v.str.len;
+		break;
+	default:
+		out->present = 0;
+	}
+}
+
+#define P(slot) SU_PRESENT(r, (slot))
+#define TRI(x) ((x) ? SU_TRUE : SU_FALSE)
+
+static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, const stepup_request *r,
+                                                     uint32_t pc, su_trace *trace, const int tracing)
+{
+	uint8_t tri[SU_MAX_STACK];
+	val vs[SU_MAX_STACK + 1];
+	int t = -1, v = -1;
+	const su_insn *in = rs->code + pc;
+
+	for (;; in++) {
+		switch ((enum su_op)in->op) {
+		case SU_OP_END:
+			return tri[t];
+		case SU_OP_TRI:
+			tri[++t] = (uint8_t)in->c;
+			break;
+		case SU_OP_PRESENT:
+			tri[++t] = TRI(P(in->a) != in->c);
+			break;
+		case SU_OP_BOOL:
+			tri[++t] = P(in->a) ? TRI(r->f[in->a].b) : SU_ABSENT;
+			break;
+		case SU_OP_ENUM_IN:
+			tri[++t] = P(in->a) ? (uint8_t)((rs->masks[in->c] >> r->f[in->a].e) & 1) : SU_ABSENT;
+			break;
+		case SU_OP_INT_CMP:
+			tri[++t] = P(in->a) ? TRI(cmp_i(r->f[in->a].i, rs->ints[in->c], in->cmp)) : SU_ABSENT;
+			break;
+		case SU_OP_STR_CMP:
+			tri[++t] = P(in->a) ? TRI(str_eq(r->f[in->a].str, SU_STR(rs, in->c), SU_STRLEN(rs, in->c)) ==
+			                          (in->cmp == SU_CMP_EQ_CODE))
+			                    : SU_ABSENT;
+			break;
+		case SU_OP_STR_IN:
+			tri[++t] = P(in->a) ? TRI(str_in(rs, in->c, r->f[in->a].str)) : SU_ABSENT;
+			break;
+		case SU_OP_STR_SUFFIX:
+			tri[++t] = P(in->a) && P(in->c) ? TRI(ends_with(r->f[in->a].str, r->f[in->c].str)) : SU_ABSENT;
+			break;
+		case SU_OP_REASONS_ANY:
+			tri[++t] = P(in->a) ? TRI(r->f[in->a].mask & rs->masks[in->c]) : SU_ABSENT;
+			break;
+		case SU_OP_REASONS_ALL:
+			tri[++t] = P(in->a) ? TRI((r->f[in->a].mask & rs->masks[in->c]) == rs->masks[in->c]) : SU_ABSENT;
+			break;
+		case SU_OP_V_FIELD:
+			vs[++v].present = (uint8_t)P(in->a);
+			vs[v].fl = 0;
+			vs[v].v = r->f[in->a];
+			break;
+		case SU_OP_V_INT:
+			vs[++v].present = 1;
+			vs[v].fl = 0;
+			vs[v].v.i = rs->ints[in->c];
+			break;
+		case SU_OP_V_FLOAT:
+			vs[++v].present = 1;
+			vs[v].fl = 1;
+			vs[v].v.d = rs->floats[in->c];
+			break;
+		case SU_OP_V_STR:
+			vs[++v].present = 1;
+			vs[v].v.str = (su_str){ SU_STR(rs, in->c), SU_STRLEN(rs, in->c) };
+			break;
+		case SU_OP_V_ENUM:
+			vs[++v].present = 1;
+			vs[v].v.e = in->c;
+			break;
+		case SU_OP_V_BOOL:
+			vs[++v].present = 1;
+			vs[v].v.b = (int)in->c;
+			break;
+		case SU_OP_V_CALL: {
+			val out;
+			v -= in->a;
+			call(in->c, &vs[v + 1], &out);
+			vs[++v] = out;
+			break;
+		}
+		case SU_OP_V_CMP: {
+			val *a = &vs[v - 1], *b = &vs[v];
+			uint8_t res;
+			v -= 2;
+			if (!a->present || !b->present)
+				res = SU_ABSENT;
+			else
+				switch (in->a) {
+				case SU_T_FLOAT:
+					res = TRI(cmp_d(num(a), num(b), in->cmp));
+					break;
+				case SU_T_INT:
+					res = TRI(cmp_i(a->v.i, b->v.i, in->cmp));
+					break;
+				case SU_T_STRING:
+					res = TRI(str_eq(a->v.str, b->v.str.s, b->v.str.len) == (in->cmp == SU_CMP_EQ_CODE));
+					break;
+				case SU_T_ENUM:
+					res = TRI((a->v.e == b->v.e) == (in->cmp == SU_CMP_EQ_CODE));
+					break;
+				case SU_T_BOOL:
+					res = TRI((!a->v.b == !b->v.b) == (in->cmp == SU_CMP_EQ_CODE));
+					break;
+				default:
+					res = SU_ABSENT;
+				}
+			tri[++t] = res;
+			break;
+		}
+		case SU_OP_V_IN: {
+			val *a = &vs[v--];
+			uint8_t res = SU_ABSENT;
+			if (a->present) {
+				if (in->a == SU_T_ENUM)
+					res = (uint8_t)((rs->masks[in->c] >> a->v.e) & 1);
+				else if (in->a == SU_T_STRING)
+					res = TRI(str_in(rs, in->c, a->v.str));
+				else {
+					su_range rg = rs->strsets[in->c];
+					res = SU_FALSE;
+					for (uint32_t i = 0; i < rg.count && rg.start + i < rs->nints; i++)
+						if (rs->ints[rg.start + i] == a->v.i)
+							res = SU_TRUE;
+				}
+			}
+			tri[++t] = res;
+			break;
+		}
+		case SU_OP_V_HAS: {
+			val *a = &vs[v--];
+			uint64_t m = rs->masks[in->c];
+			tri[++t] = !a->present ? SU_ABSENT
+			         : in->cmp == 2 ? TRI((a->v.mask & m) == m) : TRI(a->v.mask & m);
+			break;
+		}
+		case SU_OP_V_TRUTH: {
+			val *a = &vs[v--];
+			tri[++t] = a->present ? TRI(a->v.b) : SU_ABSENT;
+			break;
+		}
+		case SU_OP_V_PRESENT: {
+			val *a = &vs[v--];
+			tri[++t] = TRI(a->present != in->c);
+			break;
+		}
+		case SU_OP_NOT:
+			if (tri[t] != SU_ABSENT)
+				tri[t] ^= 1;
+			break;
+		case SU_OP_AND: {
+			uint8_t b = tri[t--], a = tri[t];
+			tri[t] = a == SU_FALSE || b == SU_FALSE ? SU_FALSE
+			       : a == SU_TRUE && b == SU_TRUE ? SU_TRUE : SU_ABSENT;
+			break;
+		}
+		case SU_OP_OR: {
+			uint8_t b = tri[t--], a = tri[t];
+			tri[t] = a == SU_TRUE || b == SU_TRUE ? SU_TRUE
+			       : a == SU_FALSE && b == SU_FALSE ? SU_FALSE : SU_ABSENT;
+			break;
+		}
+		case SU_OP_JF:
+			if (tri[t] == SU_FALSE)
+				in = rs->code + in->c - 1;
+			break;
+		case SU_OP_JT:
+			if (tri[t] == SU_TRUE)
+				in = rs->code + in->c - 1;
+			break;
+		case SU_OP_COUNT:
+			return SU_ABSENT;
+		}
+		if (tracing && in->atom != SU_NONE && trace->n < trace->cap) {
+			trace->atom[trace->n] = in->atom;
+			trace->value[trace->n++] = tri[t];
+		}
+	}
+}
+
+int su_eval(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc)
+{
+	return run(rs, r, pc, NULL, 0);
+}
+
+int su_eval_traced(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc, su_trace *trace)
+{
+	return run(rs, r, pc, trace, 1);
+}

@@ -1,0 +1,23 @@
+/* jsonw.h: a small append-only JSON text writer over a growable buffer,
+ * used on the hot path where building a jansson tree would cost more than
+ * the decision itself. */
+#ifndef SU_JSONW_H
+#define SU_JSONW_H
+
+#include <stddef.h>
+
+typedef struct su_jw {
+	char **buf;
+	size_t *len, *cap;
+	int oom;
+} su_jw;
+
+void su_jw_raw(su_jw *w, const char *s, size_t n);
+void su_jw_lit(su_jw *w, const char *s);              /* raw C string */
+void su_jw_str(su_jw *w, const char *s, size_t n);    /* quoted, escaped */
+void su_jw_cstr(su_jw *w, const char *s);
+void su_jw_uint(su_jw *w, unsigned long long v);
+/* "key": — the key is a trusted literal. */
+void su_jw_key(su_jw *w, const char *key);
+
+#endif

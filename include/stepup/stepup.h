@@ -1,0 +1,224 @@
+/* stepup/stepup.h: libstepup, the issuer-side tokenization decision engine.
+ *
+ * Pipeline: rule sources -> stepup_compiler -> stepup_ruleset (immutable,
+ * saveable as a bundle) -> stepup_engine (ruleset + issuer settings) ->
+ * stepup_decide() on a stepup_request, answered in a stepup_decision.
+ *
+ * OWNERSHIP (the one rule for the whole library)
+ *   - An object returned through a `**out` parameter or by *_new() belongs to
+ *     the caller, who releases it with the matching *_free() / *_unref().
+ *   - `const char *` and `const stepup_diag *` returned by getters are borrowed:
+ *     valid until the object they came from is freed or next modified.
+ *   - Input buffers (paths, JSON text, sources) are borrowed for the call only;
+ *     the library copies what it keeps.
+ *   - The library never prints, logs or exits. Failures come back as a
+ *     stepup_status plus, where a call takes `char *err, size_t errlen`, a
+ *     NUL-terminated message (truncated to errlen). Diagnostics for rule
+ *     sources are data on the compiler.
+ *
+ * THREADS
+ *   stepup_ruleset and stepup_engine are immutable once built: share them
+ *   across any number of threads. stepup_request and stepup_decision are
+ *   per-thread scratch objects; reuse them across calls to avoid allocation.
+ *
+ * SECRETS
+ *   card.pan and card.csc are read to derive facts and are never copied into
+ *   any output of the library. Phone numbers and emails only leave masked.
+ */
+#ifndef STEPUP_STEPUP_H
+#define STEPUP_STEPUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stepup/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STEPUP_VERSION "0.1.0"
+
+typedef struct stepup_compiler stepup_compiler;
+typedef struct stepup_ruleset stepup_ruleset;
+typedef struct stepup_engine stepup_engine;
+typedef struct stepup_request stepup_request;
+typedef struct stepup_decision stepup_decision;
+
+/* ---- Decisions and ID&V methods --------------------------------------- */
+
+typedef enum stepup_outcome {
+	STEPUP_GREEN = 0,   /* approve                          (APPROVED) */
+	STEPUP_YELLOW = 1,  /* approve after step-up ID&V       (REQUIRE_ADDITIONAL_AUTHENTICATION) */
+	STEPUP_RED = 2,     /* decline                          (DECLINED) */
+} stepup_outcome;
+
+typedef enum stepup_method {
+	STEPUP_IN_APP = 0,
+	STEPUP_OTP_SMS = 1,
+	STEPUP_OTP_EMAIL = 2,
+	STEPUP_CUSTOMER_SERVICE = 3,
+} stepup_method;
+#define STEPUP_METHOD_COUNT 4
+
+typedef enum stepup_cs_line {
+	STEPUP_LINE_STANDARD = 0,
+	STEPUP_LINE_FRAUD = 1,
+} stepup_cs_line;
+
+const char *stepup_outcome_name(stepup_outcome o);          /* "GREEN" */
+const char *stepup_outcome_network_name(stepup_outcome o);  /* "APPROVED" */
+const char *stepup_method_name(stepup_method m);            /* "OTP_SMS" */
+const char *stepup_cs_line_name(stepup_cs_line l);          /* "FRAUD" */
+
+/* ---- Compiling rules --------------------------------------------------- */
+
+typedef enum stepup_severity {
+	STEPUP_DIAG_ERROR = 0,
+	STEPUP_DIAG_WARNING = 1,
+	STEPUP_DIAG_NOTE = 2,
+} stepup_severity;
+
+/* A located message about a rule source. Lines and columns are 1-based;
+ * columns count bytes. end_* points at the last byte of the offending span. */
+typedef struct stepup_diag {
+	stepup_severity severity;
+	const char *file;
+	unsigned line, col;
+	unsigned end_line, end_col;
+	const char *message;
+} stepup_diag;
+
+stepup_compiler *stepup_compiler_new(void);
+void stepup_compiler_free(stepup_compiler *c);
+
+/* Add one source file (read now) or an in-memory source named `name`.
+ * STEPUP_EIO when the file cannot be read (also recorded as a diagnostic). */
+int stepup_compiler_add_file(stepup_compiler *c, const char *path);
+int stepup_compiler_add_source(stepup_compiler *c, const char *name,
+                               const char *text, size_t len);
+
+/* Parse, check and compile every source added so far into one ruleset.
+ * STEPUP_ECOMPILE when any error diagnostic was queued; *out is then NULL.
+ * All independent errors are reported, not only the first. */
+int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out);
+
+size_t stepup_compiler_diag_count(const stepup_compiler *c);
+size_t stepup_compiler_error_count(const stepup_compiler *c);
+const stepup_diag *stepup_compiler_diag(const stepup_compiler *c, size_t i);
+
+/* Render diagnostic i as a compiler would print it:
+ *   file:line:col: error: message
+ *     <the source line>
+ *     ^~~~~
+ * into buf (snprintf semantics: returns the length it needed). */
+size_t stepup_compiler_render_diag(const stepup_compiler *c, size_t i,
+                                   char *buf, size_t size);
+
+/* ---- Rulesets ---------------------------------------------------------- */
+
+/* Load a ruleset from a path holding either a bundle (detected by its magic)
+ * or rule sources (compiled on the fly; the first diagnostic goes to err). */
+int stepup_ruleset_load(const char *path, stepup_ruleset **out,
+                        char *err, size_t errlen);
+/* Load a bundle from memory. Truncated, corrupted or foreign-version data is
+ * refused with STEPUP_EBUNDLE / STEPUP_EVERSION and a message. */
+int stepup_ruleset_load_bundle(const void *data, size_t len,
+                               stepup_ruleset **out, char *err, size_t errlen);
+/* Serialize to a bundle. *data is malloc'd; free() it. */
+int stepup_ruleset_serialize(const stepup_ruleset *rs, void **data, size_t *len);
+int stepup_ruleset_save(const stepup_ruleset *rs, const char *path,
+                        char *err, size_t errlen);
+
+const char *stepup_ruleset_name(const stepup_ruleset *rs);
+const char *stepup_ruleset_revision(const stepup_ruleset *rs); /* "sha256:<64 hex>" */
+size_t stepup_ruleset_rule_count(const stepup_ruleset *rs);
+
+/* Human-readable listing of the compiled program (for `stepup compile -S`).
+ * Returns a malloc'd string; free() it. NULL on allocation failure. */
+char *stepup_ruleset_disassemble(const stepup_ruleset *rs);
+
+/* Rulesets are reference counted so a reloading daemon can free the old one
+ * when its last request finishes. *_new/_load return one reference. */
+stepup_ruleset *stepup_ruleset_ref(stepup_ruleset *rs);
+void stepup_ruleset_unref(stepup_ruleset *rs);
+
+/* ---- Engine ------------------------------------------------------------ */
+
+/* Build an engine from a ruleset (the engine takes its own reference) and the
+ * issuer settings as JSON text (NULL or "" for none):
+ *   { "issuer": { "app_id": "com.bank.app",
+ *                 "customer_service": { "standard": "+1-800-555-0100",
+ *                                       "fraud":    "+1-800-555-0199" } } }
+ * Unknown keys are errors (a typo in a config is better caught than ignored). */
+int stepup_engine_new(stepup_ruleset *rs, const char *settings_json,
+                      stepup_engine **out, char *err, size_t errlen);
+/* Same, reading the settings from a file (NULL path = no settings). */
+int stepup_engine_new_from_file(stepup_ruleset *rs, const char *settings_path,
+                                stepup_engine **out, char *err, size_t errlen);
+void stepup_engine_free(stepup_engine *e);
+const stepup_ruleset *stepup_engine_ruleset(const stepup_engine *e);
+
+/* ---- Requests ---------------------------------------------------------- */
+
+stepup_request *stepup_request_new(void);
+void stepup_request_free(stepup_request *r);
+
+/* Decode one request (DESIGN §3) in a single pass. STEPUP_EBADREQ with a
+ * message naming the field when the JSON is malformed, a known field has the
+ * wrong type or an out-of-range value, or request_id is missing.
+ * Unknown fields are ignored. The message never quotes a secret. */
+int stepup_request_parse(stepup_request *r, const stepup_engine *e,
+                         const char *json, size_t len,
+                         char *err, size_t errlen);
+/* After a failed parse: the dotted path of the offending field, or "" when
+ * the problem is the document itself. */
+const char *stepup_request_error_field(const stepup_request *r);
+/* request_id of the last successful parse ("" if none). */
+const char *stepup_request_id(const stepup_request *r);
+
+/* ---- Deciding ---------------------------------------------------------- */
+
+stepup_decision *stepup_decision_new(void);
+void stepup_decision_free(stepup_decision *d);
+
+#define STEPUP_DECIDE_EXPLAIN 0x1u  /* record why each rule fired or not */
+
+/* Evaluate every rule and combine (DESIGN §2). Reentrant. */
+int stepup_decide(const stepup_engine *e, const stepup_request *r,
+                  stepup_decision *d, unsigned flags);
+
+stepup_outcome stepup_decision_outcome(const stepup_decision *d);
+const char *stepup_decision_id(const stepup_decision *d);
+size_t stepup_decision_method_count(const stepup_decision *d);
+stepup_method stepup_decision_method(const stepup_decision *d, size_t i);
+stepup_cs_line stepup_decision_cs_line(const stepup_decision *d);
+size_t stepup_decision_fired_count(const stepup_decision *d);
+/* Name of the i-th fired rule (in rule-file order) and its outcome. */
+const char *stepup_decision_fired_rule(const stepup_decision *d, size_t i,
+                                       stepup_outcome *outcome);
+
+/* Render the response JSON (DESIGN §3) into the decision's own buffer; the
+ * returned text is borrowed from d. With STEPUP_DECIDE_EXPLAIN set on the
+ * stepup_decide() call, an "explain" array is added. */
+const char *stepup_decision_json(const stepup_engine *e, const stepup_request *r,
+                                 stepup_decision *d, size_t *len);
+
+/* One call for JSON in, JSON out (the daemon's and `stepup eval`'s path):
+ * parse, decide, render. On a bad request the output is an error object
+ *   {"request_id": ..., "error": {"code": "bad_request", "field": ..., "message": ...}}
+ * and STEPUP_EBADREQ is returned. Output is borrowed from d. */
+int stepup_decide_json(const stepup_engine *e, stepup_request *r,
+                       stepup_decision *d, const char *json, size_t len,
+                       unsigned flags, const char **out, size_t *outlen);
+
+/* ---- Masking (exposed so hosts log the same way) ----------------------- */
+
+/* "+14155551234" -> "+1 *** *** 1234"; snprintf semantics. */
+size_t stepup_mask_phone(const char *phone, size_t len, char *buf, size_t size);
+/* "jane.doe@example.com" -> "ja******@example.com"; snprintf semantics. */
+size_t stepup_mask_email(const char *email, size_t len, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

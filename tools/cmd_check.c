@@ -1,0 +1,92 @@
+/* cmd_check.c: `stepup check` and `stepup compile`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_check(int argc, char **argv)
+{
+	int status = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: stepup check FILE...\n");
+		return 2;
+	}
+	/* Each file is a complete ruleset and is checked on its own. */
+	for (int i = 1; i < argc; i++) {
+		stepup_compiler *c = stepup_compiler_new();
+		stepup_ruleset *rs = NULL;
+		if (!c)
+			return 2;
+		stepup_compiler_add_file(c, argv[i]);
+		int rc = stepup_compiler_compile(c, &rs);
+		size_t errors = cli_print_diags(c);
+		if (rc != STEPUP_OK) {
+			fprintf(stderr, "%s: %zu error%s\n", argv[i], errors, errors == 1 ? "" : "s");
+			status = 1;
+		} else {
+			printf("%s: ok: ruleset \"%s\", %zu rules, %s\n", argv[i], stepup_ruleset_name(rs),
+			       stepup_ruleset_rule_count(rs), stepup_ruleset_revision(rs));
+		}
+		stepup_ruleset_unref(rs);
+		stepup_compiler_free(c);
+	}
+	return status;
+}
+
+int cmd_compile(int argc, char **argv)
+{
+	const char *out = NULL;
+	int dump = 0, nsrc = 0, rc;
+	stepup_compiler *c = stepup_compiler_new();
+	stepup_ruleset *rs = NULL;
+	char err[512];
+
+	if (!c)
+		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "-S") == 0)
+			dump = 1;
+		else if (argv[i][0] == '-') {
+			fprintf(stderr, "stepup compile: unknown option %s\n", argv[i]);
+			stepup_compiler_free(c);
+			return 2;
+		} else {
+			stepup_compiler_add_file(c, argv[i]);
+			nsrc++;
+		}
+	}
+	if (!nsrc || (!out && !dump)) {
+		fprintf(stderr, "usage: stepup compile FILE... -o OUT.bundle [-S]\n");
+		stepup_compiler_free(c);
+		return 2;
+	}
+	rc = stepup_compiler_compile(c, &rs);
+	cli_print_diags(c);
+	stepup_compiler_free(c);
+	if (rc != STEPUP_OK) {
+		fprintf(stderr, "stepup compile: %s\n", stepup_strerror(rc));
+		return 1;
+	}
+	if (dump) {
+		char *text = stepup_ruleset_disassemble(rs);
+		if (text)
+			fputs(text, stdout);
+		free(text);
+	}
+	if (out) {
+		rc = stepup_ruleset_save(rs, out, err, sizeof(err));
+		if (rc != STEPUP_OK) {
+			fprintf(stderr, "stepup compile: %s\n", err);
+			stepup_ruleset_unref(rs);
+			return 1;
+		}
+		fprintf(stderr, "wrote %s: ruleset \"%s\" %s\n", out, stepup_ruleset_name(rs),
+		        stepup_ruleset_revision(rs));
+	}
+	stepup_ruleset_unref(rs);
+	return 0;
+}
