@@ -1,0 +1,76 @@
+#!/bin/bash
+# quickstart.sh: set up a fresh Debian 12 machine and run stepup.
+#
+#   ./quickstart.sh demo   install dependencies, build, decide a sample request
+#   ./quickstart.sh test   install dependencies, run every test: a normal build
+#                          (make check), the same tests under valgrind, and again
+#                          in a -fsanitize=address,undefined build
+#
+# Builds happen out of tree in build/ and build-asan/. Installing packages
+# needs root (or sudo); set STEPUP_SKIP_APT=1 to skip that step.
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$PWD
+
+DEPS=(build-essential autoconf automake libtool pkg-config flex bison
+      libjansson-dev libffi-dev libcmocka-dev libjsmn-dev libssl-dev valgrind)
+
+install_deps() {
+	[ "${STEPUP_SKIP_APT:-0}" = 1 ] && return 0
+	local missing=()
+	for p in "${DEPS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo=sudo
+	echo "==> installing: ${missing[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+bootstrap() {
+	[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
+}
+
+build() {  # build DIR [configure args...]
+	local dir=$1; shift
+	mkdir -p "$dir"
+	( cd "$dir"
+	  [ -f Makefile ] || "$top/configure" -q "$@"
+	  make -j"$(nproc)" >/dev/null )
+}
+
+case "${1:-demo}" in
+demo)
+	install_deps
+	bootstrap
+	build build
+	echo "==> stepup check rules/default.rules"
+	build/stepup check rules/default.rules
+	echo "==> a sample request through the default policy"
+	build/stepup eval --rules rules/default.rules --config rules/issuer.example.json \
+		tests/data/sample-request.json
+	echo "==> why that decision"
+	build/stepup explain --rules rules/default.rules --config rules/issuer.example.json \
+		tests/data/sample-request.json
+	;;
+test)
+	install_deps
+	bootstrap
+	echo "==> build and make check"
+	build build
+	make -C build -j"$(nproc)" check || { cat build/test-suite.log 2>/dev/null | tail -50; exit 1; }
+	echo "==> unit tests under valgrind"
+	make -C build check-valgrind
+	echo "==> sanitizer build (address, undefined) and make check"
+	build build-asan --enable-sanitizers
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -C build-asan -j"$(nproc)" check || { cat build-asan/test-suite.log 2>/dev/null | tail -50; exit 1; }
+	echo "==> all tests passed"
+	;;
+*)
+	echo "usage: $0 [demo|test]" >&2
+	exit 2
+	;;
+esac
