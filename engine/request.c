@@ -629,6 +629,42 @@ static int text_depth(const char *s, size_t n)
 	return max;
 }
 
+/* After a failed walk, find a valid request_id among the top-level keys so
+ * the error answer can still be matched to its request. */
+static void salvage_request_id(P *p)
+{
+	stepup_request *r = p->r;
+	const jsmntok_t *o = &p->t[0];
+	int j = 1;
+	char field[sizeof(r->err_field)];
+
+	if (SU_PRESENT(r, SU_SLOT_REQUEST_ID) || o->type != JSMN_OBJECT)
+		return;
+	memcpy(field, r->err_field, sizeof(field));
+	for (int m = 0; m < o->size && j + 1 < p->n; m++) {
+		const jsmntok_t *k = &p->t[j], *v = &p->t[j + 1];
+		if (k->type == JSMN_STRING && k->end - k->start == 10 &&
+		    memcmp(p->js + k->start, "request_id", 10) == 0 && v->type == JSMN_STRING &&
+		    p->js[v->end] == '"') {  /* not yet unescaped in place */
+			su_str id;
+			P q = *p;
+			q.err = NULL;
+			q.errlen = 0;
+			if (unescape(&q, v, &id) == 0 && check_string(&q, SU_SLOT_REQUEST_ID, &id) == 0) {
+				r->f[SU_SLOT_REQUEST_ID].str = id;
+				r->present |= UINT64_C(1) << SU_SLOT_REQUEST_ID;
+			}
+			break;
+		}
+		/* Skip the value's subtree: tokens are in document order. */
+		int end = v->end;
+		j += 2;
+		while (j < p->n && p->t[j].start < end)
+			j++;
+	}
+	memcpy(r->err_field, field, sizeof(field));
+}
+
 stepup_request *stepup_request_new(void)
 {
 	pthread_once(&keys_once, keys_init);
@@ -731,8 +767,10 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 		return STEPUP_EBADREQ;
 	}
 	int end = walk_object(&p, 0, 1, G_TOP);
-	if (end < 0)
+	if (end < 0) {
+		salvage_request_id(&p);
 		return STEPUP_EBADREQ;
+	}
 	if (end != n || !gap_ok(&p, p.t[0].end, (int)len, 0)) {
 		bad(&p, "", "trailing data after the JSON object");
 		return STEPUP_EBADREQ;

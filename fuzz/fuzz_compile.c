@@ -1,0 +1,279 @@
+/* fuzz_compile.c: libFuzzer target for the rule-language pipeline.
+ *
+ * Input = rule source text (the corpus is seeded with rules/*.rules).
+ *
+ *   bytes -> stepup_compiler_add_source (split into up to 4 files at lines
+ *            "#@file", so multi-file checks run too)
+ *         -> stepup_compiler_compile
+ *         -> every diagnostic rendered (stepup_compiler_render_diag), with
+ *            snprintf-semantics checked against a too-small buffer
+ *   when a ruleset comes out:
+ *         -> disassemble, serialize -> load_bundle -> serialize again
+ *            (the two bundles must be identical)
+ *         -> stepup_engine_new + stepup_decide_json(STEPUP_DECIDE_EXPLAIN)
+ *            on fixed requests, on the compiled and on the reloaded ruleset
+ *            (the two responses must agree, decision_id aside)
+ *
+ * Inputs that start with the bundle magic "STEPUPB\x1a" are bundles
+ * instead: their length and SHA-256 fields are patched to match the body
+ * (so mutations reach the body decoder and the program verifier, not just
+ * the checksum test), then loaded and, if accepted, decided on.
+ *
+ * Any invariant broken calls abort(), so libFuzzer reports it as a crash.
+ */
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stepup/stepup.h>
+
+#define BUNDLE_MAGIC "STEPUPB\x1a"
+#define BUNDLE_HEADER 56u
+
+static const char *const requests[] = {
+	/* DESIGN.md §3 example. */
+	"{\"request_id\":\"fz-1\",\"tsp\":\"MDES\",\"channel\":\"XPAY_WALLET\","
+	"\"token_requestor\":{\"id\":\"50110030273\",\"name\":\"APPLE_PAY\"},"
+	"\"card\":{\"pan\":\"5412751234561234\",\"pan_suffix\":\"1234\",\"state\":\"ACTIVE\","
+	"\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\",\"active_tokens\":2,\"csc_failures_24h\":0},"
+	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\",\"app_enrolled\":true,"
+	"\"language\":\"en-US\",\"otp_exhausted\":false},"
+	"\"wallet\":{\"phone_suffix\":\"9876\",\"device_score\":4,\"account_score\":5,\"phone_score\":4,"
+	"\"recommended_decision\":\"APPROVED\",\"reason_codes\":[\"ACCOUNT_TOO_NEW\",\"HIGH_RISK\",\"DEVICE_BOUND_ELSEWHERE\"],"
+	"\"device_suspicious\":true,\"device_country\":\"US\"}}",
+	/* Merchant channel, almost everything absent. */
+	"{\"request_id\":\"fz-2\",\"channel\":\"ECOM_MERCHANT\",\"card\":{\"state\":\"SUSPENDED\",\"active_tokens\":1000000}}",
+};
+#define NREQ (sizeof(requests) / sizeof(requests[0]))
+
+static const char settings[] =
+	"{\"issuer\":{\"app_id\":\"com.examplebank.mobile\","
+	"\"customer_service\":{\"standard\":\"+1-800-555-0100\",\"fraud\":\"+1-800-555-0199\"}}}";
+
+#define CHECK(cond)                                                                    \
+	do {                                                                               \
+		if (!(cond)) {                                                                 \
+			fprintf(stderr, "fuzz_compile: invariant failed at %s:%d: %s\n", __FILE__, \
+			        __LINE__, #cond);                                                  \
+			abort();                                                                   \
+		}                                                                              \
+	} while (0)
+
+/* Copy of a response with the "decision_id" value blanked, for comparing. */
+static char *strip_decision_id(const char *s, size_t len)
+{
+	char *c = malloc(len + 1);
+	CHECK(c);
+	memcpy(c, s, len);
+	c[len] = '\0';
+	char *p = strstr(c, "\"decision_id\":\"");
+	if (p) {
+		p += strlen("\"decision_id\":\"");
+		while (*p && *p != '"')
+			*p++ = 'x';
+	}
+	return c;
+}
+
+/* Decide every fixed request; when `want` is given, compare with it. */
+static void decide_all(stepup_ruleset *rs, char **got, char *const *want)
+{
+	stepup_engine *e = NULL;
+	char err[256];
+	int rc = stepup_engine_new(rs, settings, &e, err, sizeof(err));
+	CHECK(rc == STEPUP_OK && e);
+	stepup_request *r = stepup_request_new();
+	stepup_decision *d = stepup_decision_new();
+	CHECK(r && d);
+	for (size_t i = 0; i < NREQ; i++) {
+		const char *out = NULL;
+		size_t outlen = 0;
+		rc = stepup_decide_json(e, r, d, requests[i], strlen(requests[i]), STEPUP_DECIDE_EXPLAIN,
+		                        &out, &outlen);
+		/* The fixed requests are valid: any ruleset must decide them. */
+		CHECK(rc == STEPUP_OK);
+		CHECK(out && outlen == strlen(out));
+		CHECK(memmem(out, outlen, "5412751234561234", 16) == NULL);
+		CHECK(memmem(out, outlen, "4155551234", 10) == NULL);
+		CHECK(memmem(out, outlen, "jane.doe", 8) == NULL);
+		CHECK(stepup_decision_outcome(d) <= STEPUP_RED);
+		for (size_t m = 0; m < stepup_decision_method_count(d); m++)
+			CHECK(stepup_decision_method(d, m) < STEPUP_METHOD_COUNT);
+		for (size_t f = 0; f < stepup_decision_fired_count(d); f++) {
+			stepup_outcome o;
+			CHECK(stepup_decision_fired_rule(d, f, &o) != NULL);
+		}
+		/* Also the non-explain path and the separate render. */
+		rc = stepup_decide(e, r, d, 0);
+		CHECK(rc == STEPUP_OK);
+		size_t l2 = 0;
+		CHECK(stepup_decision_json(e, r, d, &l2) != NULL);
+		rc = stepup_decide_json(e, r, d, requests[i], strlen(requests[i]), STEPUP_DECIDE_EXPLAIN,
+		                        &out, &outlen);
+		CHECK(rc == STEPUP_OK);
+		char *s = strip_decision_id(out, outlen);
+		if (want && want[i] && strcmp(want[i], s) != 0) {
+			fprintf(stderr, "fuzz_compile: response differs after bundle round trip:\n  %s\n  %s\n",
+			        want[i], s);
+			abort();
+		}
+		if (got)
+			got[i] = s;
+		else
+			free(s);
+	}
+	stepup_request_free(r);
+	stepup_decision_free(d);
+	stepup_engine_free(e);
+}
+
+static void exercise_ruleset(stepup_ruleset *rs)
+{
+	char *first[NREQ] = {0};
+	void *b1 = NULL, *b2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	char err[256];
+
+	CHECK(stepup_ruleset_name(rs) != NULL);
+	const char *rev = stepup_ruleset_revision(rs);
+	CHECK(rev && strncmp(rev, "sha256:", 7) == 0 && strlen(rev) == 7 + 64);
+	free(stepup_ruleset_disassemble(rs));
+
+	decide_all(rs, first, NULL);
+
+	CHECK(stepup_ruleset_serialize(rs, &b1, &l1) == STEPUP_OK);
+	stepup_ruleset *back = NULL;
+	int rc = stepup_ruleset_load_bundle(b1, l1, &back, err, sizeof(err));
+	if (rc != STEPUP_OK) {
+		fprintf(stderr, "fuzz_compile: own bundle refused: %s\n", err);
+		abort();
+	}
+	CHECK(strcmp(stepup_ruleset_name(back), stepup_ruleset_name(rs)) == 0);
+	CHECK(strcmp(stepup_ruleset_revision(back), stepup_ruleset_revision(rs)) == 0);
+	CHECK(stepup_ruleset_rule_count(back) == stepup_ruleset_rule_count(rs));
+	CHECK(stepup_ruleset_serialize(back, &b2, &l2) == STEPUP_OK);
+	CHECK(l1 == l2 && memcmp(b1, b2, l1) == 0);
+
+	decide_all(back, NULL, first);
+
+	/* Truncations of a good bundle must be refused, never crash. */
+	size_t cuts[] = { 0, 7, BUNDLE_HEADER - 1, BUNDLE_HEADER, l1 / 2, l1 - 1 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		stepup_ruleset *t = NULL;
+		if (cuts[i] >= l1)
+			continue;
+		CHECK(stepup_ruleset_load_bundle(b1, cuts[i], &t, err, sizeof(err)) != STEPUP_OK);
+		CHECK(t == NULL);
+	}
+
+	stepup_ruleset_unref(back);
+	for (size_t i = 0; i < NREQ; i++)
+		free(first[i]);
+	free(b1);
+	free(b2);
+}
+
+static void fuzz_bundle(const uint8_t *data, size_t size)
+{
+	char err[256];
+	stepup_ruleset *rs = NULL;
+
+	/* As given (checksum usually wrong: the refusal path). */
+	int rc = stepup_ruleset_load_bundle(data, size, &rs, err, sizeof(err));
+	if (rc == STEPUP_OK) {
+		exercise_ruleset(rs);
+		stepup_ruleset_unref(rs);
+		return;
+	}
+	CHECK(rs == NULL);
+	if (size < BUNDLE_HEADER)
+		return;
+
+	/* Patched so the checksum holds: the decoder and verifier see it all. */
+	uint8_t *b = malloc(size);
+	CHECK(b);
+	memcpy(b, data, size);
+	uint64_t body = size - BUNDLE_HEADER;
+	for (int i = 0; i < 8; i++)
+		b[16 + i] = (uint8_t)(body >> (8 * i));
+	unsigned dl = 0;
+	CHECK(EVP_Digest(b + BUNDLE_HEADER, (size_t)body, b + 24, &dl, EVP_sha256(), NULL) == 1);
+	rc = stepup_ruleset_load_bundle(b, size, &rs, err, sizeof(err));
+	if (rc == STEPUP_OK) {
+		exercise_ruleset(rs);
+		stepup_ruleset_unref(rs);
+	} else {
+		CHECK(rs == NULL);
+		CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+	}
+	free(b);
+}
+
+static void fuzz_source(const uint8_t *data, size_t size)
+{
+	static const char sep[] = "\n#@file\n";
+	const size_t seplen = sizeof(sep) - 1;
+	static const char *const names[] = { "fuzz.rules", "second.rules", "third.rules", "fourth.rules" };
+	stepup_compiler *c = stepup_compiler_new();
+	stepup_ruleset *rs = NULL;
+	const char *p = (const char *)data, *end = p + size;
+	int nfiles = 0;
+
+	CHECK(c);
+	while (nfiles < 4) {
+		const char *cut = nfiles < 3 ? memmem(p, (size_t)(end - p), sep, seplen) : NULL;
+		size_t len = cut ? (size_t)(cut - p) + 1 : (size_t)(end - p);
+		int rc = stepup_compiler_add_source(c, names[nfiles++], p, len);
+		CHECK(rc == STEPUP_OK || rc == STEPUP_ECOMPILE);
+		if (!cut)
+			break;
+		p = cut + seplen;
+	}
+
+	int rc = stepup_compiler_compile(c, &rs);
+	size_t nd = stepup_compiler_diag_count(c), ne = stepup_compiler_error_count(c);
+	CHECK(ne <= nd);
+	if (rc == STEPUP_OK) {
+		CHECK(rs != NULL);
+		CHECK(ne == 0);
+	} else {
+		CHECK(rc == STEPUP_ECOMPILE);
+		CHECK(rs == NULL);
+		CHECK(ne > 0);
+	}
+	CHECK(stepup_compiler_diag(c, nd) == NULL);
+
+	char small[16], big[8192];
+	for (size_t i = 0; i < nd; i++) {
+		const stepup_diag *g = stepup_compiler_diag(c, i);
+		CHECK(g && g->file && g->message);
+		CHECK(g->severity <= STEPUP_DIAG_NOTE);
+		size_t need = stepup_compiler_render_diag(c, i, small, sizeof(small));
+		CHECK(memchr(small, '\0', sizeof(small)) != NULL);
+		size_t need2 = stepup_compiler_render_diag(c, i, big, sizeof(big));
+		CHECK(need == need2);
+		if (need < sizeof(big)) {
+			CHECK(strlen(big) == need);
+			CHECK(strncmp(small, big, sizeof(small) - 1) == 0);
+		}
+		/* Size 0 must not write. */
+		CHECK(stepup_compiler_render_diag(c, i, NULL, 0) == need);
+	}
+
+	if (rs) {
+		exercise_ruleset(rs);
+		stepup_ruleset_unref(rs);
+	}
+	stepup_compiler_free(c);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size >= 8 && memcmp(data, BUNDLE_MAGIC, 8) == 0)
+		fuzz_bundle(data, size);
+	else
+		fuzz_source(data, size);
+	return 0;
+}
