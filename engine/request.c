@@ -748,7 +748,10 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 	p.t = r->toks;
 	p.n = n;
 	if (n == JSMN_ERROR_PART || n == 0) {
-		bad(&p, "", n == 0 ? "empty request" : "truncated JSON");
+		size_t lead = strspn(r->buf, " \t\r\n");
+		bad(&p, "", n == 0 ? "empty request"
+		            : lead < len && r->buf[lead] != '{' ? "request must be a JSON object"
+		                                                : "truncated JSON");
 		return STEPUP_EBADREQ;
 	}
 	if (n < 0) {
