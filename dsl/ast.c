@@ -140,3 +140,14 @@ fail:
 	su_node_free(c);
 	return NULL;
 }
+
+su_cmp su_cmp_flip(su_cmp c)
+{
+	switch (c) {
+	case SU_CMP_LT: return SU_CMP_GT;
+	case SU_CMP_LE: return SU_CMP_GE;
+	case SU_CMP_GT: return SU_CMP_LT;
+	case SU_CMP_GE: return SU_CMP_LE;
+	default: return c;
+	}
+}

@@ -129,5 +129,7 @@ void su_policy_decl_free(su_policy_decl *p);
 void su_file_free(su_file *f);
 const char *su_node_kind_name(su_node_kind k);
 const char *su_cmp_text(su_cmp c);
+/* The operator that gives the same result with the operands swapped. */
+su_cmp su_cmp_flip(su_cmp c);
 
 #endif

@@ -494,17 +494,6 @@ typedef struct cons {
 	int is_false;
 } cons;
 
-static su_cmp flip(su_cmp op)
-{
-	switch (op) {
-	case SU_CMP_LT: return SU_CMP_GT;
-	case SU_CMP_LE: return SU_CMP_GE;
-	case SU_CMP_GT: return SU_CMP_LT;
-	case SU_CMP_GE: return SU_CMP_LE;
-	default: return op;
-	}
-}
-
 static void need_bool(cons *k, int slot, int v)
 {
 	k->present[slot] = 1;
@@ -569,7 +558,7 @@ static void collect(cons *k, const su_node *n, int negated)
 		} else if (n->b->kind == SU_N_FIELD && n->a->kind != SU_N_FIELD && n->a->kind != SU_N_CALL) {
 			f = n->b;
 			v = n->a;
-			op = flip(op);
+			op = su_cmp_flip(op);
 		} else {
 			if (n->a->kind == SU_N_FIELD)
 				k->present[n->a->slot] = 1;

@@ -154,25 +154,14 @@ static void track(cc *c, int dtri, int dval)
 		c->rs->max_val = c->val;
 }
 
-static const int8_t op_tri[SU_OP_COUNT] = {
-#define OP(NAME, SHAPE, TRI, VAL) TRI,
-#include "../engine/opcodes.def"
-#undef OP
-};
-static const int8_t op_val[SU_OP_COUNT] = {
-#define OP(NAME, SHAPE, TRI, VAL) VAL,
-#include "../engine/opcodes.def"
-#undef OP
-};
-
 static uint32_t emit(cc *c, uint8_t op, unsigned a, unsigned cmp, uint32_t k, uint32_t atom)
 {
 	su_insn in = { .op = op, .a = (uint8_t)a, .cmp = (uint8_t)cmp, .c = k, .atom = atom };
 	PUSH(c, code, su_insn, in);
-	int dval = op_val[op];
+	int dval = su_op_val[op];
 	if (op == SU_OP_V_CALL)
 		dval = 1 - (int)a;
-	track(c, op_tri[op], dval);
+	track(c, su_op_tri[op], dval);
 	return c->code.n - 1;
 }
 
@@ -233,17 +222,6 @@ static void emit_value(cc *c, const su_node *n)
 	}
 }
 
-static su_cmp flip_cmp(su_cmp op)
-{
-	switch (op) {
-	case SU_CMP_LT: return SU_CMP_GT;
-	case SU_CMP_LE: return SU_CMP_GE;
-	case SU_CMP_GT: return SU_CMP_LT;
-	case SU_CMP_GE: return SU_CMP_LE;
-	default: return op;
-	}
-}
-
 static uint32_t strset(cc *c, const su_node *set)
 {
 	su_range r = { c->setitems.n, 0 };
@@ -261,7 +239,7 @@ static void emit_cmp(cc *c, const su_node *n)
 	if (f->kind != SU_N_FIELD || !is_const(k)) {
 		f = n->b;
 		k = n->a;
-		op = flip_cmp(op);
+		op = su_cmp_flip(op);
 	}
 	if (f->kind == SU_N_FIELD && is_const(k)) {
 		unsigned s = (unsigned)f->slot;

@@ -15,29 +15,19 @@ typedef struct val {
 	su_value v;
 } val;
 
-static inline int cmp_i(int64_t a, int64_t b, unsigned op)
-{
-	switch (op) {
-	case 0: return a == b;
-	case 1: return a != b;
-	case 2: return a < b;
-	case 3: return a <= b;
-	case 4: return a > b;
-	default: return a >= b;
+/* su_cmp order: EQ, NE, LT, LE, GT, GE. */
+#define CMP_BODY(a, b, op)                          \
+	switch (op) {                                   \
+	case 0: return (a) == (b);                      \
+	case 1: return (a) != (b);                      \
+	case 2: return (a) < (b);                       \
+	case 3: return (a) <= (b);                      \
+	case 4: return (a) > (b);                       \
+	default: return (a) >= (b);                     \
 	}
-}
 
-static inline int cmp_d(double a, double b, unsigned op)
-{
-	switch (op) {
-	case 0: return a == b;
-	case 1: return a != b;
-	case 2: return a < b;
-	case 3: return a <= b;
-	case 4: return a > b;
-	default: return a >= b;
-	}
-}
+static inline int cmp_i(int64_t a, int64_t b, unsigned op) { CMP_BODY(a, b, op) }
+static inline int cmp_d(double a, double b, unsigned op) { CMP_BODY(a, b, op) }
 
 static inline int str_eq(su_str a, const char *b, uint32_t blen)
 {

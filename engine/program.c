@@ -20,12 +20,12 @@ const su_builtin_sig su_builtins[SU_FN_COUNT] = {
 	[SU_FN_LENGTH] = { "length", 1, { SU_T_STRING }, SU_T_INT },
 };
 
-static const int8_t op_tri[SU_OP_COUNT] = {
+const int8_t su_op_tri[SU_OP_COUNT] = {
 #define OP(NAME, SHAPE, TRI, VAL) TRI,
 #include "opcodes.def"
 #undef OP
 };
-static const int8_t op_val[SU_OP_COUNT] = {
+const int8_t su_op_val[SU_OP_COUNT] = {
 #define OP(NAME, SHAPE, TRI, VAL) VAL,
 #include "opcodes.def"
 #undef OP
@@ -203,8 +203,8 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 		default:
 			break;
 		}
-		int dval = in->op == SU_OP_V_CALL ? 1 - (int)in->a : op_val[in->op];
-		tri += op_tri[in->op];
+		int dval = in->op == SU_OP_V_CALL ? 1 - (int)in->a : su_op_val[in->op];
+		tri += su_op_tri[in->op];
 		val += dval;
 		if (in->op == SU_OP_NOT || in->op == SU_OP_JF || in->op == SU_OP_JT)
 			if (tri < 1)

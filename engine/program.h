@@ -108,6 +108,9 @@ typedef struct su_builtin_sig {
 } su_builtin_sig;
 
 extern const char *const su_op_names[SU_OP_COUNT];
+/* Stack effects per opcode (V_CALL's value effect is 1 - nargs). */
+extern const int8_t su_op_tri[SU_OP_COUNT];
+extern const int8_t su_op_val[SU_OP_COUNT];
 extern const su_builtin_sig su_builtins[SU_FN_COUNT];
 
 #endif
