@@ -216,6 +216,7 @@ outcome
 		p->pending = su_rule_pending(p, SU_O_STEP_UP, @1);
 		if (!p->pending) { su_ident_list_free($2); OOM_IF_NULL(NULL); }
 		p->pending->only = $2;
+		$2 = NULL;  /* owned by the pending rule now, not by the parser stack */
 	  } opt_line
 	;
 
