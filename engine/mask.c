@@ -1,7 +1,8 @@
 /* mask.c: the only forms in which contact data leaves the engine.
  *   phone  +14155551234          -> +1 *** *** 1234
  *   email  jane.doe@example.com  -> ja******@example.com
- * Both keep just enough for the end user to recognise their own contact. */
+ * Both keep just enough for the end user to recognise their own contact;
+ * a phone of fewer than 7 digits is shown as *** only. */
 #include <stdio.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ size_t stepup_mask_phone(const char *phone, size_t len, char *buf, size_t size)
 		else if (phone[i] == '+' && n == 0)
 			plus = 1;
 	}
-	if (n < 4) {
+	if (n < 7) {  /* too short to show four digits without showing it all */
 		k = snprintf(buf, size, "***");
 	} else {
 		unsigned cc = plus ? cc_len(digits, n) : 0;

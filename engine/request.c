@@ -295,29 +295,48 @@ static void keep_digits(su_str *s, int plus)
 	s->len = (uint32_t)(w - s->s);
 }
 
-/* A run of 13 to 19 digits passing Luhn: a card number where none belongs. */
+/* A run of 13 to 19 digits passing Luhn, possibly written with spaces,
+ * dashes, dots or underscores between groups: a card number where none
+ * belongs. */
+static int luhn_run(const char *d, size_t n)
+{
+	for (size_t len = 13; len <= 19 && len <= n; len++)
+		for (size_t st = 0; st + len <= n; st++) {
+			unsigned sum = 0;
+			for (size_t k = 0; k < len; k++) {
+				unsigned x = (unsigned)(d[st + len - 1 - k] - '0');
+				if (k & 1) {
+					x *= 2;
+					if (x > 9)
+						x -= 9;
+				}
+				sum += x;
+			}
+			if (sum % 10 == 0)
+				return 1;
+		}
+	return 0;
+}
+
 static int has_pan(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && s[j] >= '0' && s[j] <= '9')
-			j++;
-		for (size_t len = 13; len <= 19 && len <= j - i; len++)
-			for (size_t st = i; st + len <= j; st++) {
-				unsigned sum = 0;
-				for (size_t k = 0; k < len; k++) {
-					unsigned d = (unsigned)(s[st + len - 1 - k] - '0');
-					if (k & 1) {
-						d *= 2;
-						if (d > 9)
-							d -= 9;
-					}
-					sum += d;
-				}
-				if (sum % 10 == 0)
-					return 1;
-			}
-		i = j + 1;
+	char digits[160];
+	size_t nd = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : '\0';
+		if (c >= '0' && c <= '9') {
+			if (nd < sizeof(digits))
+				digits[nd++] = c;
+			continue;
+		}
+		/* A separator joins digit groups; anything else ends the run. */
+		if (nd && (c == ' ' || c == '-' || c == '.' || c == '_') && i + 1 < n &&
+		    s[i + 1] >= '0' && s[i + 1] <= '9')
+			continue;
+		if (nd >= 13 && luhn_run(digits, nd))
+			return 1;
+		nd = 0;
 	}
 	return 0;
 }
@@ -349,6 +368,9 @@ static int check_string(P *p, int slot, su_str *v)
 			return bad(p, f, "not a CSC (3 or 4 digits expected)");
 		return 0;
 	case SU_SLOT_EU_PHONE: {
+		for (uint32_t i = 0; i < v->len; i++)
+			if (!strchr("0123456789+ -.()", v->s[i]) || (v->s[i] == '+' && i != 0))
+				return bad(p, f, "not a phone number (digits, with an optional leading '+')");
 		keep_digits(v, 1);
 		uint32_t digits = v->len - (v->len && v->s[0] == '+');
 		if (digits < 4 || digits > 15)
@@ -536,9 +558,14 @@ static int walk_object(P *p, int i, int depth, int group)
 		if (!gap_ok(p, prev_end, outer_start(k), m ? ',' : 0) ||
 		    !gap_ok(p, outer_end(k), outer_start(&p->t[j + 1]), ':'))
 			return bad(p, "", "malformed JSON near byte %d", outer_start(k));
-		const char *kn = p->js + k->start;
-		int kl = k->end - k->start, next;
-		int slot = group >= 0 && !memchr(kn, '\\', (size_t)kl) ? lookup_key(group, kn, kl) : -1;
+		/* Keys are unescaped too: "recommended_decis\u0069on" must not
+		 * slip past as an unknown field. */
+		su_str key;
+		if (unescape(p, k, &key) < 0)
+			return bad(p, "", "invalid object key near byte %d", k->start);
+		const char *kn = key.s;
+		int kl = (int)key.len, next;
+		int slot = group >= 0 ? lookup_key(group, kn, kl) : -1;
 		int sub = group == G_TOP && slot < 0 ? group_of(kn, kl) : -1;
 		if (slot >= 0) {
 			next = decode_field(p, slot, j + 1, depth + 1);
@@ -580,6 +607,8 @@ static int walk_any(P *p, int i, int depth)
 		for (int k = t->start; k < t->end; k++)
 			if ((unsigned char)p->js[k] < 0x20)
 				return bad(p, "", "control character in a JSON string");
+		if (!utf8_ok((const unsigned char *)p->js + t->start, (size_t)(t->end - t->start)))
+			return bad(p, "", "invalid UTF-8 in a JSON string");
 		return i + 1;
 	case JSMN_OBJECT:
 		return walk_object(p, i, depth, -1);

@@ -191,6 +191,9 @@ stepup_outcome stepup_decision_outcome(const stepup_decision *d);
 const char *stepup_decision_id(const stepup_decision *d);
 size_t stepup_decision_method_count(const stepup_decision *d);
 stepup_method stepup_decision_method(const stepup_decision *d, size_t i);
+/* The customer-service line: the one actually served when CUSTOMER_SERVICE
+ * is offered (FRAUD falls back to STANDARD without a fraud number), else the
+ * line the fired rules asked for. */
 stepup_cs_line stepup_decision_cs_line(const stepup_decision *d);
 size_t stepup_decision_fired_count(const stepup_decision *d);
 /* Name of the i-th fired rule (in rule-file order) and its outcome. */
@@ -199,7 +202,7 @@ const char *stepup_decision_fired_rule(const stepup_decision *d, size_t i,
 
 /* Render the response JSON (DESIGN §3) into the decision's own buffer; the
  * returned text is borrowed from d. With STEPUP_DECIDE_EXPLAIN set on the
- * stepup_decide() call, an "explain" array is added. */
+ * stepup_decide() call, an "explain" object is added (rules, methods, notes). */
 const char *stepup_decision_json(const stepup_engine *e, const stepup_request *r,
                                  stepup_decision *d, size_t *len);
 

@@ -1,0 +1,931 @@
+/* test_decide.c: combining semantics (DESIGN §2), the response contract
+ * (DESIGN §3), decision ids, explain and thread safety, on small rulesets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static const char *const S_FULL =
+	"{\"issuer\":{\"app_id\":\"com.examplebank.mobile\",\"customer_service\":"
+	"{\"standard\":\"+1-800-555-0100\",\"fraud\":\"+1-800-555-0199\"}}}";
+static const char *const S_NO_APP =
+	"{\"issuer\":{\"customer_service\":{\"standard\":\"+1-800-555-0100\",\"fraud\":\"+1-800-555-0199\"}}}";
+static const char *const S_NO_CS = "{\"issuer\":{\"app_id\":\"com.examplebank.mobile\"}}";
+static const char *const S_STD_ONLY =
+	"{\"issuer\":{\"app_id\":\"com.examplebank.mobile\",\"customer_service\":{\"standard\":\"+1-800-555-0100\"}}}";
+
+/* The workhorse ruleset. Triggers are values that differ from
+ * th_base_request, so the base request fires nothing. */
+static const char *const RULES =
+	"ruleset \"combine\"\n"                                                                 /* 1 */
+	"method IN_APP           when end_user.app_enrolled\n"                                    /* 2 */
+	"method OTP_SMS          when end_user.phone is present and not end_user.otp_exhausted\n" /* 3 */
+	"method OTP_EMAIL        when end_user.email is present and not end_user.otp_exhausted\n" /* 4 */
+	"method CUSTOMER_SERVICE always\n"                                                        /* 5 */
+	"\n"                                                                                      /* 6 */
+	"rule red_score when wallet.device_score == 1 then decline\n"                             /* 7 */
+	"rule yellow_all when wallet.account_score == 2 then step_up\n"                           /* 8 */
+	"rule only_a when card.capture_method == MANUAL\n"                                        /* 9 */
+	"  then step_up only OTP_EMAIL, IN_APP, CUSTOMER_SERVICE\n"                               /* 10 */
+	"rule only_b when card.capture_method in {MANUAL, CAMERA}\n"                              /* 11 */
+	"  then step_up only CUSTOMER_SERVICE, OTP_SMS, OTP_EMAIL\n"                              /* 12 */
+	"rule only_c when card.capture_method == CAMERA then step_up only IN_APP\n"               /* 13 */
+	"rule fraud when wallet.device_suspicious then step_up line FRAUD\n"                      /* 14 */
+	"rule fraud_cs when wallet.reason_codes has HIGH_RISK\n"                                  /* 15 */
+	"  then step_up only CUSTOMER_SERVICE line FRAUD\n"                                       /* 16 */
+	"rule green_ok when token_requestor.name == \"GOOGLE_PAY\" then approve\n"               /* 17 */
+	"rule only_cs when card.capture_method == UNKNOWN then step_up only CUSTOMER_SERVICE\n"   /* 18 */
+	"on channel ECOM_MERCHANT step_up becomes decline\n";                                     /* 19 */
+
+static unsigned src_line(const char *src, const char *rule)
+{
+	char want[128];
+	unsigned line = 1;
+	snprintf(want, sizeof(want), "rule %s ", rule);
+	for (const char *p = src; *p;) {
+		if (strncmp(p, want, strlen(want)) == 0)
+			return line;
+		const char *nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		p = nl + 1;
+		line++;
+	}
+	fail_msg("rule %s not in source", rule);
+	return 0;
+}
+
+static void csv_of(const th_result *r, char *f, size_t fs, char *m, size_t ms)
+{
+	f[0] = m[0] = '\0';
+	for (size_t i = 0; i < r->nfired; i++) {
+		if (i)
+			strncat(f, ",", fs - strlen(f) - 1);
+		strncat(f, r->fired[i], fs - strlen(f) - 1);
+	}
+	for (size_t i = 0; i < r->nmethods; i++) {
+		if (i)
+			strncat(m, ",", ms - strlen(m) - 1);
+		strncat(m, stepup_method_name(r->methods[i]), ms - strlen(m) - 1);
+	}
+}
+
+static th_result expect_r(const stepup_engine *e, const char *patch, stepup_outcome o, const char *fired,
+                          const char *methods)
+{
+	th_result r = th_decide_patched(e, patch);
+	char f[512], m[256];
+	if (r.rc != STEPUP_OK)
+		fail_msg("patch %s: rc=%d %s", patch, r.rc, r.json ? r.json : "");
+	csv_of(&r, f, sizeof(f), m, sizeof(m));
+	if (r.outcome != o || strcmp(f, fired) != 0 || strcmp(m, methods) != 0)
+		fail_msg("patch %s:\n  got      %s [%s] [%s]\n  expected %s [%s] [%s]\n  %s", patch,
+		         stepup_outcome_name(r.outcome), f, m, stepup_outcome_name(o), fired, methods, r.json);
+	return r;
+}
+
+#define EXPECT(e, patch, o, fired, methods)                          \
+	do {                                                             \
+		th_result r_ = expect_r((e), (patch), (o), (fired), (methods)); \
+		th_result_free(&r_);                                         \
+	} while (0)
+
+static json_t *jparse(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		fail_msg("not JSON (%s): %s", je.text, text);
+	return j;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	if (!json_is_string(v))
+		fail_msg("key %s is not a string", k);
+	return json_string_value(v);
+}
+
+/* ---- severity ----------------------------------------------------------- */
+
+static void no_rule_fired_is_green(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = expect_r(e, "{}", STEPUP_GREEN, "", "");
+	json_t *j = jparse(r.json);
+	assert_int_equal(json_array_size(json_object_get(j, "reasons")), 0);
+	assert_true(json_is_array(json_object_get(j, "reasons")));
+	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
+	assert_true(json_is_array(json_object_get(j, "idv_methods")));
+	json_decref(j);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static void red_wins_over_yellow(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	EXPECT(e, "{\"wallet\":{\"device_score\":1,\"account_score\":2}}", STEPUP_RED, "red_score,yellow_all", "");
+	EXPECT(e, "{\"wallet\":{\"device_score\":1,\"device_suspicious\":true},\"card\":{\"capture_method\":\"MANUAL\"}}",
+	       STEPUP_RED, "red_score,only_a,only_b,fraud", "");
+	EXPECT(e, "{\"wallet\":{\"device_score\":1}}", STEPUP_RED, "red_score", "");
+	stepup_engine_free(e);
+}
+
+static void approve_is_green_and_reported(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = expect_r(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}", STEPUP_GREEN, "green_ok", "");
+	json_t *j = jparse(r.json);
+	json_t *x = json_array_get(json_object_get(j, "reasons"), 0);
+	assert_string_equal(jstr(x, "rule"), "green_ok");
+	assert_string_equal(jstr(x, "outcome"), "GREEN");
+	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
+	json_decref(j);
+	th_result_free(&r);
+	/* approve never overrides YELLOW or RED, and does not restrict methods. */
+	EXPECT(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"},\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW,
+	       "yellow_all,green_ok", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"},\"wallet\":{\"device_score\":1}}", STEPUP_RED,
+	       "red_score,green_ok", "");
+	stepup_engine_free(e);
+}
+
+/* ---- methods ------------------------------------------------------------ */
+
+static void step_up_without_only_offers_all_declared(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = expect_r(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "yellow_all",
+	                       "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static void only_sets_intersect_in_declaration_order(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	/* only_a {OTP_EMAIL, IN_APP, CS} and only_b {CS, OTP_SMS, OTP_EMAIL}. */
+	EXPECT(e, "{\"card\":{\"capture_method\":\"MANUAL\"}}", STEPUP_YELLOW, "only_a,only_b",
+	       "OTP_EMAIL,CUSTOMER_SERVICE");
+	/* And with a step_up that allows all: unchanged. */
+	EXPECT(e, "{\"card\":{\"capture_method\":\"MANUAL\"},\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW,
+	       "yellow_all,only_a,only_b", "OTP_EMAIL,CUSTOMER_SERVICE");
+	/* Single `only` rule: its set, in declaration order. */
+	EXPECT(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_YELLOW, "only_cs", "CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+
+	/* Declaration order differing from the `only` order. */
+	static const char *const src =
+		"ruleset \"order\"\n"
+		"method OTP_EMAIL always\n"
+		"method CUSTOMER_SERVICE always\n"
+		"method OTP_SMS always\n"
+		"method IN_APP always\n"
+		"rule r1 when wallet.account_score == 2 then step_up only IN_APP, OTP_SMS, CUSTOMER_SERVICE, OTP_EMAIL\n"
+		"rule r2 when wallet.device_score == 2 then step_up only IN_APP, OTP_SMS, OTP_EMAIL\n";
+	e = th_engine(src, S_FULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "r1", "OTP_EMAIL,CUSTOMER_SERVICE,OTP_SMS,IN_APP");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"device_score\":2}}", STEPUP_YELLOW, "r1,r2",
+	       "OTP_EMAIL,OTP_SMS,IN_APP");
+	/* The JSON lists them in the same order. */
+	th_result r = expect_r(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "r1",
+	                       "OTP_EMAIL,CUSTOMER_SERVICE,OTP_SMS,IN_APP");
+	json_t *j = jparse(r.json), *m = json_object_get(j, "idv_methods");
+	assert_int_equal(json_array_size(m), 4);
+	assert_string_equal(jstr(json_array_get(m, 0), "type"), "OTP_EMAIL");
+	assert_string_equal(jstr(json_array_get(m, 1), "type"), "CUSTOMER_SERVICE");
+	assert_string_equal(jstr(json_array_get(m, 2), "type"), "OTP_SMS");
+	assert_string_equal(jstr(json_array_get(m, 3), "type"), "IN_APP");
+	json_decref(j);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static void undeclared_methods_never_offered(void **state)
+{
+	(void)state;
+	static const char *const src =
+		"method OTP_SMS always\n"
+		"method CUSTOMER_SERVICE always\n"
+		"rule y when wallet.account_score == 2 then step_up\n";
+	stepup_engine *e = th_engine(src, S_FULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "OTP_SMS,CUSTOMER_SERVICE");
+	th_result r = th_decide_patched(e, "{\"wallet\":{\"account_score\":2}}");
+	json_t *j = jparse(r.json);
+	/* A ruleset without a name is "unnamed". */
+	assert_string_equal(jstr(json_object_get(j, "ruleset"), "name"), "unnamed");
+	json_decref(j);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static void method_availability_conditions(void **state)
+{
+	(void)state;
+	static const char *const src =
+		"method IN_APP when end_user.app_enrolled\n"
+		"method OTP_SMS when end_user.language == \"en-US\"\n"
+		"method OTP_EMAIL when wallet.phone_score >= 3\n"
+		"method CUSTOMER_SERVICE always\n"
+		"rule y when wallet.account_score == 2 then step_up\n";
+	stepup_engine *e = th_engine(src, S_FULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"language\":\"fr-FR\"}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
+	/* An absent field makes the condition ABSENT: not available. */
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"language\":null}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"phone_score\":3}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"phone_score\":2}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"phone_score\":null}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"app_enrolled\":false}}", STEPUP_YELLOW, "y",
+	       "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"app_enrolled\":null}}", STEPUP_YELLOW, "y",
+	       "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+}
+
+static void methods_need_data(void **state)
+{
+	(void)state;
+	/* Every method declared `always`: only the data decides. */
+	static const char *const src =
+		"method IN_APP always\n"
+		"method OTP_SMS always\n"
+		"method OTP_EMAIL always\n"
+		"method CUSTOMER_SERVICE always\n"
+		"rule y when wallet.account_score == 2 then step_up\n";
+	stepup_engine *e = th_engine(src, S_FULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"email\":null}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"phone\":null}}", STEPUP_YELLOW, "y",
+	       "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":null}", STEPUP_YELLOW, "y", "IN_APP,CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+
+	/* No app_id in the settings: no IN_APP even for an enrolled user. */
+	e = th_engine(src, S_NO_APP);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+	/* No customer-service number: no CUSTOMER_SERVICE. */
+	e = th_engine(src, S_NO_CS);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "IN_APP,OTP_SMS,OTP_EMAIL");
+	stepup_engine_free(e);
+	/* No settings at all: phone and email still serve OTPs. */
+	e = th_engine(src, NULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "OTP_SMS,OTP_EMAIL");
+	stepup_engine_free(e);
+}
+
+static void otp_exhausted_drops_otps(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"otp_exhausted\":true}}", STEPUP_YELLOW,
+	       "yellow_all", "IN_APP,CUSTOMER_SERVICE");
+	/* Exhausted OTPs with an OTP-only intersection: fallback. */
+	EXPECT(e, "{\"card\":{\"capture_method\":\"MANUAL\"},\"end_user\":{\"otp_exhausted\":true}}", STEPUP_YELLOW,
+	       "only_a,only_b", "CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+}
+
+static void empty_intersection_falls_back_to_customer_service(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	/* only_b {CS, SMS, EMAIL} and only_c {IN_APP}: nothing in common. */
+	th_result r = expect_r(e, "{\"card\":{\"capture_method\":\"CAMERA\"}}", STEPUP_YELLOW, "only_b,only_c",
+	                       "CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
+	json_t *j = jparse(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), 0);
+	assert_string_equal(jstr(m, "value"), "+1-800-555-0100");
+	assert_string_equal(jstr(m, "line"), "STANDARD");
+	json_decref(j);
+	th_result_free(&r);
+	/* Intersection {IN_APP} with no app: the same fallback. */
+	EXPECT(e, "{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}", STEPUP_YELLOW,
+	       "only_b,only_c", "CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+
+	/* A ruleset that declares no method at all: fallback too. */
+	e = th_engine("rule y when wallet.account_score == 2 then step_up\n", S_FULL);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "CUSTOMER_SERVICE");
+	stepup_engine_free(e);
+	e = th_engine("rule y when wallet.account_score == 2 then step_up\n", S_NO_CS);
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_RED, "y", "");
+	stepup_engine_free(e);
+}
+
+static void no_customer_service_number_makes_red(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_NO_CS);
+	th_result r = expect_r(e, "{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}",
+	                       STEPUP_RED, "only_b,only_c", "");
+	json_t *j = jparse(r.json);
+	assert_string_equal(jstr(j, "decision"), "RED");
+	assert_string_equal(jstr(j, "network_decision"), "DECLINED");
+	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
+	/* The YELLOW rules that led there are still reported. */
+	assert_int_equal(json_array_size(json_object_get(j, "reasons")), 2);
+	json_decref(j);
+	th_result_free(&r);
+	/* only CUSTOMER_SERVICE with no number: RED. */
+	EXPECT(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_RED, "only_cs", "");
+	/* When other methods remain, the missing number does not matter. */
+	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "yellow_all", "IN_APP,OTP_SMS,OTP_EMAIL");
+	stepup_engine_free(e);
+}
+
+static void fraud_line_when_any_rule_asks(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = expect_r(e, "{\"wallet\":{\"device_suspicious\":true}}", STEPUP_YELLOW, "fraud",
+	                       "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
+	json_t *j = jparse(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), 3);
+	assert_string_equal(jstr(m, "type"), "CUSTOMER_SERVICE");
+	assert_string_equal(jstr(m, "value"), "+1-800-555-0199");
+	assert_string_equal(jstr(m, "line"), "FRAUD");
+	json_decref(j);
+	th_result_free(&r);
+	/* One FRAUD rule among STANDARD ones is enough. */
+	r = expect_r(e, "{\"wallet\":{\"device_suspicious\":true,\"account_score\":2},\"card\":{\"capture_method\":\"MANUAL\"}}",
+	             STEPUP_YELLOW, "yellow_all,only_a,only_b,fraud", "OTP_EMAIL,CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
+	assert_non_null(strstr(r.json, "\"+1-800-555-0199\""));
+	assert_null(strstr(r.json, "+1-800-555-0100"));
+	th_result_free(&r);
+	/* FRAUD also reaches the fallback. */
+	r = expect_r(e, "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]},\"card\":{\"capture_method\":\"CAMERA\"}}",
+	             STEPUP_YELLOW, "only_b,only_c,fraud_cs", "CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
+	assert_non_null(strstr(r.json, "\"line\":\"FRAUD\""));
+	th_result_free(&r);
+	/* No FRAUD rule fired: STANDARD. */
+	r = expect_r(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_YELLOW, "only_cs", "CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
+	assert_non_null(strstr(r.json, "\"line\":\"STANDARD\""));
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static void fraud_line_falls_back_to_standard(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_STD_ONLY);
+	th_result r = expect_r(e, "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]}}", STEPUP_YELLOW, "fraud_cs",
+	                       "CUSTOMER_SERVICE");
+	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
+	json_t *j = jparse(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), 0);
+	assert_string_equal(jstr(m, "value"), "+1-800-555-0100");
+	assert_string_equal(jstr(m, "line"), "STANDARD");
+	json_decref(j);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+/* ---- merchant channel ---------------------------------------------------- */
+
+static void merchant_becomes_decline(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = expect_r(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_RED,
+	                       "yellow_all", "");
+	json_t *j = jparse(r.json);
+	assert_string_equal(jstr(j, "decision"), "RED");
+	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
+	assert_string_equal(jstr(json_array_get(json_object_get(j, "reasons"), 0), "outcome"), "YELLOW");
+	json_decref(j);
+	th_result_free(&r);
+	/* GREEN stays GREEN on the merchant channel. */
+	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\"}", STEPUP_GREEN, "", "");
+	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}", STEPUP_GREEN,
+	       "green_ok", "");
+	stepup_engine_free(e);
+}
+
+static void merchant_without_policy_fails_closed(void **state)
+{
+	(void)state;
+	static const char *const src =
+		"method OTP_SMS always\n"
+		"method CUSTOMER_SERVICE always\n"
+		"rule y when wallet.account_score == 2 then step_up\n";
+	stepup_engine *e = th_engine(src, S_FULL);
+	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_RED, "y", "");
+	EXPECT(e, "{\"channel\":\"XPAY_WALLET\",\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y",
+	       "OTP_SMS,CUSTOMER_SERVICE");
+	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\"}", STEPUP_GREEN, "", "");
+	stepup_engine_free(e);
+
+	e = th_engine("method OTP_SMS always\nrule y when wallet.account_score == 2 then step_up\n"
+	              "on channel ECOM_MERCHANT step_up becomes approve\n",
+	              S_FULL);
+	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_GREEN, "y", "");
+	stepup_engine_free(e);
+}
+
+/* ---- response contract --------------------------------------------------- */
+
+static void reasons_carry_file_and_line(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = th_decide_patched(e, "{\"wallet\":{\"device_score\":1,\"account_score\":2,\"device_suspicious\":true},"
+	                                   "\"card\":{\"capture_method\":\"MANUAL\"},"
+	                                   "\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}");
+	assert_int_equal(r.rc, STEPUP_OK);
+	json_t *j = jparse(r.json), *reasons = json_object_get(j, "reasons");
+	static const char *const names[] = { "red_score", "yellow_all", "only_a", "only_b", "fraud", "green_ok" };
+	static const char *const outs[] = { "RED", "YELLOW", "YELLOW", "YELLOW", "YELLOW", "GREEN" };
+	assert_int_equal(json_array_size(reasons), 6);
+	for (size_t i = 0; i < 6; i++) {
+		json_t *x = json_array_get(reasons, i);
+		char at[64];
+		snprintf(at, sizeof(at), "test.rules:%u", src_line(RULES, names[i]));
+		assert_string_equal(jstr(x, "rule"), names[i]);
+		assert_string_equal(jstr(x, "outcome"), outs[i]);
+		assert_string_equal(jstr(x, "at"), at);
+	}
+	/* Hard-coded too, in case src_line were wrong. */
+	assert_string_equal(jstr(json_array_get(reasons, 0), "at"), "test.rules:7");
+	assert_string_equal(jstr(json_array_get(reasons, 2), "at"), "test.rules:9");
+	assert_string_equal(jstr(json_array_get(reasons, 5), "at"), "test.rules:17");
+	json_decref(j);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static int matches(const char *re, const char *s)
+{
+	regex_t rx;
+	assert_int_equal(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB), 0);
+	int ok = regexec(&rx, s, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return ok;
+}
+
+static void check_shape(const char *json, const char *decision, const char *network, int want_methods)
+{
+	json_t *j = jparse(json);
+	static const char *const keys[] = { "request_id", "decision_id", "decision", "network_decision",
+		                            "idv_methods", "reasons", "ruleset" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!json_object_get(j, keys[i]))
+			fail_msg("response lacks %s: %s", keys[i], json);
+	assert_string_equal(jstr(j, "request_id"), "req-1");
+	if (!matches("^dcs_[0-9A-Z]{16}$", jstr(j, "decision_id")))
+		fail_msg("bad decision_id %s", jstr(j, "decision_id"));
+	assert_string_equal(jstr(j, "decision"), decision);
+	assert_string_equal(jstr(j, "network_decision"), network);
+	assert_true(json_is_array(json_object_get(j, "idv_methods")));
+	assert_true(json_is_array(json_object_get(j, "reasons")));
+	if (want_methods)
+		assert_true(json_array_size(json_object_get(j, "idv_methods")) > 0);
+	else
+		assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
+	json_t *rs = json_object_get(j, "ruleset");
+	assert_string_equal(jstr(rs, "name"), "combine");
+	if (!matches("^sha256:[0-9a-f]{64}$", jstr(rs, "revision")))
+		fail_msg("bad revision %s", jstr(rs, "revision"));
+	/* No explain unless asked for. */
+	assert_null(json_object_get(j, "explain"));
+	json_decref(j);
+}
+
+static void response_shape(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result g = th_decide_patched(e, "{}");
+	th_result y = th_decide_patched(e, "{\"wallet\":{\"account_score\":2}}");
+	th_result r = th_decide_patched(e, "{\"wallet\":{\"device_score\":1}}");
+	check_shape(g.json, "GREEN", "APPROVED", 0);
+	check_shape(y.json, "YELLOW", "REQUIRE_ADDITIONAL_AUTHENTICATION", 1);
+	check_shape(r.json, "RED", "DECLINED", 0);
+	/* Revision matches the library's own. */
+	json_t *j = jparse(g.json);
+	assert_string_equal(jstr(json_object_get(j, "ruleset"), "revision"),
+	                    stepup_ruleset_revision(stepup_engine_ruleset(e)));
+	json_decref(j);
+	th_result_free(&g);
+	th_result_free(&y);
+	th_result_free(&r);
+
+	assert_string_equal(stepup_outcome_name(STEPUP_GREEN), "GREEN");
+	assert_string_equal(stepup_outcome_name(STEPUP_YELLOW), "YELLOW");
+	assert_string_equal(stepup_outcome_name(STEPUP_RED), "RED");
+	assert_string_equal(stepup_outcome_network_name(STEPUP_GREEN), "APPROVED");
+	assert_string_equal(stepup_outcome_network_name(STEPUP_YELLOW), "REQUIRE_ADDITIONAL_AUTHENTICATION");
+	assert_string_equal(stepup_outcome_network_name(STEPUP_RED), "DECLINED");
+	assert_string_equal(stepup_cs_line_name(STEPUP_LINE_FRAUD), "FRAUD");
+	assert_string_equal(stepup_cs_line_name(STEPUP_LINE_STANDARD), "STANDARD");
+	stepup_engine_free(e);
+}
+
+static void request_id_echoed_escaped(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	th_result r = th_decide_patched(e, "{\"request_id\":\"a\\\"b\\\\c/<x>\"}");
+	assert_int_equal(r.rc, STEPUP_OK);
+	json_t *j = jparse(r.json);
+	assert_string_equal(jstr(j, "request_id"), "a\"b\\c/<x>");
+	json_decref(j);
+	th_result_free(&r);
+	stepup_engine_free(e);
+}
+
+static void decision_json_matches_accessors(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_request *rq = stepup_request_new();
+	stepup_decision *d = stepup_decision_new();
+	char err[256];
+	const char *json = "{\"request_id\":\"acc-1\",\"card\":{\"state\":\"ACTIVE\",\"capture_method\":\"MANUAL\"},"
+	                   "\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\","
+	                   "\"otp_exhausted\":false}}";
+	assert_int_equal(stepup_request_parse(rq, e, json, strlen(json), err, sizeof(err)), STEPUP_OK);
+	assert_string_equal(stepup_request_id(rq), "acc-1");
+	assert_int_equal(stepup_decide(e, rq, d, 0), STEPUP_OK);
+	assert_int_equal(stepup_decision_outcome(d), STEPUP_YELLOW);
+	assert_int_equal(stepup_decision_method_count(d), 2);
+	assert_int_equal(stepup_decision_method(d, 0), STEPUP_OTP_EMAIL);
+	assert_int_equal(stepup_decision_method(d, 1), STEPUP_CUSTOMER_SERVICE);
+	assert_int_equal(stepup_decision_fired_count(d), 2);
+	stepup_outcome o = STEPUP_GREEN;
+	assert_string_equal(stepup_decision_fired_rule(d, 0, &o), "only_a");
+	assert_int_equal(o, STEPUP_YELLOW);
+	assert_string_equal(stepup_decision_fired_rule(d, 1, NULL), "only_b");
+	assert_null(stepup_decision_fired_rule(d, 2, NULL));
+	size_t len = 0;
+	const char *out = stepup_decision_json(e, rq, d, &len);
+	assert_non_null(out);
+	assert_int_equal(strlen(out), len);
+	json_t *j = jparse(out);
+	assert_string_equal(jstr(j, "decision_id"), stepup_decision_id(d));
+	assert_string_equal(jstr(j, "request_id"), "acc-1");
+	json_t *m = json_object_get(j, "idv_methods");
+	assert_string_equal(jstr(json_array_get(m, 0), "value"), "ja******@example.com");
+	json_decref(j);
+
+	/* Reusing the decision for a GREEN request resets everything. */
+	const char *g = "{\"request_id\":\"acc-2\",\"card\":{\"state\":\"ACTIVE\"}}";
+	assert_int_equal(stepup_request_parse(rq, e, g, strlen(g), err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(stepup_decide(e, rq, d, 0), STEPUP_OK);
+	assert_int_equal(stepup_decision_outcome(d), STEPUP_GREEN);
+	assert_int_equal(stepup_decision_method_count(d), 0);
+	assert_int_equal(stepup_decision_fired_count(d), 0);
+	out = stepup_decision_json(e, rq, d, &len);
+	j = jparse(out);
+	assert_string_equal(jstr(j, "request_id"), "acc-2");
+	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "reasons")), 0);
+	json_decref(j);
+
+	/* A request whose last parse failed cannot be decided on stale data. */
+	const char *bad = "{\"request_id\":\"acc-3\",\"card\":{\"state\":\"NOPE\"}}";
+	assert_int_equal(stepup_request_parse(rq, e, bad, strlen(bad), err, sizeof(err)), STEPUP_EBADREQ);
+	assert_int_not_equal(stepup_decide(e, rq, d, 0), STEPUP_OK);
+	assert_string_equal(stepup_request_id(rq), "");
+	/* A fresh, never-parsed request neither. */
+	stepup_request *fresh = stepup_request_new();
+	assert_int_equal(stepup_decide(e, fresh, d, 0), STEPUP_EINVAL);
+	stepup_request_free(fresh);
+
+	stepup_request_free(rq);
+	stepup_decision_free(d);
+	stepup_engine_free(e);
+}
+
+/* ---- decision ids ------------------------------------------------------- */
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+static void decision_ids_unique(void **state)
+{
+	(void)state;
+	enum { N = 10000 };
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_request *rq = stepup_request_new();
+	stepup_decision *d = stepup_decision_new();
+	char (*ids)[24] = calloc(N, sizeof(*ids));
+	char err[128];
+	regex_t rx;
+	assert_non_null(ids);
+	assert_int_equal(regcomp(&rx, "^dcs_[0-9A-Z]{16}$", REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(stepup_request_parse(rq, e, th_base_request, strlen(th_base_request), err, sizeof(err)),
+	                 STEPUP_OK);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(stepup_decide(e, rq, d, 0), STEPUP_OK);
+		const char *id = stepup_decision_id(d);
+		if (regexec(&rx, id, 0, NULL, 0) != 0)
+			fail_msg("bad decision id %s", id);
+		snprintf(ids[i], sizeof(ids[i]), "%s", id);
+	}
+	qsort(ids, N, sizeof(ids[0]), cmp_id);
+	for (int i = 1; i < N; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			fail_msg("duplicate decision id %s", ids[i]);
+	regfree(&rx);
+	free(ids);
+	stepup_request_free(rq);
+	stepup_decision_free(d);
+	stepup_engine_free(e);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+static const char *const mt_patches[] = {
+	"{}",
+	"{\"wallet\":{\"device_score\":1,\"account_score\":2}}",
+	"{\"wallet\":{\"account_score\":2}}",
+	"{\"card\":{\"capture_method\":\"MANUAL\"}}",
+	"{\"card\":{\"capture_method\":\"CAMERA\"}}",
+	"{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}",
+	"{\"wallet\":{\"device_suspicious\":true}}",
+	"{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\",\"NEW_CODE\"]}}",
+	"{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}",
+	"{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}",
+	"{\"end_user\":{\"otp_exhausted\":true},\"card\":{\"capture_method\":\"MANUAL\"}}",
+	"{\"end_user\":{\"email\":null},\"wallet\":{\"account_score\":2}}",
+	"{\"card\":{\"capture_method\":\"UNKNOWN\"},\"wallet\":{\"device_suspicious\":true}}",
+	"{\"card\":{\"state\":\"BOGUS\"}}", /* a bad request, also in the mix */
+};
+#define MT_N (sizeof(mt_patches) / sizeof(mt_patches[0]))
+#define MT_THREADS 4
+
+typedef struct mt_case {
+	char *req;
+	int rc;
+	char *body; /* response without decision_id */
+} mt_case;
+
+static mt_case mt_cases[MT_N];
+static const stepup_engine *mt_engine;
+
+/* Patch the base request (via jansson) into a text. */
+static char *patched(const char *patch)
+{
+	json_error_t je;
+	json_t *b = json_loads(th_base_request, 0, &je), *p = json_loads(patch, 0, &je);
+	assert_non_null(b);
+	assert_non_null(p);
+	/* one level deep merge is enough for these patches */
+	const char *k;
+	json_t *v;
+	json_object_foreach(p, k, v) {
+		json_t *cur = json_object_get(b, k);
+		if (json_is_object(v) && json_is_object(cur)) {
+			const char *k2;
+			json_t *v2;
+			json_object_foreach(v, k2, v2) {
+				if (json_is_null(v2))
+					json_object_del(cur, k2);
+				else
+					json_object_set(cur, k2, v2);
+			}
+		} else {
+			json_object_set(b, k, v);
+		}
+	}
+	char *s = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	json_decref(p);
+	return s;
+}
+
+/* Remove the "decision_id":"..." member so responses compare. */
+static char *strip_id(const char *json, size_t len)
+{
+	char *s = strndup(json, len);
+	char *p = strstr(s, "\"decision_id\":\"");
+	if (p) {
+		char *q = strchr(p + 15, '"');
+		if (q)
+			memmove(p, q + 1, strlen(q + 1) + 1);
+	}
+	return s;
+}
+
+typedef struct mt_arg {
+	int iters;
+	int mismatches;
+	int first_bad;
+	char (*ids)[24];
+} mt_arg;
+
+static void *mt_worker(void *p)
+{
+	mt_arg *a = p;
+	stepup_request *r = stepup_request_new();
+	stepup_decision *d = stepup_decision_new();
+	for (int i = 0; i < a->iters; i++) {
+		const mt_case *c = &mt_cases[i % MT_N];
+		const char *out = NULL;
+		size_t len = 0;
+		int rc = stepup_decide_json(mt_engine, r, d, c->req, strlen(c->req), 0, &out, &len);
+		char *body = out ? strip_id(out, len) : NULL;
+		if (rc != c->rc || !body || strcmp(body, c->body) != 0) {
+			if (!a->mismatches)
+				a->first_bad = i;
+			a->mismatches++;
+		}
+		if (a->ids) {
+			if (rc == STEPUP_OK)
+				snprintf(a->ids[i], sizeof(a->ids[i]), "%s", stepup_decision_id(d));
+			else
+				snprintf(a->ids[i], sizeof(a->ids[i]), "err-%d-%p", i, (void *)a);
+		}
+		free(body);
+	}
+	stepup_request_free(r);
+	stepup_decision_free(d);
+	return NULL;
+}
+
+/* Under valgrind everything is ~50x slower; scale the count down there so
+ * the binary still runs in reasonable time (natively the full count runs). */
+static int under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+	return p && strstr(p, "vgpreload") != NULL;
+}
+
+static void threads_share_one_engine(void **state)
+{
+	(void)state;
+	int iters = under_valgrind() ? 2500 : 20000;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_request *r = stepup_request_new();
+	stepup_decision *d = stepup_decision_new();
+	mt_engine = e;
+
+	/* Single-threaded reference answers. */
+	for (size_t i = 0; i < MT_N; i++) {
+		const char *out = NULL;
+		size_t len = 0;
+		mt_cases[i].req = patched(mt_patches[i]);
+		mt_cases[i].rc = stepup_decide_json(e, r, d, mt_cases[i].req, strlen(mt_cases[i].req), 0, &out, &len);
+		assert_non_null(out);
+		mt_cases[i].body = strip_id(out, len);
+	}
+	/* The mix really covers every outcome and the error path. */
+	assert_int_equal(mt_cases[MT_N - 1].rc, STEPUP_EBADREQ);
+	assert_non_null(strstr(mt_cases[0].body, "\"GREEN\""));
+	assert_non_null(strstr(mt_cases[1].body, "\"RED\""));
+	assert_non_null(strstr(mt_cases[2].body, "\"YELLOW\""));
+
+	pthread_t th[MT_THREADS];
+	mt_arg args[MT_THREADS];
+	char (*ids)[24] = calloc((size_t)iters * MT_THREADS, 24);
+	assert_non_null(ids);
+	for (int t = 0; t < MT_THREADS; t++) {
+		args[t] = (mt_arg){ .iters = iters, .ids = ids + (size_t)t * iters };
+		assert_int_equal(pthread_create(&th[t], NULL, mt_worker, &args[t]), 0);
+	}
+	for (int t = 0; t < MT_THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	for (int t = 0; t < MT_THREADS; t++)
+		if (args[t].mismatches)
+			fail_msg("thread %d: %d answers differ from single-threaded (first at %d)", t, args[t].mismatches,
+			         args[t].first_bad);
+	/* Decision ids unique across threads too. */
+	size_t total = (size_t)iters * MT_THREADS;
+	qsort(ids, total, 24, cmp_id);
+	for (size_t i = 1; i < total; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			fail_msg("duplicate decision id across threads: %s", ids[i]);
+	free(ids);
+	for (size_t i = 0; i < MT_N; i++) {
+		free(mt_cases[i].req);
+		free(mt_cases[i].body);
+	}
+	stepup_request_free(r);
+	stepup_decision_free(d);
+	stepup_engine_free(e);
+}
+
+/* ---- explain ------------------------------------------------------------ */
+
+static void explain_lists_every_rule(void **state)
+{
+	(void)state;
+	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_request *rq = stepup_request_new();
+	stepup_decision *d = stepup_decision_new();
+	char err[128];
+	char *req = patched("{\"card\":{\"capture_method\":\"MANUAL\"},\"wallet\":{\"device_score\":1}}");
+	assert_int_equal(stepup_request_parse(rq, e, req, strlen(req), err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(stepup_decide(e, rq, d, STEPUP_DECIDE_EXPLAIN), STEPUP_OK);
+	const char *out = stepup_decision_json(e, rq, d, NULL);
+	assert_non_null(out);
+	json_t *j = jparse(out);
+	json_t *ex = json_object_get(j, "explain");
+	if (!json_is_object(ex))
+		fail_msg("no explain object: %s", out);
+	json_t *rules = json_object_get(ex, "rules");
+	size_t nrules = stepup_ruleset_rule_count(stepup_engine_ruleset(e));
+	assert_int_equal(nrules, 9);
+	assert_int_equal(json_array_size(rules), nrules);
+	static const char *const names[] = { "red_score", "yellow_all", "only_a", "only_b", "only_c",
+		                             "fraud", "fraud_cs", "green_ok", "only_cs" };
+	static const int fired[] = { 1, 0, 1, 1, 0, 0, 0, 0, 0 };
+	for (size_t i = 0; i < 9; i++) {
+		json_t *x = json_array_get(rules, i);
+		assert_string_equal(jstr(x, "rule"), names[i]);
+		json_t *f = json_object_get(x, "fired");
+		if (!json_is_boolean(f))
+			fail_msg("rule %s: fired is not a boolean", names[i]);
+		if (json_is_true(f) != fired[i])
+			fail_msg("rule %s: explain says fired=%d, expected %d", names[i], json_is_true(f), fired[i]);
+		json_t *db = json_object_get(x, "decided_by");
+		if (!json_is_string(db) || !json_string_value(db)[0])
+			fail_msg("rule %s: no decided_by", names[i]);
+	}
+	/* decided_by quotes the rule source. */
+	assert_string_equal(jstr(json_array_get(rules, 0), "decided_by"), "wallet.device_score == 1");
+	assert_string_equal(jstr(json_array_get(rules, 2), "decided_by"), "card.capture_method == MANUAL");
+	/* The non-explain part is unchanged. */
+	assert_string_equal(jstr(j, "decision"), "RED");
+	assert_int_equal(json_array_size(json_object_get(j, "reasons")), 3);
+	json_decref(j);
+
+	/* Without the flag, on the same decision object: no explain. */
+	assert_int_equal(stepup_decide(e, rq, d, 0), STEPUP_OK);
+	out = stepup_decision_json(e, rq, d, NULL);
+	j = jparse(out);
+	assert_null(json_object_get(j, "explain"));
+	json_decref(j);
+
+	/* Through stepup_decide_json as well. */
+	size_t len;
+	assert_int_equal(stepup_decide_json(e, rq, d, req, strlen(req), STEPUP_DECIDE_EXPLAIN, &out, &len), STEPUP_OK);
+	j = jparse(out);
+	assert_true(json_is_object(json_object_get(j, "explain")));
+	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "explain"), "rules")), nrules);
+	json_decref(j);
+
+	free(req);
+	stepup_request_free(rq);
+	stepup_decision_free(d);
+	stepup_engine_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(no_rule_fired_is_green),
+		cmocka_unit_test(red_wins_over_yellow),
+		cmocka_unit_test(approve_is_green_and_reported),
+		cmocka_unit_test(step_up_without_only_offers_all_declared),
+		cmocka_unit_test(only_sets_intersect_in_declaration_order),
+		cmocka_unit_test(undeclared_methods_never_offered),
+		cmocka_unit_test(method_availability_conditions),
+		cmocka_unit_test(methods_need_data),
+		cmocka_unit_test(otp_exhausted_drops_otps),
+		cmocka_unit_test(empty_intersection_falls_back_to_customer_service),
+		cmocka_unit_test(no_customer_service_number_makes_red),
+		cmocka_unit_test(fraud_line_when_any_rule_asks),
+		cmocka_unit_test(fraud_line_falls_back_to_standard),
+		cmocka_unit_test(merchant_becomes_decline),
+		cmocka_unit_test(merchant_without_policy_fails_closed),
+		cmocka_unit_test(reasons_carry_file_and_line),
+		cmocka_unit_test(response_shape),
+		cmocka_unit_test(request_id_echoed_escaped),
+		cmocka_unit_test(decision_json_matches_accessors),
+		cmocka_unit_test(decision_ids_unique),
+		cmocka_unit_test(threads_share_one_engine),
+		cmocka_unit_test(explain_lists_every_rule),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
