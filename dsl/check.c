@@ -81,6 +81,15 @@ static void replace(su_node **np, su_node *repl)
 	*np = repl;
 }
 
+/* A bare name that is a top-level request field (tsp, channel...) and not
+ * a constant becomes a field reference. */
+static void promote_field(ctx *c, su_node *n)
+{
+	if (n->kind == SU_N_IDENT && !find_let(c, n->text) &&
+	    su_field_lookup(n->text, strlen(n->text)) >= 0)
+		n->kind = SU_N_FIELD;
+}
+
 static int is_literal(const su_node *n)
 {
 	return n->kind == SU_N_INT || n->kind == SU_N_FLOAT || n->kind == SU_N_STRING ||
@@ -315,6 +324,8 @@ static int check_cmp(ctx *c, su_node *n)
 {
 	/* Type the side that knows its type first (a field), so a bare name on
 	 * the other side can be read as a value of that field's enum. */
+	promote_field(c, n->a);
+	promote_field(c, n->b);
 	int swap = n->a->kind == SU_N_IDENT || n->a->kind == SU_N_STRING;
 	su_node **first = swap ? &n->b : &n->a, **second = swap ? &n->a : &n->b;
 	char b1[64], b2[64];
@@ -416,6 +427,7 @@ static int check_cond(ctx *c, su_node **np)
 	case SU_N_CMP:
 		return check_cmp(c, n);
 	case SU_N_IN:
+		promote_field(c, n->a);
 		if (check_value(c, &n->a, SU_T_NONE, SU_E_NONE) < 0)
 			return -1;
 		if (n->a->ty == SU_T_REASONS) {
@@ -462,6 +474,7 @@ static int check_cond(ctx *c, su_node **np)
 			           n->ival == SU_HAS_ALL ? "true when the list is present" : "false");
 		return 0;
 	case SU_N_PRESENT:
+		promote_field(c, n->a);
 		if (n->a->kind != SU_N_FIELD && n->a->kind != SU_N_CALL) {
 			su_error(c->d, n->a->loc, "'is %s' applies to a field or a call, not a constant",
 			         n->ival ? "absent" : "present");
@@ -581,9 +594,19 @@ static void collect(cons *k, const su_node *n, int negated)
 				if (x > k->lo[s]) k->lo[s] = x;
 				if (x < k->hi[s]) k->hi[s] = x;
 				break;
-			case SU_CMP_LT: if (x - 1 < k->hi[s]) k->hi[s] = x - 1; break;
+			case SU_CMP_LT:
+				if (x == INT64_MIN)
+					k->lo[s] = INT64_MAX, k->hi[s] = INT64_MIN;  /* nothing is below */
+				else if (x - 1 < k->hi[s])
+					k->hi[s] = x - 1;
+				break;
 			case SU_CMP_LE: if (x < k->hi[s]) k->hi[s] = x; break;
-			case SU_CMP_GT: if (x + 1 > k->lo[s]) k->lo[s] = x + 1; break;
+			case SU_CMP_GT:
+				if (x == INT64_MAX)
+					k->lo[s] = INT64_MAX, k->hi[s] = INT64_MIN;
+				else if (x + 1 > k->lo[s])
+					k->lo[s] = x + 1;
+				break;
 			case SU_CMP_GE: if (x > k->lo[s]) k->lo[s] = x; break;
 			default: break;
 			}

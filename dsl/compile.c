@@ -322,10 +322,16 @@ static void emit_leaf(cc *c, const su_node *n)
 				k = const_mask(c, n->b->mask);
 			else if (n->a->ty == SU_T_STRING)
 				k = strset(c, n->b);
-			else {  /* numbers: a set of int constants, as a strset of ints */
+			else if (n->a->ty == SU_T_INT) {  /* a range of ints */
 				su_range r = { c->ints.n, 0 };
 				for (const su_node *it = n->b->a; it; it = it->next, r.count++)
-					PUSH(c, ints, int64_t, it->kind == SU_N_FLOAT ? (int64_t)it->fval : it->ival);
+					PUSH(c, ints, int64_t, it->ival);
+				PUSH(c, strsets, su_range, r);
+				k = c->strsets.n - 1;
+			} else {  /* decimals: a range of doubles */
+				su_range r = { c->floats.n, 0 };
+				for (const su_node *it = n->b->a; it; it = it->next, r.count++)
+					PUSH(c, floats, double, it->kind == SU_N_FLOAT ? it->fval : (double)it->ival);
 				PUSH(c, strsets, su_range, r);
 				k = c->strsets.n - 1;
 			}

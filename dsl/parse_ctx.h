@@ -19,6 +19,9 @@ struct su_parser {
 	su_policy_decl **policies_tail;
 	su_rule_decl *pending;  /* outcome parsed, rule not yet reduced */
 	unsigned nerrs;
+	int recovering;         /* after `decl: error`, until the next keyword */
+	unsigned err_line;      /* line of the last syntax error */
+	unsigned parens;        /* open '(' in the lexer, bounded like expression depth */
 };
 
 /* Start the rule whose outcome the parser just read. */

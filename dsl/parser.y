@@ -98,12 +98,23 @@ static su_node *mk_text(su_node_kind k, su_loc loc, char *text)
 	return n;
 }
 
+#define RESYNC(loc)                                                   \
+	do {                                                              \
+		if (p->recovering && (loc).first_line > p->err_line) {        \
+			yyerrok;                                                  \
+			p->recovering = 0;                                        \
+		}                                                             \
+	} while (0)
+
 #define OOM_IF_NULL(x) do { if (!(x)) { p->diags->oom = 1; YYABORT; } } while (0)
 
 static void su_yyerror(su_loc *loc, struct su_parser *p, void *scanner, const char *msg)
 {
 	(void)scanner;
+	if (strcmp(msg, "memory exhausted") == 0)
+		msg = "input too complex for the parser (nesting too deep)";
 	su_error(p->diags, *loc, "%s", msg);
+	p->err_line = loc->first_line;
 	p->nerrs++;
 }
 }
@@ -162,17 +173,30 @@ decl
 	| let_decl
 	| rule_decl
 	| policy_decl
-	| error            { if (p->nerrs >= SU_MAX_SYNTAX_ERRORS) YYABORT; }
+	| error            {
+		if (p->nerrs >= SU_MAX_SYNTAX_ERRORS)
+			YYABORT;
+		p->recovering = 1;
+	}
 	;
 
+/* A declaration keyword on a later line than the last error ends error
+ * recovery at once: bison would otherwise stay silent for three more tokens
+ * and swallow a mistake early in the next declaration. (On the same line it
+ * is more likely part of the broken declaration.) */
+kw_method : METHOD { RESYNC(@1); } ;
+kw_let    : LET    { RESYNC(@1); } ;
+kw_rule   : RULE   { RESYNC(@1); } ;
+kw_on     : ON     { RESYNC(@1); } ;
+
 method_decl
-	: METHOD NAME WHEN expr {
+	: kw_method NAME WHEN expr {
 		su_method_decl *m = calloc(1, sizeof(*m));
 		if (!m) { free($2); su_node_free($4); OOM_IF_NULL(m); }
 		m->name = $2; m->loc = @2; m->when = $4;
 		*p->methods_tail = m; p->methods_tail = &m->next;
 	}
-	| METHOD NAME ALWAYS {
+	| kw_method NAME ALWAYS {
 		su_method_decl *m = calloc(1, sizeof(*m));
 		if (!m) { free($2); OOM_IF_NULL(m); }
 		m->name = $2; m->loc = @2;
@@ -181,13 +205,13 @@ method_decl
 	;
 
 let_decl
-	: LET NAME '=' value {
+	: kw_let NAME '=' value {
 		su_let_decl *l = calloc(1, sizeof(*l));
 		if (!l) { free($2); su_node_free($4); OOM_IF_NULL(l); }
 		l->name = $2; l->loc = @2; l->value = $4;
 		*p->lets_tail = l; p->lets_tail = &l->next;
 	}
-	| LET NAME '=' set {
+	| kw_let NAME '=' set {
 		su_let_decl *l = calloc(1, sizeof(*l));
 		if (!l) { free($2); su_node_free($4); OOM_IF_NULL(l); }
 		l->name = $2; l->loc = @2; l->value = $4;
@@ -196,7 +220,7 @@ let_decl
 	;
 
 rule_decl
-	: RULE NAME opt_desc WHEN expr THEN outcome {
+	: kw_rule NAME opt_desc WHEN expr THEN outcome {
 		su_rule_decl *r = p->pending;
 		p->pending = NULL;
 		r->name = $2; r->loc = @2; r->desc = $3; r->when = $5;
@@ -256,7 +280,7 @@ opt_line
 	;
 
 policy_decl
-	: ON CHANNEL NAME STEP_UP BECOMES becomes {
+	: kw_on CHANNEL NAME STEP_UP BECOMES becomes {
 		su_policy_decl *pol = calloc(1, sizeof(*pol));
 		if (!pol) { free($3); OOM_IF_NULL(pol); }
 		pol->channel = $3; pol->loc = @3; pol->becomes = $6;
@@ -347,6 +371,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, struct su_parser *p, v
 	size_t n = 0;
 
 	p->nerrs++;
+	p->err_line = yypcontext_location(ctx)->first_line;
 	if (tok == YYSYMBOL_BADTOKEN)
 		return 0;  /* the lexer already said what is wrong */
 	int nexp = yypcontext_expected_tokens(ctx, expected, 6);

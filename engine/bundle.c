@@ -343,12 +343,14 @@ int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **ou
 		            (unsigned)len, SU_HEADER_SIZE);
 	rbuf h = { p, len, 8, 0 };
 	uint32_t version = r32(&h);
-	(void)r32(&h);
+	uint32_t reserved = r32(&h);
 	uint64_t body = r64(&h);
 	if (version != SU_BUNDLE_VERSION)
 		return errf(err, errlen, STEPUP_EVERSION,
 		            "bundle format version %u is not supported (this build reads version %u); recompile the rules",
 		            version, SU_BUNDLE_VERSION);
+	if (reserved != 0)
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: reserved header bytes are set", 0, 0);
 	if (body > SU_BUNDLE_MAX || body != len - SU_HEADER_SIZE) {
 		if (body > len - SU_HEADER_SIZE)
 			return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: body has %u of %u bytes",

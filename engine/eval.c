@@ -202,11 +202,17 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 					res = (uint8_t)((rs->masks[in->c] >> a->v.e) & 1);
 				else if (in->a == SU_T_STRING)
 					res = TRI(str_in(rs, in->c, a->v.str));
-				else {
+				else if (in->a == SU_T_INT) {
 					su_range rg = rs->strsets[in->c];
 					res = SU_FALSE;
-					for (uint32_t i = 0; i < rg.count && rg.start + i < rs->nints; i++)
+					for (uint32_t i = 0; i < rg.count; i++)
 						if (rs->ints[rg.start + i] == a->v.i)
+							res = SU_TRUE;
+				} else {
+					su_range rg = rs->strsets[in->c];
+					res = SU_FALSE;
+					for (uint32_t i = 0; i < rg.count; i++)
+						if (rs->floats[rg.start + i] == num(a))
 							res = SU_TRUE;
 				}
 			}

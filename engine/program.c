@@ -88,13 +88,27 @@ static int slot_is(unsigned slot, su_type t)
 
 #define STR_OK(rs, i) ((i) < (rs)->nstrs)
 
+/* Set c's range lies inside the table it will index. */
+static int set_in(const struct stepup_ruleset *rs, uint32_t c, uint32_t table_len)
+{
+	return c < rs->nstrsets && (uint64_t)rs->strsets[c].start + rs->strsets[c].count <= table_len;
+}
+
+static int numeric(uint8_t t)
+{
+	return t == SU_T_INT || t == SU_T_FLOAT;
+}
+
+/* Verify one condition. Besides bounds, it tracks the type of every value
+ * on the value stack, so a bundle cannot make the evaluator read an integer
+ * as a string; `and`/`or` jumps only happen with an empty value stack. */
 static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *err, size_t n)
 {
-	/* Expected tri depth at each jump target, -1 = none yet. */
 	int32_t depth_at[256];
 	uint32_t target_at[256];
 	unsigned ntargets = 0;
 	int32_t tri = 0, val = 0;
+	uint8_t vt[SU_MAX_STACK + 1];  /* su_type of each value on the stack */
 
 	for (uint32_t pc = start;; pc++) {
 		if (pc >= rs->ncode)
@@ -103,10 +117,11 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 		if (in->op >= SU_OP_COUNT)
 			return fail(err, n, "bad opcode %u at %u", in->op, pc);
 		for (unsigned t = 0; t < ntargets; t++)
-			if (target_at[t] == pc && depth_at[t] != tri)
+			if (target_at[t] == pc && (depth_at[t] != tri || val != 0))
 				return fail(err, n, "inconsistent stack at %u", pc);
 		if (in->atom != SU_NONE && in->atom >= rs->natoms)
 			return fail(err, n, "bad atom at %u", pc);
+		uint8_t push = SU_T_NONE;  /* type pushed on the value stack */
 		switch (in->op) {
 		case SU_OP_END:
 			if (tri != 1 || val != 0)
@@ -120,9 +135,13 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 				return fail(err, n, "bad constant at %u", pc);
 			break;
 		case SU_OP_PRESENT:
+			if (in->a >= SU_SLOT_COUNT || in->c > 1)
+				return fail(err, n, "bad operand at %u", pc);
+			break;
 		case SU_OP_V_FIELD:
 			if (in->a >= SU_SLOT_COUNT)
 				return fail(err, n, "bad slot at %u", pc);
+			push = (uint8_t)su_fields[in->a].type;
 			break;
 		case SU_OP_BOOL:
 			if (!slot_is(in->a, SU_T_BOOL))
@@ -141,7 +160,7 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_STR_IN:
-			if (!slot_is(in->a, SU_T_STRING) || in->c >= rs->nstrsets)
+			if (!slot_is(in->a, SU_T_STRING) || !set_in(rs, in->c, rs->nsetitems))
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_STR_SUFFIX:
@@ -156,37 +175,63 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 		case SU_OP_V_INT:
 			if (in->c >= rs->nints)
 				return fail(err, n, "bad constant at %u", pc);
+			push = SU_T_INT;
 			break;
 		case SU_OP_V_FLOAT:
 			if (in->c >= rs->nfloats)
 				return fail(err, n, "bad constant at %u", pc);
+			push = SU_T_FLOAT;
 			break;
 		case SU_OP_V_STR:
 			if (!STR_OK(rs, in->c))
 				return fail(err, n, "bad constant at %u", pc);
+			push = SU_T_STRING;
 			break;
 		case SU_OP_V_ENUM:
 			if (in->a >= SU_E_COUNT || in->c >= su_enums[in->a].count)
 				return fail(err, n, "bad enum at %u", pc);
+			push = SU_T_ENUM;
 			break;
 		case SU_OP_V_BOOL:
 			if (in->c > 1)
 				return fail(err, n, "bad constant at %u", pc);
+			push = SU_T_BOOL;
 			break;
 		case SU_OP_V_CALL:
-			if (in->c >= SU_FN_COUNT || in->a != su_builtins[in->c].nargs)
+			if (in->c >= SU_FN_COUNT || in->a != su_builtins[in->c].nargs || val < (int32_t)in->a)
 				return fail(err, n, "bad call at %u", pc);
+			for (unsigned i = 0; i < in->a; i++)
+				if (vt[val - (int32_t)in->a + (int32_t)i] != su_builtins[in->c].args[i])
+					return fail(err, n, "bad argument type at %u", pc);
+			push = (uint8_t)su_builtins[in->c].ret;
 			break;
 		case SU_OP_V_CMP:
-			if (in->cmp > 5 || in->a == SU_T_NONE || in->a > SU_T_REASONS)
+			if (in->cmp > 5 || val < 2)
 				return fail(err, n, "bad operand at %u", pc);
+			if (in->a == SU_T_FLOAT ? !(numeric(vt[val - 1]) && numeric(vt[val - 2]))
+			                        : (vt[val - 1] != in->a || vt[val - 2] != in->a ||
+			                           !(in->a == SU_T_INT || in->a == SU_T_STRING ||
+			                             in->a == SU_T_ENUM || in->a == SU_T_BOOL)))
+				return fail(err, n, "bad comparison types at %u", pc);
+			if (in->a != SU_T_FLOAT && in->a != SU_T_INT && in->cmp > 1)
+				return fail(err, n, "bad comparison at %u", pc);
 			break;
 		case SU_OP_V_IN:
-			if (in->a == SU_T_ENUM ? in->c >= rs->nmasks : in->c >= rs->nstrsets)
+			if (val < 1)
+				return fail(err, n, "stack underflow at %u", pc);
+			if (in->a == SU_T_ENUM ? vt[val - 1] != SU_T_ENUM || in->c >= rs->nmasks
+			    : in->a == SU_T_STRING ? vt[val - 1] != SU_T_STRING || !set_in(rs, in->c, rs->nsetitems)
+			    : in->a == SU_T_INT ? vt[val - 1] != SU_T_INT || !set_in(rs, in->c, rs->nints)
+			    : in->a == SU_T_FLOAT ? !numeric(vt[val - 1]) || !set_in(rs, in->c, rs->nfloats)
+			    : 1)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_V_HAS:
-			if (in->c >= rs->nmasks || in->cmp > 2)
+			if (val < 1 || vt[val - 1] != SU_T_REASONS || in->c >= rs->nmasks || in->cmp > 2)
+				return fail(err, n, "bad operand at %u", pc);
+			break;
+		case SU_OP_V_TRUTH:
+			if (val < 1 || vt[val - 1] != SU_T_BOOL)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_V_PRESENT:
@@ -195,7 +240,7 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 			break;
 		case SU_OP_JF:
 		case SU_OP_JT:
-			if (in->c <= pc || in->c >= rs->ncode || ntargets == 256)
+			if (in->c <= pc || in->c >= rs->ncode || ntargets == 256 || val != 0)
 				return fail(err, n, "bad jump at %u", pc);
 			target_at[ntargets] = in->c;
 			depth_at[ntargets++] = tri;
@@ -206,15 +251,15 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 		int dval = in->op == SU_OP_V_CALL ? 1 - (int)in->a : su_op_val[in->op];
 		tri += su_op_tri[in->op];
 		val += dval;
-		if (in->op == SU_OP_NOT || in->op == SU_OP_JF || in->op == SU_OP_JT)
-			if (tri < 1)
-				return fail(err, n, "stack underflow at %u", pc);
-		if ((in->op == SU_OP_AND || in->op == SU_OP_OR) && tri < 1)
+		if ((in->op == SU_OP_NOT || in->op == SU_OP_JF || in->op == SU_OP_JT ||
+		     in->op == SU_OP_AND || in->op == SU_OP_OR) && tri < 1)
 			return fail(err, n, "stack underflow at %u", pc);
 		if (tri < 0 || val < 0)
 			return fail(err, n, "stack underflow at %u", pc);
 		if ((uint32_t)tri > rs->max_tri || (uint32_t)val > rs->max_val)
 			return fail(err, n, "stack overflow at %u", pc);
+		if (push != SU_T_NONE)
+			vt[val - 1] = push;
 		/* Finished jumps no longer constrain anything. */
 		for (unsigned t = 0; t < ntargets;)
 			if (target_at[t] <= pc)
@@ -239,10 +284,6 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 	for (uint32_t i = 0; i < rs->nfiles; i++)
 		if (!STR_OK(rs, rs->files[i]))
 			return fail(err, n, "bad file name");
-	for (uint32_t i = 0; i < rs->nstrsets; i++)
-		if ((uint64_t)rs->strsets[i].start + rs->strsets[i].count >
-		    (rs->nsetitems > rs->nints ? rs->nsetitems : rs->nints))
-			return fail(err, n, "bad set %u", i);
 	for (uint32_t i = 0; i < rs->nsetitems; i++)
 		if (!STR_OK(rs, rs->setitems[i]))
 			return fail(err, n, "bad set item");

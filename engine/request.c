@@ -295,48 +295,72 @@ static void keep_digits(su_str *s, int plus)
 	s->len = (uint32_t)(w - s->s);
 }
 
-/* A run of 13 to 19 digits passing Luhn, possibly written with spaces,
- * dashes, dots or underscores between groups: a card number where none
- * belongs. */
-static int luhn_run(const char *d, size_t n)
+static int luhn(const char *d, size_t n)
 {
-	for (size_t len = 13; len <= 19 && len <= n; len++)
-		for (size_t st = 0; st + len <= n; st++) {
-			unsigned sum = 0;
-			for (size_t k = 0; k < len; k++) {
-				unsigned x = (unsigned)(d[st + len - 1 - k] - '0');
-				if (k & 1) {
-					x *= 2;
-					if (x > 9)
-						x -= 9;
-				}
-				sum += x;
-			}
-			if (sum % 10 == 0)
-				return 1;
+	unsigned sum = 0;
+	for (size_t k = 0; k < n; k++) {
+		unsigned x = (unsigned)(d[n - 1 - k] - '0');
+		if (k & 1) {
+			x *= 2;
+			if (x > 9)
+				x -= 9;
 		}
-	return 0;
+		sum += x;
+	}
+	return sum % 10 == 0;
 }
 
+/* Does s carry a card number: a Luhn-valid run of 13 to 19 digits, either
+ * unbroken or grouped the way cards are printed (4-4-4-4[-1..3], 4-6-4,
+ * 4-6-5, with spaces, dashes, dots or underscores)? Only whole groups
+ * count, bounded by non-alphanumerics, so UUIDs and longer numbers do not
+ * trip it. */
 static int has_pan(const char *s, size_t n)
 {
-	char digits[160];
+	char digits[24];
+	unsigned groups[8], ng = 0;
 	size_t nd = 0;
 
-	for (size_t i = 0; i <= n; i++) {
-		char c = i < n ? s[i] : '\0';
-		if (c >= '0' && c <= '9') {
-			if (nd < sizeof(digits))
-				digits[nd++] = c;
-			continue;
+	for (size_t i = 0; i <= n;) {
+		/* One group: maximal run of alphanumerics starting at i. */
+		size_t j = i;
+		int pure = 1;
+		while (j < n && ((s[j] >= '0' && s[j] <= '9') || (s[j] >= 'a' && s[j] <= 'z') ||
+		                 (s[j] >= 'A' && s[j] <= 'Z'))) {
+			if (s[j] < '0' || s[j] > '9')
+				pure = 0;
+			j++;
 		}
-		/* A separator joins digit groups; anything else ends the run. */
-		if (nd && (c == ' ' || c == '-' || c == '.' || c == '_') && i + 1 < n &&
-		    s[i + 1] >= '0' && s[i + 1] <= '9')
-			continue;
-		if (nd >= 13 && luhn_run(digits, nd))
+		size_t len = j - i;
+		if (pure && len >= 13 && len <= 19 && luhn(s + i, len))
 			return 1;
-		nd = 0;
+		if (pure && len >= 1 && len <= 6 && ng < 8 && nd + len <= sizeof(digits)) {
+			memcpy(digits + nd, s + i, len);
+			nd += len;
+			groups[ng++] = (unsigned)len;
+		} else {
+			ng = 0;
+			nd = 0;
+		}
+		/* Groups of a printed card: all 4 but a short last, or 4-6-4/4-6-5. */
+		if (ng >= 3 && nd >= 13 && nd <= 19) {
+			int printed = (ng == 3 && groups[0] == 4 && groups[1] == 6 && groups[2] >= 4 && groups[2] <= 5);
+			if (!printed && groups[0] == 4) {
+				printed = 1;
+				for (unsigned g = 0; g + 1 < ng; g++)
+					if (groups[g] != 4)
+						printed = 0;
+			}
+			if (printed && luhn(digits, nd))
+				return 1;
+		}
+		if (j >= n)
+			break;
+		if (!(s[j] == ' ' || s[j] == '-' || s[j] == '.' || s[j] == '_')) {
+			ng = 0;
+			nd = 0;
+		}
+		i = j + 1;
 	}
 	return 0;
 }
