@@ -16,10 +16,20 @@ typedef struct buf {
 	uint32_t n, cap;
 } buf;
 
+/* A leaf test of the condition being emitted, and whether it became one
+ * fused instruction (possibly followed by NOT): the material of the flat
+ * CNF form. */
+typedef struct leaf {
+	const su_node *n;
+	uint32_t insn;
+	uint8_t fused, neg;
+} leaf;
+
 typedef struct cc {
 	su_diags *d;
 	struct stepup_ruleset *rs;
 	buf strtab, strs, ints, floats, masks, strsets, setitems, methods, rules, atoms, code;
+	buf clauses, lits, leaves;
 	uint32_t *hash;     /* open addressing over strs indices, SU_NONE = empty */
 	uint32_t hcap;
 	uint32_t tri, val;  /* current stack depths */
@@ -295,10 +305,20 @@ static void emit_cond(cc *c, const su_node *n)
 	}
 
 	at = atom(c, n);
+	uint32_t start = c->code.n;
 	emit_leaf(c, n);
+	if (c->oom)
+		return;
 	/* The atom marks the instruction whose result is the leaf's value. */
-	if (!c->oom)
-		((su_insn *)c->code.p)[c->code.n - 1].atom = at;
+	su_insn *code = c->code.p;
+	code[c->code.n - 1].atom = at;
+	uint32_t len = c->code.n - start;
+	leaf lf = { n, start, code[start].op >= SU_OP_TRI && code[start].op <= SU_OP_REASONS_ALL, 0 };
+	if (len == 2 && code[start + 1].op == SU_OP_NOT)
+		lf.neg = 1;
+	else if (len != 1)
+		lf.fused = 0;
+	PUSH(c, leaves, leaf, lf);
 }
 
 static void emit_leaf(cc *c, const su_node *n)
@@ -378,15 +398,73 @@ static void emit_leaf(cc *c, const su_node *n)
 	}
 }
 
-static uint32_t emit_entry(cc *c, const su_node *cond)
+static const leaf *find_leaf(cc *c, const su_node *n)
+{
+	leaf *l = c->leaves.p;
+	for (uint32_t i = 0; i < c->leaves.n; i++)
+		if (l[i].n == n)
+			return l[i].fused ? &l[i] : NULL;
+	return NULL;
+}
+
+/* Literals of one clause: an OR (or a negated AND, by De Morgan, which
+ * holds in Kleene logic) of fused tests. */
+static int cnf_lits(cc *c, const su_node *n, int neg)
+{
+	if ((n->kind == SU_N_OR && !neg) || (n->kind == SU_N_AND && neg))
+		return cnf_lits(c, n->a, neg) < 0 ? -1 : cnf_lits(c, n->b, neg);
+	if (n->kind == SU_N_NOT)
+		return cnf_lits(c, n->a, !neg);
+	if (n->kind == SU_N_AND || n->kind == SU_N_OR)
+		return -1;
+	const leaf *l = find_leaf(c, n);
+	if (!l)
+		return -1;
+	su_lit lit = { l->insn, (uint32_t)(l->neg ^ neg) };
+	PUSH(c, lits, su_lit, lit);
+	return 0;
+}
+
+static int cnf_clauses(cc *c, const su_node *n, int neg)
+{
+	if ((n->kind == SU_N_AND && !neg) || (n->kind == SU_N_OR && neg))
+		return cnf_clauses(c, n->a, neg) < 0 ? -1 : cnf_clauses(c, n->b, neg);
+	if (n->kind == SU_N_NOT)
+		return cnf_clauses(c, n->a, !neg);
+	su_range cl = { c->lits.n, 0 };
+	if (cnf_lits(c, n, neg) < 0)
+		return -1;
+	cl.count = c->lits.n - cl.start;
+	PUSH(c, clauses, su_range, cl);
+	return 0;
+}
+
+/* The flat form of cond, or an empty range when it is not an AND of ORs
+ * of single tests (then the general loop runs it). */
+static su_range cnf(cc *c, const su_node *cond)
+{
+	su_range out = { c->clauses.n, 0 };
+	uint32_t nlits = c->lits.n;
+	if (!cond || cnf_clauses(c, cond, 0) < 0 || c->oom) {
+		c->clauses.n = out.start;  /* roll back a partial form */
+		c->lits.n = nlits;
+		return (su_range){ 0, 0 };
+	}
+	out.count = c->clauses.n - out.start;
+	return out;
+}
+
+static uint32_t emit_entry(cc *c, const su_node *cond, su_range *flat)
 {
 	uint32_t start = c->code.n;
 	c->tri = c->val = 0;
+	c->leaves.n = 0;
 	if (cond)
 		emit_cond(c, cond);
 	else
 		emit(c, SU_OP_TRI, 0, 0, SU_TRUE, SU_NONE);
 	emit(c, SU_OP_END, 0, 0, 0, SU_NONE);
+	*flat = cnf(c, cond);
 	return start;
 }
 
@@ -433,7 +511,7 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	for (unsigned i = 0; i < chk->nmethods; i++) {
 		const su_method_decl *m = chk->methods[chk->method_order[i]];
 		su_mdecl md = { .type = (uint8_t)m->type, .line = m->loc.first_line };
-		md.code = emit_entry(&c, m->when);
+		md.code = emit_entry(&c, m->when, &md.cnf);
 		PUSH(&c, methods, su_mdecl, md);
 	}
 	for (size_t i = 0; i < nfiles; i++)
@@ -449,7 +527,7 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 				.fraud = r->line == STEPUP_LINE_FRAUD,
 				.allowed = (uint8_t)r->allowed,
 			};
-			ru.code = emit_entry(&c, r->when);
+			ru.code = emit_entry(&c, r->when, &ru.cnf);
 			PUSH(&c, rules, su_rule, ru);
 		}
 	for (unsigned i = 0; i < chk->nextra; i++) {
@@ -475,8 +553,11 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	rs->methods = c.methods.p; rs->nmethods = c.methods.n;
 	rs->rules = c.rules.p;    rs->nrules = c.rules.n;
 	rs->atoms = c.atoms.p;    rs->natoms = c.atoms.n;
+	rs->clauses = c.clauses.p; rs->nclauses = c.clauses.n;
+	rs->lits = c.lits.p;      rs->nlits = c.lits.n;
 	rs->code = c.code.p;      rs->ncode = c.code.n;
 	free(c.hash);
+	free(c.leaves.p);
 	revision(d, rs);
 	if (c.oom) {
 		d->oom = 1;

@@ -141,6 +141,10 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 				         "internal error: compiled program failed verification: %s", why);
 				su_program_free(rs);
 				rs = NULL;
+			} else if (rs && su_program_prepare(rs) < 0) {
+				c->diags.oom = 1;
+				su_program_free(rs);
+				rs = NULL;
 			}
 			*out = rs;
 		}

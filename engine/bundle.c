@@ -149,6 +149,8 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 		w8(w, rs->methods[i].type);
 		w32(w, rs->methods[i].code);
 		w32(w, rs->methods[i].line);
+		w32(w, rs->methods[i].cnf.start);
+		w32(w, rs->methods[i].cnf.count);
 	}
 	w32(w, rs->nrules);
 	for (uint32_t i = 0; i < rs->nrules; i++) {
@@ -162,6 +164,8 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 		w8(w, r->fraud);
 		w8(w, r->allowed);
 		w32(w, r->code);
+		w32(w, r->cnf.start);
+		w32(w, r->cnf.count);
 	}
 	w32(w, rs->natoms);
 	for (uint32_t i = 0; i < rs->natoms; i++) {
@@ -169,6 +173,16 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 		w32(w, rs->atoms[i].file);
 		w32(w, rs->atoms[i].line);
 		w32(w, rs->atoms[i].col);
+	}
+	w32(w, rs->nclauses);
+	for (uint32_t i = 0; i < rs->nclauses; i++) {
+		w32(w, rs->clauses[i].start);
+		w32(w, rs->clauses[i].count);
+	}
+	w32(w, rs->nlits);
+	for (uint32_t i = 0; i < rs->nlits; i++) {
+		w32(w, rs->lits[i].insn);
+		w32(w, rs->lits[i].neg);
 	}
 	w32(w, rs->ncode);
 	for (uint32_t i = 0; i < rs->ncode; i++) {
@@ -237,13 +251,15 @@ static int get_program(rbuf *r, struct stepup_ruleset *rs)
 	ARRAY(reasons, nreasons, 4);
 	for (uint32_t i = 0; i < rs->nreasons; i++)
 		rs->reasons[i] = r32(r);
-	ARRAY(methods, nmethods, 9);
+	ARRAY(methods, nmethods, 17);
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
 		rs->methods[i].type = r8(r);
 		rs->methods[i].code = r32(r);
 		rs->methods[i].line = r32(r);
+		rs->methods[i].cnf.start = r32(r);
+		rs->methods[i].cnf.count = r32(r);
 	}
-	ARRAY(rules, nrules, 27);
+	ARRAY(rules, nrules, 35);
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		su_rule *ru = &rs->rules[i];
 		ru->name = r32(r);
@@ -255,6 +271,8 @@ static int get_program(rbuf *r, struct stepup_ruleset *rs)
 		ru->fraud = r8(r);
 		ru->allowed = r8(r);
 		ru->code = r32(r);
+		ru->cnf.start = r32(r);
+		ru->cnf.count = r32(r);
 	}
 	ARRAY(atoms, natoms, 16);
 	for (uint32_t i = 0; i < rs->natoms; i++) {
@@ -262,6 +280,16 @@ static int get_program(rbuf *r, struct stepup_ruleset *rs)
 		rs->atoms[i].file = r32(r);
 		rs->atoms[i].line = r32(r);
 		rs->atoms[i].col = r32(r);
+	}
+	ARRAY(clauses, nclauses, 8);
+	for (uint32_t i = 0; i < rs->nclauses; i++) {
+		rs->clauses[i].start = r32(r);
+		rs->clauses[i].count = r32(r);
+	}
+	ARRAY(lits, nlits, 8);
+	for (uint32_t i = 0; i < rs->nlits; i++) {
+		rs->lits[i].insn = r32(r);
+		rs->lits[i].neg = r32(r);
 	}
 	ARRAY(code, ncode, 11);
 	for (uint32_t i = 0; i < rs->ncode; i++) {
@@ -377,6 +405,10 @@ int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **ou
 		if (err && errlen)
 			snprintf(err, errlen, "bundle rejected by the verifier: %s", why);
 		return STEPUP_EBUNDLE;
+	}
+	if (su_program_prepare(rs) < 0) {
+		su_program_free(rs);
+		return errf(err, errlen, STEPUP_ENOMEM, "out of memory preparing the bundle", 0, 0);
 	}
 	su_program_set_revision_hex(rs);
 	*out = rs;

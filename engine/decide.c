@@ -158,23 +158,23 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 		return STEPUP_ENOMEM;
 
 	for (uint32_t i = 0; i < rs->nrules; i++) {
-		const su_rule *ru = &rs->rules[i];
+		const su_fcond *fr = &rs->frules[i];
 		int res;
 		if (d->explain) {
 			d->rule_trace[i] = (uint32_t)d->trace.n;
-			res = su_eval_traced(rs, r, ru->code, &d->trace);
+			res = su_eval_traced(rs, r, fr->code, &d->trace);
 			d->rule_result[i] = (uint8_t)res;
 		} else {
-			res = su_eval(rs, r, ru->code);
+			res = su_eval(rs, r, *fr);
 		}
 		if (res != SU_TRUE)
 			continue;
 		d->fired[d->nfired++] = i;
-		if (ru->outcome > sev)
-			sev = (stepup_outcome)ru->outcome;
-		if (ru->outcome == STEPUP_YELLOW)
-			allowed &= ru->allowed;
-		fraud |= ru->fraud;
+		if (fr->outcome > sev)
+			sev = (stepup_outcome)fr->outcome;
+		if (fr->outcome == STEPUP_YELLOW)
+			allowed &= fr->allowed;
+		fraud |= fr->fraud;
 	}
 	if (d->explain)
 		d->rule_trace[rs->nrules] = (uint32_t)d->trace.n;
@@ -200,7 +200,7 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 				d->method_why[type] = SU_MW_NO_DATA;
 				continue;
 			}
-			res = su_eval(rs, r, rs->methods[i].code);
+			res = su_eval(rs, r, rs->fmethods[i]);
 			d->method_result[type] = (uint8_t)res;
 			if (res != SU_TRUE) {
 				d->method_why[type] = SU_MW_CONDITION;
@@ -223,7 +223,7 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 				su_engine_cs_number(e, d->line, &d->line_served);
 	}
 	d->outcome = sev;
-	new_id(d->id);
+	d->id[0] = '\0';  /* made on first use: most callers render, some never ask */
 	return STEPUP_OK;
 }
 
@@ -232,9 +232,18 @@ stepup_outcome stepup_decision_outcome(const stepup_decision *d)
 	return d->outcome;
 }
 
+const char *su_decision_id(stepup_decision *d)
+{
+	if (!d->id[0])
+		new_id(d->id);
+	return d->id;
+}
+
 const char *stepup_decision_id(const stepup_decision *d)
 {
-	return d->id;
+	/* The decision is the caller's per-thread scratch; filling its id
+	 * lazily is not a visible mutation. */
+	return su_decision_id((stepup_decision *)d);
 }
 
 size_t stepup_decision_method_count(const stepup_decision *d)

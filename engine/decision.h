@@ -44,6 +44,9 @@ struct stepup_decision {
 	size_t outlen, outcap;
 };
 
+/* The decision id, generated on first use. */
+const char *su_decision_id(stepup_decision *d);
+
 /* Render {"request_id": ..., "error": {"code", "field", "message"}} into d's
  * buffer (response.c). Only a validated request_id is echoed. */
 const char *su_error_json(stepup_decision *d, const stepup_request *r, const char *code,

@@ -12,43 +12,15 @@
 typedef struct val {
 	uint8_t present;
 	uint8_t fl;      /* number held as a double */
-	su_value v;
+	union {
+		int64_t i;
+		double d;
+		uint32_t e;
+		int b;
+		uint64_t mask;
+		su_str str;
+	} v;
 } val;
-
-/* su_cmp order: EQ, NE, LT, LE, GT, GE. */
-#define CMP_BODY(a, b, op)                          \
-	switch (op) {                                   \
-	case 0: return (a) == (b);                      \
-	case 1: return (a) != (b);                      \
-	case 2: return (a) < (b);                       \
-	case 3: return (a) <= (b);                      \
-	case 4: return (a) > (b);                       \
-	default: return (a) >= (b);                     \
-	}
-
-static inline int cmp_i(int64_t a, int64_t b, unsigned op) { CMP_BODY(a, b, op) }
-static inline int cmp_d(double a, double b, unsigned op) { CMP_BODY(a, b, op) }
-
-static inline int str_eq(su_str a, const char *b, uint32_t blen)
-{
-	return a.len == blen && memcmp(a.s, b, blen) == 0;
-}
-
-static inline int ends_with(su_str a, su_str b)
-{
-	return b.len <= a.len && memcmp(a.s + a.len - b.len, b.s, b.len) == 0;
-}
-
-static int str_in(const stepup_ruleset *rs, uint32_t set, su_str s)
-{
-	su_range r = rs->strsets[set];
-	for (uint32_t i = 0; i < r.count; i++) {
-		uint32_t k = rs->setitems[r.start + i];
-		if (str_eq(s, SU_STR(rs, k), SU_STRLEN(rs, k)))
-			return 1;
-	}
-	return 0;
-}
 
 static double num(const val *v)
 {
@@ -84,8 +56,7 @@ static void call(unsigned fn, val *args, val *out)
 	}
 }
 
-#define P(slot) SU_PRESENT(r, (slot))
-#define TRI(x) ((x) ? SU_TRUE : SU_FALSE)
+#define TRI(x) SU_TRI(x)
 
 static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, const stepup_request *r,
                                                      uint32_t pc, su_trace *trace, const int tracing)
@@ -100,41 +71,24 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 		case SU_OP_END:
 			return tri[t];
 		case SU_OP_TRI:
-			tri[++t] = (uint8_t)in->c;
-			break;
 		case SU_OP_PRESENT:
-			tri[++t] = TRI(P(in->a) != in->c);
-			break;
 		case SU_OP_BOOL:
-			tri[++t] = P(in->a) ? TRI(r->f[in->a].b) : SU_ABSENT;
-			break;
 		case SU_OP_ENUM_IN:
-			tri[++t] = P(in->a) ? (uint8_t)((rs->masks[in->c] >> r->f[in->a].e) & 1) : SU_ABSENT;
-			break;
 		case SU_OP_INT_CMP:
-			tri[++t] = P(in->a) ? TRI(cmp_i(r->f[in->a].i, rs->ints[in->c], in->cmp)) : SU_ABSENT;
-			break;
 		case SU_OP_STR_CMP:
-			tri[++t] = P(in->a) ? TRI(str_eq(r->f[in->a].str, SU_STR(rs, in->c), SU_STRLEN(rs, in->c)) ==
-			                          (in->cmp == SU_CMP_EQ_CODE))
-			                    : SU_ABSENT;
-			break;
 		case SU_OP_STR_IN:
-			tri[++t] = P(in->a) ? TRI(str_in(rs, in->c, r->f[in->a].str)) : SU_ABSENT;
-			break;
 		case SU_OP_STR_SUFFIX:
-			tri[++t] = P(in->a) && P(in->c) ? TRI(ends_with(r->f[in->a].str, r->f[in->c].str)) : SU_ABSENT;
-			break;
 		case SU_OP_REASONS_ANY:
-			tri[++t] = P(in->a) ? TRI(r->f[in->a].mask & rs->masks[in->c]) : SU_ABSENT;
-			break;
 		case SU_OP_REASONS_ALL:
-			tri[++t] = P(in->a) ? TRI((r->f[in->a].mask & rs->masks[in->c]) == rs->masks[in->c]) : SU_ABSENT;
+			tri[++t] = su_eval_test(rs, r, in);
 			break;
 		case SU_OP_V_FIELD:
-			vs[++v].present = (uint8_t)P(in->a);
+			vs[++v].present = (uint8_t)SU_P(in->a);
 			vs[v].fl = 0;
-			vs[v].v = r->f[in->a];
+			if (su_fields[in->a].type == SU_T_STRING)
+				vs[v].v.str = su_rstr(r, in->a);
+			else
+				vs[v].v.i = r->f[in->a].i;  /* the whole 8-byte union */
 			break;
 		case SU_OP_V_INT:
 			vs[++v].present = 1;
@@ -270,7 +224,7 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 	}
 }
 
-int su_eval(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc)
+int su_eval_vm(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc)
 {
 	return run(rs, r, pc, NULL, 0);
 }

@@ -47,6 +47,11 @@ void su_program_free(struct stepup_ruleset *rs)
 	free(rs->methods);
 	free(rs->rules);
 	free(rs->atoms);
+	free(rs->clauses);
+	free(rs->lits);
+	free(rs->ftests);
+	free(rs->frules);
+	free(rs->fmethods);
 	free(rs->code);
 	free(rs);
 }
@@ -102,7 +107,8 @@ static int numeric(uint8_t t)
 /* Verify one condition. Besides bounds, it tracks the type of every value
  * on the value stack, so a bundle cannot make the evaluator read an integer
  * as a string; `and`/`or` jumps only happen with an empty value stack. */
-static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *err, size_t n)
+static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_t *endpc,
+                        char *err, size_t n)
 {
 	int32_t depth_at[256];
 	uint32_t target_at[256];
@@ -129,6 +135,7 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 			for (unsigned t = 0; t < ntargets; t++)
 				if (target_at[t] > pc)
 					return fail(err, n, "jump past the end at %u", start);
+			*endpc = pc;
 			return 0;
 		case SU_OP_TRI:
 			if (in->c > SU_ABSENT)
@@ -269,8 +276,30 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, char *e
 	}
 }
 
+/* The flat form of a condition may only name fused tests of its own code. */
+static int verify_cnf(const struct stepup_ruleset *rs, su_range cnf, uint32_t start, uint32_t end,
+                      char *err, size_t n)
+{
+	if ((uint64_t)cnf.start + cnf.count > rs->nclauses)
+		return fail(err, n, "bad clause range");
+	for (uint32_t i = 0; i < cnf.count; i++) {
+		su_range cl = rs->clauses[cnf.start + i];
+		if (cl.count == 0 || (uint64_t)cl.start + cl.count > rs->nlits)
+			return fail(err, n, "bad literal range");
+		for (uint32_t k = 0; k < cl.count; k++) {
+			su_lit l = rs->lits[cl.start + k];
+			if (l.insn < start || l.insn >= end || l.neg > 1 ||
+			    rs->code[l.insn].op < SU_OP_TRI || rs->code[l.insn].op > SU_OP_REASONS_ALL)
+				return fail(err, n, "bad literal");
+		}
+	}
+	return 0;
+}
+
 int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 {
+	uint32_t end;
+
 	if (rs->max_tri > SU_MAX_STACK || rs->max_val > SU_MAX_STACK)
 		return fail(err, n, "stack depth too large");
 	if (rs->strtab_len == 0 || rs->strtab[rs->strtab_len - 1] != '\0')
@@ -303,7 +332,8 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 		for (uint32_t j = 0; j < i; j++)
 			if (rs->methods[j].type == rs->methods[i].type)
 				return fail(err, n, "method declared twice");
-		if (verify_entry(rs, rs->methods[i].code, err, n) < 0)
+		if (verify_entry(rs, rs->methods[i].code, &end, err, n) < 0 ||
+		    verify_cnf(rs, rs->methods[i].cnf, rs->methods[i].code, end, err, n) < 0)
 			return -1;
 	}
 	for (uint32_t i = 0; i < rs->nrules; i++) {
@@ -312,11 +342,126 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 		    r->file >= rs->nfiles || r->outcome > STEPUP_RED || r->fraud > 1 ||
 		    r->allowed > 0xf)
 			return fail(err, n, "bad rule %u", i);
-		if (verify_entry(rs, r->code, err, n) < 0)
+		if (verify_entry(rs, r->code, &end, err, n) < 0 ||
+		    verify_cnf(rs, r->cnf, r->code, end, err, n) < 0)
 			return -1;
 	}
 	if (rs->merchant_policy != STEPUP_GREEN && rs->merchant_policy != STEPUP_RED)
 		return fail(err, n, "bad merchant policy");
+	return 0;
+}
+
+/* ---- prepared form ------------------------------------------------------ */
+
+/* Fold the literal's negation into its test. Kleene NOT maps TRUE and FALSE
+ * and keeps ABSENT, and every test here is ABSENT exactly when its field is,
+ * so negating the predicate is the same as negating the result. */
+static void prepare_test(const su_insn *in, uint32_t neg, const struct stepup_ruleset *rs, su_ftest *t)
+{
+	static const uint8_t int_ops[6] = { SU_F_INT_EQ, SU_F_INT_NE, SU_F_INT_LT,
+	                                    SU_F_INT_LE, SU_F_INT_GT, SU_F_INT_GE };
+	static const uint8_t int_not[6] = { SU_F_INT_NE, SU_F_INT_EQ, SU_F_INT_GE,
+	                                    SU_F_INT_GT, SU_F_INT_LE, SU_F_INT_LT };
+
+	memset(t, 0, sizeof(*t));
+	t->slot = in->a;
+	t->k.idx = in->c;
+	switch (in->op) {
+	case SU_OP_TRI:
+		t->op = SU_F_CONST;
+		t->k.idx = neg && in->c != SU_ABSENT ? in->c ^ 1 : in->c;
+		break;
+	case SU_OP_PRESENT:
+		t->op = (in->c != 0) != (neg != 0) ? SU_F_ABSENT : SU_F_PRESENT;
+		break;
+	case SU_OP_BOOL:
+		t->op = neg ? SU_F_NOT_BOOL : SU_F_BOOL;
+		break;
+	case SU_OP_ENUM_IN: {
+		int kind = su_fields[in->a].enum_kind;
+		uint64_t all = (UINT64_C(1) << su_enums[kind].count) - 1;
+		t->op = SU_F_ENUM;
+		t->k.mask = neg ? all & ~rs->masks[in->c] : rs->masks[in->c];
+		break;
+	}
+	case SU_OP_INT_CMP:
+		t->op = neg ? int_not[in->cmp] : int_ops[in->cmp];
+		t->k.i = rs->ints[in->c];
+		break;
+	case SU_OP_STR_CMP:
+		t->op = (in->cmp == 0) != (neg != 0) ? SU_F_STR_EQ : SU_F_STR_NE;
+		break;
+	case SU_OP_STR_IN:
+		t->op = neg ? SU_F_STR_NOT_IN : SU_F_STR_IN;
+		break;
+	case SU_OP_STR_SUFFIX:
+		t->op = neg ? SU_F_NOT_SUFFIX : SU_F_SUFFIX;
+		break;
+	case SU_OP_REASONS_ANY:
+		t->op = neg ? SU_F_NONE : SU_F_ANY;
+		t->k.mask = rs->masks[in->c];
+		break;
+	case SU_OP_REASONS_ALL:
+		t->op = neg ? SU_F_NOT_ALL : SU_F_ALL;
+		t->k.mask = rs->masks[in->c];
+		break;
+	default:  /* unreachable: the verifier admits fused opcodes only */
+		t->op = SU_F_CONST;
+		t->k.idx = SU_ABSENT;
+	}
+}
+
+static su_fcond prepare_cond(struct stepup_ruleset *rs, uint32_t code, su_range cnf, uint32_t *n)
+{
+	su_fcond fc = { *n, *n, code, 0, 0, 0, 0 };
+	for (uint32_t i = 0; i < cnf.count; i++) {
+		su_range cl = rs->clauses[cnf.start + i];
+		uint32_t last = *n + cl.count - 1;
+		for (uint32_t k = 0; k < cl.count; k++) {
+			su_lit l = rs->lits[cl.start + k];
+			const su_insn *in = &rs->code[l.insn];
+			su_ftest *t = &rs->ftests[(*n)++];
+			prepare_test(in, l.neg, rs, t);
+			t->clause_last = last;
+		}
+	}
+	fc.end = *n;
+	return fc;
+}
+
+static uint64_t cond_lits(const struct stepup_ruleset *rs, su_range cnf)
+{
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < cnf.count; i++)
+		k += rs->clauses[cnf.start + i].count;
+	return k;
+}
+
+int su_program_prepare(struct stepup_ruleset *rs)
+{
+	uint64_t total = 0;
+	uint32_t n = 0;
+
+	/* Count first: a (hostile) bundle may share clauses between rules. */
+	for (uint32_t i = 0; i < rs->nrules; i++)
+		total += cond_lits(rs, rs->rules[i].cnf);
+	for (uint32_t i = 0; i < rs->nmethods; i++)
+		total += cond_lits(rs, rs->methods[i].cnf);
+	if (total > (UINT64_C(1) << 24))
+		return -1;
+	rs->ftests = malloc((total ? total : 1) * sizeof(*rs->ftests));
+	rs->frules = malloc((rs->nrules ? rs->nrules : 1) * sizeof(*rs->frules));
+	rs->fmethods = malloc((rs->nmethods ? rs->nmethods : 1) * sizeof(*rs->fmethods));
+	if (!rs->ftests || !rs->frules || !rs->fmethods)
+		return -1;
+	for (uint32_t i = 0; i < rs->nrules; i++) {
+		rs->frules[i] = prepare_cond(rs, rs->rules[i].code, rs->rules[i].cnf, &n);
+		rs->frules[i].outcome = rs->rules[i].outcome;
+		rs->frules[i].allowed = rs->rules[i].allowed;
+		rs->frules[i].fraud = rs->rules[i].fraud;
+	}
+	for (uint32_t i = 0; i < rs->nmethods; i++)
+		rs->fmethods[i] = prepare_cond(rs, rs->methods[i].code, rs->methods[i].cnf, &n);
 	return 0;
 }
 

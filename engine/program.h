@@ -43,6 +43,7 @@ typedef struct su_rule {
 	uint8_t allowed;       /* mask of stepup_method allowed (YELLOW) */
 	uint8_t pad;
 	uint32_t code;         /* entry point */
+	su_range cnf;          /* clauses, when the condition is in CNF (count 0: not) */
 } su_rule;
 
 typedef struct su_mdecl {
@@ -50,7 +51,54 @@ typedef struct su_mdecl {
 	uint8_t pad[3];
 	uint32_t code;         /* availability condition entry */
 	uint32_t line;
+	su_range cnf;          /* as for rules */
 } su_mdecl;
+
+/* A condition that is an AND of ORs of single tests (most are) also gets
+ * this flat form, which the decide loop evaluates without the general
+ * loop: a clause is a range of literals; a literal names a fused test
+ * instruction of the condition's own code, possibly negated. The code stays
+ * the reference (explain runs it); both give the same value. */
+typedef struct su_lit {
+	uint32_t insn;
+	uint32_t neg;
+} su_lit;
+
+/* The prepared (not saved) form the decide loop runs: each literal with its
+ * constant copied in, the literals of a condition contiguous, so a rule
+ * that is a few field tests costs a few loads and compares. Built from the
+ * verified code and CNF by su_program_prepare(). */
+/* Prepared test kinds: the fused opcodes with negation and comparison
+ * folded in, so evaluating one is a single switch. */
+enum su_fop {
+	SU_F_CONST,        /* k.idx: tri value */
+	SU_F_PRESENT, SU_F_ABSENT,
+	SU_F_BOOL, SU_F_NOT_BOOL,
+	SU_F_ENUM,         /* k.mask over the enum's values (negation folded) */
+	SU_F_INT_EQ, SU_F_INT_NE, SU_F_INT_LT, SU_F_INT_LE, SU_F_INT_GT, SU_F_INT_GE,
+	SU_F_STR_EQ, SU_F_STR_NE,
+	SU_F_STR_IN, SU_F_STR_NOT_IN,
+	SU_F_SUFFIX, SU_F_NOT_SUFFIX,       /* k.idx: the suffix's slot */
+	SU_F_ANY, SU_F_NONE, SU_F_ALL, SU_F_NOT_ALL,
+};
+
+typedef struct su_ftest {
+	uint8_t op;            /* enum su_fop */
+	uint8_t slot;
+	uint16_t pad;
+	uint32_t clause_last;  /* index of the last literal of this literal's clause */
+	union {
+		uint64_t mask;
+		int64_t i;
+		uint32_t idx;      /* string constant, set, or second slot */
+	} k;
+} su_ftest;
+
+typedef struct su_fcond {
+	uint32_t first, end;   /* literals; first == end: run the code instead */
+	uint32_t code;
+	uint8_t outcome, allowed, fraud, pad;  /* copied from the rule */
+} su_fcond;
 
 typedef struct su_atom {
 	uint32_t text;         /* strs index: the source text of the test */
@@ -84,6 +132,10 @@ struct stepup_ruleset {
 	su_mdecl *methods;  uint32_t nmethods;
 	su_rule *rules;  uint32_t nrules;
 	su_atom *atoms;  uint32_t natoms;
+	su_range *clauses;  uint32_t nclauses;
+	su_lit *lits;  uint32_t nlits;
+	su_ftest *ftests;              /* prepared: not in the bundle */
+	su_fcond *frules, *fmethods;
 	su_insn *code;  uint32_t ncode;
 	uint8_t merchant_policy;       /* stepup_outcome a YELLOW becomes */
 	uint8_t merchant_policy_set;
@@ -97,6 +149,8 @@ struct stepup_ruleset {
 void su_program_free(struct stepup_ruleset *rs);
 /* Check every index, slot type, jump and stack depth. 0 or -1 + message. */
 int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t errlen);
+/* Build the prepared arrays of a verified program. 0 or -1 (OOM). */
+int su_program_prepare(struct stepup_ruleset *rs);
 /* Compute revision_hex from revision. */
 void su_program_set_revision_hex(struct stepup_ruleset *rs);
 

@@ -474,14 +474,17 @@ static int decode_field(P *p, int slot, int i, int depth)
 		return i + 1;  /* null reads as absent */
 
 	switch (f->type) {
-	case SU_T_STRING:
+	case SU_T_STRING: {
+		su_str v;
 		if (t->type != JSMN_STRING)
 			return bad(p, f->path, "expected a string");
-		if (unescape(p, t, &r->f[slot].str) < 0)
+		if (unescape(p, t, &v) < 0)
 			return bad(p, f->path, "invalid string (bad escape, control character or UTF-8)");
-		if (check_string(p, slot, &r->f[slot].str) < 0)
+		if (check_string(p, slot, &v) < 0)
 			return -1;
+		r->f[slot].str = su_sref_of(r, v);
 		break;
+	}
 	case SU_T_ENUM: {
 		su_str v;
 		if (t->type != JSMN_STRING)
@@ -704,7 +707,7 @@ static void salvage_request_id(P *p)
 			q.err = NULL;
 			q.errlen = 0;
 			if (unescape(&q, v, &id) == 0 && check_string(&q, SU_SLOT_REQUEST_ID, &id) == 0) {
-				r->f[SU_SLOT_REQUEST_ID].str = id;
+				r->f[SU_SLOT_REQUEST_ID].str = su_sref_of(r, id);
 				r->present |= UINT64_C(1) << SU_SLOT_REQUEST_ID;
 			}
 			break;
@@ -740,7 +743,7 @@ const char *stepup_request_error_field(const stepup_request *r)
 
 const char *stepup_request_id(const stepup_request *r)
 {
-	return r && r->ok && SU_PRESENT(r, SU_SLOT_REQUEST_ID) ? r->f[SU_SLOT_REQUEST_ID].str.s : "";
+	return r && r->ok && SU_PRESENT(r, SU_SLOT_REQUEST_ID) ? su_rstr(r, SU_SLOT_REQUEST_ID).s : "";
 }
 
 int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *json,
@@ -837,8 +840,8 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 	}
 	/* Derive the PAN suffix the OTP messages quote, when only the PAN came. */
 	if (SU_PRESENT(r, SU_SLOT_CARD_PAN) && !SU_PRESENT(r, SU_SLOT_CARD_PAN_SUFFIX)) {
-		su_str pan = r->f[SU_SLOT_CARD_PAN].str;
-		r->f[SU_SLOT_CARD_PAN_SUFFIX].str = (su_str){ pan.s + pan.len - 4, 4 };
+		su_sref pan = r->f[SU_SLOT_CARD_PAN].str;
+		r->f[SU_SLOT_CARD_PAN_SUFFIX].str = (su_sref){ pan.off + pan.len - 4, 4 };
 		r->present |= UINT64_C(1) << SU_SLOT_CARD_PAN_SUFFIX;
 	}
 	r->ok = 1;

@@ -13,30 +13,50 @@ typedef struct su_str {
 	uint32_t len;
 } su_str;
 
+/* A string of the request: offset and length in the request's buffer, so a
+ * slot is 8 bytes and a request's slots fit in a few cache lines. */
+typedef struct su_sref {
+	uint32_t off, len;
+} su_sref;
+
 typedef union su_value {
 	int64_t i;
 	double d;
 	uint32_t e;     /* enum id */
 	int b;
 	uint64_t mask;  /* reason codes */
-	su_str str;
+	su_sref str;
 } su_value;
 
 #define SU_REQUEST_MAX_BYTES (1u << 20)
 #define SU_REQUEST_MAX_DEPTH 32
 
 struct stepup_request {
+	/* What deciding reads comes first, together. */
 	uint64_t present;              /* bit per slot */
-	su_value f[SU_SLOT_COUNT];
-	unsigned unknown_reasons;      /* codes the ruleset does not know */
 	char *buf;                     /* copy of the input; unescaped in place */
+	su_value f[SU_SLOT_COUNT];
+	int ok;
+	unsigned unknown_reasons;      /* codes the ruleset does not know */
 	size_t bufcap;
 	void *toks;                    /* jsmntok_t scratch */
 	unsigned ntoks;
 	char err_field[64];
-	int ok;
 };
 
 #define SU_PRESENT(r, slot) (((r)->present >> (slot)) & 1u)
+
+/* The string in a slot. */
+static inline su_str su_rstr(const struct stepup_request *r, unsigned slot)
+{
+	su_str s = { r->buf + r->f[slot].str.off, r->f[slot].str.len };
+	return s;
+}
+
+static inline su_sref su_sref_of(const struct stepup_request *r, su_str s)
+{
+	su_sref ref = { (uint32_t)(s.s - r->buf), s.len };
+	return ref;
+}
 
 #endif

@@ -38,14 +38,14 @@ static void write_method(su_jw *w, const stepup_engine *e, const stepup_request 
 		su_jw_cstr(w, e->app_id);
 		break;
 	case STEPUP_OTP_SMS: {
-		su_str p = r->f[SU_SLOT_EU_PHONE].str;
+		su_str p = su_rstr(r, SU_SLOT_EU_PHONE);
 		n = stepup_mask_phone(p.s, p.len, masked, sizeof(masked));
 		su_jw_lit(w, ",\"value\":");
 		su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
 		break;
 	}
 	case STEPUP_OTP_EMAIL: {
-		su_str m = r->f[SU_SLOT_EU_EMAIL].str;
+		su_str m = su_rstr(r, SU_SLOT_EU_EMAIL);
 		n = stepup_mask_email(m.s, m.len, masked, sizeof(masked));
 		su_jw_lit(w, ",\"value\":");
 		su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
@@ -159,13 +159,13 @@ const char *stepup_decision_json(const stepup_engine *e, const stepup_request *r
 {
 	const stepup_ruleset *rs = e->rs;
 	su_jw w = { &d->out, &d->outlen, &d->outcap, 0 };
-	su_str id = r->f[SU_SLOT_REQUEST_ID].str;
+	su_str id = su_rstr(r, SU_SLOT_REQUEST_ID);
 
 	d->outlen = 0;
 	su_jw_lit(&w, "{\"request_id\":");
 	su_jw_str(&w, id.s, id.len);
 	su_jw_lit(&w, ",\"decision_id\":\"");
-	su_jw_lit(&w, d->id);
+	su_jw_lit(&w, su_decision_id(d));
 	su_jw_lit(&w, "\",\"decision\":\"");
 	su_jw_lit(&w, stepup_outcome_name(d->outcome));
 	su_jw_lit(&w, "\",\"network_decision\":\"");
@@ -213,11 +213,11 @@ const char *su_error_json(stepup_decision *d, const stepup_request *r, const cha
 
 	d->outlen = 0;
 	su_jw_lit(&w, "{");
-	if (r && SU_PRESENT(r, SU_SLOT_REQUEST_ID) && r->f[SU_SLOT_REQUEST_ID].str.s &&
-	    r->f[SU_SLOT_REQUEST_ID].str.len <= 128) {
+	if (r && SU_PRESENT(r, SU_SLOT_REQUEST_ID) && r->f[SU_SLOT_REQUEST_ID].str.len <= 128) {
 		/* Only a request_id that passed validation is echoed. */
 		su_jw_lit(&w, "\"request_id\":");
-		su_jw_str(&w, r->f[SU_SLOT_REQUEST_ID].str.s, r->f[SU_SLOT_REQUEST_ID].str.len);
+		su_str id = su_rstr(r, SU_SLOT_REQUEST_ID);
+		su_jw_str(&w, id.s, id.len);
 		su_jw_lit(&w, ",");
 	}
 	su_jw_lit(&w, "\"error\":{\"code\":");
