@@ -152,20 +152,21 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	d->nmethods = 0;
 	d->merchant_policy_applied = 0;
 	d->no_method_left = 0;
-	if (grow_u32(&d->fired, &d->firedcap, rs->nrules))
+	if (rs->nrules > d->firedcap && grow_u32(&d->fired, &d->firedcap, rs->nrules))
 		return STEPUP_ENOMEM;
 	if (d->explain && prepare_explain(d, rs) < 0)
 		return STEPUP_ENOMEM;
 
+	/* The hot loop: one pass over the prepared rules, nothing else. */
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		const su_fcond *fr = &rs->frules[i];
 		int res;
-		if (d->explain) {
+		if (__builtin_expect(d->explain, 0)) {
 			d->rule_trace[i] = (uint32_t)d->trace.n;
 			res = su_eval_traced(rs, r, fr->code, &d->trace);
 			d->rule_result[i] = (uint8_t)res;
 		} else {
-			res = su_eval(rs, r, *fr);
+			res = su_eval(rs, r, fr);
 		}
 		if (res != SU_TRUE)
 			continue;
@@ -200,7 +201,7 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 				d->method_why[type] = SU_MW_NO_DATA;
 				continue;
 			}
-			res = su_eval(rs, r, rs->fmethods[i]);
+			res = su_eval(rs, r, &rs->fmethods[i]);
 			d->method_result[type] = (uint8_t)res;
 			if (res != SU_TRUE) {
 				d->method_why[type] = SU_MW_CONDITION;

@@ -152,14 +152,13 @@ static inline __attribute__((always_inline)) uint8_t su_ftest_eval(const stepup_
 /* Kleene AND of clauses, each a Kleene OR of tests: a TRUE literal
  * settles its clause, a FALSE clause settles the whole. */
 static inline __attribute__((always_inline)) int su_eval_flat(const stepup_ruleset *rs,
-                                                              const stepup_request *r, su_fcond fc)
+                                                              const stepup_request *r,
+                                                              uint32_t first, uint32_t end)
 {
 	const su_ftest *ft = rs->ftests;
 	int res = SU_TRUE, absent = 0;
 
-	if (fc.end - fc.first == 1)  /* one test: most rules */
-		return su_ftest_eval(rs, r, &ft[fc.first]);
-	for (uint32_t k = fc.first; k < fc.end; k++) {
+	for (uint32_t k = first; k < end; k++) {
 		const su_ftest *t = &ft[k];
 		int v = su_ftest_eval(rs, r, t);
 		if (v == SU_TRUE) {
@@ -180,9 +179,12 @@ static inline __attribute__((always_inline)) int su_eval_flat(const stepup_rules
 
 /* Evaluate a condition: SU_TRUE, SU_FALSE or SU_ABSENT. */
 static inline __attribute__((always_inline)) int su_eval(const stepup_ruleset *rs,
-                                                         const stepup_request *r, su_fcond fc)
+                                                         const stepup_request *r, const su_fcond *fc)
 {
-	return fc.first != fc.end ? su_eval_flat(rs, r, fc) : su_eval_vm(rs, r, fc.code);
+	uint32_t first = fc->first, end = fc->end;
+	if (end - first == 1)  /* one test: most rules */
+		return su_ftest_eval(rs, r, &rs->ftests[first]);
+	return first != end ? su_eval_flat(rs, r, first, end) : su_eval_vm(rs, r, fc->code);
 }
 
 #endif

@@ -18,7 +18,7 @@
 #include "engine.h"
 #include "request.h"
 
-#define TOKS_MIN 128u
+#define TOKS_MIN 256u
 #define TOKS_MAX 8192u
 
 enum { G_TOP, G_TR, G_CARD, G_EU, G_WALLET, G_COUNT };
@@ -458,6 +458,19 @@ static uint64_t reason_bit(const P *p, const su_str *s)
 
 static int walk_any(P *p, int i, int depth);
 
+/* Copy a short normalised string to the front of the buffer, beside the
+ * other strings rules compare; left where it is if the area is full. */
+static su_str stash(stepup_request *r, su_str v)
+{
+	if (v.len + 1 > SU_NORM_BYTES - r->norm_used)
+		return v;
+	char *dst = r->buf + r->norm_used;
+	memcpy(dst, v.s, v.len);
+	dst[v.len] = '\0';
+	r->norm_used += v.len + 1;
+	return (su_str){ dst, v.len };
+}
+
 /* Decode the value token i into slot; returns the next token index. */
 static int decode_field(P *p, int slot, int i, int depth)
 {
@@ -482,6 +495,8 @@ static int decode_field(P *p, int slot, int i, int depth)
 			return bad(p, f->path, "invalid string (bad escape, control character or UTF-8)");
 		if (check_string(p, slot, &v) < 0)
 			return -1;
+		if ((f->flags & (SU_F_PHONE | SU_F_DIGITS)) && !(f->flags & SU_F_SECRET))
+			v = stash(r, v);
 		r->f[slot].str = su_sref_of(r, v);
 		break;
 	}
@@ -731,7 +746,7 @@ void stepup_request_free(stepup_request *r)
 {
 	if (!r)
 		return;
-	free(r->buf);
+	free(r->heap);
 	free(r->toks);
 	free(r);
 }
@@ -765,48 +780,56 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 		bad(&p, "", "request larger than %u bytes", SU_REQUEST_MAX_BYTES);
 		return STEPUP_ETOOBIG;
 	}
-	if (r->bufcap < len + 1) {
-		size_t cap = len + 1 < 1024 ? 1024 : len + 1;
-		char *b = realloc(r->buf, cap);
-		if (!b)
-			return STEPUP_ENOMEM;
-		r->buf = b;
-		r->bufcap = cap;
+	if (SU_NORM_BYTES + len + 1 <= SU_INLINE_BYTES) {
+		r->buf = r->inline_buf;
+	} else {
+		if (r->heapcap < SU_NORM_BYTES + len + 1) {
+			char *b = realloc(r->heap, SU_NORM_BYTES + len + 1);
+			if (!b)
+				return STEPUP_ENOMEM;
+			r->heap = b;
+			r->heapcap = SU_NORM_BYTES + len + 1;
+		}
+		r->buf = r->heap;
 	}
-	memcpy(r->buf, json, len);
-	r->buf[len] = '\0';
-	p.js = r->buf;
+	r->norm_used = 0;
+	p.js = r->buf + SU_NORM_BYTES;
+	memcpy(p.js, json, len);
+	p.js[len] = '\0';
 
-	if (!r->toks) {
-		r->toks = malloc(TOKS_MIN * sizeof(jsmntok_t));
-		if (!r->toks)
-			return STEPUP_ENOMEM;
-		r->ntoks = TOKS_MIN;
-	}
+	/* Tokens are needed only while parsing: a typical request fits the
+	 * stack array; larger ones use (and keep) a heap array. */
+	jsmntok_t stack_toks[TOKS_MIN];
+	jsmntok_t *toks = stack_toks;
+	unsigned ntoks = TOKS_MIN;
 	for (;;) {
 		jsmn_init(&jp);
-		n = jsmn_parse(&jp, r->buf, len, r->toks, r->ntoks);
+		n = jsmn_parse(&jp, p.js, len, toks, ntoks);
 		if (n != JSMN_ERROR_NOMEM)
 			break;
-		if (r->ntoks >= TOKS_MAX) {
-			if (text_depth(r->buf, len) > SU_REQUEST_MAX_DEPTH)
+		if (ntoks >= TOKS_MAX) {
+			if (text_depth(p.js, len) > SU_REQUEST_MAX_DEPTH)
 				bad(&p, "", "JSON nested deeper than %d levels", SU_REQUEST_MAX_DEPTH);
 			else
 				bad(&p, "", "request has more than %u JSON values", TOKS_MAX);
 			return STEPUP_EBADREQ;
 		}
-		void *t = realloc(r->toks, r->ntoks * 4 * sizeof(jsmntok_t));
-		if (!t)
-			return STEPUP_ENOMEM;
-		r->toks = t;
-		r->ntoks *= 4;
+		ntoks *= 4;
+		if (r->ntoks < ntoks) {
+			void *t = realloc(r->toks, ntoks * sizeof(jsmntok_t));
+			if (!t)
+				return STEPUP_ENOMEM;
+			r->toks = t;
+			r->ntoks = ntoks;
+		}
+		toks = r->toks;
 	}
-	p.t = r->toks;
+	p.t = toks;
 	p.n = n;
 	if (n == JSMN_ERROR_PART || n == 0) {
-		size_t lead = strspn(r->buf, " \t\r\n");
+		size_t lead = strspn(p.js, " \t\r\n");
 		bad(&p, "", n == 0 ? "empty request"
-		            : lead < len && r->buf[lead] != '{' ? "request must be a JSON object"
+		            : lead < len && p.js[lead] != '{' ? "request must be a JSON object"
 		                                                : "truncated JSON");
 		return STEPUP_EBADREQ;
 	}
@@ -840,8 +863,9 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 	}
 	/* Derive the PAN suffix the OTP messages quote, when only the PAN came. */
 	if (SU_PRESENT(r, SU_SLOT_CARD_PAN) && !SU_PRESENT(r, SU_SLOT_CARD_PAN_SUFFIX)) {
-		su_sref pan = r->f[SU_SLOT_CARD_PAN].str;
-		r->f[SU_SLOT_CARD_PAN_SUFFIX].str = (su_sref){ pan.off + pan.len - 4, 4 };
+		su_str pan = su_rstr(r, SU_SLOT_CARD_PAN);
+		su_str suffix = { pan.s + pan.len - 4, 4 };
+		r->f[SU_SLOT_CARD_PAN_SUFFIX].str = su_sref_of(r, stash(r, suffix));
 		r->present |= UINT64_C(1) << SU_SLOT_CARD_PAN_SUFFIX;
 	}
 	r->ok = 1;

@@ -31,15 +31,26 @@ typedef union su_value {
 #define SU_REQUEST_MAX_BYTES (1u << 20)
 #define SU_REQUEST_MAX_DEPTH 32
 
+/* The first SU_NORM_BYTES of the buffer hold normalised copies of the short
+ * strings rules compare (phone, phone suffix, PAN suffix), next to each
+ * other; the input text follows. Requests up to SU_INLINE_BYTES live in the
+ * request object itself, so deciding touches a few adjacent cache lines. */
+#define SU_NORM_BYTES 64
+#define SU_INLINE_BYTES 1280
+
 struct stepup_request {
 	/* What deciding reads comes first, together. */
 	uint64_t present;              /* bit per slot */
-	char *buf;                     /* copy of the input; unescaped in place */
-	su_value f[SU_SLOT_COUNT];
 	int ok;
 	unsigned unknown_reasons;      /* codes the ruleset does not know */
-	size_t bufcap;
-	void *toks;                    /* jsmntok_t scratch */
+	char *buf;                     /* inline or heap; see above */
+	su_value f[SU_SLOT_COUNT];
+	char inline_buf[SU_INLINE_BYTES];  /* right after the slots: its first
+	                                      bytes are the normalised strings */
+	unsigned norm_used;
+	char *heap;                    /* buffer for large requests */
+	size_t heapcap;
+	void *toks;                    /* jsmntok_t scratch for large requests */
 	unsigned ntoks;
 	char err_field[64];
 };
