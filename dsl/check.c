@@ -817,18 +817,36 @@ size_t su_check(su_diags *d, su_file **files, size_t nfiles, su_checked *out)
 	for (size_t i = 0; i < nfiles; i++)
 		check_policies(&c, files[i]);
 
+	/* Rule names: an open-addressing set, as rulesets reach 10,000 rules. */
+	size_t nrules = 0;
+	for (size_t i = 0; i < nfiles; i++)
+		for (su_rule_decl *r = files[i]->rules; r; r = r->next)
+			nrules++;
+	size_t cap = 16;
+	while (cap < nrules * 2)
+		cap *= 2;
+	su_rule_decl **seen = calloc(cap, sizeof(*seen));
+	if (!seen) {
+		d->oom = 1;
+		free(c.lets);
+		return 1;
+	}
 	for (size_t i = 0; i < nfiles; i++)
 		for (su_rule_decl *r = files[i]->rules; r; r = r->next) {
-			for (size_t j = 0; j < i + 1; j++)
-				for (su_rule_decl *q = files[j]->rules; q && q != r; q = q->next)
-					if (strcmp(q->name, r->name) == 0) {
-						su_error(d, r->loc, "duplicate rule '%s'", r->name);
-						su_note(d, q->loc, "first defined here");
-						goto next;
-					}
+			size_t h = 5381;
+			for (const char *q = r->name; *q; q++)
+				h = h * 33 + (unsigned char)*q;
+			for (h &= cap - 1; seen[h] && strcmp(seen[h]->name, r->name) != 0; h = (h + 1) & (cap - 1))
+				;
+			if (seen[h]) {
+				su_error(d, r->loc, "duplicate rule '%s'", r->name);
+				su_note(d, seen[h]->loc, "first defined here");
+				continue;
+			}
+			seen[h] = r;
 			check_rule(&c, r);
-next:;
 		}
+	free(seen);
 
 	for (size_t i = 0; i < c.nlets; i++)
 		if (!c.lets[i]->used)

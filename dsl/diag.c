@@ -15,6 +15,7 @@ void su_diags_fini(su_diags *d)
 	for (size_t i = 0; i < d->nsrc; i++) {
 		free(d->src[i].name);
 		free(d->src[i].text);
+		free(d->src[i].line_at);
 	}
 	free(d->src);
 	for (size_t i = 0; i < d->n; i++)
@@ -44,6 +45,8 @@ int su_diags_add_source(su_diags *d, const char *name, const char *text, size_t 
 	memcpy(s->text, text, len);
 	s->text[len] = '\0';
 	s->len = len;
+	s->line_at = NULL;
+	s->nlines = 0;
 	const char *slash = strrchr(s->name, '/');
 	s->base = slash ? (char *)slash + 1 : s->name;
 	return (int)d->nsrc++;
@@ -97,16 +100,34 @@ static const char *sev_name(stepup_severity s)
 	}
 }
 
+/* Index the line starts once: explain texts are cut for every test of
+ * every rule, and scanning from the top each time is quadratic. */
+static void index_lines(const su_source *cs)
+{
+	su_source *s = (su_source *)cs;
+	size_t n = 1;
+
+	if (s->line_at)
+		return;
+	for (size_t i = 0; i < s->len; i++)
+		n += s->text[i] == '\n';
+	s->line_at = malloc(n * sizeof(size_t));
+	if (!s->line_at)
+		return;
+	s->line_at[0] = 0;
+	s->nlines = 1;
+	for (size_t i = 0; i < s->len; i++)
+		if (s->text[i] == '\n')
+			s->line_at[s->nlines++] = i + 1;
+}
+
 /* Start of 1-based line `line` in src, and its length without newline. */
 static const char *find_line(const su_source *s, unsigned line, size_t *len)
 {
-	const char *p = s->text, *end = s->text + s->len;
-	for (unsigned l = 1; l < line && p < end; l++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			return NULL;
-		p = nl + 1;
-	}
+	index_lines(s);
+	if (!s->line_at || line == 0 || line > s->nlines)
+		return NULL;
+	const char *p = s->text + s->line_at[line - 1], *end = s->text + s->len;
 	const char *nl = memchr(p, '\n', (size_t)(end - p));
 	*len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 	return p;

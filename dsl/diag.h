@@ -19,6 +19,8 @@ typedef struct su_source {
 	char *base;      /* basename, used in "at" */
 	char *text;      /* NUL-terminated copy */
 	size_t len;
+	size_t *line_at; /* byte offset of each line, built on first use */
+	size_t nlines;
 } su_source;
 
 typedef struct su_diags {
