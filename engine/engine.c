@@ -137,6 +137,8 @@ static int engine_new(stepup_ruleset *rs, json_t *root, stepup_engine **out, cha
 	e->rs = stepup_ruleset_ref(rs);
 	if (root)
 		rc = load_settings(e, root, err, n);
+	if (rc == STEPUP_OK && su_engine_prepare_json(e) < 0)
+		rc = STEPUP_ENOMEM;
 	if (rc != STEPUP_OK) {
 		stepup_engine_free(e);
 		return rc;
@@ -194,6 +196,8 @@ void stepup_engine_free(stepup_engine *e)
 	free(e->app_id);
 	free(e->cs[0]);
 	free(e->cs[1]);
+	free(e->frag);
+	free(e->reason_at);
 	free(e);
 }
 

@@ -11,7 +11,20 @@ struct stepup_engine {
 	char *issuer_name;
 	char *app_id;                /* IN_APP is offered only with one */
 	char *cs[2];                 /* customer-service numbers by line */
+
+	/* Response fragments that depend only on the engine, rendered once
+	 * (response.c): every fired rule's reason object, the ruleset trailer,
+	 * and the method objects that carry issuer settings. */
+	char *frag;                  /* all fragments, back to back */
+	size_t fraglen, fragcap;
+	size_t *reason_at;           /* nrules + 1 offsets into frag */
+	size_t trailer_at, trailer_end;
+	size_t inapp_at, inapp_end;
+	size_t cs_at[2], cs_end[2];  /* by served line */
 };
+
+/* Render the fragments above; 0 or -1 (OOM). */
+int su_engine_prepare_json(stepup_engine *e);
 
 /* Customer-service number to offer on `line`: the fraud line falls back to
  * the standard one when no fraud number is configured. NULL if none. */

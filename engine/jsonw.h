@@ -14,6 +14,8 @@ typedef struct su_jw {
 
 void su_jw_raw(su_jw *w, const char *s, size_t n);
 void su_jw_lit(su_jw *w, const char *s);              /* raw C string */
+/* A raw string literal, without strlen. */
+#define SU_JW_LIT(w, lit) su_jw_raw((w), "" lit, sizeof(lit) - 1)
 void su_jw_str(su_jw *w, const char *s, size_t n);    /* quoted, escaped */
 void su_jw_cstr(su_jw *w, const char *s);
 void su_jw_uint(su_jw *w, unsigned long long v);

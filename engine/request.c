@@ -7,6 +7,7 @@
  * Secrets are validated without ever being quoted in an error. */
 #define JSMN_STATIC
 #define JSMN_STRICT
+#define JSMN_PARENT_LINKS  /* closing brackets find their parent in O(1) */
 #include <jsmn.h>
 
 #include <pthread.h>
@@ -146,6 +147,29 @@ static int literal_ok(const char *s, int n)
 	return i == n;
 }
 
+/* True when s[0..n) is printable ASCII without a backslash: the bytes need
+ * no decoding or validation. Eight bytes at a time (SWAR). */
+static int plain_ascii(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, bs;
+		memcpy(&w, s + i, 8);
+		bs = w ^ (ones * '\\');
+		/* high bit set, byte < 0x20, or byte == '\\' */
+		if ((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & highs)
+			return 0;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x80 || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
 static void put_utf8(char **o, uint32_t cp)
 {
 	unsigned char *u = (unsigned char *)*o;
@@ -215,15 +239,21 @@ static int utf8_ok(const unsigned char *s, size_t n)
 static int unescape(P *p, const jsmntok_t *t, su_str *out)
 {
 	char *s = p->js + t->start, *end = p->js + t->end, *o = s;
-	int plain = 1;
+	int escaped = 0;
 
-	for (char *q = s; q < end; q++) {
-		if ((unsigned char)*q < 0x20)
-			return -1;
-		if (*q == '\\')
-			plain = 0;
+	if (plain_ascii(s, (size_t)(end - s))) {  /* the common case */
+		*end = '\0';
+		out->s = s;
+		out->len = (uint32_t)(end - s);
+		return 0;
 	}
-	if (plain) {
+	for (char *q = s; q < end; q++) {
+		unsigned char c = (unsigned char)*q;
+		if (c < 0x20)
+			return -1;
+		escaped |= c == '\\';
+	}
+	if (!escaped) {
 		o = end;
 	} else {
 		for (char *q = s; q < end; q++) {
@@ -646,6 +676,8 @@ static int walk_any(P *p, int i, int depth)
 			return bad(p, "", "malformed JSON value near byte %d", t->start);
 		return i + 1;
 	case JSMN_STRING:
+		if (plain_ascii(p->js + t->start, (size_t)(t->end - t->start)))
+			return i + 1;
 		for (int k = t->start; k < t->end; k++)
 			if ((unsigned char)p->js[k] < 0x20)
 				return bad(p, "", "control character in a JSON string");

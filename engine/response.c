@@ -7,6 +7,8 @@
 #include "decision.h"
 #include "engine.h"
 #include "jsonw.h"
+
+#include <stdlib.h>
 #include "request.h"
 
 static const char *const tri_names[] = { "FALSE", "TRUE", "ABSENT" };
@@ -29,39 +31,76 @@ static void write_method(su_jw *w, const stepup_engine *e, const stepup_request 
 	char masked[300];
 	size_t n;
 
-	su_jw_lit(w, "{\"type\":\"");
-	su_jw_lit(w, stepup_method_name((stepup_method)type));
-	su_jw_lit(w, "\"");
 	switch (type) {
 	case STEPUP_IN_APP:
-		su_jw_lit(w, ",\"app_id\":");
-		su_jw_cstr(w, e->app_id);
+		su_jw_raw(w, e->frag + e->inapp_at, e->inapp_end - e->inapp_at);
 		break;
 	case STEPUP_OTP_SMS: {
 		su_str p = su_rstr(r, SU_SLOT_EU_PHONE);
 		n = stepup_mask_phone(p.s, p.len, masked, sizeof(masked));
-		su_jw_lit(w, ",\"value\":");
+		SU_JW_LIT(w, "{\"type\":\"OTP_SMS\",\"value\":");
 		su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
+		SU_JW_LIT(w, "}");
 		break;
 	}
 	case STEPUP_OTP_EMAIL: {
 		su_str m = su_rstr(r, SU_SLOT_EU_EMAIL);
 		n = stepup_mask_email(m.s, m.len, masked, sizeof(masked));
-		su_jw_lit(w, ",\"value\":");
+		SU_JW_LIT(w, "{\"type\":\"OTP_EMAIL\",\"value\":");
 		su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
+		SU_JW_LIT(w, "}");
 		break;
 	}
-	default: {
+	default:
+		su_jw_raw(w, e->frag + e->cs_at[d->line_served], e->cs_end[d->line_served] - e->cs_at[d->line_served]);
+	}
+}
+
+/* Fragments that only depend on the engine, rendered once. */
+int su_engine_prepare_json(stepup_engine *e)
+{
+	const stepup_ruleset *rs = e->rs;
+	su_jw w = { &e->frag, &e->fraglen, &e->fragcap, 0 };
+
+	e->reason_at = malloc((rs->nrules + 1) * sizeof(size_t));
+	if (!e->reason_at)
+		return -1;
+	for (uint32_t i = 0; i < rs->nrules; i++) {
+		const su_rule *ru = &rs->rules[i];
+		e->reason_at[i] = e->fraglen;
+		SU_JW_LIT(&w, "{\"rule\":");
+		su_jw_str(&w, SU_STR(rs, ru->name), SU_STRLEN(rs, ru->name));
+		SU_JW_LIT(&w, ",\"outcome\":\"");
+		su_jw_lit(&w, stepup_outcome_name((stepup_outcome)ru->outcome));
+		SU_JW_LIT(&w, "\",\"at\":");
+		write_at(&w, rs, ru->file, ru->line);
+		SU_JW_LIT(&w, "}");
+	}
+	e->reason_at[rs->nrules] = e->fraglen;
+	e->trailer_at = e->fraglen;
+	SU_JW_LIT(&w, "],\"ruleset\":{\"name\":");
+	su_jw_str(&w, SU_STR(rs, rs->name), SU_STRLEN(rs, rs->name));
+	SU_JW_LIT(&w, ",\"revision\":\"");
+	su_jw_lit(&w, rs->revision_hex);
+	SU_JW_LIT(&w, "\"}");
+	e->trailer_end = e->fraglen;
+	e->inapp_at = e->fraglen;
+	SU_JW_LIT(&w, "{\"type\":\"IN_APP\",\"app_id\":");
+	su_jw_cstr(&w, e->app_id ? e->app_id : "");
+	SU_JW_LIT(&w, "}");
+	e->inapp_end = e->fraglen;
+	for (int line = 0; line < 2; line++) {
 		stepup_cs_line served;
-		const char *num = su_engine_cs_number(e, d->line, &served);
-		su_jw_lit(w, ",\"value\":");
-		su_jw_cstr(w, num ? num : "");
-		su_jw_lit(w, ",\"line\":\"");
-		su_jw_lit(w, stepup_cs_line_name(served));
-		su_jw_lit(w, "\"");
+		const char *num = su_engine_cs_number(e, (stepup_cs_line)line, &served);
+		e->cs_at[line] = e->fraglen;
+		SU_JW_LIT(&w, "{\"type\":\"CUSTOMER_SERVICE\",\"value\":");
+		su_jw_cstr(&w, num ? num : "");
+		SU_JW_LIT(&w, ",\"line\":\"");
+		su_jw_lit(&w, stepup_cs_line_name(served));
+		SU_JW_LIT(&w, "\"}");
+		e->cs_end[line] = e->fraglen;
 	}
-	}
-	su_jw_lit(w, "}");
+	return w.oom ? -1 : 0;
 }
 
 static const char *method_why_text(unsigned why)
@@ -81,63 +120,63 @@ static void write_explain(su_jw *w, const stepup_engine *e, const stepup_request
 {
 	const stepup_ruleset *rs = e->rs;
 
-	su_jw_lit(w, ",\"explain\":{\"rules\":[");
+	SU_JW_LIT(w, ",\"explain\":{\"rules\":[");
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		const su_rule *ru = &rs->rules[i];
 		uint32_t from = d->rule_trace[i], to = d->rule_trace[i + 1];
 		if (i)
-			su_jw_lit(w, ",");
-		su_jw_lit(w, "{\"rule\":");
+			SU_JW_LIT(w, ",");
+		SU_JW_LIT(w, "{\"rule\":");
 		su_jw_str(w, SU_STR(rs, ru->name), SU_STRLEN(rs, ru->name));
 		if (ru->desc != SU_NONE) {
-			su_jw_lit(w, ",\"description\":");
+			SU_JW_LIT(w, ",\"description\":");
 			su_jw_str(w, SU_STR(rs, ru->desc), SU_STRLEN(rs, ru->desc));
 		}
-		su_jw_lit(w, ",\"at\":");
+		SU_JW_LIT(w, ",\"at\":");
 		write_at(w, rs, ru->file, ru->line);
-		su_jw_lit(w, ",\"outcome\":\"");
+		SU_JW_LIT(w, ",\"outcome\":\"");
 		su_jw_lit(w, stepup_outcome_name((stepup_outcome)ru->outcome));
-		su_jw_lit(w, "\",\"fired\":");
+		SU_JW_LIT(w, "\",\"fired\":");
 		su_jw_lit(w, d->rule_result[i] == SU_TRUE ? "true" : "false");
-		su_jw_lit(w, ",\"condition\":\"");
+		SU_JW_LIT(w, ",\"condition\":\"");
 		su_jw_lit(w, tri_names[d->rule_result[i]]);
-		su_jw_lit(w, "\"");
+		SU_JW_LIT(w, "\"");
 		/* The last test evaluated is the one whose value settled the
 		 * condition: short-circuiting stops right after it. */
 		if (to > from) {
 			const su_atom *a = &rs->atoms[d->trace.atom[to - 1]];
-			su_jw_lit(w, ",\"decided_by\":");
+			SU_JW_LIT(w, ",\"decided_by\":");
 			su_jw_str(w, SU_STR(rs, a->text), SU_STRLEN(rs, a->text));
 		}
-		su_jw_lit(w, ",\"tests\":[");
+		SU_JW_LIT(w, ",\"tests\":[");
 		for (uint32_t k = from; k < to; k++) {
 			const su_atom *a = &rs->atoms[d->trace.atom[k]];
 			if (k > from)
-				su_jw_lit(w, ",");
-			su_jw_lit(w, "{\"test\":");
+				SU_JW_LIT(w, ",");
+			SU_JW_LIT(w, "{\"test\":");
 			su_jw_str(w, SU_STR(rs, a->text), SU_STRLEN(rs, a->text));
-			su_jw_lit(w, ",\"at\":");
+			SU_JW_LIT(w, ",\"at\":");
 			write_at(w, rs, a->file, a->line);
-			su_jw_lit(w, ",\"value\":\"");
+			SU_JW_LIT(w, ",\"value\":\"");
 			su_jw_lit(w, tri_names[d->trace.value[k]]);
-			su_jw_lit(w, "\"}");
+			SU_JW_LIT(w, "\"}");
 		}
-		su_jw_lit(w, "]}");
+		SU_JW_LIT(w, "]}");
 	}
-	su_jw_lit(w, "],\"methods\":[");
+	SU_JW_LIT(w, "],\"methods\":[");
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
 		unsigned t = rs->methods[i].type;
 		if (i)
-			su_jw_lit(w, ",");
-		su_jw_lit(w, "{\"method\":\"");
+			SU_JW_LIT(w, ",");
+		SU_JW_LIT(w, "{\"method\":\"");
 		su_jw_lit(w, stepup_method_name((stepup_method)t));
-		su_jw_lit(w, "\",\"status\":");
+		SU_JW_LIT(w, "\",\"status\":");
 		su_jw_cstr(w, method_why_text(d->method_why[t]));
-		su_jw_lit(w, "}");
+		SU_JW_LIT(w, "}");
 	}
-	su_jw_lit(w, "],\"notes\":[");
+	SU_JW_LIT(w, "],\"notes\":[");
 	int first = 1;
-#define NOTE(text) do { if (!first) su_jw_lit(w, ","); first = 0; su_jw_cstr(w, (text)); } while (0)
+#define NOTE(text) do { if (!first) SU_JW_LIT(w, ","); first = 0; su_jw_cstr(w, (text)); } while (0)
 	if (d->merchant_policy_applied)
 		NOTE(rs->merchant_policy == STEPUP_GREEN
 		         ? "channel ECOM_MERCHANT: step_up becomes approve"
@@ -151,53 +190,42 @@ static void write_explain(su_jw *w, const stepup_engine *e, const stepup_request
 	if (d->nfired == 0)
 		NOTE("no rule fired: approve");
 #undef NOTE
-	su_jw_lit(w, "]}");
+	SU_JW_LIT(w, "]}");
 }
 
 const char *stepup_decision_json(const stepup_engine *e, const stepup_request *r,
                                  stepup_decision *d, size_t *len)
 {
-	const stepup_ruleset *rs = e->rs;
 	su_jw w = { &d->out, &d->outlen, &d->outcap, 0 };
 	su_str id = su_rstr(r, SU_SLOT_REQUEST_ID);
 
 	d->outlen = 0;
-	su_jw_lit(&w, "{\"request_id\":");
+	SU_JW_LIT(&w, "{\"request_id\":");
 	su_jw_str(&w, id.s, id.len);
-	su_jw_lit(&w, ",\"decision_id\":\"");
+	SU_JW_LIT(&w, ",\"decision_id\":\"");
 	su_jw_lit(&w, su_decision_id(d));
-	su_jw_lit(&w, "\",\"decision\":\"");
+	SU_JW_LIT(&w, "\",\"decision\":\"");
 	su_jw_lit(&w, stepup_outcome_name(d->outcome));
-	su_jw_lit(&w, "\",\"network_decision\":\"");
+	SU_JW_LIT(&w, "\",\"network_decision\":\"");
 	su_jw_lit(&w, stepup_outcome_network_name(d->outcome));
-	su_jw_lit(&w, "\",\"idv_methods\":[");
+	SU_JW_LIT(&w, "\",\"idv_methods\":[");
 	if (d->outcome == STEPUP_YELLOW)
 		for (unsigned i = 0; i < d->nmethods; i++) {
 			if (i)
-				su_jw_lit(&w, ",");
+				SU_JW_LIT(&w, ",");
 			write_method(&w, e, r, d, d->methods[i]);
 		}
-	su_jw_lit(&w, "],\"reasons\":[");
+	SU_JW_LIT(&w, "],\"reasons\":[");
 	for (uint32_t i = 0; i < d->nfired; i++) {
-		const su_rule *ru = &rs->rules[d->fired[i]];
+		uint32_t k = d->fired[i];
 		if (i)
-			su_jw_lit(&w, ",");
-		su_jw_lit(&w, "{\"rule\":");
-		su_jw_str(&w, SU_STR(rs, ru->name), SU_STRLEN(rs, ru->name));
-		su_jw_lit(&w, ",\"outcome\":\"");
-		su_jw_lit(&w, stepup_outcome_name((stepup_outcome)ru->outcome));
-		su_jw_lit(&w, "\",\"at\":");
-		write_at(&w, rs, ru->file, ru->line);
-		su_jw_lit(&w, "}");
+			SU_JW_LIT(&w, ",");
+		su_jw_raw(&w, e->frag + e->reason_at[k], e->reason_at[k + 1] - e->reason_at[k]);
 	}
-	su_jw_lit(&w, "],\"ruleset\":{\"name\":");
-	su_jw_str(&w, SU_STR(rs, rs->name), SU_STRLEN(rs, rs->name));
-	su_jw_lit(&w, ",\"revision\":\"");
-	su_jw_lit(&w, rs->revision_hex);
-	su_jw_lit(&w, "\"}");
+	su_jw_raw(&w, e->frag + e->trailer_at, e->trailer_end - e->trailer_at);
 	if (d->explain)
 		write_explain(&w, e, r, d);
-	su_jw_lit(&w, "}");
+	SU_JW_LIT(&w, "}");
 	if (w.oom)
 		return NULL;
 	if (len)
@@ -212,23 +240,23 @@ const char *su_error_json(stepup_decision *d, const stepup_request *r, const cha
 	su_jw w = { &d->out, &d->outlen, &d->outcap, 0 };
 
 	d->outlen = 0;
-	su_jw_lit(&w, "{");
+	SU_JW_LIT(&w, "{");
 	if (r && SU_PRESENT(r, SU_SLOT_REQUEST_ID) && r->f[SU_SLOT_REQUEST_ID].str.len <= 128) {
 		/* Only a request_id that passed validation is echoed. */
-		su_jw_lit(&w, "\"request_id\":");
+		SU_JW_LIT(&w, "\"request_id\":");
 		su_str id = su_rstr(r, SU_SLOT_REQUEST_ID);
 		su_jw_str(&w, id.s, id.len);
-		su_jw_lit(&w, ",");
+		SU_JW_LIT(&w, ",");
 	}
-	su_jw_lit(&w, "\"error\":{\"code\":");
+	SU_JW_LIT(&w, "\"error\":{\"code\":");
 	su_jw_cstr(&w, code);
 	if (r && r->err_field[0]) {
-		su_jw_lit(&w, ",\"field\":");
+		SU_JW_LIT(&w, ",\"field\":");
 		su_jw_cstr(&w, r->err_field);
 	}
-	su_jw_lit(&w, ",\"message\":");
+	SU_JW_LIT(&w, ",\"message\":");
 	su_jw_cstr(&w, msg);
-	su_jw_lit(&w, "}}");
+	SU_JW_LIT(&w, "}}");
 	if (w.oom)
 		return NULL;
 	if (len)
