@@ -157,18 +157,16 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	if (d->explain && prepare_explain(d, rs) < 0)
 		return STEPUP_ENOMEM;
 
+	if (d->explain) {
+		for (uint32_t i = 0; i < rs->nrules; i++) {
+			d->rule_trace[i] = (uint32_t)d->trace.n;
+			d->rule_result[i] = (uint8_t)su_eval_traced(rs, r, rs->frules[i].code, &d->trace);
+		}
+	}
 	/* The hot loop: one pass over the prepared rules, nothing else. */
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		const su_fcond *fr = &rs->frules[i];
-		int res;
-		if (__builtin_expect(d->explain, 0)) {
-			d->rule_trace[i] = (uint32_t)d->trace.n;
-			res = su_eval_traced(rs, r, fr->code, &d->trace);
-			d->rule_result[i] = (uint8_t)res;
-		} else {
-			res = su_eval(rs, r, fr);
-		}
-		if (res != SU_TRUE)
+		if (!su_eval_true(rs, r, fr))
 			continue;
 		d->fired[d->nfired++] = i;
 		if (fr->outcome > sev)

@@ -149,6 +149,35 @@ static inline __attribute__((always_inline)) uint8_t su_ftest_eval(const stepup_
 	return SU_ABSENT;
 }
 
+/* Is the prepared test TRUE? (FALSE and ABSENT alike are "no", which is
+ * all a one-test rule needs to know.) */
+static inline __attribute__((always_inline)) int su_ftest_true(const stepup_ruleset *rs,
+                                                               const stepup_request *r,
+                                                               const su_ftest *t)
+{
+	unsigned s = t->slot;
+	const su_value *f = &r->f[s];
+	int p = (int)SU_P(s);
+
+	switch ((enum su_fop)t->op) {
+	case SU_F_CONST: return t->k.idx == SU_TRUE;
+	case SU_F_PRESENT: return p;
+	case SU_F_ABSENT: return !p;
+	case SU_F_BOOL: return p && f->b;
+	case SU_F_NOT_BOOL: return p && !f->b;
+	case SU_F_ENUM: return p && ((t->k.mask >> f->e) & 1);
+	case SU_F_INT_EQ: return p && f->i == t->k.i;
+	case SU_F_INT_NE: return p && f->i != t->k.i;
+	case SU_F_INT_LT: return p && f->i < t->k.i;
+	case SU_F_INT_LE: return p && f->i <= t->k.i;
+	case SU_F_INT_GT: return p && f->i > t->k.i;
+	case SU_F_INT_GE: return p && f->i >= t->k.i;
+	case SU_F_ANY: return p && (f->mask & t->k.mask) != 0;
+	case SU_F_NONE: return p && !(f->mask & t->k.mask);
+	default: return su_ftest_eval(rs, r, t) == SU_TRUE;
+	}
+}
+
 /* Kleene AND of clauses, each a Kleene OR of tests: a TRUE literal
  * settles its clause, a FALSE clause settles the whole. */
 static inline __attribute__((always_inline)) int su_eval_flat(const stepup_ruleset *rs,
@@ -182,9 +211,20 @@ static inline __attribute__((always_inline)) int su_eval(const stepup_ruleset *r
                                                          const stepup_request *r, const su_fcond *fc)
 {
 	uint32_t first = fc->first, end = fc->end;
-	if (end - first == 1)  /* one test: most rules */
+	if (end - first == 1)
 		return su_ftest_eval(rs, r, &rs->ftests[first]);
 	return first != end ? su_eval_flat(rs, r, first, end) : su_eval_vm(rs, r, fc->code);
+}
+
+/* Is the condition TRUE? The decide loop's question. */
+static inline __attribute__((always_inline)) int su_eval_true(const stepup_ruleset *rs,
+                                                              const stepup_request *r,
+                                                              const su_fcond *fc)
+{
+	uint32_t first = fc->first, end = fc->end;
+	if (end - first == 1)  /* one test: most rules */
+		return su_ftest_true(rs, r, &rs->ftests[first]);
+	return (first != end ? su_eval_flat(rs, r, first, end) : su_eval_vm(rs, r, fc->code)) == SU_TRUE;
 }
 
 #endif

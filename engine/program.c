@@ -413,7 +413,7 @@ static void prepare_test(const su_insn *in, uint32_t neg, const struct stepup_ru
 
 static su_fcond prepare_cond(struct stepup_ruleset *rs, uint32_t code, su_range cnf, uint32_t *n)
 {
-	su_fcond fc = { *n, *n, code, 0, 0, 0, 0 };
+	su_fcond fc = { .first = *n, .end = *n, .code = code };
 	for (uint32_t i = 0; i < cnf.count; i++) {
 		su_range cl = rs->clauses[cnf.start + i];
 		uint32_t last = *n + cl.count - 1;
@@ -447,8 +447,8 @@ int su_program_prepare(struct stepup_ruleset *rs)
 		total += cond_lits(rs, rs->rules[i].cnf);
 	for (uint32_t i = 0; i < rs->nmethods; i++)
 		total += cond_lits(rs, rs->methods[i].cnf);
-	if (total > (UINT64_C(1) << 24))
-		return -1;
+	if (total > (UINT64_C(1) << 24) || rs->ncode >= (1u << 24))
+		return -1;  /* su_fcond keeps code offsets in 24 bits */
 	rs->ftests = malloc((total ? total : 1) * sizeof(*rs->ftests));
 	rs->frules = malloc((rs->nrules ? rs->nrules : 1) * sizeof(*rs->frules));
 	rs->fmethods = malloc((rs->nmethods ? rs->nmethods : 1) * sizeof(*rs->fmethods));

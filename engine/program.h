@@ -96,8 +96,8 @@ typedef struct su_ftest {
 
 typedef struct su_fcond {
 	uint32_t first, end;   /* literals; first == end: run the code instead */
-	uint32_t code;
-	uint8_t outcome, allowed, fraud, pad;  /* copied from the rule */
+	uint32_t code : 24;
+	uint32_t outcome : 2, allowed : 4, fraud : 1, pad : 1;  /* copied from the rule */
 } su_fcond;
 
 typedef struct su_atom {
