@@ -138,7 +138,7 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 			*endpc = pc;
 			return 0;
 		case SU_OP_TRI:
-			if (in->c > SU_ABSENT)
+			if (in->c > SU_ABSENT || in->a != 0)
 				return fail(err, n, "bad constant at %u", pc);
 			break;
 		case SU_OP_PRESENT:

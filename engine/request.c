@@ -826,7 +826,8 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 	}
 	r->norm_used = 0;
 	p.js = r->buf + SU_NORM_BYTES;
-	memcpy(p.js, json, len);
+	if (len)
+		memcpy(p.js, json, len);
 	p.js[len] = '\0';
 
 	/* Tokens are needed only while parsing: a typical request fits the
