@@ -1,6 +1,6 @@
 /* fuzz_compile.c: libFuzzer target for the rule-language pipeline.
  *
- * Input = rule source text (the corpus is seeded with rules/*.rules).
+ * Input = rule source text (the corpus is seeded with the files of rules/).
  *
  *   bytes -> stepup_compiler_add_source (split into up to 4 files at lines
  *            "#@file", so multi-file checks run too)
@@ -43,6 +43,15 @@ static const char *const requests[] = {
 	"\"wallet\":{\"phone_suffix\":\"9876\",\"device_score\":4,\"account_score\":5,\"phone_score\":4,"
 	"\"recommended_decision\":\"APPROVED\",\"reason_codes\":[\"ACCOUNT_TOO_NEW\",\"HIGH_RISK\",\"DEVICE_BOUND_ELSEWHERE\"],"
 	"\"device_suspicious\":true,\"device_country\":\"US\"}}",
+	/* The same without the fraud signals, so OTP methods can be offered. */
+	"{\"request_id\":\"fz-3\",\"channel\":\"XPAY_WALLET\","
+	"\"card\":{\"pan\":\"5412751234561234\",\"state\":\"ACTIVE\",\"capture_method\":\"CAMERA\","
+	"\"csc_result\":\"ABSENT\",\"active_tokens\":0,\"csc_failures_24h\":0},"
+	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\",\"app_enrolled\":false,"
+	"\"otp_exhausted\":false},"
+	"\"wallet\":{\"phone_suffix\":\"1234\",\"device_score\":2,\"account_score\":3,\"phone_score\":1,"
+	"\"recommended_decision\":\"REQUIRE_ADDITIONAL_AUTHENTICATION\",\"reason_codes\":[\"ACCOUNT_TOO_NEW\"],"
+	"\"device_suspicious\":false}}",
 	/* Merchant channel, almost everything absent. */
 	"{\"request_id\":\"fz-2\",\"channel\":\"ECOM_MERCHANT\",\"card\":{\"state\":\"SUSPENDED\",\"active_tokens\":1000000}}",
 };
@@ -60,6 +69,10 @@ static const char settings[] =
 			abort();                                                                   \
 		}                                                                              \
 	} while (0)
+
+/* The current input, for telling leaks from text the input itself holds. */
+static const uint8_t *cur_input;
+static size_t cur_len;
 
 /* Copy of a response with the "decision_id" value blanked, for comparing. */
 static char *strip_decision_id(const char *s, size_t len)
@@ -95,9 +108,18 @@ static void decide_all(stepup_ruleset *rs, char **got, char *const *want)
 		/* The fixed requests are valid: any ruleset must decide them. */
 		CHECK(rc == STEPUP_OK);
 		CHECK(out && outlen == strlen(out));
-		CHECK(memmem(out, outlen, "5412751234561234", 16) == NULL);
-		CHECK(memmem(out, outlen, "4155551234", 10) == NULL);
-		CHECK(memmem(out, outlen, "jane.doe", 8) == NULL);
+		/* The request's secrets and contact data never come out, unless
+		 * the rules or bundle themselves spell them (a rule may quote
+		 * "4155551234"; a fuzzed bundle may hold anything in its strings). */
+		static const char *const secrets[] = { "5412751234561234", "4155551234", "jane.doe" };
+		for (size_t k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
+			size_t sl = strlen(secrets[k]);
+			if (memmem(out, outlen, secrets[k], sl) && !memmem(cur_input, cur_len, secrets[k], sl)) {
+				fprintf(stderr, "fuzz_compile: '%s' leaked into the response:\n%.*s\n", secrets[k],
+				        (int)outlen, out);
+				abort();
+			}
+		}
 		CHECK(stepup_decision_outcome(d) <= STEPUP_RED);
 		for (size_t m = 0; m < stepup_decision_method_count(d); m++)
 			CHECK(stepup_decision_method(d, m) < STEPUP_METHOD_COUNT);
@@ -211,8 +233,72 @@ static void fuzz_bundle(const uint8_t *data, size_t size)
 	free(b);
 }
 
+/* ---- Known bugs the fuzzer may be told to step around -----------------
+ * STEPUP_FUZZ_AVOID (a comma-separated list, set by fuzz/run.sh while
+ * fuzzing, never while replaying regressions) names bugs already reported,
+ * so that one shallow crash does not stop the search for others:
+ *   only-line  a syntax error right after "step_up only X line" freed the
+ *              'only' list twice (fuzz/regressions/compile-uaf-only-line;
+ *              fixed in 8447709, kept as an example).
+ * Drop a name from run.sh's default once its bug is fixed. */
+static int avoid(const char *name)
+{
+	static const char *list;
+	static int init;
+	if (!init) {
+		list = getenv("STEPUP_FUZZ_AVOID");
+		init = 1;
+	}
+	if (!list)
+		return 0;
+	size_t n = strlen(name);
+	for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+static int is_word_at(const char *s, size_t len, size_t i, const char *w)
+{
+	size_t n = strlen(w);
+	if (i + n > len || memcmp(s + i, w, n) != 0)
+		return 0;
+	int before = i > 0 && (s[i - 1] == '_' || s[i - 1] == '.' || (s[i - 1] >= '0' && s[i - 1] <= '9') ||
+	                       ((s[i - 1] | 32) >= 'a' && (s[i - 1] | 32) <= 'z'));
+	char a = i + n < len ? s[i + n] : ' ';
+	int after = a == '_' || a == '.' || (a >= '0' && a <= '9') || ((a | 32) >= 'a' && (a | 32) <= 'z');
+	return !before && !after;
+}
+
+/* "only" somewhere before a "line" that is not followed by a plain name. */
+static int hits_only_line(const char *s, size_t len)
+{
+	static const char *const kw[] = { "ruleset", "method", "when", "always", "let", "rule", "then",
+		"decline", "approve", "step_up", "only", "line", "on", "channel", "becomes", "and", "or",
+		"not", "in", "has", "any", "all", "of", "is", "present", "absent", "true", "false" };
+	int seen_only = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (is_word_at(s, len, i, "only"))
+			seen_only = 1;
+		if (!seen_only || !is_word_at(s, len, i, "line"))
+			continue;
+		size_t j = i + 4;
+		while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n'))
+			j++;
+		if (j >= len || !(s[j] == '_' || ((s[j] | 32) >= 'a' && (s[j] | 32) <= 'z')))
+			return 1;
+		for (size_t k = 0; k < sizeof(kw) / sizeof(kw[0]); k++)
+			if (is_word_at(s, len, j, kw[k]))
+				return 1;
+	}
+	return 0;
+}
+
 static void fuzz_source(const uint8_t *data, size_t size)
 {
+	if (avoid("only-line") && hits_only_line((const char *)data, size))
+		return;
+
 	static const char sep[] = "\n#@file\n";
 	const size_t seplen = sizeof(sep) - 1;
 	static const char *const names[] = { "fuzz.rules", "second.rules", "third.rules", "fourth.rules" };
@@ -271,6 +357,8 @@ static void fuzz_source(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	cur_input = data;
+	cur_len = size;
 	if (size >= 8 && memcmp(data, BUNDLE_MAGIC, 8) == 0)
 		fuzz_bundle(data, size);
 	else
