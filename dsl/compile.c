@@ -281,10 +281,12 @@ static void emit_cmp(cc *c, const su_node *n)
 }
 
 static void emit_leaf(cc *c, const su_node *n);
+static void emit_test(cc *c, const su_node *n, uint32_t at);
 
 static void emit_cond(cc *c, const su_node *n)
 {
 	uint32_t j, at;
+
 
 	switch (n->kind) {
 	case SU_N_AND:
@@ -297,19 +299,30 @@ static void emit_cond(cc *c, const su_node *n)
 			((su_insn *)c->code.p)[j].c = c->code.n;
 		return;
 	case SU_N_NOT:
-		emit_cond(c, n->a);
-		emit(c, SU_OP_NOT, 0, 0, 0, SU_NONE);
+		if (n->a->kind == SU_N_AND || n->a->kind == SU_N_OR || n->a->kind == SU_N_NOT) {
+			emit_cond(c, n->a);
+			emit(c, SU_OP_NOT, 0, 0, 0, SU_NONE);
+			return;
+		}
+		/* `not <test>` reads as one test in explain output: its text and
+		 * value are the negated ones. */
+		at = atom(c, n);
+		emit_test(c, n->a, SU_NONE);
+		emit(c, SU_OP_NOT, 0, 0, 0, at);
 		return;
 	default:
-		break;
+		emit_test(c, n, atom(c, n));
 	}
+}
 
-	at = atom(c, n);
+/* Emit one test; `at` (the explain atom) marks the instruction whose result
+ * is the test's value. Records the test for the flat CNF form. */
+static void emit_test(cc *c, const su_node *n, uint32_t at)
+{
 	uint32_t start = c->code.n;
 	emit_leaf(c, n);
 	if (c->oom)
 		return;
-	/* The atom marks the instruction whose result is the leaf's value. */
 	su_insn *code = c->code.p;
 	code[c->code.n - 1].atom = at;
 	uint32_t len = c->code.n - start;
