@@ -67,7 +67,22 @@ test)
 	build build-asan --enable-sanitizers
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		make -C build-asan -j"$(nproc)" check || { cat build-asan/test-suite.log 2>/dev/null | tail -50; exit 1; }
-	echo "==> all tests passed"
+	# One closing line for people and CI: individual cmocka test cases and
+	# CLI checks of both builds, from the automake logs.
+	passed=0 failed=0
+	for log in build/tests/unit/*.log build-asan/tests/unit/*.log; do
+		case $log in *.valgrind.log) continue ;; esac
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -1)
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log" | tail -1)
+		passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	done
+	for log in build/tests/cli/run.sh.log build-asan/tests/cli/run.sh.log; do
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+		passed=$((passed + ${line%% passed*}))
+		f=${line#*passed, }; failed=$((failed + ${f%% failed*}))
+	done
+	echo "==> all tests passed (normal build, valgrind, ASan+UBSan build)"
+	echo "$passed passed, $failed failed"
 	;;
 *)
 	echo "usage: $0 [demo|test]" >&2
