@@ -37,8 +37,7 @@ struct stepup_decision {
 	uint32_t *rule_trace;          /* per rule: start in trace (n+1 entries) */
 	uint32_t rcap;
 	su_trace trace;
-	uint8_t method_why[STEPUP_METHOD_COUNT];
-	uint8_t method_result[STEPUP_METHOD_COUNT];
+	uint8_t method_why[STEPUP_METHOD_COUNT];  /* read with explain only */
 
 	char *out;                     /* rendered JSON */
 	size_t outlen, outcap;

@@ -1,8 +1,8 @@
 /* eval.h: running compiled conditions.
  *
- * Single field tests (the fused instructions) are inline here, so the
- * decide loop evaluates a rule that is one test without entering the
- * general evaluator loop; most rules of a real policy are. */
+ * The fused single-field tests of the general loop, and the decide loop's
+ * evaluation of the prepared form (program.h): a chunk of conditions at a
+ * time, inline, without the general loop. */
 #ifndef SU_EVAL_H
 #define SU_EVAL_H
 
@@ -35,11 +35,28 @@ static inline int cmp_i(int64_t a, int64_t b, unsigned op) { SU_CMP_BODY(a, b, o
 static inline int cmp_d(double a, double b, unsigned op) { SU_CMP_BODY(a, b, op) }
 
 /* Byte compare for the short strings rules deal in (suffixes, names);
- * cheaper than a libc call at these lengths. */
+ * cheaper than a libc call at these lengths: up to 16 bytes as two
+ * overlapping words. */
 static inline int bytes_eq(const char *a, const char *b, uint32_t n)
 {
-	if (n > 16)
-		return memcmp(a, b, n) == 0;
+	if (n >= 8) {
+		uint64_t x, y, u, v;
+		if (n > 16)
+			return memcmp(a, b, n) == 0;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		memcpy(&u, a + n - 8, 8);
+		memcpy(&v, b + n - 8, 8);
+		return ((x ^ y) | (u ^ v)) == 0;
+	}
+	if (n >= 4) {
+		uint32_t x, y, u, v;
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		memcpy(&u, a + n - 4, 4);
+		memcpy(&v, b + n - 4, 4);
+		return ((x ^ y) | (u ^ v)) == 0;
+	}
 	for (uint32_t i = 0; i < n; i++)
 		if (a[i] != b[i])
 			return 0;
@@ -109,122 +126,77 @@ int su_eval_vm(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc);
 int su_eval_traced(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc,
                    su_trace *trace);
 
-/* One prepared test: as su_eval_test, with the constant at hand and any
- * negation folded in. */
-static inline __attribute__((always_inline)) uint8_t su_ftest_eval(const stepup_ruleset *rs,
-                                                                   const stepup_request *r,
-                                                                   const su_ftest *t)
+/* A costlier prepared test (string compares, ends_with, a whole non-CNF
+ * condition): is it TRUE? */
+static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ruleset *rs,
+                                                                 const stepup_request *r,
+                                                                 const su_ftest *t)
 {
 	unsigned s = t->slot;
-	const su_value *f = &r->f[s];
 
-#define NEED(cond) (SU_P(s) ? SU_TRI(cond) : SU_ABSENT)
-	switch ((enum su_fop)t->op) {
-	case SU_F_CONST: return (uint8_t)t->k.idx;
-	case SU_F_PRESENT: return SU_TRI(SU_P(s));
-	case SU_F_ABSENT: return SU_TRI(!SU_P(s));
-	case SU_F_BOOL: return NEED(f->b);
-	case SU_F_NOT_BOOL: return NEED(!f->b);
-	case SU_F_ENUM: return NEED((t->k.mask >> f->e) & 1);
-	case SU_F_INT_EQ: return NEED(f->i == t->k.i);
-	case SU_F_INT_NE: return NEED(f->i != t->k.i);
-	case SU_F_INT_LT: return NEED(f->i < t->k.i);
-	case SU_F_INT_LE: return NEED(f->i <= t->k.i);
-	case SU_F_INT_GT: return NEED(f->i > t->k.i);
-	case SU_F_INT_GE: return NEED(f->i >= t->k.i);
-	case SU_F_STR_EQ: return NEED(str_eq(su_rstr(r, s), SU_STR(rs, t->k.idx), SU_STRLEN(rs, t->k.idx)));
-	case SU_F_STR_NE: return NEED(!str_eq(su_rstr(r, s), SU_STR(rs, t->k.idx), SU_STRLEN(rs, t->k.idx)));
-	case SU_F_STR_IN: return NEED(str_in(rs, t->k.idx, su_rstr(r, s)));
-	case SU_F_STR_NOT_IN: return NEED(!str_in(rs, t->k.idx, su_rstr(r, s)));
+	switch (t->op) {
+	case SU_F_STR_EQ:
+		return SU_P(s) && str_eq(su_rstr(r, s), SU_STR(rs, t->aux), SU_STRLEN(rs, t->aux)) != t->inv;
+	case SU_F_STR_IN:
+		return SU_P(s) && str_in(rs, t->aux, su_rstr(r, s)) != t->inv;
 	case SU_F_SUFFIX:
-		return SU_P(t->k.idx) ? NEED(ends_with(su_rstr(r, s), su_rstr(r, t->k.idx))) : SU_ABSENT;
-	case SU_F_NOT_SUFFIX:
-		return SU_P(t->k.idx) ? NEED(!ends_with(su_rstr(r, s), su_rstr(r, t->k.idx))) : SU_ABSENT;
-	case SU_F_ANY: return NEED(f->mask & t->k.mask);
-	case SU_F_NONE: return NEED(!(f->mask & t->k.mask));
-	case SU_F_ALL: return NEED((f->mask & t->k.mask) == t->k.mask);
-	case SU_F_NOT_ALL: return NEED((f->mask & t->k.mask) != t->k.mask);
-	}
-#undef NEED
-	return SU_ABSENT;
-}
-
-/* Is the prepared test TRUE? (FALSE and ABSENT alike are "no", which is
- * all a one-test rule needs to know.) */
-static inline __attribute__((always_inline)) int su_ftest_true(const stepup_ruleset *rs,
-                                                               const stepup_request *r,
-                                                               const su_ftest *t)
-{
-	unsigned s = t->slot;
-	const su_value *f = &r->f[s];
-	int p = (int)SU_P(s);
-
-	switch ((enum su_fop)t->op) {
-	case SU_F_CONST: return t->k.idx == SU_TRUE;
-	case SU_F_PRESENT: return p;
-	case SU_F_ABSENT: return !p;
-	case SU_F_BOOL: return p && f->b;
-	case SU_F_NOT_BOOL: return p && !f->b;
-	case SU_F_ENUM: return p && ((t->k.mask >> f->e) & 1);
-	case SU_F_INT_EQ: return p && f->i == t->k.i;
-	case SU_F_INT_NE: return p && f->i != t->k.i;
-	case SU_F_INT_LT: return p && f->i < t->k.i;
-	case SU_F_INT_LE: return p && f->i <= t->k.i;
-	case SU_F_INT_GT: return p && f->i > t->k.i;
-	case SU_F_INT_GE: return p && f->i >= t->k.i;
-	case SU_F_ANY: return p && (f->mask & t->k.mask) != 0;
-	case SU_F_NONE: return p && !(f->mask & t->k.mask);
-	default: return su_ftest_eval(rs, r, t) == SU_TRUE;
+		return SU_P(s) && SU_P(t->aux) && ends_with(su_rstr(r, s), su_rstr(r, t->aux)) != t->inv;
+	default: /* SU_F_VM */
+		return su_eval_vm(rs, r, t->aux) == SU_TRUE;
 	}
 }
 
-/* Kleene AND of clauses, each a Kleene OR of tests: a TRUE literal
- * settles its clause, a FALSE clause settles the whole. */
-static inline __attribute__((always_inline)) int su_eval_flat(const stepup_ruleset *rs,
-                                                              const stepup_request *r,
-                                                              uint32_t first, uint32_t end)
+/* Run one chunk of prepared conditions (program.h): the `last` bits of
+ * its conditions that are TRUE. */
+static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup_ruleset *rs,
+                                                                    const stepup_request *r,
+                                                                    const su_fcond *ch)
 {
-	const su_ftest *ft = rs->ftests;
-	int res = SU_TRUE, absent = 0;
+	const su_ftest *t = rs->ftests + ch->first;
+	const su_value *f = r->f;
+	const uint64_t pres = r->present;
+	uint64_t acc = ch->init;
+	uint32_t k;
 
-	for (uint32_t k = first; k < end; k++) {
-		const su_ftest *t = &ft[k];
-		int v = su_ftest_eval(rs, r, t);
-		if (v == SU_TRUE) {
-			k = t->clause_last;  /* clause settled TRUE */
-			absent = 0;
-			continue;
-		}
-		absent |= v == SU_ABSENT;
-		if (k == t->clause_last) {
-			if (!absent)
-				return SU_FALSE;
-			res = SU_ABSENT;
-			absent = 0;
-		}
+#define SU_LOOP(K) for (k = ch->count[K]; k; k--, t++)
+#define SU_PR ((pres >> t->slot) & 1)
+#define SU_SET(x) (acc |= (uint64_t)(x) << t->pos)
+	/* TABLE reads the slot's 8 bytes and keeps the low bits (an enum or
+	 * bool slot only where those are its value: see NARROW_TABLE in
+	 * program.c). A table's inv is 63 - slot: shifting the slot's presence
+	 * bit to the top and back spreads it over the word. */
+	SU_LOOP(SU_F_TABLE) {
+		uint64_t v = ((uint64_t)f[t->slot].i & t->pos) + 1;
+		acc |= t->k.tab[v & (uint64_t)((int64_t)(pres << t->inv) >> 63)];
 	}
-	return res;
-}
-
-/* Evaluate a condition: SU_TRUE, SU_FALSE or SU_ABSENT. */
-static inline __attribute__((always_inline)) int su_eval(const stepup_ruleset *rs,
-                                                         const stepup_request *r, const su_fcond *fc)
-{
-	uint32_t first = fc->first, end = fc->end;
-	if (end - first == 1)
-		return su_ftest_eval(rs, r, &rs->ftests[first]);
-	return first != end ? su_eval_flat(rs, r, first, end) : su_eval_vm(rs, r, fc->code);
-}
-
-/* Is the condition TRUE? The decide loop's question. */
-static inline __attribute__((always_inline)) int su_eval_true(const stepup_ruleset *rs,
-                                                              const stepup_request *r,
-                                                              const su_fcond *fc)
-{
-	uint32_t first = fc->first, end = fc->end;
-	if (end - first == 1)  /* one test: most rules */
-		return su_ftest_true(rs, r, &rs->ftests[first]);
-	return (first != end ? su_eval_flat(rs, r, first, end) : su_eval_vm(rs, r, fc->code)) == SU_TRUE;
+	SU_LOOP(SU_F_TABLE_E) {
+		uint64_t v = ((uint64_t)f[t->slot].e & t->pos) + 1;
+		acc |= t->k.tab[v & (uint64_t)((int64_t)(pres << t->inv) >> 63)];
+	}
+	SU_LOOP(SU_F_INT_EQ) SU_SET(SU_PR & ((f[t->slot].i == t->k.i) ^ t->inv));
+	SU_LOOP(SU_F_INT_LE) SU_SET(SU_PR & ((f[t->slot].i <= t->k.i) ^ t->inv));
+	SU_LOOP(SU_F_INT_GE) SU_SET(SU_PR & ((f[t->slot].i >= t->k.i) ^ t->inv));
+	SU_LOOP(SU_F_ANY) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) != 0) ^ t->inv));
+	SU_LOOP(SU_F_ALL) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) == t->k.mask) ^ t->inv));
+	if (ch->count[SU_F_COSTLY]) {
+		/* Clauses FALSE for good: unset, with nothing costly left to run.
+		 * A test is skipped when its clause is settled TRUE or its
+		 * condition has such a clause. */
+		uint64_t dead = ~acc & ch->used & ~ch->costly;
+		SU_LOOP(SU_F_COSTLY)
+			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask) && su_ftest_costly(rs, r, t))
+				SU_SET(1);
+	}
+#undef SU_LOOP
+#undef SU_PR
+#undef SU_SET
+	/* A condition is TRUE when every bit of its run is set. Per run, the
+	 * unset bits below the top plus all-ones below the top reach the top
+	 * bit exactly when one of them is unset, without carrying out of the
+	 * run. */
+	uint64_t n = ~acc & ch->used;
+	uint64_t fail = (((n & ch->low) + ch->low) | n) & ch->last;
+	return ch->last & ~fail;
 }
 
 #endif

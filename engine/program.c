@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval.h"
+
 const char *const su_op_names[SU_OP_COUNT] = {
 #define OP(NAME, SHAPE, TRI, VAL) #NAME,
 #include "opcodes.def"
@@ -353,80 +355,302 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 
 /* ---- prepared form ------------------------------------------------------ */
 
-/* Fold the literal's negation into its test. Kleene NOT maps TRUE and FALSE
- * and keeps ABSENT, and every test here is ABSENT exactly when its field is,
- * so negating the predicate is the same as negating the result. */
-static void prepare_test(const su_insn *in, uint32_t neg, const struct stepup_ruleset *rs, su_ftest *t)
-{
-	static const uint8_t int_ops[6] = { SU_F_INT_EQ, SU_F_INT_NE, SU_F_INT_LT,
-	                                    SU_F_INT_LE, SU_F_INT_GT, SU_F_INT_GE };
-	static const uint8_t int_not[6] = { SU_F_INT_NE, SU_F_INT_EQ, SU_F_INT_GE,
-	                                    SU_F_INT_GT, SU_F_INT_LE, SU_F_INT_LT };
+/* Tables read a narrow (enum, bool) field through the slot's 8-byte integer
+ * when its low bytes come first, so all tables are one group. */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NARROW_TABLE SU_F_TABLE
+#else
+#define NARROW_TABLE SU_F_TABLE_E
+#endif
 
-	memset(t, 0, sizeof(*t));
-	t->slot = in->a;
-	t->k.idx = in->c;
-	switch (in->op) {
-	case SU_OP_TRI:
-		t->op = SU_F_CONST;
-		t->k.idx = neg && in->c != SU_ABSENT ? in->c ^ 1 : in->c;
-		break;
-	case SU_OP_PRESENT:
-		t->op = (in->c != 0) != (neg != 0) ? SU_F_ABSENT : SU_F_PRESENT;
-		break;
-	case SU_OP_BOOL:
-		t->op = neg ? SU_F_NOT_BOOL : SU_F_BOOL;
-		break;
-	case SU_OP_ENUM_IN: {
-		int kind = su_fields[in->a].enum_kind;
-		uint64_t all = (UINT64_C(1) << su_enums[kind].count) - 1;
-		t->op = SU_F_ENUM;
-		t->k.mask = neg ? all & ~rs->masks[in->c] : rs->masks[in->c];
-		break;
+#define MAX_TABLE_VALUES 64
+
+typedef struct slot_tab {
+	uint32_t nval;         /* values told apart (a power of two); 1: presence only */
+	uint64_t e[MAX_TABLE_VALUES + 1];  /* clause bits per entry: e[0] absent,
+	                                      e[v + 1] value v */
+} slot_tab;
+
+typedef struct prep {
+	const struct stepup_ruleset *rs;
+	su_ftest *rec;  size_t nrec, caprec;    /* every chunk's records */
+	uint64_t *tab;  size_t ntab, captab;    /* every chunk's tables */
+	su_fcond *ch;  size_t nch, capch;
+	su_ftest *lit;  size_t nlit, caplit;    /* tests of the chunk being built */
+	su_fcond cur;
+	uint64_t slots;                         /* slots with a table in cur */
+	slot_tab st[SU_SLOT_COUNT];
+	int oom;
+} prep;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size, int *oom)
+{
+	if (need <= *cap)
+		return p;
+	size_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(p, c * size);
+	if (!q) {
+		*oom = 1;
+		return p;
 	}
-	case SU_OP_INT_CMP:
-		t->op = neg ? int_not[in->cmp] : int_ops[in->cmp];
-		t->k.i = rs->ints[in->c];
-		break;
-	case SU_OP_STR_CMP:
-		t->op = (in->cmp == 0) != (neg != 0) ? SU_F_STR_EQ : SU_F_STR_NE;
-		break;
-	case SU_OP_STR_IN:
-		t->op = neg ? SU_F_STR_NOT_IN : SU_F_STR_IN;
-		break;
-	case SU_OP_STR_SUFFIX:
-		t->op = neg ? SU_F_NOT_SUFFIX : SU_F_SUFFIX;
-		break;
-	case SU_OP_REASONS_ANY:
-		t->op = neg ? SU_F_NONE : SU_F_ANY;
-		t->k.mask = rs->masks[in->c];
-		break;
-	case SU_OP_REASONS_ALL:
-		t->op = neg ? SU_F_NOT_ALL : SU_F_ALL;
-		t->k.mask = rs->masks[in->c];
-		break;
-	default:  /* unreachable: the verifier admits fused opcodes only */
-		t->op = SU_F_CONST;
-		t->k.idx = SU_ABSENT;
+	*cap = c;
+	return q;
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+	uint32_t v = 1;
+	while (v < n)
+		v *= 2;
+	return v;
+}
+
+/* The values a table on `slot` tells apart: enums and booleans by value,
+ * integers of a small declared range (scores 1..5) too, since the decoder
+ * refuses values outside the range; anything else by presence only. */
+static uint32_t slot_values(unsigned slot)
+{
+	const su_field *f = &su_fields[slot];
+	switch (f->type) {
+	case SU_T_BOOL:
+		return 2;
+	case SU_T_ENUM:
+		return pow2_at_least(su_enums[f->enum_kind].count);
+	case SU_T_INT:
+		if (f->min >= 0 && f->max >= f->min && f->max < MAX_TABLE_VALUES)
+			return pow2_at_least((uint64_t)f->max + 1);
+		return 1;
+	default:
+		return 1;
 	}
 }
 
-static su_fcond prepare_cond(struct stepup_ruleset *rs, uint32_t code, su_range cnf, uint32_t *n)
+static slot_tab *table_of(prep *P, unsigned slot)
 {
-	su_fcond fc = { .first = *n, .end = *n, .code = code };
-	for (uint32_t i = 0; i < cnf.count; i++) {
-		su_range cl = rs->clauses[cnf.start + i];
-		uint32_t last = *n + cl.count - 1;
-		for (uint32_t k = 0; k < cl.count; k++) {
-			su_lit l = rs->lits[cl.start + k];
-			const su_insn *in = &rs->code[l.insn];
-			su_ftest *t = &rs->ftests[(*n)++];
-			prepare_test(in, l.neg, rs, t);
-			t->clause_last = last;
+	slot_tab *t = &P->st[slot];
+	if (!(P->slots >> slot & 1)) {
+		P->slots |= UINT64_C(1) << slot;
+		t->nval = slot_values(slot);
+		memset(t->e, 0, sizeof(t->e));
+	}
+	return t;
+}
+
+static void add_lit(prep *P, uint8_t op, unsigned slot, unsigned pos, unsigned inv, uint32_t aux, uint64_t k)
+{
+	P->lit = grow(P->lit, &P->caplit, P->nlit + 1, sizeof(*P->lit), &P->oom);
+	if (P->oom)
+		return;
+	su_ftest *t = &P->lit[P->nlit++];
+	memset(t, 0, sizeof(*t));
+	t->op = op;
+	t->slot = (uint8_t)slot;
+	t->pos = (uint8_t)pos;
+	t->inv = (uint8_t)inv;
+	t->aux = aux;
+	t->k.mask = k;
+}
+
+/* One literal of clause `bit`: its test with the negation folded in. Kleene
+ * NOT maps TRUE and FALSE and keeps ABSENT, and every fused test is ABSENT
+ * exactly when its field (both fields, for ends_with) is, so the negated
+ * literal is TRUE exactly when the fields are present and the predicate is
+ * false. `lane` is the condition's clause bits. */
+static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit, uint64_t lane)
+{
+	static const uint8_t int_ops[6] = { SU_F_INT_EQ, SU_F_INT_EQ, SU_F_INT_GE,
+	                                    SU_F_INT_LE, SU_F_INT_LE, SU_F_INT_GE };
+	static const uint8_t int_inv[6] = { 0, 1, 1, 0, 1, 0 };  /* NE, LT, GT: negated */
+	static const uint8_t int_not[6] = { 1, 0, 5, 4, 3, 2 };  /* su_cmp of the negation */
+	const struct stepup_ruleset *rs = P->rs;
+	const uint64_t b = UINT64_C(1) << bit;
+	unsigned slot = in->a;
+	slot_tab *t;
+
+	switch (in->op) {
+	case SU_OP_TRI: {
+		uint32_t v = neg && in->c != SU_ABSENT ? in->c ^ 1 : in->c;
+		if (v == SU_TRUE)
+			P->cur.init |= b;
+		break;
+	}
+	case SU_OP_PRESENT:
+		t = table_of(P, slot);
+		if ((in->c != 0) != (neg != 0))  /* is absent */
+			t->e[0] |= b;
+		else
+			for (uint32_t v = 1; v <= t->nval; v++)
+				t->e[v] |= b;
+		break;
+	case SU_OP_BOOL:
+		t = table_of(P, slot);
+		t->e[neg ? 1 : 2] |= b;
+		break;
+	case SU_OP_ENUM_IN: {
+		uint64_t m = rs->masks[in->c];
+		t = table_of(P, slot);
+		for (uint32_t v = 0; v < su_enums[su_fields[slot].enum_kind].count && v < t->nval; v++)
+			if (((m >> v) & 1) != (neg != 0))
+				t->e[v + 1] |= b;
+		break;
+	}
+	case SU_OP_INT_CMP: {
+		unsigned cmp = neg ? int_not[in->cmp] : in->cmp;
+		int64_t k = rs->ints[in->c];
+		t = table_of(P, slot);
+		if (t->nval > 1) {
+			const su_field *f = &su_fields[slot];
+			for (int64_t v = f->min; v <= f->max; v++)
+				if (cmp_i(v, k, cmp))
+					t->e[v + 1] |= b;
+		} else {
+			add_lit(P, int_ops[cmp], slot, bit, int_inv[cmp], 0, (uint64_t)k);
+		}
+		break;
+	}
+	case SU_OP_STR_CMP:
+		add_lit(P, SU_F_STR_EQ, slot, bit, (in->cmp == 0) == (neg != 0), in->c, lane);
+		break;
+	case SU_OP_STR_IN:
+		add_lit(P, SU_F_STR_IN, slot, bit, neg, in->c, lane);
+		break;
+	case SU_OP_STR_SUFFIX:
+		add_lit(P, SU_F_SUFFIX, slot, bit, neg, in->c, lane);
+		break;
+	case SU_OP_REASONS_ANY:
+		add_lit(P, SU_F_ANY, slot, bit, neg, 0, rs->masks[in->c]);
+		break;
+	case SU_OP_REASONS_ALL: {
+		uint64_t m = rs->masks[in->c];
+		/* Covering a single code is having it. */
+		add_lit(P, m && !(m & (m - 1)) ? SU_F_ANY : SU_F_ALL, slot, bit, neg, 0, m);
+		break;
+	}
+	default:  /* unreachable: the verifier admits fused opcodes only */
+		break;
+	}
+}
+
+/* Clause bits a condition takes: one per CNF clause, or one for the code. */
+static uint32_t cond_clauses(su_range cnf)
+{
+	return cnf.count && cnf.count <= 64 ? cnf.count : 1;
+}
+
+static void add_cond(prep *P, uint32_t code, su_range cnf, unsigned bit)
+{
+	const struct stepup_ruleset *rs = P->rs;
+	uint32_t n = cond_clauses(cnf);
+	uint64_t lane = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << bit;
+
+	if (cnf.count && cnf.count <= 64) {
+		for (uint32_t i = 0; i < cnf.count; i++) {
+			su_range cl = rs->clauses[cnf.start + i];
+			for (uint32_t k = 0; k < cl.count; k++) {
+				su_lit l = rs->lits[cl.start + k];
+				prepare_test(P, &rs->code[l.insn], l.neg, bit + i, lane);
+			}
+		}
+	} else if (rs->code[code].op == SU_OP_TRI && rs->code[code + 1].op == SU_OP_END) {
+		if (rs->code[code].c == SU_TRUE)  /* `always` */
+			P->cur.init |= UINT64_C(1) << bit;
+	} else {
+		add_lit(P, SU_F_VM, 0, bit, 0, code, lane);
+	}
+}
+
+/* Turn the chunk being built into records: its tables become tests, then
+ * the tests go in order of their loops. */
+static void end_chunk(prep *P)
+{
+	su_fcond *c = &P->cur;
+
+	for (uint64_t s = P->slots; s; s &= s - 1) {
+		unsigned slot = (unsigned)__builtin_ctzll(s);
+		slot_tab *t = &P->st[slot];
+		uint64_t any = 0;
+		for (uint32_t v = 0; v <= t->nval; v++)
+			any |= t->e[v];
+		if (!any)
+			continue;  /* no value makes a test TRUE */
+		P->tab = grow(P->tab, &P->captab, P->ntab + t->nval + 1, sizeof(*P->tab), &P->oom);
+		if (P->oom)
+			return;
+		uint8_t op = su_fields[slot].type == SU_T_BOOL || su_fields[slot].type == SU_T_ENUM ? NARROW_TABLE
+		                                                                                    : SU_F_TABLE;
+		/* k: the table's word in P->tab until su_program_prepare places it */
+		add_lit(P, op, slot, t->nval - 1, 63 - slot, 0, P->ntab);
+		if (P->oom)
+			return;
+		memcpy(P->tab + P->ntab, t->e, (t->nval + 1) * sizeof(uint64_t));
+		P->ntab += t->nval + 1;
+	}
+	P->slots = 0;
+
+	P->rec = grow(P->rec, &P->caprec, P->nrec + P->nlit, sizeof(*P->rec), &P->oom);
+	P->ch = grow(P->ch, &P->capch, P->nch + 1, sizeof(*P->ch), &P->oom);
+	if (P->oom)
+		return;
+	c->first = (uint32_t)P->nrec;
+	for (unsigned k = 0; k < SU_F_LOOPS; k++) {
+		for (size_t i = 0; i < P->nlit; i++) {
+			const su_ftest *t = &P->lit[i];
+			if ((t->op < SU_F_COSTLY ? t->op : SU_F_COSTLY) != k)
+				continue;
+			P->rec[P->nrec++] = *t;
+			c->count[k]++;
+			if (k == SU_F_COSTLY)
+				c->costly |= UINT64_C(1) << t->pos;
 		}
 	}
-	fc.end = *n;
-	return fc;
+	c->low = c->used & ~c->last;
+	P->ch[P->nch++] = *c;
+	P->nlit = 0;
+}
+
+/* Chunks for the rules (methods: 0) from index 0 up. */
+static void prepare_conds(prep *P, int methods)
+{
+	const struct stepup_ruleset *rs = P->rs;
+	uint32_t n = methods ? rs->nmethods : rs->nrules;
+	unsigned bit = 0;
+
+	for (uint32_t i = 0; i < n && !P->oom; i++) {
+		uint32_t code = methods ? rs->methods[i].code : rs->rules[i].code;
+		su_range cnf = methods ? rs->methods[i].cnf : rs->rules[i].cnf;
+		uint32_t k = cond_clauses(cnf);
+		if (i == 0 || bit + k > 64) {
+			if (i)
+				end_chunk(P);
+			memset(&P->cur, 0, sizeof(P->cur));
+			P->cur.cond = i;
+			bit = 0;
+		}
+		add_cond(P, code, cnf, bit);
+		uint64_t lane = (k == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << k) - 1)) << bit;
+		unsigned top = bit + k - 1;
+		uint64_t tb = UINT64_C(1) << top;
+		P->cur.used |= lane;
+		P->cur.last |= tb;
+		P->cur.cond_of[top] = (uint8_t)(methods ? rs->methods[i].type : i - P->cur.cond);
+		if (!methods) {
+			const su_rule *ru = &rs->rules[i];
+			if (ru->outcome == STEPUP_RED)
+				P->cur.red |= tb;
+			if (ru->outcome == STEPUP_YELLOW) {
+				P->cur.yellow |= tb;
+				if ((ru->allowed & 0xf) != 0xf)
+					P->cur.narrow |= tb;
+			}
+			if (ru->fraud)
+				P->cur.fraud |= tb;
+		}
+		bit += k;
+	}
+	if (n && !P->oom)
+		end_chunk(P);
 }
 
 static uint64_t cond_lits(const struct stepup_ruleset *rs, su_range cnf)
@@ -440,29 +664,58 @@ static uint64_t cond_lits(const struct stepup_ruleset *rs, su_range cnf)
 int su_program_prepare(struct stepup_ruleset *rs)
 {
 	uint64_t total = 0;
-	uint32_t n = 0;
+	prep *P;
+	int ret = -1;
 
-	/* Count first: a (hostile) bundle may share clauses between rules. */
+	/* A (hostile) bundle may share clauses between conditions: bound the
+	 * work before doing it. */
 	for (uint32_t i = 0; i < rs->nrules; i++)
 		total += cond_lits(rs, rs->rules[i].cnf);
 	for (uint32_t i = 0; i < rs->nmethods; i++)
 		total += cond_lits(rs, rs->methods[i].cnf);
-	if (total > (UINT64_C(1) << 24) || rs->ncode >= (1u << 24))
-		return -1;  /* su_fcond keeps code offsets in 24 bits */
-	rs->ftests = malloc((total ? total : 1) * sizeof(*rs->ftests));
-	rs->frules = malloc((rs->nrules ? rs->nrules : 1) * sizeof(*rs->frules));
-	rs->fmethods = malloc((rs->nmethods ? rs->nmethods : 1) * sizeof(*rs->fmethods));
-	if (!rs->ftests || !rs->frules || !rs->fmethods)
+	if (total > (UINT64_C(1) << 24))
 		return -1;
-	for (uint32_t i = 0; i < rs->nrules; i++) {
-		rs->frules[i] = prepare_cond(rs, rs->rules[i].code, rs->rules[i].cnf, &n);
-		rs->frules[i].outcome = rs->rules[i].outcome;
-		rs->frules[i].allowed = rs->rules[i].allowed;
-		rs->frules[i].fraud = rs->rules[i].fraud;
-	}
-	for (uint32_t i = 0; i < rs->nmethods; i++)
-		rs->fmethods[i] = prepare_cond(rs, rs->methods[i].code, rs->methods[i].cnf, &n);
-	return 0;
+	P = calloc(1, sizeof(*P));
+	if (!P)
+		return -1;
+	P->rs = rs;
+	prepare_conds(P, 0);
+	size_t nrules = P->nch;
+	prepare_conds(P, 1);
+	/* The tables go after the tests, in the same block. */
+	size_t base = P->nrec * (sizeof(su_ftest) / sizeof(uint64_t));
+	if (P->oom || P->nrec >= UINT32_MAX || P->nch >= UINT32_MAX)
+		goto out;
+	free(rs->ftests);
+	free(rs->frules);
+	free(rs->fmethods);
+	rs->ftests = malloc((P->nrec ? P->nrec : 1) * sizeof(su_ftest) + P->ntab * sizeof(uint64_t));
+	rs->frules = malloc((nrules ? nrules : 1) * sizeof(su_fcond));
+	rs->fmethods = malloc((P->nch - nrules ? P->nch - nrules : 1) * sizeof(su_fcond));
+	if (!rs->ftests || !rs->frules || !rs->fmethods)
+		goto out;
+	uint64_t *tab = (uint64_t *)(void *)rs->ftests + base;
+	for (size_t i = 0; i < P->nrec; i++)
+		if (P->rec[i].op == SU_F_TABLE || P->rec[i].op == SU_F_TABLE_E)
+			P->rec[i].k.tab = tab + P->rec[i].k.mask;
+	if (P->nrec)
+		memcpy(rs->ftests, P->rec, P->nrec * sizeof(su_ftest));
+	if (P->ntab)
+		memcpy(tab, P->tab, P->ntab * sizeof(uint64_t));
+	if (nrules)
+		memcpy(rs->frules, P->ch, nrules * sizeof(su_fcond));
+	if (P->nch > nrules)
+		memcpy(rs->fmethods, P->ch + nrules, (P->nch - nrules) * sizeof(su_fcond));
+	rs->nfrules = (uint32_t)nrules;
+	rs->nfmethods = (uint32_t)(P->nch - nrules);
+	ret = 0;
+out:
+	free(P->rec);
+	free(P->tab);
+	free(P->ch);
+	free(P->lit);
+	free(P);
+	return ret;
 }
 
 /* ---- public ruleset API ------------------------------------------------ */

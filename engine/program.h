@@ -64,40 +64,73 @@ typedef struct su_lit {
 	uint32_t neg;
 } su_lit;
 
-/* The prepared (not saved) form the decide loop runs: each literal with its
- * constant copied in, the literals of a condition contiguous, so a rule
- * that is a few field tests costs a few loads and compares. Built from the
- * verified code and CNF by su_program_prepare(). */
-/* Prepared test kinds: the fused opcodes with negation and comparison
- * folded in, so evaluating one is a single switch. */
+/* The prepared (not saved) form the decide loop runs, built from the
+ * verified code and CNF by su_program_prepare().
+ *
+ * The decide loop only asks "is this condition TRUE?", and a CNF is TRUE
+ * exactly when each of its clauses has a TRUE test (FALSE and ABSENT alike
+ * are "no"). So conditions are packed into chunks of at most 64 clauses,
+ * each clause one bit of a word: the chunk's tests run (most without
+ * branching on the data), each ORs its clause's bit in when it is TRUE, and
+ * a few word operations then tell which conditions have every clause set.
+ * A condition that is not a CNF, or has more than 64 clauses, is one test
+ * that runs its code (SU_F_VM).
+ *
+ * Tests of a chunk are sorted by kind, so each kind runs as a loop of its
+ * own. Most tests need no code of their own: every test of a chunk on a
+ * small-domain field (an enum, a boolean, a score of 1..5, or any field
+ * tested only for presence) folds into one table per field, indexed by the
+ * field's value (0 = absent, else value + 1), whose entry holds the clause
+ * bits of the tests TRUE for that value. */
 enum su_fop {
-	SU_F_CONST,        /* k.idx: tri value */
-	SU_F_PRESENT, SU_F_ABSENT,
-	SU_F_BOOL, SU_F_NOT_BOOL,
-	SU_F_ENUM,         /* k.mask over the enum's values (negation folded) */
-	SU_F_INT_EQ, SU_F_INT_NE, SU_F_INT_LT, SU_F_INT_LE, SU_F_INT_GT, SU_F_INT_GE,
-	SU_F_STR_EQ, SU_F_STR_NE,
-	SU_F_STR_IN, SU_F_STR_NOT_IN,
-	SU_F_SUFFIX, SU_F_NOT_SUFFIX,       /* k.idx: the suffix's slot */
-	SU_F_ANY, SU_F_NONE, SU_F_ALL, SU_F_NOT_ALL,
+	SU_F_TABLE,        /* acc |= k.tab[present ? (value & pos) + 1 : 0];
+	                      inv holds 63 - slot */
+	SU_F_TABLE_E,      /* as TABLE, the value read as an enum / bool (on
+	                      big-endian hosts; little-endian ones read every
+	                      table field as TABLE) */
+	SU_F_INT_EQ, SU_F_INT_LE, SU_F_INT_GE,  /* field <op> k.i, XOR inv */
+	SU_F_ANY,          /* (field & k.mask) != 0, XOR inv */
+	SU_F_ALL,          /* (field & k.mask) == k.mask, XOR inv */
+	/* Costlier tests, in one loop: run only while their clause is unsettled
+	 * and their condition still alive; k.mask holds the condition's
+	 * clause bits. */
+	SU_F_COSTLY,
+	SU_F_STR_EQ = SU_F_COSTLY,  /* == strs[aux], XOR inv */
+	SU_F_STR_IN,       /* in strset aux, XOR inv */
+	SU_F_SUFFIX,       /* ends_with(field, field aux), XOR inv */
+	SU_F_VM,           /* a whole condition that is not a CNF: code at aux */
+	SU_F_KINDS
 };
+#define SU_F_LOOPS (SU_F_COSTLY + 1)  /* kinds with a loop of their own */
 
 typedef struct su_ftest {
 	uint8_t op;            /* enum su_fop */
 	uint8_t slot;
-	uint16_t pad;
-	uint32_t clause_last;  /* index of the last literal of this literal's clause */
+	uint8_t pos;           /* clause bit set when TRUE; TABLE: value mask */
+	uint8_t inv;           /* negated predicate (absence still sets nothing) */
+	uint32_t aux;          /* see su_fop */
 	union {
 		uint64_t mask;
 		int64_t i;
-		uint32_t idx;      /* string constant, set, or second slot */
+		const uint64_t *tab;  /* in the ftests block, after the tests */
 	} k;
 } su_ftest;
 
+/* One chunk: consecutive conditions (rules or methods) with at most 64
+ * clauses between them. A condition owns a run of clause bits; `last`
+ * marks the top bit of each run, and it fires when its whole run is set. */
 typedef struct su_fcond {
-	uint32_t first, end;   /* literals; first == end: run the code instead */
-	uint32_t code : 24;
-	uint32_t outcome : 2, allowed : 4, fraud : 1, pad : 1;  /* copied from the rule */
+	uint32_t first;        /* its tests in ftests, sorted by kind */
+	uint32_t count[SU_F_LOOPS];  /* tests of each loop */
+	uint32_t cond;         /* index of the chunk's first rule / method */
+	uint64_t init;         /* clauses TRUE whatever the request (constant tests) */
+	uint64_t used;         /* every clause bit of the chunk */
+	uint64_t low;          /* used & ~last */
+	uint64_t last;         /* top clause bit of each condition */
+	uint64_t costly;       /* clauses with a costlier test */
+	uint64_t red, yellow, fraud, narrow;  /* rules only, over `last`: outcome,
+	                                         FRAUD line, a YELLOW with `only` */
+	uint8_t cond_of[64];   /* `last` bit -> rule, from `cond`; -> method type */
 } su_fcond;
 
 typedef struct su_atom {
@@ -134,8 +167,11 @@ struct stepup_ruleset {
 	su_atom *atoms;  uint32_t natoms;
 	su_range *clauses;  uint32_t nclauses;
 	su_lit *lits;  uint32_t nlits;
-	su_ftest *ftests;              /* prepared: not in the bundle */
+	/* Prepared (not in the bundle): the tests with their tables after
+	 * them in one block, and the chunks. */
+	su_ftest *ftests;
 	su_fcond *frules, *fmethods;
+	uint32_t nfrules, nfmethods;
 	su_insn *code;  uint32_t ncode;
 	uint8_t merchant_policy;       /* stepup_outcome a YELLOW becomes */
 	uint8_t merchant_policy_set;
