@@ -29,6 +29,8 @@
 
 #include <stepup/stepup.h>
 
+#include "common.h"
+
 #define BUNDLE_MAGIC "STEPUPB\x1a"
 #define BUNDLE_HEADER 56u
 
@@ -61,34 +63,9 @@ static const char settings[] =
 	"{\"issuer\":{\"app_id\":\"com.examplebank.mobile\","
 	"\"customer_service\":{\"standard\":\"+1-800-555-0100\",\"fraud\":\"+1-800-555-0199\"}}}";
 
-#define CHECK(cond)                                                                    \
-	do {                                                                               \
-		if (!(cond)) {                                                                 \
-			fprintf(stderr, "fuzz_compile: invariant failed at %s:%d: %s\n", __FILE__, \
-			        __LINE__, #cond);                                                  \
-			abort();                                                                   \
-		}                                                                              \
-	} while (0)
-
 /* The current input, for telling leaks from text the input itself holds. */
 static const uint8_t *cur_input;
 static size_t cur_len;
-
-/* Copy of a response with the "decision_id" value blanked, for comparing. */
-static char *strip_decision_id(const char *s, size_t len)
-{
-	char *c = malloc(len + 1);
-	CHECK(c);
-	memcpy(c, s, len);
-	c[len] = '\0';
-	char *p = strstr(c, "\"decision_id\":\"");
-	if (p) {
-		p += strlen("\"decision_id\":\"");
-		while (*p && *p != '"')
-			*p++ = 'x';
-	}
-	return c;
-}
 
 /* Decide every fixed request; when `want` is given, compare with it. */
 static void decide_all(stepup_ruleset *rs, char **got, char *const *want)

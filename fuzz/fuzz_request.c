@@ -27,21 +27,14 @@
 
 #include <stepup/stepup.h>
 
+#include "common.h"
+
 #ifndef FUZZ_RULES
 #define FUZZ_RULES "rules/default.rules"
 #endif
 #ifndef FUZZ_SETTINGS
 #define FUZZ_SETTINGS "rules/issuer.example.json"
 #endif
-
-#define CHECK(cond)                                                                    \
-	do {                                                                               \
-		if (!(cond)) {                                                                 \
-			fprintf(stderr, "fuzz_request: invariant failed at %s:%d: %s\n", __FILE__, \
-			        __LINE__, #cond);                                                  \
-			abort();                                                                   \
-		}                                                                              \
-	} while (0)
 
 static stepup_engine *engine;
 static stepup_request *req, *req2;
@@ -117,21 +110,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	dec2 = stepup_decision_new();
 	CHECK(req && req2 && dec && dec2);
 	return 0;
-}
-
-static char *strip_decision_id(const char *s, size_t len)
-{
-	char *c = malloc(len + 1);
-	CHECK(c);
-	memcpy(c, s, len);
-	c[len] = '\0';
-	char *p = strstr(c, "\"decision_id\":\"");
-	if (p) {
-		p += strlen("\"decision_id\":\"");
-		while (*p && *p != '"')
-			*p++ = 'x';
-	}
-	return c;
 }
 
 /* Count of non-overlapping occurrences of needle in hay. */

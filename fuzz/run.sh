@@ -59,10 +59,14 @@ for f in "$SRC"/dsl/*.c "$SRC"/engine/*.c "$BUILD/gen/parser.c" "$BUILD/gen/lexe
 	"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$f" -o "$o" || die "compiling $f failed"
 	OBJS+=("$o")
 done
+# What the targets share (fuzz/common.c), then the targets themselves.
+"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$SRC/fuzz/common.c" -o "$BUILD/obj/fuzz_common.o" ||
+	die "compiling fuzz/common.c failed"
 for t in compile request; do
 	"$CC" $CFLAGS -fsanitize=fuzzer $INC \
 		-DFUZZ_RULES="\"$SRC/rules/default.rules\"" -DFUZZ_SETTINGS="\"$SRC/rules/issuer.example.json\"" \
-		"$SRC/fuzz/fuzz_$t.c" "${OBJS[@]}" $LIBS -o "$BUILD/fuzz_$t" || die "linking fuzz_$t failed"
+		"$SRC/fuzz/fuzz_$t.c" "$BUILD/obj/fuzz_common.o" "${OBJS[@]}" $LIBS -o "$BUILD/fuzz_$t" ||
+		die "linking fuzz_$t failed"
 done
 
 # A small helper that compiles rule files to bundles, to seed the bundle

@@ -77,6 +77,23 @@ stepup_engine *th_default_engine(void)
 	return e;
 }
 
+stepup_engine *th_default;
+
+int th_default_setup(void **state)
+{
+	(void)state;
+	th_default = th_default_engine();
+	return th_default ? 0 : -1;
+}
+
+int th_default_teardown(void **state)
+{
+	(void)state;
+	stepup_engine_free(th_default);
+	th_default = NULL;
+	return 0;
+}
+
 th_result th_decide(const stepup_engine *e, const char *json)
 {
 	th_result res;
@@ -120,7 +137,7 @@ static void merge(json_t *base, json_t *patch)
 	}
 }
 
-th_result th_decide_patched(const stepup_engine *e, const char *patch)
+char *th_patched(const char *patch)
 {
 	json_error_t je;
 	json_t *base = json_loads(th_base_request, 0, &je), *p = json_loads(patch, 0, &je);
@@ -129,10 +146,17 @@ th_result th_decide_patched(const stepup_engine *e, const char *patch)
 	assert_non_null(base);
 	merge(base, p);
 	char *text = json_dumps(base, JSON_COMPACT);
-	th_result r = th_decide(e, text);
-	free(text);
+	assert_non_null(text);
 	json_decref(base);
 	json_decref(p);
+	return text;
+}
+
+th_result th_decide_patched(const stepup_engine *e, const char *patch)
+{
+	char *text = th_patched(patch);
+	th_result r = th_decide(e, text);
+	free(text);
 	return r;
 }
 
@@ -148,4 +172,94 @@ int th_fired(const th_result *r, const char *rule)
 		if (strcmp(r->fired[i], rule) == 0)
 			return 1;
 	return 0;
+}
+
+int th_fires(const stepup_engine *e, const char *patch, const char *rule)
+{
+	th_result r = th_decide_patched(e, patch);
+	if (r.rc != STEPUP_OK)
+		fail_msg("patch %s: decide_json rc=%d: %s", patch, r.rc, r.json ? r.json : "(null)");
+	int fired = th_fired(&r, rule);
+	th_result_free(&r);
+	return fired;
+}
+
+/* Comma-separated names, for comparing and for messages. */
+static void fired_csv(const th_result *r, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->nfired; i++) {
+		if (i)
+			strncat(buf, ",", size - strlen(buf) - 1);
+		strncat(buf, r->fired[i], size - strlen(buf) - 1);
+	}
+}
+
+static void methods_csv(const th_result *r, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->nmethods; i++) {
+		if (i)
+			strncat(buf, ",", size - strlen(buf) - 1);
+		strncat(buf, stepup_method_name(r->methods[i]), size - strlen(buf) - 1);
+	}
+}
+
+/* The th_summary of outcome, fired and methods. */
+static void summarize(char *buf, size_t size, const char *outcome, const char *fired, const char *methods)
+{
+	snprintf(buf, size, "%s%s%s%s%s", outcome, fired[0] ? " " : "", fired, methods[0] ? " -> " : "", methods);
+}
+
+void th_summary(const th_result *r, char *buf, size_t size)
+{
+	char fired[1024], methods[256];
+	fired_csv(r, fired, sizeof(fired));
+	methods_csv(r, methods, sizeof(methods));
+	summarize(buf, size, stepup_outcome_name(r->outcome), fired, methods);
+}
+
+/* Decide base+patch and compare the decision's summary with want. */
+static th_result expect_summary(const stepup_engine *e, const char *patch, const char *want)
+{
+	th_result r = th_decide_patched(e, patch);
+	char got[1400];
+
+	if (r.rc != STEPUP_OK)
+		fail_msg("patch %s: decide_json rc=%d: %s", patch, r.rc, r.json ? r.json : "(null)");
+	th_summary(&r, got, sizeof(got));
+	if (strcmp(got, want) != 0)
+		fail_msg("patch %s:\n  got      %s\n  expected %s\n  json %s", patch, got, want, r.json);
+	return r;
+}
+
+th_result th_expect(const stepup_engine *e, const char *patch, stepup_outcome outcome, const char *fired,
+                    const char *methods)
+{
+	char want[1400];
+	summarize(want, sizeof(want), stepup_outcome_name(outcome), fired, methods);
+	return expect_summary(e, patch, want);
+}
+
+void th_expect_each(const stepup_engine *e, const th_case *cases)
+{
+	for (; cases->patch; cases++) {
+		th_result r = expect_summary(e, cases->patch, cases->want);
+		th_result_free(&r);
+	}
+}
+
+json_t *th_json(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		fail_msg("not JSON (%s): %s", je.text, text);
+	return j;
+}
+
+int th_under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+	return p && strstr(p, "vgpreload") != NULL;
 }

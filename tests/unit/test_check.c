@@ -12,261 +12,31 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsl_cases.h"
 #include "helpers.h"
-
-/* ---- local fixtures ----------------------------------------------------- */
-
-typedef struct comp {
-	stepup_compiler *c;
-	stepup_ruleset *rs;
-	int rc;
-} comp;
-
-/* Compile one or more (name, source) pairs, NULL-terminated. */
-static comp compile_files(const char *const *pairs)
-{
-	comp k = { stepup_compiler_new(), NULL, STEPUP_OK };
-	assert_non_null(k.c);
-	for (size_t i = 0; pairs[i]; i += 2) {
-		int rc = stepup_compiler_add_source(k.c, pairs[i], pairs[i + 1], strlen(pairs[i + 1]));
-		assert_int_equal(rc, STEPUP_OK);
-	}
-	k.rc = stepup_compiler_compile(k.c, &k.rs);
-	return k;
-}
-
-static comp compile_src(const char *src)
-{
-	const char *pairs[] = { "t.rules", src, NULL };
-	return compile_files(pairs);
-}
-
-static void comp_free(comp *k)
-{
-	stepup_ruleset_unref(k->rs);
-	stepup_compiler_free(k->c);
-	k->rs = NULL;
-	k->c = NULL;
-}
-
-static char *render(const stepup_compiler *c, size_t i)
-{
-	size_t need = stepup_compiler_render_diag(c, i, NULL, 0);
-	char *buf = malloc(need + 1);
-	assert_non_null(buf);
-	stepup_compiler_render_diag(c, i, buf, need + 1);
-	return buf;
-}
-
-static char *render_all(const stepup_compiler *c)
-{
-	size_t len = 0;
-	char *out = calloc(1, 1);
-	for (size_t i = 0; i < stepup_compiler_diag_count(c); i++) {
-		char *r = render(c, i);
-		out = realloc(out, len + strlen(r) + 1);
-		assert_non_null(out);
-		memcpy(out + len, r, strlen(r) + 1);
-		len += strlen(r);
-		free(r);
-	}
-	return out;
-}
-
-/* Diagnostic i is `sev` in `file` at line:col and contains msg. */
-static void expect_diag(const comp *k, size_t i, stepup_severity sev, const char *file, unsigned line,
-                        unsigned col, const char *msg)
-{
-	const stepup_diag *d = stepup_compiler_diag(k->c, i);
-	if (!d || d->severity != sev || strcmp(d->file, file) != 0 || d->line != line || d->col != col ||
-	    !strstr(d->message, msg)) {
-		char *all = render_all(k->c);
-		fail_msg("diagnostic %zu: expected %s:%u:%u \"%s\" (severity %d); got:\n%s", i, file, line, col, msg,
-		         (int)sev, all);
-	}
-}
 
 /* ---- data-driven cases (tests/dsl/check) --------------------------------- */
 
-typedef struct expectation {
-	stepup_severity sev;
-	unsigned line, col;
-	char msg[400];
-	int matched;
-} expectation;
+#define CHECK_DSL_FILES(X)                  \
+	X("check/names.rules")              \
+	X("check/types.rules")              \
+	X("check/decls.rules")              \
+	X("check/never-fire.rules")         \
+	X("check/reasons.rules")            \
+	X("check/three-mistakes.rules")     \
+	X("check/doc-example.rules")        \
+	X("check/warnings.rules")           \
+	X("check/lets.rules")               \
+	X("check/toplevel.rules")           \
+	X("check/toplevel-errors.rules")
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static size_t parse_expectations(const char *text, expectation *ex, size_t max)
-{
-	static const struct { const char *tag; stepup_severity sev; } tags[] = {
-		{ "# ERROR ", STEPUP_DIAG_ERROR },
-		{ "# WARNING ", STEPUP_DIAG_WARNING },
-		{ "# NOTE ", STEPUP_DIAG_NOTE },
-	};
-	size_t n = 0;
-	for (const char *p = text; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		const char *q = p;
-		while (*q == ' ' || *q == '\t')
-			q++;
-		for (size_t t = 0; t < 3; t++) {
-			size_t tl = strlen(tags[t].tag);
-			int used = 0;
-			if (strncmp(q, tags[t].tag, tl) != 0)
-				continue;
-			assert_true(n < max);
-			ex[n].sev = tags[t].sev;
-			if (sscanf(q + tl, "%u:%u %n", &ex[n].line, &ex[n].col, &used) != 2 || !used)
-				fail_msg("malformed expectation: %.*s", (int)len, p);
-			size_t ml = len - (size_t)(q + tl + used - p);
-			if (ml >= sizeof(ex[n].msg))
-				ml = sizeof(ex[n].msg) - 1;
-			memcpy(ex[n].msg, q + tl + used, ml);
-			ex[n].msg[ml] = '\0';
-			ex[n].matched = 0;
-			n++;
-		}
-		p += len + (eol ? 1 : 0);
-	}
-	return n;
-}
-
-#define APPEND(...) snprintf(report + strlen(report), sizeof(report) - strlen(report), __VA_ARGS__)
-
-static void dsl_file(void **state)
-{
-	const char *rel = *state;
-	char path[1024], report[16384] = "";
-	size_t len, nex, nerr_ex = 0, problems = 0, nerr = 0;
-	expectation ex[128];
-
-	snprintf(path, sizeof(path), "%s/tests/dsl/%s", SRCDIR, rel);
-	char *text = read_file(path, &len);
-	if (!text)
-		fail_msg("cannot read %s", path);
-	nex = parse_expectations(text, ex, 128);
-	for (size_t i = 0; i < nex; i++)
-		nerr_ex += ex[i].sev == STEPUP_DIAG_ERROR;
-
-	stepup_compiler *c = stepup_compiler_new();
-	stepup_ruleset *rs = NULL;
-	assert_int_equal(stepup_compiler_add_source(c, rel, text, len), STEPUP_OK);
-	int rc = stepup_compiler_compile(c, &rs);
-	for (size_t i = 0; i < stepup_compiler_diag_count(c); i++) {
-		const stepup_diag *d = stepup_compiler_diag(c, i);
-		size_t j;
-		nerr += d->severity == STEPUP_DIAG_ERROR;
-		if (strcmp(d->file, rel) != 0) {
-			problems++;
-			APPEND("diagnostic names file '%s', expected '%s'\n", d->file, rel);
-		}
-		for (j = 0; j < nex; j++)
-			if (!ex[j].matched && ex[j].sev == d->severity && ex[j].line == d->line &&
-			    ex[j].col == d->col && strstr(d->message, ex[j].msg))
-				break;
-		if (j < nex) {
-			ex[j].matched = 1;
-			continue;
-		}
-		problems++;
-		char *r = render(c, i);
-		APPEND("unexpected diagnostic:\n%s", r);
-		free(r);
-	}
-	for (size_t j = 0; j < nex; j++)
-		if (!ex[j].matched) {
-			problems++;
-			APPEND("missing %s at %u:%u containing \"%s\"\n",
-			       ex[j].sev == STEPUP_DIAG_ERROR ? "error"
-			       : ex[j].sev == STEPUP_DIAG_WARNING ? "warning" : "note",
-			       ex[j].line, ex[j].col, ex[j].msg);
-		}
-	if (nerr_ex == 0 && (rc != STEPUP_OK || !rs)) {
-		problems++;
-		APPEND("expected the file to compile, rc=%d\n", rc);
-	}
-	if (nerr_ex > 0 && (rc != STEPUP_ECOMPILE || rs)) {
-		problems++;
-		APPEND("expected STEPUP_ECOMPILE, rc=%d\n", rc);
-	}
-	if (stepup_compiler_error_count(c) != nerr) {
-		problems++;
-		APPEND("error_count() is %zu but %zu diagnostics are errors\n", stepup_compiler_error_count(c), nerr);
-	}
-	stepup_ruleset_unref(rs);
-	stepup_compiler_free(c);
-	free(text);
-	if (problems)
-		fail_msg("%s: %zu problem(s)\n%s", rel, problems, report);
-}
-
-#define DSL_CASE(rel) { "dsl " rel, dsl_file, NULL, NULL, (void *)(rel) }
-
-static const char *const dsl_listed[] = {
-	"check/names.rules",
-	"check/types.rules",
-	"check/decls.rules",
-	"check/never-fire.rules",
-	"check/reasons.rules",
-	"check/three-mistakes.rules",
-	"check/doc-example.rules",
-	"check/warnings.rules",
-	"check/lets.rules",
-	"check/toplevel.rules",
-	"check/toplevel-errors.rules",
-};
-
-static void dsl_cases_all_listed(void **state)
-{
-	char path[1024];
-	size_t seen = 0;
-	(void)state;
-	snprintf(path, sizeof(path), "%s/tests/dsl/check", SRCDIR);
-	DIR *dir = opendir(path);
-	struct dirent *e;
-	assert_non_null(dir);
-	while ((e = readdir(dir))) {
-		char rel[600];
-		size_t n = strlen(e->d_name), i;
-		if (n < 6 || strcmp(e->d_name + n - 6, ".rules") != 0)
-			continue;
-		snprintf(rel, sizeof(rel), "check/%s", e->d_name);
-		for (i = 0; i < sizeof(dsl_listed) / sizeof(dsl_listed[0]); i++)
-			if (strcmp(dsl_listed[i], rel) == 0)
-				break;
-		if (i == sizeof(dsl_listed) / sizeof(dsl_listed[0])) {
-			closedir(dir);
-			fail_msg("tests/dsl/%s is not listed in test_check.c", rel);
-		}
-		seen++;
-	}
-	closedir(dir);
-	assert_int_equal(seen, sizeof(dsl_listed) / sizeof(dsl_listed[0]));
-}
+static const char *const dsl_dirs[] = { "check" };
+static const char *const dsl_listed[] = { CHECK_DSL_FILES(DC_LISTED) };
+static DC_SUITE(dsl_suite, "test_check.c", dsl_dirs, dsl_listed);
 
 /* ---- targeted semantic checks ------------------------------------------- */
 
@@ -275,22 +45,17 @@ static void dsl_cases_all_listed(void **state)
 static void three_independent_semantic_errors(void **state)
 {
 	(void)state;
-	comp k = compile_src(
+	dc_comp k = dc_compile_src(
 		"method OTP_SMS always\n"
 		"rule a when card.state == ACTIV then decline\n"
 		"rule b when card.active_tokens == \"3\" then decline\n"
 		"rule c when card.active_tokens > 3 then step_up only OTP_EMAIL\n"
 		"rule d when card.state == CLOSED then decline\n");
-	assert_int_equal(k.rc, STEPUP_ECOMPILE);
-	assert_null(k.rs);
-	if (stepup_compiler_diag_count(k.c) != 3 || stepup_compiler_error_count(k.c) != 3) {
-		char *all = render_all(k.c);
-		fail_msg("expected exactly 3 errors:\n%s", all);
-	}
-	expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 2, 27, "unknown card state 'ACTIV'; did you mean 'ACTIVE'?");
-	expect_diag(&k, 1, STEPUP_DIAG_ERROR, "t.rules", 3, 13, "cannot compare an integer with a string");
-	expect_diag(&k, 2, STEPUP_DIAG_ERROR, "t.rules", 4, 54, "undefined method 'OTP_EMAIL'");
-	comp_free(&k);
+	dc_expect_errors(&k, 3);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 2, 27, "unknown card state 'ACTIV'; did you mean 'ACTIVE'?");
+	dc_expect_diag(&k, 1, STEPUP_DIAG_ERROR, "t.rules", 3, 13, "cannot compare an integer with a string");
+	dc_expect_diag(&k, 2, STEPUP_DIAG_ERROR, "t.rules", 4, 54, "undefined method 'OTP_EMAIL'");
+	dc_free(&k);
 }
 
 /* Both sides of and/or are checked; within one comparison, the first
@@ -298,17 +63,17 @@ static void three_independent_semantic_errors(void **state)
 static void both_sides_of_and_or_are_checked(void **state)
 {
 	(void)state;
-	comp k = compile_src("rule a when card.stat == ACTIVE or card.capture_method == SCAN and x.y then decline\n");
+	dc_comp k = dc_compile_src("rule a when card.stat == ACTIVE or card.capture_method == SCAN and x.y then decline\n");
 	assert_int_equal(stepup_compiler_error_count(k.c), 3);
-	expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 1, 13, "unknown field 'card.stat'");
-	expect_diag(&k, 1, STEPUP_DIAG_ERROR, "t.rules", 1, 59, "unknown capture method 'SCAN'");
-	expect_diag(&k, 2, STEPUP_DIAG_ERROR, "t.rules", 1, 68, "unknown field 'x.y'");
-	comp_free(&k);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 1, 13, "unknown field 'card.stat'");
+	dc_expect_diag(&k, 1, STEPUP_DIAG_ERROR, "t.rules", 1, 59, "unknown capture method 'SCAN'");
+	dc_expect_diag(&k, 2, STEPUP_DIAG_ERROR, "t.rules", 1, 68, "unknown field 'x.y'");
+	dc_free(&k);
 
-	k = compile_src("rule a when card.stat == ACTIV then decline\n");
+	k = dc_compile_src("rule a when card.stat == ACTIV then decline\n");
 	assert_int_equal(stepup_compiler_error_count(k.c), 1);
-	expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 1, 13, "unknown field 'card.stat'");
-	comp_free(&k);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 1, 13, "unknown field 'card.stat'");
+	dc_free(&k);
 }
 
 static void unknown_field_suggestions(void **state)
@@ -324,11 +89,11 @@ static void unknown_field_suggestions(void **state)
 		char src[256], want[200];
 		snprintf(src, sizeof(src), "rule a when %s is present then decline\n", cases[i].typo);
 		snprintf(want, sizeof(want), "unknown field '%s'; did you mean '%s'?", cases[i].typo, cases[i].want);
-		comp k = compile_src(src);
+		dc_comp k = dc_compile_src(src);
 		assert_int_equal(stepup_compiler_error_count(k.c), 1);
-		expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 1, 13, want);
+		dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 1, 13, want);
 		assert_int_equal(stepup_compiler_diag(k.c, 0)->end_col, 12 + strlen(cases[i].typo));
-		comp_free(&k);
+		dc_free(&k);
 	}
 }
 
@@ -340,18 +105,18 @@ static void duplicate_rule_across_files(void **state)
 		"rules/b.rules", "\nrule other when card.state == INACTIVE then decline\nrule shared when card.state == SUSPENDED then decline\n",
 		NULL,
 	};
-	comp k = compile_files(pairs);
+	dc_comp k = dc_compile_files(pairs);
 	assert_int_equal(k.rc, STEPUP_ECOMPILE);
 	assert_int_equal(stepup_compiler_error_count(k.c), 1);
 	assert_int_equal(stepup_compiler_diag_count(k.c), 2);
-	expect_diag(&k, 0, STEPUP_DIAG_ERROR, "rules/b.rules", 3, 6, "duplicate rule 'shared'");
-	expect_diag(&k, 1, STEPUP_DIAG_NOTE, "rules/a.rules", 1, 6, "first defined here");
-	char *r = render(k.c, 1);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "rules/b.rules", 3, 6, "duplicate rule 'shared'");
+	dc_expect_diag(&k, 1, STEPUP_DIAG_NOTE, "rules/a.rules", 1, 6, "first defined here");
+	char *r = dc_render(k.c, 1);
 	assert_string_equal(r, "rules/a.rules:1:6: note: first defined here\n"
 	                       "  rule shared when card.state == CLOSED then decline\n"
 	                       "       ^~~~~~\n");
 	free(r);
-	comp_free(&k);
+	dc_free(&k);
 }
 
 static void ruleset_name_and_constants_across_files(void **state)
@@ -362,15 +127,15 @@ static void ruleset_name_and_constants_across_files(void **state)
 		"b.rules", "ruleset \"other\"\nlet LIMIT = 5\nlet MAX = 4\n",
 		NULL,
 	};
-	comp k = compile_files(pairs);
+	dc_comp k = dc_compile_files(pairs);
 	assert_int_equal(k.rc, STEPUP_ECOMPILE);
 	/* Constants are global: LIMIT from b.rules is found from a.rules. */
 	assert_int_equal(stepup_compiler_error_count(k.c), 2);
-	expect_diag(&k, 0, STEPUP_DIAG_ERROR, "b.rules", 1, 9, "ruleset is named 'other' here but 'issuer-default' elsewhere");
-	expect_diag(&k, 1, STEPUP_DIAG_NOTE, "a.rules", 1, 9, "first named here");
-	expect_diag(&k, 2, STEPUP_DIAG_ERROR, "b.rules", 3, 5, "constant 'MAX' is defined twice");
-	expect_diag(&k, 3, STEPUP_DIAG_NOTE, "a.rules", 2, 5, "first defined here");
-	comp_free(&k);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "b.rules", 1, 9, "ruleset is named 'other' here but 'issuer-default' elsewhere");
+	dc_expect_diag(&k, 1, STEPUP_DIAG_NOTE, "a.rules", 1, 9, "first named here");
+	dc_expect_diag(&k, 2, STEPUP_DIAG_ERROR, "b.rules", 3, 5, "constant 'MAX' is defined twice");
+	dc_expect_diag(&k, 3, STEPUP_DIAG_NOTE, "a.rules", 2, 5, "first defined here");
+	dc_free(&k);
 
 	/* The same name in every file is fine; methods keep file order. */
 	const char *ok[] = {
@@ -378,7 +143,7 @@ static void ruleset_name_and_constants_across_files(void **state)
 		"b.rules", "ruleset \"same\"\nmethod OTP_SMS always\nlet LIMIT = 5\n",
 		NULL,
 	};
-	k = compile_files(ok);
+	k = dc_compile_files(ok);
 	assert_int_equal(k.rc, STEPUP_OK);
 	assert_string_equal(stepup_ruleset_name(k.rs), "same");
 	stepup_engine *e = NULL;
@@ -391,21 +156,21 @@ static void ruleset_name_and_constants_across_files(void **state)
 	assert_int_equal(r.methods[1], STEPUP_OTP_SMS);
 	th_result_free(&r);
 	stepup_engine_free(e);
-	comp_free(&k);
+	dc_free(&k);
 }
 
 static void undefined_method_declared_vs_unknown(void **state)
 {
 	(void)state;
-	comp k = compile_src(
+	dc_comp k = dc_compile_src(
 		"method OTP_SMS always\n"
 		"rule a when card.state == CLOSED then step_up only OTP_SMS, OTP_EMAIL, SMOKE_SIGNAL\n");
 	assert_int_equal(stepup_compiler_error_count(k.c), 2);
-	expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 2, 61,
-	            "undefined method 'OTP_EMAIL': declare it with 'method OTP_EMAIL ...'");
-	expect_diag(&k, 1, STEPUP_DIAG_ERROR, "t.rules", 2, 72,
-	            "unknown ID&V method 'SMOKE_SIGNAL' (expected IN_APP, OTP_SMS, OTP_EMAIL or CUSTOMER_SERVICE)");
-	comp_free(&k);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_ERROR, "t.rules", 2, 61,
+	               "undefined method 'OTP_EMAIL': declare it with 'method OTP_EMAIL ...'");
+	dc_expect_diag(&k, 1, STEPUP_DIAG_ERROR, "t.rules", 2, 72,
+	               "unknown ID&V method 'SMOKE_SIGNAL' (expected IN_APP, OTP_SMS, OTP_EMAIL or CUSTOMER_SERVICE)");
+	dc_free(&k);
 
 	/* A method declared in another file counts. */
 	const char *pairs[] = {
@@ -413,25 +178,25 @@ static void undefined_method_declared_vs_unknown(void **state)
 		"b.rules", "method OTP_EMAIL always\n",
 		NULL,
 	};
-	k = compile_files(pairs);
+	k = dc_compile_files(pairs);
 	assert_int_equal(k.rc, STEPUP_OK);
-	comp_free(&k);
+	dc_free(&k);
 }
 
 static void warnings_do_not_fail(void **state)
 {
 	(void)state;
-	comp k = compile_src("let UNUSED = 3\nlet USED = {MANUAL}\n"
-	                     "rule a when card.capture_method in USED then decline\n");
+	dc_comp k = dc_compile_src("let UNUSED = 3\nlet USED = {MANUAL}\n"
+	                           "rule a when card.capture_method in USED then decline\n");
 	assert_int_equal(k.rc, STEPUP_OK);
 	assert_non_null(k.rs);
 	assert_int_equal(stepup_compiler_error_count(k.c), 0);
 	assert_int_equal(stepup_compiler_diag_count(k.c), 1);
-	expect_diag(&k, 0, STEPUP_DIAG_WARNING, "t.rules", 1, 5, "constant 'UNUSED' is never used");
-	char *r = render(k.c, 0);
+	dc_expect_diag(&k, 0, STEPUP_DIAG_WARNING, "t.rules", 1, 5, "constant 'UNUSED' is never used");
+	char *r = dc_render(k.c, 0);
 	assert_non_null(strstr(r, "t.rules:1:5: warning: constant 'UNUSED' is never used\n"));
 	free(r);
-	comp_free(&k);
+	dc_free(&k);
 
 	/* stepup_ruleset_load of a file with only warnings succeeds. */
 	stepup_ruleset *rs = NULL;
@@ -460,7 +225,7 @@ static void reason_code_limit(void **state)
 		for (int i = 0; i < extra; i++)
 			len += (size_t)snprintf(src + len, sizeof(src) - len, "%s\"NEW_%02d\"", i ? ", " : "", i);
 		snprintf(src + len, sizeof(src) - len, "} then decline\n");
-		comp k = compile_src(src);
+		dc_comp k = dc_compile_src(src);
 		if (extra == 47) {
 			assert_int_equal(k.rc, STEPUP_OK);
 		} else {
@@ -470,25 +235,36 @@ static void reason_code_limit(void **state)
 			                       "too many distinct reason codes (at most 64)"));
 			assert_int_equal(stepup_compiler_diag(k.c, 0)->col, 45 + 10 * 47);
 		}
-		comp_free(&k);
+		dc_free(&k);
 	}
 }
 
 /* ---- evaluation semantics ------------------------------------------------ */
 
-static void expect_fired(const th_result *r, const char *const *yes, size_t ny, const char *const *no, size_t nn)
+/* The decision of base+patch (r) succeeded, fired every rule in yes and
+ * none in no. */
+static void expect_fired(const th_result *r, const char *patch, const char *const *yes, size_t ny,
+                         const char *const *no, size_t nn)
 {
 	if (r->rc != STEPUP_OK)
-		fail_msg("decide failed: %s", r->json);
+		fail_msg("patch %s: decide failed: %s", patch, r->json);
 	for (size_t i = 0; i < ny; i++)
 		if (!th_fired(r, yes[i]))
-			fail_msg("rule '%s' should fire: %s", yes[i], r->json);
+			fail_msg("patch %s: rule '%s' should fire: %s", patch, yes[i], r->json);
 	for (size_t i = 0; i < nn; i++)
 		if (th_fired(r, no[i]))
-			fail_msg("rule '%s' should not fire: %s", no[i], r->json);
+			fail_msg("patch %s: rule '%s' should not fire: %s", patch, no[i], r->json);
 }
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
+/* Decide base+patch on e and expect_fired on it. */
+static void expect_fired_on(const stepup_engine *e, const char *patch, const char *const *yes, size_t ny,
+                            const char *const *no, size_t nn)
+{
+	th_result r = th_decide_patched(e, patch);
+	expect_fired(&r, patch, yes, ny, no, nn);
+	th_result_free(&r);
+}
+
 
 /* Kleene logic: absent is neither true nor false. `not X` fires exactly
  * when X is FALSE, which makes FALSE and ABSENT distinguishable. The base
@@ -524,10 +300,10 @@ static void kleene_logic(void **state)
 		"rule call_absent_is when length(end_user.email) is absent then approve\n"
 		"rule fields_ne_absent when card.pan_suffix != wallet.phone_suffix then approve\n",
 		th_settings_full);
-	th_result r = th_decide_patched(
-		e, "{\"wallet\":{\"device_score\":null,\"reason_codes\":null},"
-		   "\"end_user\":{\"app_enrolled\":null,\"language\":null,\"email\":null},"
-		   "\"card\":{\"capture_method\":null}}");
+	static const char *const absent = "{\"wallet\":{\"device_score\":null,\"reason_codes\":null},"
+	                                  "\"end_user\":{\"app_enrolled\":null,\"language\":null,\"email\":null},"
+	                                  "\"card\":{\"capture_method\":null}}";
+	th_result r = th_decide_patched(e, absent);
 	static const char *const yes[] = {
 		"absent_and_false", "false_and_absent", "absent_or_true", "true_or_absent",
 		"is_absent", "not_is_present", "call_absent_is",
@@ -539,13 +315,12 @@ static void kleene_logic(void **state)
 		"str_ne_absent", "str_not_in_absent", "has_absent", "has_all_absent",
 		"call_absent", "fields_ne_absent",
 	};
-	expect_fired(&r, yes, N(yes), no, N(no));
-	assert_int_equal(r.nfired, N(yes));
+	expect_fired(&r, absent, yes, TH_N(yes), no, TH_N(no));
+	assert_int_equal(r.nfired, TH_N(yes));
 	assert_int_equal(r.outcome, STEPUP_GREEN);
 	th_result_free(&r);
 
 	/* With every field present the same rules give two-valued answers. */
-	r = th_decide_patched(e, "{\"card\":{\"pan_suffix\":\"9999\"}}");
 	static const char *const yes2[] = {
 		"absent_and_false", "false_and_absent", "absent_and_true", "absent_or_true", "true_or_absent",
 		"absent_or_false", "not_absent", "is_present", "ne_absent", "enum_ne_absent",
@@ -556,8 +331,7 @@ static void kleene_logic(void **state)
 		"absent_and_true2", "absent_or_false2", "not_not_absent", "is_absent", "not_is_present",
 		"eq_absent", "bool_absent", "call_absent_is",
 	};
-	expect_fired(&r, yes2, N(yes2), no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"card\":{\"pan_suffix\":\"9999\"}}", yes2, TH_N(yes2), no2, TH_N(no2));
 	stepup_engine_free(e);
 }
 
@@ -570,11 +344,7 @@ static void absent_object(void **state)
 		"rule not_active when card.state != ACTIVE then decline\n"
 		"rule tokens when card.active_tokens >= 0 then decline\n",
 		th_settings_full);
-	th_result r = th_decide_patched(e, "{\"card\":null}");
-	assert_int_equal(r.outcome, STEPUP_RED);
-	assert_int_equal(r.nfired, 1);
-	assert_string_equal(r.fired[0], "unknown");
-	th_result_free(&r);
+	TH_EXPECT(e, "{\"card\":null}", STEPUP_RED, "unknown", "");
 	stepup_engine_free(e);
 }
 
@@ -620,20 +390,19 @@ static void typed_comparisons(void **state)
 	static const char *const no[] = {
 		"s_case", "s_ne_same", "s_prefix", "s_not_in", "i_in_miss", "e_ne", "b_wrong", "b_flip",
 	};
-	expect_fired(&r, yes, N(yes), no, N(no));
-	assert_int_equal(r.nfired, N(yes));
+	expect_fired(&r, "{}", yes, TH_N(yes), no, TH_N(no));
+	assert_int_equal(r.nfired, TH_N(yes));
 	th_result_free(&r);
 
-	r = th_decide_patched(e, "{\"card\":{\"csc_result\":\"INVALID\",\"active_tokens\":2,\"capture_method\":\"CAMERA\"},"
-	                         "\"end_user\":{\"app_enrolled\":false,\"otp_exhausted\":true},"
-	                         "\"wallet\":{\"recommended_decision\":\"DECLINED\",\"device_country\":\"FR\"}}");
 	static const char *const yes2[] = { "e_ne", "b_wrong", "b_flip", "i_in", "s_not_in" };
 	static const char *const no2[] = {
 		"e_flip", "e_in", "e_not_in", "b_plain", "b_eq_true", "b_eq_false", "b_ne_true", "b_ne_false",
 		"i_not_in", "s_ne", "s_in",
 	};
-	expect_fired(&r, yes2, N(yes2), no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"card\":{\"csc_result\":\"INVALID\",\"active_tokens\":2,\"capture_method\":\"CAMERA\"},"
+	                "\"end_user\":{\"app_enrolled\":false,\"otp_exhausted\":true},"
+	                "\"wallet\":{\"recommended_decision\":\"DECLINED\",\"device_country\":\"FR\"}}",
+	                yes2, TH_N(yes2), no2, TH_N(no2));
 	stepup_engine_free(e);
 }
 
@@ -653,24 +422,20 @@ static void field_vs_field(void **state)
 		"rule len_cmp when length(card.pan_suffix) == length(wallet.phone_suffix) then approve\n"
 		"rule dec_cmp when 2.5 < wallet.device_score then approve\n",
 		th_settings_full);
-	th_result r = th_decide_patched(e, "{\"card\":{\"pan_suffix\":\"1234\"},\"wallet\":{\"phone_score\":4}}");
 	static const char *const yes[] = { "str_eq", "int_lt", "int_eq", "bool_ne", "enum_eq", "len_cmp", "dec_cmp" };
 	static const char *const no[] = { "str_ne", "int_ge", "bool_eq" };
-	expect_fired(&r, yes, N(yes), no, N(no));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"card\":{\"pan_suffix\":\"1234\"},\"wallet\":{\"phone_score\":4}}",
+	                yes, TH_N(yes), no, TH_N(no));
 
-	r = th_decide_patched(e, "{\"card\":{\"pan_suffix\":\"12345\",\"active_tokens\":9},"
-	                         "\"wallet\":{\"account_score\":2,\"device_score\":2}}");
 	static const char *const yes2[] = { "str_ne", "int_eq", "int_ge" };
 	static const char *const no2[] = { "str_eq", "int_lt", "len_cmp", "dec_cmp" };
-	expect_fired(&r, yes2, N(yes2), no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"card\":{\"pan_suffix\":\"12345\",\"active_tokens\":9},"
+	                "\"wallet\":{\"account_score\":2,\"device_score\":2}}",
+	                yes2, TH_N(yes2), no2, TH_N(no2));
 
 	/* One side absent: neither == nor != fires. */
-	r = th_decide_patched(e, "{\"wallet\":{\"phone_suffix\":null,\"account_score\":null}}");
 	static const char *const no3[] = { "str_eq", "str_ne", "int_eq", "int_ge", "len_cmp" };
-	expect_fired(&r, NULL, 0, no3, N(no3));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"wallet\":{\"phone_suffix\":null,\"account_score\":null}}", NULL, 0, no3, TH_N(no3));
 	stepup_engine_free(e);
 }
 
@@ -697,26 +462,21 @@ static void builtins(void **state)
 		"rule not_ew when not ends_with(end_user.phone, wallet.phone_suffix) then approve\n"
 		"rule call_present when length(end_user.phone) is present then approve\n",
 		th_settings_full);
-	th_result r = th_decide_patched(e, "{}");
 	static const char *const yes[] = {
 		"ew_fields", "ew_lit", "sw", "ct", "ct_empty", "len_eq", "len_in", "len_empty", "call_present",
 	};
 	static const char *const no[] = { "ew_miss", "ew_long", "sw_miss", "sw_longer", "ct_miss", "len_lt", "not_ew" };
-	expect_fired(&r, yes, N(yes), no, N(no));
-	th_result_free(&r);
+	expect_fired_on(e, "{}", yes, TH_N(yes), no, TH_N(no));
 
 	/* Normalised phone, and a mismatching suffix. */
-	r = th_decide_patched(e, "{\"end_user\":{\"phone\":\"+1 (415) 555-1234\"},\"wallet\":{\"phone_suffix\":\"9876\"}}");
 	static const char *const yes2[] = { "ew_lit", "len_eq", "not_ew" };
 	static const char *const no2[] = { "ew_fields" };
-	expect_fired(&r, yes2, N(yes2), no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"end_user\":{\"phone\":\"+1 (415) 555-1234\"},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	                yes2, TH_N(yes2), no2, TH_N(no2));
 
 	/* Absent argument: absent result. */
-	r = th_decide_patched(e, "{\"end_user\":{\"phone\":null}}");
 	static const char *const no3[] = { "ew_fields", "ew_lit", "sw", "len_eq", "not_ew", "call_present", "ew_long" };
-	expect_fired(&r, NULL, 0, no3, N(no3));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"end_user\":{\"phone\":null}}", NULL, 0, no3, TH_N(no3));
 	stepup_engine_free(e);
 }
 
@@ -734,28 +494,24 @@ static void reason_codes_semantics(void **state)
 		"rule all_of_miss when wallet.reason_codes has all of {HIGH_RISK, ACCOUNT_TOO_NEW} then approve\n"
 		"rule not_has when not (wallet.reason_codes has ACCOUNT_TOO_NEW) then approve\n",
 		th_settings_full);
-	th_result r = th_decide_patched(e, "{\"wallet\":{\"reason_codes\":[\"LOW_DEVICE_SCORE\",\"HIGH_RISK\","
-	                                   "\"DEVICE_BOUND_ELSEWHERE\",\"SOMETHING_NOBODY_NAMED\"]}}");
 	static const char *const yes[] = {
 		"has_one", "has_quoted_known", "has_new", "any_of", "all_of", "all_of_mixed", "not_has",
 	};
 	static const char *const no[] = { "all_of_miss" };
-	expect_fired(&r, yes, N(yes), no, N(no));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"wallet\":{\"reason_codes\":[\"LOW_DEVICE_SCORE\",\"HIGH_RISK\","
+	                "\"DEVICE_BOUND_ELSEWHERE\",\"SOMETHING_NOBODY_NAMED\"]}}",
+	                yes, TH_N(yes), no, TH_N(no));
 
 	/* An empty list is present: tests are FALSE, not absent. */
-	r = th_decide_patched(e, "{\"wallet\":{\"reason_codes\":[]}}");
 	static const char *const yes2[] = { "not_has" };
 	static const char *const no2[] = { "has_one", "has_new", "any_of", "all_of", "all_of_mixed" };
-	expect_fired(&r, yes2, N(yes2), no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"wallet\":{\"reason_codes\":[]}}", yes2, TH_N(yes2), no2, TH_N(no2));
 
 	/* A code only a rule-declared quoted name matches. */
-	r = th_decide_patched(e, "{\"wallet\":{\"reason_codes\":[\"DEVICE_BOUND_ELSEWHERE\",\"ACCOUNT_TOO_NEW\"]}}");
 	static const char *const yes3[] = { "has_new", "any_of" };
 	static const char *const no3[] = { "has_one", "all_of", "all_of_mixed", "not_has" };
-	expect_fired(&r, yes3, N(yes3), no3, N(no3));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"wallet\":{\"reason_codes\":[\"DEVICE_BOUND_ELSEWHERE\",\"ACCOUNT_TOO_NEW\"]}}",
+	                yes3, TH_N(yes3), no3, TH_N(no3));
 	stepup_engine_free(e);
 }
 
@@ -786,16 +542,13 @@ static void toplevel_fields_readable(void **state)
 	char err[256];
 	assert_int_equal(stepup_engine_new(rs, th_settings_full, &e, err, sizeof(err)), STEPUP_OK);
 	stepup_ruleset_unref(rs);
-	th_result r = th_decide_patched(e, "{}");
 	static const char *const yes[] = { "tsp_mdes", "tsp_present", "ch", "rid", "rid_prefix" };
 	static const char *const no[] = { "tsp_set" };
-	expect_fired(&r, yes, N(yes), no, N(no));
-	th_result_free(&r);
-	r = th_decide_patched(e, "{\"tsp\":\"AMEX\",\"channel\":\"ECOM_MERCHANT\",\"request_id\":\"x\"}");
+	expect_fired_on(e, "{}", yes, TH_N(yes), no, TH_N(no));
 	static const char *const yes2[] = { "tsp_set", "tsp_present" };
 	static const char *const no2[] = { "tsp_mdes", "ch", "rid", "rid_prefix" };
-	expect_fired(&r, yes2, N(yes2), no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"tsp\":\"AMEX\",\"channel\":\"ECOM_MERCHANT\",\"request_id\":\"x\"}",
+	                yes2, TH_N(yes2), no2, TH_N(no2));
 	stepup_engine_free(e);
 }
 
@@ -809,15 +562,11 @@ static void toplevel_fields_value_first(void **state)
 		"rule ch2 when channel != ECOM_MERCHANT then approve\n"
 		"rule rid when \"req-1\" == request_id then approve\n",
 		th_settings_full);
-	th_result r = th_decide_patched(e, "{\"tsp\":\"VTS\"}");
 	static const char *const yes[] = { "tsp_vts", "ch2", "rid" };
 	static const char *const no[] = { "ch" };
-	expect_fired(&r, yes, N(yes), no, N(no));
-	th_result_free(&r);
-	r = th_decide_patched(e, "{\"tsp\":null,\"channel\":null}");
+	expect_fired_on(e, "{\"tsp\":\"VTS\"}", yes, TH_N(yes), no, TH_N(no));
 	static const char *const no2[] = { "tsp_vts", "ch", "ch2" };
-	expect_fired(&r, NULL, 0, no2, N(no2));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"tsp\":null,\"channel\":null}", NULL, 0, no2, TH_N(no2));
 	stepup_engine_free(e);
 }
 
@@ -838,14 +587,10 @@ static void constants_evaluate(void **state)
 		"rule caps when card.capture_method in CAPS then approve\n"
 		"rule enrolled when end_user.app_enrolled == ON then approve\n",
 		th_settings_full);
-	th_result r = th_decide_patched(e, "{\"card\":{\"active_tokens\":4,\"capture_method\":\"CAMERA\"}}");
 	static const char *const yes[] = { "over", "country", "phone", "caps", "enrolled" };
-	expect_fired(&r, yes, N(yes), NULL, 0);
-	th_result_free(&r);
-	r = th_decide_patched(e, "{\"card\":{\"active_tokens\":3}}");
+	expect_fired_on(e, "{\"card\":{\"active_tokens\":4,\"capture_method\":\"CAMERA\"}}", yes, TH_N(yes), NULL, 0);
 	static const char *const no[] = { "over", "caps" };
-	expect_fired(&r, NULL, 0, no, N(no));
-	th_result_free(&r);
+	expect_fired_on(e, "{\"card\":{\"active_tokens\":3}}", NULL, 0, no, TH_N(no));
 	stepup_engine_free(e);
 }
 
@@ -859,12 +604,10 @@ static void method_conditions_three_valued(void **state)
 		"method CUSTOMER_SERVICE always\n"
 		"rule y when card.capture_method == MANUAL then step_up\n",
 		th_settings_full);
-	th_result r = th_decide_patched(
-		e, "{\"card\":{\"capture_method\":\"MANUAL\"},\"end_user\":{\"app_enrolled\":null,\"otp_exhausted\":null}}");
-	assert_int_equal(r.outcome, STEPUP_YELLOW);
-	assert_int_equal(r.nmethods, 1);
-	assert_int_equal(r.methods[0], STEPUP_CUSTOMER_SERVICE);
-	th_result_free(&r);
+	TH_EXPECT(e,
+	          "{\"card\":{\"capture_method\":\"MANUAL\"},"
+	          "\"end_user\":{\"app_enrolled\":null,\"otp_exhausted\":null}}",
+	          STEPUP_YELLOW, "y", "CUSTOMER_SERVICE");
 	stepup_engine_free(e);
 }
 
@@ -900,13 +643,12 @@ static void decimal_in_set(void **state)
 static void never_fire_integer_extremes(void **state)
 {
 	(void)state;
-	comp k = compile_src(
+	size_t n;
+	char *all = dc_compile_diags(
 		"rule below when card.active_tokens < -9223372036854775808 then decline\n"
 		"rule above when card.active_tokens > 9223372036854775807 then decline\n"
-		"rule fine when card.active_tokens <= 9223372036854775807 and card.active_tokens >= -9223372036854775808 then decline\n");
-	size_t n = stepup_compiler_error_count(k.c);
-	char *all = render_all(k.c);
-	comp_free(&k);
+		"rule fine when card.active_tokens <= 9223372036854775807 and card.active_tokens >= -9223372036854775808 then decline\n",
+		&n);
 	if (n != 2 || !strstr(all, "rule 'below' can never fire") || !strstr(all, "rule 'above' can never fire")) {
 		char msg[2048];
 		snprintf(msg, sizeof(msg), "expected 'below' and 'above' to be reported as never firing, got %zu error(s):\n%s",
@@ -920,18 +662,8 @@ static void never_fire_integer_extremes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		DSL_CASE("check/names.rules"),
-		DSL_CASE("check/types.rules"),
-		DSL_CASE("check/decls.rules"),
-		DSL_CASE("check/never-fire.rules"),
-		DSL_CASE("check/reasons.rules"),
-		DSL_CASE("check/three-mistakes.rules"),
-		DSL_CASE("check/doc-example.rules"),
-		DSL_CASE("check/warnings.rules"),
-		DSL_CASE("check/lets.rules"),
-		DSL_CASE("check/toplevel.rules"),
-		DSL_CASE("check/toplevel-errors.rules"),
-		cmocka_unit_test(dsl_cases_all_listed),
+		CHECK_DSL_FILES(DC_CASE)
+		DC_ALL_LISTED(dsl_suite),
 		cmocka_unit_test(three_independent_semantic_errors),
 		cmocka_unit_test(both_sides_of_and_or_are_checked),
 		cmocka_unit_test(unknown_field_suggestions),

@@ -15,9 +15,7 @@
 
 #include "helpers.h"
 
-static const char *const S_FULL =
-	"{\"issuer\":{\"app_id\":\"com.examplebank.mobile\",\"customer_service\":"
-	"{\"standard\":\"+1-800-555-0100\",\"fraud\":\"+1-800-555-0199\"}}}";
+#define S_FULL th_settings_full
 static const char *const S_NO_APP =
 	"{\"issuer\":{\"customer_service\":{\"standard\":\"+1-800-555-0100\",\"fraud\":\"+1-800-555-0199\"}}}";
 static const char *const S_NO_CS = "{\"issuer\":{\"app_id\":\"com.examplebank.mobile\"}}";
@@ -47,6 +45,21 @@ static const char *const RULES =
 	"rule only_cs when card.capture_method == UNKNOWN then step_up only CUSTOMER_SERVICE\n"   /* 18 */
 	"on channel ECOM_MERCHANT step_up becomes decline\n";                                     /* 19 */
 
+/* Per-test fixture: a fresh engine on RULES with S_FULL in *state. */
+static int rules_engine(void **state)
+{
+	*state = th_engine(RULES, S_FULL);
+	return 0;
+}
+
+static int free_engine(void **state)
+{
+	stepup_engine_free(*state);
+	return 0;
+}
+
+#define RULES_TEST(test) cmocka_unit_test_setup_teardown(test, rules_engine, free_engine)
+
 static unsigned src_line(const char *src, const char *rule)
 {
 	char want[128];
@@ -65,50 +78,6 @@ static unsigned src_line(const char *src, const char *rule)
 	return 0;
 }
 
-static void csv_of(const th_result *r, char *f, size_t fs, char *m, size_t ms)
-{
-	f[0] = m[0] = '\0';
-	for (size_t i = 0; i < r->nfired; i++) {
-		if (i)
-			strncat(f, ",", fs - strlen(f) - 1);
-		strncat(f, r->fired[i], fs - strlen(f) - 1);
-	}
-	for (size_t i = 0; i < r->nmethods; i++) {
-		if (i)
-			strncat(m, ",", ms - strlen(m) - 1);
-		strncat(m, stepup_method_name(r->methods[i]), ms - strlen(m) - 1);
-	}
-}
-
-static th_result expect_r(const stepup_engine *e, const char *patch, stepup_outcome o, const char *fired,
-                          const char *methods)
-{
-	th_result r = th_decide_patched(e, patch);
-	char f[512], m[256];
-	if (r.rc != STEPUP_OK)
-		fail_msg("patch %s: rc=%d %s", patch, r.rc, r.json ? r.json : "");
-	csv_of(&r, f, sizeof(f), m, sizeof(m));
-	if (r.outcome != o || strcmp(f, fired) != 0 || strcmp(m, methods) != 0)
-		fail_msg("patch %s:\n  got      %s [%s] [%s]\n  expected %s [%s] [%s]\n  %s", patch,
-		         stepup_outcome_name(r.outcome), f, m, stepup_outcome_name(o), fired, methods, r.json);
-	return r;
-}
-
-#define EXPECT(e, patch, o, fired, methods)                          \
-	do {                                                             \
-		th_result r_ = expect_r((e), (patch), (o), (fired), (methods)); \
-		th_result_free(&r_);                                         \
-	} while (0)
-
-static json_t *jparse(const char *text)
-{
-	json_error_t je;
-	json_t *j = json_loads(text, 0, &je);
-	if (!j)
-		fail_msg("not JSON (%s): %s", je.text, text);
-	return j;
-}
-
 static const char *jstr(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
@@ -117,40 +86,78 @@ static const char *jstr(json_t *o, const char *k)
 	return json_string_value(v);
 }
 
+/* The step-up rule the method tests end with, and a patch on which it
+ * fires alone. */
+#define RULE_Y "rule y when wallet.account_score == 2 then step_up\n"
+#define Y_PATCH "{\"wallet\":{\"account_score\":2}}"
+/* Only OTP_SMS and CUSTOMER_SERVICE declared, then rule y. */
+#define SMS_CS_RULES "method OTP_SMS always\nmethod CUSTOMER_SERVICE always\n" RULE_Y
+
+/* A patch on which rule y fires alone (YELLOW), and the methods it must
+ * offer. Lists end with { NULL, NULL }. */
+typedef struct offer {
+	const char *patch, *methods;
+} offer;
+
+/* Check every offer on an engine built from rules (ending in RULE_Y) and
+ * settings. */
+static void expect_offers(const char *rules, const char *settings, const offer *o)
+{
+	stepup_engine *e = th_engine(rules, settings);
+	for (; o->patch; o++)
+		TH_EXPECT(e, o->patch, STEPUP_YELLOW, "y", o->methods);
+	stepup_engine_free(e);
+}
+
+/* Decide base+patch: YELLOW with `fired` and `methods` (as th_expect), and
+ * method i is the customer-service number `number` on `line`, the line the
+ * decision reports too. */
+static void expect_cs_method(const stepup_engine *e, const char *patch, const char *fired, const char *methods,
+                             size_t i, stepup_cs_line line, const char *number)
+{
+	th_result r = th_expect(e, patch, STEPUP_YELLOW, fired, methods);
+	assert_int_equal(r.line, line);
+	json_t *j = th_json(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), i);
+	assert_string_equal(jstr(m, "type"), "CUSTOMER_SERVICE");
+	assert_string_equal(jstr(m, "value"), number);
+	assert_string_equal(jstr(m, "line"), line == STEPUP_LINE_FRAUD ? "FRAUD" : "STANDARD");
+	json_decref(j);
+	th_result_free(&r);
+}
+
 /* ---- severity ----------------------------------------------------------- */
 
 static void no_rule_fired_is_green(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	th_result r = expect_r(e, "{}", STEPUP_GREEN, "", "");
-	json_t *j = jparse(r.json);
+	stepup_engine *e = *state;
+	th_result r = th_expect(e, "{}", STEPUP_GREEN, "", "");
+	json_t *j = th_json(r.json);
 	assert_int_equal(json_array_size(json_object_get(j, "reasons")), 0);
 	assert_true(json_is_array(json_object_get(j, "reasons")));
 	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
 	assert_true(json_is_array(json_object_get(j, "idv_methods")));
 	json_decref(j);
 	th_result_free(&r);
-	stepup_engine_free(e);
 }
 
 static void red_wins_over_yellow(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	EXPECT(e, "{\"wallet\":{\"device_score\":1,\"account_score\":2}}", STEPUP_RED, "red_score,yellow_all", "");
-	EXPECT(e, "{\"wallet\":{\"device_score\":1,\"device_suspicious\":true},\"card\":{\"capture_method\":\"MANUAL\"}}",
-	       STEPUP_RED, "red_score,only_a,only_b,fraud", "");
-	EXPECT(e, "{\"wallet\":{\"device_score\":1}}", STEPUP_RED, "red_score", "");
-	stepup_engine_free(e);
+	stepup_engine *e = *state;
+	static const th_case cases[] = {
+		{ "{\"wallet\":{\"device_score\":1,\"account_score\":2}}", "RED red_score,yellow_all" },
+		{ "{\"wallet\":{\"device_score\":1,\"device_suspicious\":true},\"card\":{\"capture_method\":\"MANUAL\"}}",
+		  "RED red_score,only_a,only_b,fraud" },
+		{ "{\"wallet\":{\"device_score\":1}}", "RED red_score" },
+		{ NULL, NULL },
+	};
+	th_expect_each(e, cases);
 }
 
 static void approve_is_green_and_reported(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	th_result r = expect_r(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}", STEPUP_GREEN, "green_ok", "");
-	json_t *j = jparse(r.json);
+	stepup_engine *e = *state;
+	th_result r = th_expect(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}", STEPUP_GREEN, "green_ok", "");
+	json_t *j = th_json(r.json);
 	json_t *x = json_array_get(json_object_get(j, "reasons"), 0);
 	assert_string_equal(jstr(x, "rule"), "green_ok");
 	assert_string_equal(jstr(x, "outcome"), "GREEN");
@@ -158,39 +165,38 @@ static void approve_is_green_and_reported(void **state)
 	json_decref(j);
 	th_result_free(&r);
 	/* approve never overrides YELLOW or RED, and does not restrict methods. */
-	EXPECT(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"},\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW,
-	       "yellow_all,green_ok", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"},\"wallet\":{\"device_score\":1}}", STEPUP_RED,
-	       "red_score,green_ok", "");
-	stepup_engine_free(e);
+	TH_EXPECT(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"},\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW,
+	          "yellow_all,green_ok", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	TH_EXPECT(e, "{\"token_requestor\":{\"name\":\"GOOGLE_PAY\"},\"wallet\":{\"device_score\":1}}", STEPUP_RED,
+	          "red_score,green_ok", "");
 }
 
 /* ---- methods ------------------------------------------------------------ */
 
 static void step_up_without_only_offers_all_declared(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	th_result r = expect_r(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "yellow_all",
-	                       "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	stepup_engine *e = *state;
+	th_result r = th_expect(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "yellow_all",
+	                        "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
 	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
 	th_result_free(&r);
-	stepup_engine_free(e);
 }
 
 static void only_sets_intersect_in_declaration_order(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	/* only_a {OTP_EMAIL, IN_APP, CS} and only_b {CS, OTP_SMS, OTP_EMAIL}. */
-	EXPECT(e, "{\"card\":{\"capture_method\":\"MANUAL\"}}", STEPUP_YELLOW, "only_a,only_b",
-	       "OTP_EMAIL,CUSTOMER_SERVICE");
-	/* And with a step_up that allows all: unchanged. */
-	EXPECT(e, "{\"card\":{\"capture_method\":\"MANUAL\"},\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW,
-	       "yellow_all,only_a,only_b", "OTP_EMAIL,CUSTOMER_SERVICE");
-	/* Single `only` rule: its set, in declaration order. */
-	EXPECT(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_YELLOW, "only_cs", "CUSTOMER_SERVICE");
-	stepup_engine_free(e);
+	stepup_engine *e = *state;
+	static const th_case cases[] = {
+		/* only_a {OTP_EMAIL, IN_APP, CS} and only_b {CS, OTP_SMS, OTP_EMAIL}. */
+		{ "{\"card\":{\"capture_method\":\"MANUAL\"}}",
+		  "YELLOW only_a,only_b -> OTP_EMAIL,CUSTOMER_SERVICE" },
+		/* And with a step_up that allows all: unchanged. */
+		{ "{\"card\":{\"capture_method\":\"MANUAL\"},\"wallet\":{\"account_score\":2}}",
+		  "YELLOW yellow_all,only_a,only_b -> OTP_EMAIL,CUSTOMER_SERVICE" },
+		/* Single `only` rule: its set, in declaration order. */
+		{ "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", "YELLOW only_cs -> CUSTOMER_SERVICE" },
+		{ NULL, NULL },
+	};
+	th_expect_each(e, cases);
 
 	/* Declaration order differing from the `only` order. */
 	static const char *const src =
@@ -201,14 +207,15 @@ static void only_sets_intersect_in_declaration_order(void **state)
 		"method IN_APP always\n"
 		"rule r1 when wallet.account_score == 2 then step_up only IN_APP, OTP_SMS, CUSTOMER_SERVICE, OTP_EMAIL\n"
 		"rule r2 when wallet.device_score == 2 then step_up only IN_APP, OTP_SMS, OTP_EMAIL\n";
-	e = th_engine(src, S_FULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "r1", "OTP_EMAIL,CUSTOMER_SERVICE,OTP_SMS,IN_APP");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"device_score\":2}}", STEPUP_YELLOW, "r1,r2",
-	       "OTP_EMAIL,OTP_SMS,IN_APP");
+	stepup_engine *order = th_engine(src, S_FULL);
+	TH_EXPECT(order, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "r1",
+	          "OTP_EMAIL,CUSTOMER_SERVICE,OTP_SMS,IN_APP");
+	TH_EXPECT(order, "{\"wallet\":{\"account_score\":2,\"device_score\":2}}", STEPUP_YELLOW, "r1,r2",
+	          "OTP_EMAIL,OTP_SMS,IN_APP");
 	/* The JSON lists them in the same order. */
-	th_result r = expect_r(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "r1",
-	                       "OTP_EMAIL,CUSTOMER_SERVICE,OTP_SMS,IN_APP");
-	json_t *j = jparse(r.json), *m = json_object_get(j, "idv_methods");
+	th_result r = th_expect(order, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "r1",
+	                        "OTP_EMAIL,CUSTOMER_SERVICE,OTP_SMS,IN_APP");
+	json_t *j = th_json(r.json), *m = json_object_get(j, "idv_methods");
 	assert_int_equal(json_array_size(m), 4);
 	assert_string_equal(jstr(json_array_get(m, 0), "type"), "OTP_EMAIL");
 	assert_string_equal(jstr(json_array_get(m, 1), "type"), "CUSTOMER_SERVICE");
@@ -216,20 +223,15 @@ static void only_sets_intersect_in_declaration_order(void **state)
 	assert_string_equal(jstr(json_array_get(m, 3), "type"), "IN_APP");
 	json_decref(j);
 	th_result_free(&r);
-	stepup_engine_free(e);
+	stepup_engine_free(order);
 }
 
 static void undeclared_methods_never_offered(void **state)
 {
 	(void)state;
-	static const char *const src =
-		"method OTP_SMS always\n"
-		"method CUSTOMER_SERVICE always\n"
-		"rule y when wallet.account_score == 2 then step_up\n";
-	stepup_engine *e = th_engine(src, S_FULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "OTP_SMS,CUSTOMER_SERVICE");
-	th_result r = th_decide_patched(e, "{\"wallet\":{\"account_score\":2}}");
-	json_t *j = jparse(r.json);
+	stepup_engine *e = th_engine(SMS_CS_RULES, S_FULL);
+	th_result r = th_expect(e, Y_PATCH, STEPUP_YELLOW, "y", "OTP_SMS,CUSTOMER_SERVICE");
+	json_t *j = th_json(r.json);
 	/* A ruleset without a name is "unnamed". */
 	assert_string_equal(jstr(json_object_get(j, "ruleset"), "name"), "unnamed");
 	json_decref(j);
@@ -240,30 +242,27 @@ static void undeclared_methods_never_offered(void **state)
 static void method_availability_conditions(void **state)
 {
 	(void)state;
-	static const char *const src =
-		"method IN_APP when end_user.app_enrolled\n"
-		"method OTP_SMS when end_user.language == \"en-US\"\n"
-		"method OTP_EMAIL when wallet.phone_score >= 3\n"
-		"method CUSTOMER_SERVICE always\n"
-		"rule y when wallet.account_score == 2 then step_up\n";
-	stepup_engine *e = th_engine(src, S_FULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"language\":\"fr-FR\"}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
-	/* An absent field makes the condition ABSENT: not available. */
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"language\":null}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"phone_score\":3}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"phone_score\":2}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2,\"phone_score\":null}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"app_enrolled\":false}}", STEPUP_YELLOW, "y",
-	       "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"app_enrolled\":null}}", STEPUP_YELLOW, "y",
-	       "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	stepup_engine_free(e);
+	static const offer offers[] = {
+		{ Y_PATCH, "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"language\":\"fr-FR\"}}",
+		  "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE" },
+		/* An absent field makes the condition ABSENT: not available. */
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"language\":null}}",
+		  "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2,\"phone_score\":3}}", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2,\"phone_score\":2}}", "IN_APP,OTP_SMS,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2,\"phone_score\":null}}", "IN_APP,OTP_SMS,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"app_enrolled\":false}}",
+		  "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"app_enrolled\":null}}",
+		  "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ NULL, NULL },
+	};
+	expect_offers("method IN_APP when end_user.app_enrolled\n"
+	              "method OTP_SMS when end_user.language == \"en-US\"\n"
+	              "method OTP_EMAIL when wallet.phone_score >= 3\n"
+	              "method CUSTOMER_SERVICE always\n" RULE_Y,
+	              S_FULL, offers);
 }
 
 static void methods_need_data(void **state)
@@ -274,77 +273,69 @@ static void methods_need_data(void **state)
 		"method IN_APP always\n"
 		"method OTP_SMS always\n"
 		"method OTP_EMAIL always\n"
-		"method CUSTOMER_SERVICE always\n"
-		"rule y when wallet.account_score == 2 then step_up\n";
-	stepup_engine *e = th_engine(src, S_FULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"email\":null}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"phone\":null}}", STEPUP_YELLOW, "y",
-	       "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":null}", STEPUP_YELLOW, "y", "IN_APP,CUSTOMER_SERVICE");
-	stepup_engine_free(e);
+		"method CUSTOMER_SERVICE always\n" RULE_Y;
+	static const offer full[] = {
+		{ Y_PATCH, "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"email\":null}}",
+		  "IN_APP,OTP_SMS,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"phone\":null}}",
+		  "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE" },
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":null}", "IN_APP,CUSTOMER_SERVICE" },
+		{ NULL, NULL },
+	};
+	expect_offers(src, S_FULL, full);
 
 	/* No app_id in the settings: no IN_APP even for an enrolled user. */
-	e = th_engine(src, S_NO_APP);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	stepup_engine_free(e);
+	static const offer no_app[] = { { Y_PATCH, "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" }, { NULL, NULL } };
+	expect_offers(src, S_NO_APP, no_app);
 	/* No customer-service number: no CUSTOMER_SERVICE. */
-	e = th_engine(src, S_NO_CS);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "IN_APP,OTP_SMS,OTP_EMAIL");
-	stepup_engine_free(e);
+	static const offer no_cs[] = { { Y_PATCH, "IN_APP,OTP_SMS,OTP_EMAIL" }, { NULL, NULL } };
+	expect_offers(src, S_NO_CS, no_cs);
 	/* No settings at all: phone and email still serve OTPs. */
-	e = th_engine(src, NULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "OTP_SMS,OTP_EMAIL");
-	stepup_engine_free(e);
+	static const offer none[] = { { Y_PATCH, "OTP_SMS,OTP_EMAIL" }, { NULL, NULL } };
+	expect_offers(src, NULL, none);
 }
 
 static void otp_exhausted_drops_otps(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2},\"end_user\":{\"otp_exhausted\":true}}", STEPUP_YELLOW,
-	       "yellow_all", "IN_APP,CUSTOMER_SERVICE");
-	/* Exhausted OTPs with an OTP-only intersection: fallback. */
-	EXPECT(e, "{\"card\":{\"capture_method\":\"MANUAL\"},\"end_user\":{\"otp_exhausted\":true}}", STEPUP_YELLOW,
-	       "only_a,only_b", "CUSTOMER_SERVICE");
-	stepup_engine_free(e);
+	stepup_engine *e = *state;
+	static const th_case cases[] = {
+		{ "{\"wallet\":{\"account_score\":2},\"end_user\":{\"otp_exhausted\":true}}",
+		  "YELLOW yellow_all -> IN_APP,CUSTOMER_SERVICE" },
+		/* Exhausted OTPs with an OTP-only intersection: fallback. */
+		{ "{\"card\":{\"capture_method\":\"MANUAL\"},\"end_user\":{\"otp_exhausted\":true}}",
+		  "YELLOW only_a,only_b -> CUSTOMER_SERVICE" },
+		{ NULL, NULL },
+	};
+	th_expect_each(e, cases);
 }
 
 static void empty_intersection_falls_back_to_customer_service(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	/* only_b {CS, SMS, EMAIL} and only_c {IN_APP}: nothing in common. */
-	th_result r = expect_r(e, "{\"card\":{\"capture_method\":\"CAMERA\"}}", STEPUP_YELLOW, "only_b,only_c",
-	                       "CUSTOMER_SERVICE");
-	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
-	json_t *j = jparse(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), 0);
-	assert_string_equal(jstr(m, "value"), "+1-800-555-0100");
-	assert_string_equal(jstr(m, "line"), "STANDARD");
-	json_decref(j);
-	th_result_free(&r);
+	expect_cs_method(e, "{\"card\":{\"capture_method\":\"CAMERA\"}}", "only_b,only_c", "CUSTOMER_SERVICE", 0,
+	                 STEPUP_LINE_STANDARD, "+1-800-555-0100");
 	/* Intersection {IN_APP} with no app: the same fallback. */
-	EXPECT(e, "{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}", STEPUP_YELLOW,
-	       "only_b,only_c", "CUSTOMER_SERVICE");
-	stepup_engine_free(e);
+	TH_EXPECT(e, "{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}", STEPUP_YELLOW,
+	          "only_b,only_c", "CUSTOMER_SERVICE");
 
 	/* A ruleset that declares no method at all: fallback too. */
-	e = th_engine("rule y when wallet.account_score == 2 then step_up\n", S_FULL);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y", "CUSTOMER_SERVICE");
-	stepup_engine_free(e);
-	e = th_engine("rule y when wallet.account_score == 2 then step_up\n", S_NO_CS);
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_RED, "y", "");
-	stepup_engine_free(e);
+	static const offer cs[] = { { Y_PATCH, "CUSTOMER_SERVICE" }, { NULL, NULL } };
+	expect_offers(RULE_Y, S_FULL, cs);
+	/* ... and with no number for it: RED. */
+	stepup_engine *no_cs = th_engine(RULE_Y, S_NO_CS);
+	TH_EXPECT(no_cs, Y_PATCH, STEPUP_RED, "y", "");
+	stepup_engine_free(no_cs);
 }
 
 static void no_customer_service_number_makes_red(void **state)
 {
 	(void)state;
 	stepup_engine *e = th_engine(RULES, S_NO_CS);
-	th_result r = expect_r(e, "{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}",
-	                       STEPUP_RED, "only_b,only_c", "");
-	json_t *j = jparse(r.json);
+	th_result r = th_expect(e, "{\"card\":{\"capture_method\":\"CAMERA\"},\"end_user\":{\"app_enrolled\":false}}",
+	                        STEPUP_RED, "only_b,only_c", "");
+	json_t *j = th_json(r.json);
 	assert_string_equal(jstr(j, "decision"), "RED");
 	assert_string_equal(jstr(j, "network_decision"), "DECLINED");
 	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
@@ -353,58 +344,43 @@ static void no_customer_service_number_makes_red(void **state)
 	json_decref(j);
 	th_result_free(&r);
 	/* only CUSTOMER_SERVICE with no number: RED. */
-	EXPECT(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_RED, "only_cs", "");
+	TH_EXPECT(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_RED, "only_cs", "");
 	/* When other methods remain, the missing number does not matter. */
-	EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "yellow_all", "IN_APP,OTP_SMS,OTP_EMAIL");
+	TH_EXPECT(e, "{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "yellow_all", "IN_APP,OTP_SMS,OTP_EMAIL");
 	stepup_engine_free(e);
 }
 
 static void fraud_line_when_any_rule_asks(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	th_result r = expect_r(e, "{\"wallet\":{\"device_suspicious\":true}}", STEPUP_YELLOW, "fraud",
-	                       "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
-	json_t *j = jparse(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), 3);
-	assert_string_equal(jstr(m, "type"), "CUSTOMER_SERVICE");
-	assert_string_equal(jstr(m, "value"), "+1-800-555-0199");
-	assert_string_equal(jstr(m, "line"), "FRAUD");
-	json_decref(j);
-	th_result_free(&r);
+	stepup_engine *e = *state;
+	expect_cs_method(e, "{\"wallet\":{\"device_suspicious\":true}}", "fraud",
+	                 "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE", 3, STEPUP_LINE_FRAUD, "+1-800-555-0199");
 	/* One FRAUD rule among STANDARD ones is enough. */
-	r = expect_r(e, "{\"wallet\":{\"device_suspicious\":true,\"account_score\":2},\"card\":{\"capture_method\":\"MANUAL\"}}",
-	             STEPUP_YELLOW, "yellow_all,only_a,only_b,fraud", "OTP_EMAIL,CUSTOMER_SERVICE");
+	th_result r = th_expect(e, "{\"wallet\":{\"device_suspicious\":true,\"account_score\":2},\"card\":{\"capture_method\":\"MANUAL\"}}",
+	                        STEPUP_YELLOW, "yellow_all,only_a,only_b,fraud", "OTP_EMAIL,CUSTOMER_SERVICE");
 	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
 	assert_non_null(strstr(r.json, "\"+1-800-555-0199\""));
 	assert_null(strstr(r.json, "+1-800-555-0100"));
 	th_result_free(&r);
 	/* FRAUD also reaches the fallback. */
-	r = expect_r(e, "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]},\"card\":{\"capture_method\":\"CAMERA\"}}",
-	             STEPUP_YELLOW, "only_b,only_c,fraud_cs", "CUSTOMER_SERVICE");
+	r = th_expect(e, "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]},\"card\":{\"capture_method\":\"CAMERA\"}}",
+	              STEPUP_YELLOW, "only_b,only_c,fraud_cs", "CUSTOMER_SERVICE");
 	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
 	assert_non_null(strstr(r.json, "\"line\":\"FRAUD\""));
 	th_result_free(&r);
 	/* No FRAUD rule fired: STANDARD. */
-	r = expect_r(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_YELLOW, "only_cs", "CUSTOMER_SERVICE");
+	r = th_expect(e, "{\"card\":{\"capture_method\":\"UNKNOWN\"}}", STEPUP_YELLOW, "only_cs", "CUSTOMER_SERVICE");
 	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
 	assert_non_null(strstr(r.json, "\"line\":\"STANDARD\""));
 	th_result_free(&r);
-	stepup_engine_free(e);
 }
 
 static void fraud_line_falls_back_to_standard(void **state)
 {
 	(void)state;
 	stepup_engine *e = th_engine(RULES, S_STD_ONLY);
-	th_result r = expect_r(e, "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]}}", STEPUP_YELLOW, "fraud_cs",
-	                       "CUSTOMER_SERVICE");
-	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
-	json_t *j = jparse(r.json), *m = json_array_get(json_object_get(j, "idv_methods"), 0);
-	assert_string_equal(jstr(m, "value"), "+1-800-555-0100");
-	assert_string_equal(jstr(m, "line"), "STANDARD");
-	json_decref(j);
-	th_result_free(&r);
+	expect_cs_method(e, "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]}}", "fraud_cs", "CUSTOMER_SERVICE", 0,
+	                 STEPUP_LINE_STANDARD, "+1-800-555-0100");
 	stepup_engine_free(e);
 }
 
@@ -412,41 +388,37 @@ static void fraud_line_falls_back_to_standard(void **state)
 
 static void merchant_becomes_decline(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
-	th_result r = expect_r(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_RED,
-	                       "yellow_all", "");
-	json_t *j = jparse(r.json);
+	stepup_engine *e = *state;
+	th_result r = th_expect(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_RED,
+	                        "yellow_all", "");
+	json_t *j = th_json(r.json);
 	assert_string_equal(jstr(j, "decision"), "RED");
 	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
 	assert_string_equal(jstr(json_array_get(json_object_get(j, "reasons"), 0), "outcome"), "YELLOW");
 	json_decref(j);
 	th_result_free(&r);
 	/* GREEN stays GREEN on the merchant channel. */
-	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\"}", STEPUP_GREEN, "", "");
-	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}", STEPUP_GREEN,
-	       "green_ok", "");
-	stepup_engine_free(e);
+	TH_EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\"}", STEPUP_GREEN, "", "");
+	TH_EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}", STEPUP_GREEN,
+	          "green_ok", "");
 }
 
 static void merchant_without_policy_fails_closed(void **state)
 {
 	(void)state;
-	static const char *const src =
-		"method OTP_SMS always\n"
-		"method CUSTOMER_SERVICE always\n"
-		"rule y when wallet.account_score == 2 then step_up\n";
-	stepup_engine *e = th_engine(src, S_FULL);
-	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_RED, "y", "");
-	EXPECT(e, "{\"channel\":\"XPAY_WALLET\",\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "y",
-	       "OTP_SMS,CUSTOMER_SERVICE");
-	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\"}", STEPUP_GREEN, "", "");
+	stepup_engine *e = th_engine(SMS_CS_RULES, S_FULL);
+	static const th_case cases[] = {
+		{ "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", "RED y" },
+		{ "{\"channel\":\"XPAY_WALLET\",\"wallet\":{\"account_score\":2}}",
+		  "YELLOW y -> OTP_SMS,CUSTOMER_SERVICE" },
+		{ "{\"channel\":\"ECOM_MERCHANT\"}", "GREEN" },
+		{ NULL, NULL },
+	};
+	th_expect_each(e, cases);
 	stepup_engine_free(e);
 
-	e = th_engine("method OTP_SMS always\nrule y when wallet.account_score == 2 then step_up\n"
-	              "on channel ECOM_MERCHANT step_up becomes approve\n",
-	              S_FULL);
-	EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_GREEN, "y", "");
+	e = th_engine("method OTP_SMS always\n" RULE_Y "on channel ECOM_MERCHANT step_up becomes approve\n", S_FULL);
+	TH_EXPECT(e, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"account_score\":2}}", STEPUP_GREEN, "y", "");
 	stepup_engine_free(e);
 }
 
@@ -454,13 +426,12 @@ static void merchant_without_policy_fails_closed(void **state)
 
 static void reasons_carry_file_and_line(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	th_result r = th_decide_patched(e, "{\"wallet\":{\"device_score\":1,\"account_score\":2,\"device_suspicious\":true},"
 	                                   "\"card\":{\"capture_method\":\"MANUAL\"},"
 	                                   "\"token_requestor\":{\"name\":\"GOOGLE_PAY\"}}");
 	assert_int_equal(r.rc, STEPUP_OK);
-	json_t *j = jparse(r.json), *reasons = json_object_get(j, "reasons");
+	json_t *j = th_json(r.json), *reasons = json_object_get(j, "reasons");
 	static const char *const names[] = { "red_score", "yellow_all", "only_a", "only_b", "fraud", "green_ok" };
 	static const char *const outs[] = { "RED", "YELLOW", "YELLOW", "YELLOW", "YELLOW", "GREEN" };
 	assert_int_equal(json_array_size(reasons), 6);
@@ -478,7 +449,6 @@ static void reasons_carry_file_and_line(void **state)
 	assert_string_equal(jstr(json_array_get(reasons, 5), "at"), "test.rules:17");
 	json_decref(j);
 	th_result_free(&r);
-	stepup_engine_free(e);
 }
 
 static int matches(const char *re, const char *s)
@@ -492,7 +462,7 @@ static int matches(const char *re, const char *s)
 
 static void check_shape(const char *json, const char *decision, const char *network, int want_methods)
 {
-	json_t *j = jparse(json);
+	json_t *j = th_json(json);
 	static const char *const keys[] = { "request_id", "decision_id", "decision", "network_decision",
 		                            "idv_methods", "reasons", "ruleset" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -520,8 +490,7 @@ static void check_shape(const char *json, const char *decision, const char *netw
 
 static void response_shape(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	th_result g = th_decide_patched(e, "{}");
 	th_result y = th_decide_patched(e, "{\"wallet\":{\"account_score\":2}}");
 	th_result r = th_decide_patched(e, "{\"wallet\":{\"device_score\":1}}");
@@ -529,7 +498,7 @@ static void response_shape(void **state)
 	check_shape(y.json, "YELLOW", "REQUIRE_ADDITIONAL_AUTHENTICATION", 1);
 	check_shape(r.json, "RED", "DECLINED", 0);
 	/* Revision matches the library's own. */
-	json_t *j = jparse(g.json);
+	json_t *j = th_json(g.json);
 	assert_string_equal(jstr(json_object_get(j, "ruleset"), "revision"),
 	                    stepup_ruleset_revision(stepup_engine_ruleset(e)));
 	json_decref(j);
@@ -545,26 +514,22 @@ static void response_shape(void **state)
 	assert_string_equal(stepup_outcome_network_name(STEPUP_RED), "DECLINED");
 	assert_string_equal(stepup_cs_line_name(STEPUP_LINE_FRAUD), "FRAUD");
 	assert_string_equal(stepup_cs_line_name(STEPUP_LINE_STANDARD), "STANDARD");
-	stepup_engine_free(e);
 }
 
 static void request_id_echoed_escaped(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	th_result r = th_decide_patched(e, "{\"request_id\":\"a\\\"b\\\\c/<x>\"}");
 	assert_int_equal(r.rc, STEPUP_OK);
-	json_t *j = jparse(r.json);
+	json_t *j = th_json(r.json);
 	assert_string_equal(jstr(j, "request_id"), "a\"b\\c/<x>");
 	json_decref(j);
 	th_result_free(&r);
-	stepup_engine_free(e);
 }
 
 static void decision_json_matches_accessors(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	stepup_request *rq = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();
 	char err[256];
@@ -588,7 +553,7 @@ static void decision_json_matches_accessors(void **state)
 	const char *out = stepup_decision_json(e, rq, d, &len);
 	assert_non_null(out);
 	assert_int_equal(strlen(out), len);
-	json_t *j = jparse(out);
+	json_t *j = th_json(out);
 	assert_string_equal(jstr(j, "decision_id"), stepup_decision_id(d));
 	assert_string_equal(jstr(j, "request_id"), "acc-1");
 	json_t *m = json_object_get(j, "idv_methods");
@@ -603,7 +568,7 @@ static void decision_json_matches_accessors(void **state)
 	assert_int_equal(stepup_decision_method_count(d), 0);
 	assert_int_equal(stepup_decision_fired_count(d), 0);
 	out = stepup_decision_json(e, rq, d, &len);
-	j = jparse(out);
+	j = th_json(out);
 	assert_string_equal(jstr(j, "request_id"), "acc-2");
 	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
 	assert_int_equal(json_array_size(json_object_get(j, "reasons")), 0);
@@ -621,7 +586,6 @@ static void decision_json_matches_accessors(void **state)
 
 	stepup_request_free(rq);
 	stepup_decision_free(d);
-	stepup_engine_free(e);
 }
 
 /* ---- decision ids ------------------------------------------------------- */
@@ -633,9 +597,8 @@ static int cmp_id(const void *a, const void *b)
 
 static void decision_ids_unique(void **state)
 {
-	(void)state;
 	enum { N = 10000 };
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	stepup_request *rq = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();
 	char (*ids)[24] = calloc(N, sizeof(*ids));
@@ -660,7 +623,6 @@ static void decision_ids_unique(void **state)
 	free(ids);
 	stepup_request_free(rq);
 	stepup_decision_free(d);
-	stepup_engine_free(e);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -692,37 +654,6 @@ typedef struct mt_case {
 
 static mt_case mt_cases[MT_N];
 static const stepup_engine *mt_engine;
-
-/* Patch the base request (via jansson) into a text. */
-static char *patched(const char *patch)
-{
-	json_error_t je;
-	json_t *b = json_loads(th_base_request, 0, &je), *p = json_loads(patch, 0, &je);
-	assert_non_null(b);
-	assert_non_null(p);
-	/* one level deep merge is enough for these patches */
-	const char *k;
-	json_t *v;
-	json_object_foreach(p, k, v) {
-		json_t *cur = json_object_get(b, k);
-		if (json_is_object(v) && json_is_object(cur)) {
-			const char *k2;
-			json_t *v2;
-			json_object_foreach(v, k2, v2) {
-				if (json_is_null(v2))
-					json_object_del(cur, k2);
-				else
-					json_object_set(cur, k2, v2);
-			}
-		} else {
-			json_object_set(b, k, v);
-		}
-	}
-	char *s = json_dumps(b, JSON_COMPACT);
-	json_decref(b);
-	json_decref(p);
-	return s;
-}
 
 /* Remove the "decision_id":"..." member so responses compare. */
 static char *strip_id(const char *json, size_t len)
@@ -773,19 +704,12 @@ static void *mt_worker(void *p)
 	return NULL;
 }
 
-/* Under valgrind everything is ~50x slower; scale the count down there so
- * the binary still runs in reasonable time (natively the full count runs). */
-static int under_valgrind(void)
-{
-	const char *p = getenv("LD_PRELOAD");
-	return p && strstr(p, "vgpreload") != NULL;
-}
-
 static void threads_share_one_engine(void **state)
 {
-	(void)state;
-	int iters = under_valgrind() ? 2500 : 20000;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	/* Under valgrind everything is ~50x slower; scale the count down there so
+	 * the binary still runs in reasonable time (natively the full count runs). */
+	int iters = th_under_valgrind() ? 2500 : 20000;
+	stepup_engine *e = *state;
 	stepup_request *r = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();
 	mt_engine = e;
@@ -794,7 +718,7 @@ static void threads_share_one_engine(void **state)
 	for (size_t i = 0; i < MT_N; i++) {
 		const char *out = NULL;
 		size_t len = 0;
-		mt_cases[i].req = patched(mt_patches[i]);
+		mt_cases[i].req = th_patched(mt_patches[i]);
 		mt_cases[i].rc = stepup_decide_json(e, r, d, mt_cases[i].req, strlen(mt_cases[i].req), 0, &out, &len);
 		assert_non_null(out);
 		mt_cases[i].body = strip_id(out, len);
@@ -832,24 +756,22 @@ static void threads_share_one_engine(void **state)
 	}
 	stepup_request_free(r);
 	stepup_decision_free(d);
-	stepup_engine_free(e);
 }
 
 /* ---- explain ------------------------------------------------------------ */
 
 static void explain_lists_every_rule(void **state)
 {
-	(void)state;
-	stepup_engine *e = th_engine(RULES, S_FULL);
+	stepup_engine *e = *state;
 	stepup_request *rq = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();
 	char err[128];
-	char *req = patched("{\"card\":{\"capture_method\":\"MANUAL\"},\"wallet\":{\"device_score\":1}}");
+	char *req = th_patched("{\"card\":{\"capture_method\":\"MANUAL\"},\"wallet\":{\"device_score\":1}}");
 	assert_int_equal(stepup_request_parse(rq, e, req, strlen(req), err, sizeof(err)), STEPUP_OK);
 	assert_int_equal(stepup_decide(e, rq, d, STEPUP_DECIDE_EXPLAIN), STEPUP_OK);
 	const char *out = stepup_decision_json(e, rq, d, NULL);
 	assert_non_null(out);
-	json_t *j = jparse(out);
+	json_t *j = th_json(out);
 	json_t *ex = json_object_get(j, "explain");
 	if (!json_is_object(ex))
 		fail_msg("no explain object: %s", out);
@@ -883,14 +805,14 @@ static void explain_lists_every_rule(void **state)
 	/* Without the flag, on the same decision object: no explain. */
 	assert_int_equal(stepup_decide(e, rq, d, 0), STEPUP_OK);
 	out = stepup_decision_json(e, rq, d, NULL);
-	j = jparse(out);
+	j = th_json(out);
 	assert_null(json_object_get(j, "explain"));
 	json_decref(j);
 
 	/* Through stepup_decide_json as well. */
 	size_t len;
 	assert_int_equal(stepup_decide_json(e, rq, d, req, strlen(req), STEPUP_DECIDE_EXPLAIN, &out, &len), STEPUP_OK);
-	j = jparse(out);
+	j = th_json(out);
 	assert_true(json_is_object(json_object_get(j, "explain")));
 	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "explain"), "rules")), nrules);
 	json_decref(j);
@@ -898,34 +820,33 @@ static void explain_lists_every_rule(void **state)
 	free(req);
 	stepup_request_free(rq);
 	stepup_decision_free(d);
-	stepup_engine_free(e);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(no_rule_fired_is_green),
-		cmocka_unit_test(red_wins_over_yellow),
-		cmocka_unit_test(approve_is_green_and_reported),
-		cmocka_unit_test(step_up_without_only_offers_all_declared),
-		cmocka_unit_test(only_sets_intersect_in_declaration_order),
+		RULES_TEST(no_rule_fired_is_green),
+		RULES_TEST(red_wins_over_yellow),
+		RULES_TEST(approve_is_green_and_reported),
+		RULES_TEST(step_up_without_only_offers_all_declared),
+		RULES_TEST(only_sets_intersect_in_declaration_order),
 		cmocka_unit_test(undeclared_methods_never_offered),
 		cmocka_unit_test(method_availability_conditions),
 		cmocka_unit_test(methods_need_data),
-		cmocka_unit_test(otp_exhausted_drops_otps),
-		cmocka_unit_test(empty_intersection_falls_back_to_customer_service),
+		RULES_TEST(otp_exhausted_drops_otps),
+		RULES_TEST(empty_intersection_falls_back_to_customer_service),
 		cmocka_unit_test(no_customer_service_number_makes_red),
-		cmocka_unit_test(fraud_line_when_any_rule_asks),
+		RULES_TEST(fraud_line_when_any_rule_asks),
 		cmocka_unit_test(fraud_line_falls_back_to_standard),
-		cmocka_unit_test(merchant_becomes_decline),
+		RULES_TEST(merchant_becomes_decline),
 		cmocka_unit_test(merchant_without_policy_fails_closed),
-		cmocka_unit_test(reasons_carry_file_and_line),
-		cmocka_unit_test(response_shape),
-		cmocka_unit_test(request_id_echoed_escaped),
-		cmocka_unit_test(decision_json_matches_accessors),
-		cmocka_unit_test(decision_ids_unique),
-		cmocka_unit_test(threads_share_one_engine),
-		cmocka_unit_test(explain_lists_every_rule),
+		RULES_TEST(reasons_carry_file_and_line),
+		RULES_TEST(response_shape),
+		RULES_TEST(request_id_echoed_escaped),
+		RULES_TEST(decision_json_matches_accessors),
+		RULES_TEST(decision_ids_unique),
+		RULES_TEST(threads_share_one_engine),
+		RULES_TEST(explain_lists_every_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

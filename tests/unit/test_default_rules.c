@@ -14,71 +14,20 @@
 
 #include "helpers.h"
 
-static stepup_engine *E;
+/* Decide base+patch on the default engine and check it (th_expect). */
+#define EXPECT(patch, outcome, fired, methods) TH_EXPECT(th_default, patch, outcome, fired, methods)
+#define EXPECT_EACH(cases) th_expect_each(th_default, cases)
 
-static int setup(void **state)
+/* Tests that are nothing but a table of cases: registered with
+ * DECISIONS_TEST, *state is the table. */
+static void decisions(void **state)
 {
-	(void)state;
-	E = th_default_engine();
-	return E ? 0 : -1;
+	EXPECT_EACH(*state);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	stepup_engine_free(E);
-	E = NULL;
-	return 0;
-}
+#define DECISIONS_TEST(cases) { #cases, decisions, NULL, NULL, (void *)(cases) }
 
-/* Comma-separated list -> joined names of what we got, for messages. */
-static void fired_csv(const th_result *r, char *buf, size_t size)
-{
-	buf[0] = '\0';
-	for (size_t i = 0; i < r->nfired; i++) {
-		if (i)
-			strncat(buf, ",", size - strlen(buf) - 1);
-		strncat(buf, r->fired[i], size - strlen(buf) - 1);
-	}
-}
-
-static void methods_csv(const th_result *r, char *buf, size_t size)
-{
-	buf[0] = '\0';
-	for (size_t i = 0; i < r->nmethods; i++) {
-		if (i)
-			strncat(buf, ",", size - strlen(buf) - 1);
-		strncat(buf, stepup_method_name(r->methods[i]), size - strlen(buf) - 1);
-	}
-}
-
-/* Decide base+patch and check the outcome, the exact fired rules in file
- * order and the exact offered methods in order (both comma-separated, ""
- * for none). Returns the result for further checks (free it). */
-static th_result expect_patched(const char *patch, stepup_outcome outcome, const char *fired,
-                                const char *methods)
-{
-	th_result r = th_decide_patched(E, patch);
-	char got_f[1024], got_m[256];
-
-	if (r.rc != STEPUP_OK)
-		fail_msg("patch %s: decide_json rc=%d: %s", patch, r.rc, r.json ? r.json : "(null)");
-	fired_csv(&r, got_f, sizeof(got_f));
-	methods_csv(&r, got_m, sizeof(got_m));
-	if (r.outcome != outcome || strcmp(got_f, fired) != 0 || strcmp(got_m, methods) != 0)
-		fail_msg("patch %s:\n  got      %s fired [%s] methods [%s]\n  expected %s fired [%s] methods [%s]\n  json %s",
-		         patch, stepup_outcome_name(r.outcome), got_f, got_m, stepup_outcome_name(outcome), fired,
-		         methods, r.json);
-	return r;
-}
-
-#define EXPECT(patch, outcome, fired, methods)                                 \
-	do {                                                                       \
-		th_result r_ = expect_patched((patch), (outcome), (fired), (methods)); \
-		th_result_free(&r_);                                                   \
-	} while (0)
-
-static const char *const ALL4 = "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE";
+#define ALL4 "IN_APP,OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE"
 
 /* Line of `rule NAME` in rules/default.rules. */
 static unsigned rule_line(const char *name)
@@ -101,22 +50,13 @@ static unsigned rule_line(const char *name)
 	return found;
 }
 
-static json_t *parse_json(const char *text)
-{
-	json_error_t je;
-	json_t *j = json_loads(text, 0, &je);
-	if (!j)
-		fail_msg("response is not JSON (%s): %s", je.text, text);
-	return j;
-}
-
 /* ---- baseline --------------------------------------------------------- */
 
 static void base_request_is_green(void **state)
 {
 	(void)state;
-	th_result r = expect_patched("{}", STEPUP_GREEN, "", "");
-	json_t *j = parse_json(r.json);
+	th_result r = th_expect(th_default, "{}", STEPUP_GREEN, "", "");
+	json_t *j = th_json(r.json);
 	assert_string_equal(json_string_value(json_object_get(j, "decision")), "GREEN");
 	assert_string_equal(json_string_value(json_object_get(j, "network_decision")), "APPROVED");
 	assert_true(json_is_array(json_object_get(j, "idv_methods")));
@@ -130,76 +70,71 @@ static void base_request_is_green(void **state)
 
 /* ---- RED rows --------------------------------------------------------- */
 
-static void card_unknown_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"card\":{\"state\":null}}", STEPUP_RED, "card_unknown", "");
-	EXPECT("{\"card\":null}", STEPUP_RED, "card_unknown", "");
-	EXPECT("{\"card\":{\"state\":\"ACTIVE\"}}", STEPUP_GREEN, "", "");
-}
+static const th_case card_unknown_row[] = {
+	{ "{\"card\":{\"state\":null}}", "RED card_unknown" },
+	{ "{\"card\":null}", "RED card_unknown" },
+	{ "{\"card\":{\"state\":\"ACTIVE\"}}", "GREEN" },
+	{ NULL, NULL },
+};
 
-static void card_not_active_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"card\":{\"state\":\"INACTIVE\"}}", STEPUP_RED, "card_not_active", "");
-	EXPECT("{\"card\":{\"state\":\"SUSPENDED\"}}", STEPUP_RED, "card_not_active", "");
-	EXPECT("{\"card\":{\"state\":\"CLOSED\"}}", STEPUP_RED, "card_not_active", "");
-	EXPECT("{\"card\":{\"state\":\"ACTIVE\"}}", STEPUP_GREEN, "", "");
+static const th_case card_not_active_row[] = {
+	{ "{\"card\":{\"state\":\"INACTIVE\"}}", "RED card_not_active" },
+	{ "{\"card\":{\"state\":\"SUSPENDED\"}}", "RED card_not_active" },
+	{ "{\"card\":{\"state\":\"CLOSED\"}}", "RED card_not_active" },
+	{ "{\"card\":{\"state\":\"ACTIVE\"}}", "GREEN" },
 	/* A missing state is card_unknown, not card_not_active. */
-	EXPECT("{\"card\":{\"state\":null}}", STEPUP_RED, "card_unknown", "");
-}
+	{ "{\"card\":{\"state\":null}}", "RED card_unknown" },
+	{ NULL, NULL },
+};
 
-static void csc_invalid_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"card\":{\"csc_result\":\"INVALID\"}}", STEPUP_RED, "csc_invalid", "");
-	EXPECT("{\"card\":{\"csc_result\":\"MATCH\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"card\":{\"csc_result\":\"NOT_PROCESSED\"}}", STEPUP_GREEN, "", "");
+static const th_case csc_invalid_row[] = {
+	{ "{\"card\":{\"csc_result\":\"INVALID\"}}", "RED csc_invalid" },
+	{ "{\"card\":{\"csc_result\":\"MATCH\"}}", "GREEN" },
+	{ "{\"card\":{\"csc_result\":\"NOT_PROCESSED\"}}", "GREEN" },
 	/* BANK_APP capture: an ABSENT CSC is fine. */
-	EXPECT("{\"card\":{\"csc_result\":\"ABSENT\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"card\":{\"csc_result\":null}}", STEPUP_GREEN, "", "");
-}
+	{ "{\"card\":{\"csc_result\":\"ABSENT\"}}", "GREEN" },
+	{ "{\"card\":{\"csc_result\":null}}", "GREEN" },
+	{ NULL, NULL },
+};
 
-static void csc_failures_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"card\":{\"csc_failures_24h\":2}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"card\":{\"csc_failures_24h\":3}}", STEPUP_RED, "csc_failures", "");
-	EXPECT("{\"card\":{\"csc_failures_24h\":4}}", STEPUP_RED, "csc_failures", "");
-	EXPECT("{\"card\":{\"csc_failures_24h\":1000000}}", STEPUP_RED, "csc_failures", "");
-	EXPECT("{\"card\":{\"csc_failures_24h\":null}}", STEPUP_GREEN, "", "");
-}
+static const th_case csc_failures_row[] = {
+	{ "{\"card\":{\"csc_failures_24h\":2}}", "GREEN" },
+	{ "{\"card\":{\"csc_failures_24h\":3}}", "RED csc_failures" },
+	{ "{\"card\":{\"csc_failures_24h\":4}}", "RED csc_failures" },
+	{ "{\"card\":{\"csc_failures_24h\":1000000}}", "RED csc_failures" },
+	{ "{\"card\":{\"csc_failures_24h\":null}}", "GREEN" },
+	{ NULL, NULL },
+};
 
-static void too_many_tokens_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"card\":{\"active_tokens\":9}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"card\":{\"active_tokens\":10}}", STEPUP_RED, "too_many_tokens", "");
-	EXPECT("{\"card\":{\"active_tokens\":11}}", STEPUP_RED, "too_many_tokens", "");
-	EXPECT("{\"card\":{\"active_tokens\":0}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"card\":{\"active_tokens\":null}}", STEPUP_GREEN, "", "");
-}
+static const th_case too_many_tokens_row[] = {
+	{ "{\"card\":{\"active_tokens\":9}}", "GREEN" },
+	{ "{\"card\":{\"active_tokens\":10}}", "RED too_many_tokens" },
+	{ "{\"card\":{\"active_tokens\":11}}", "RED too_many_tokens" },
+	{ "{\"card\":{\"active_tokens\":0}}", "GREEN" },
+	{ "{\"card\":{\"active_tokens\":null}}", "GREEN" },
+	{ NULL, NULL },
+};
 
-static void wallet_declines_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"wallet\":{\"recommended_decision\":\"DECLINED\"}}", STEPUP_RED, "wallet_declines", "");
-	EXPECT("{\"wallet\":{\"recommended_decision\":\"APPROVED\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"recommended_decision\":null}}", STEPUP_GREEN, "", "");
-}
+static const th_case wallet_declines_row[] = {
+	{ "{\"wallet\":{\"recommended_decision\":\"DECLINED\"}}", "RED wallet_declines" },
+	{ "{\"wallet\":{\"recommended_decision\":\"APPROVED\"}}", "GREEN" },
+	{ "{\"wallet\":{\"recommended_decision\":\"REQUIRE_ADDITIONAL_AUTHENTICATION\"}}",
+	  "YELLOW wallet_requests_idv -> " ALL4 },
+	{ "{\"wallet\":{\"recommended_decision\":null}}", "GREEN" },
+	{ NULL, NULL },
+};
 
-static void wallet_score_high_risk_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"wallet\":{\"device_score\":1}}", STEPUP_RED, "wallet_score_high_risk", "");
-	EXPECT("{\"wallet\":{\"account_score\":1}}", STEPUP_RED, "wallet_score_high_risk", "");
-	EXPECT("{\"wallet\":{\"device_score\":1,\"account_score\":1}}", STEPUP_RED, "wallet_score_high_risk", "");
+static const th_case wallet_score_high_risk_row[] = {
+	{ "{\"wallet\":{\"device_score\":1}}", "RED wallet_score_high_risk" },
+	{ "{\"wallet\":{\"account_score\":1}}", "RED wallet_score_high_risk" },
+	{ "{\"wallet\":{\"device_score\":1,\"account_score\":1}}", "RED wallet_score_high_risk" },
 	/* Score 2 is middling (YELLOW), not highest risk. */
-	EXPECT("{\"wallet\":{\"device_score\":2}}", STEPUP_YELLOW, "wallet_score_risky", ALL4);
+	{ "{\"wallet\":{\"device_score\":2}}", "YELLOW wallet_score_risky -> " ALL4 },
 	/* phone_score 1 is not part of the RED row. */
-	EXPECT("{\"wallet\":{\"phone_score\":1}}", STEPUP_YELLOW, "wallet_score_risky", ALL4);
-	EXPECT("{\"wallet\":{\"device_score\":null,\"account_score\":null}}", STEPUP_GREEN, "", "");
-}
+	{ "{\"wallet\":{\"phone_score\":1}}", "YELLOW wallet_score_risky -> " ALL4 },
+	{ "{\"wallet\":{\"device_score\":null,\"account_score\":null}}", "GREEN" },
+	{ NULL, NULL },
+};
 
 /* ---- YELLOW rows ------------------------------------------------------ */
 
@@ -207,9 +142,10 @@ static void phone_mismatch_row(void **state)
 {
 	(void)state;
 	/* Wallet sends only the last 4 digits. */
-	th_result r = expect_patched("{\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW, "phone_mismatch", ALL4);
+	th_result r = th_expect(th_default, "{\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW,
+	                        "phone_mismatch", ALL4);
 	assert_int_equal(r.line, STEPUP_LINE_STANDARD);
-	json_t *j = parse_json(r.json);
+	json_t *j = th_json(r.json);
 	json_t *m = json_object_get(j, "idv_methods");
 	assert_int_equal(json_array_size(m), 4);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "type")), "IN_APP");
@@ -236,79 +172,71 @@ static void phone_mismatch_row(void **state)
 	json_decref(j);
 	th_result_free(&r);
 
-	/* Matching suffix. */
-	EXPECT("{\"wallet\":{\"phone_suffix\":\"1234\"}}", STEPUP_GREEN, "", "");
-	/* Formatted issuer phone still matches the 4 digits. */
-	EXPECT("{\"end_user\":{\"phone\":\"+1 (415) 555-1234\"},\"wallet\":{\"phone_suffix\":\"1234\"}}", STEPUP_GREEN,
-	       "", "");
-	EXPECT("{\"end_user\":{\"phone\":\"+1 (415) 555-9999\"},\"wallet\":{\"phone_suffix\":\"1234\"}}", STEPUP_YELLOW,
-	       "phone_mismatch", ALL4);
-	/* Formatted wallet suffix: only digits are compared. */
-	EXPECT("{\"wallet\":{\"phone_suffix\":\"XXX-1234\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"phone_suffix\":\"+1 415 555 1234\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"phone_suffix\":\"5551234\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"phone_suffix\":\"6551234\"}}", STEPUP_YELLOW, "phone_mismatch", ALL4);
-	/* Either side absent: no comparison, no fire. */
-	EXPECT("{\"wallet\":{\"phone_suffix\":null}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"end_user\":{\"phone\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_GREEN, "", "");
+	static const th_case cases[] = {
+		/* Matching suffix. */
+		{ "{\"wallet\":{\"phone_suffix\":\"1234\"}}", "GREEN" },
+		/* Formatted issuer phone still matches the 4 digits. */
+		{ "{\"end_user\":{\"phone\":\"+1 (415) 555-1234\"},\"wallet\":{\"phone_suffix\":\"1234\"}}",
+		  "GREEN" },
+		{ "{\"end_user\":{\"phone\":\"+1 (415) 555-9999\"},\"wallet\":{\"phone_suffix\":\"1234\"}}",
+		  "YELLOW phone_mismatch -> " ALL4 },
+		/* Formatted wallet suffix: only digits are compared. */
+		{ "{\"wallet\":{\"phone_suffix\":\"XXX-1234\"}}", "GREEN" },
+		{ "{\"wallet\":{\"phone_suffix\":\"+1 415 555 1234\"}}", "GREEN" },
+		{ "{\"wallet\":{\"phone_suffix\":\"5551234\"}}", "GREEN" },
+		{ "{\"wallet\":{\"phone_suffix\":\"6551234\"}}", "YELLOW phone_mismatch -> " ALL4 },
+		/* Either side absent: no comparison, no fire. */
+		{ "{\"wallet\":{\"phone_suffix\":null}}", "GREEN" },
+		{ "{\"end_user\":{\"phone\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}", "GREEN" },
+		{ NULL, NULL },
+	};
+	EXPECT_EACH(cases);
 }
 
-static void missing_csc_row(void **state)
-{
-	(void)state;
-	static const char *const fire[] = {
-		"{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\"}}",
-		"{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":\"ABSENT\"}}",
-		"{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":null}}",
-		"{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":null}}",
-	};
-	static const char *const quiet[] = {
-		"{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"MATCH\"}}",
-		"{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":\"MATCH\"}}",
-		"{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"NOT_PROCESSED\"}}",
-		"{\"card\":{\"capture_method\":\"BANK_APP\",\"csc_result\":\"ABSENT\"}}",
-		"{\"card\":{\"capture_method\":\"ON_FILE\",\"csc_result\":\"ABSENT\"}}",
-		"{\"card\":{\"capture_method\":\"UNKNOWN\",\"csc_result\":\"ABSENT\"}}",
-		"{\"card\":{\"capture_method\":\"BANK_APP\",\"csc_result\":null}}",
-		"{\"card\":{\"capture_method\":\"ON_FILE\",\"csc_result\":null}}",
-		"{\"card\":{\"capture_method\":\"UNKNOWN\",\"csc_result\":null}}",
-		"{\"card\":{\"capture_method\":null,\"csc_result\":\"ABSENT\"}}",
-		"{\"card\":{\"capture_method\":null,\"csc_result\":null}}",
-	};
-	for (size_t i = 0; i < sizeof(fire) / sizeof(fire[0]); i++)
-		EXPECT(fire[i], STEPUP_YELLOW, "missing_csc", ALL4);
-	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
-		EXPECT(quiet[i], STEPUP_GREEN, "", "");
+static const th_case missing_csc_row[] = {
+	{ "{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\"}}", "YELLOW missing_csc -> " ALL4 },
+	{ "{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":\"ABSENT\"}}", "YELLOW missing_csc -> " ALL4 },
+	{ "{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":null}}", "YELLOW missing_csc -> " ALL4 },
+	{ "{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":null}}", "YELLOW missing_csc -> " ALL4 },
+	{ "{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"MATCH\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":\"MATCH\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"NOT_PROCESSED\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"BANK_APP\",\"csc_result\":\"ABSENT\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"ON_FILE\",\"csc_result\":\"ABSENT\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"UNKNOWN\",\"csc_result\":\"ABSENT\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"BANK_APP\",\"csc_result\":null}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"ON_FILE\",\"csc_result\":null}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":\"UNKNOWN\",\"csc_result\":null}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":null,\"csc_result\":\"ABSENT\"}}", "GREEN" },
+	{ "{\"card\":{\"capture_method\":null,\"csc_result\":null}}", "GREEN" },
 	/* MANUAL with a wrong CSC is RED, not a step-up. */
-	EXPECT("{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"INVALID\"}}", STEPUP_RED, "csc_invalid", "");
-}
+	{ "{\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"INVALID\"}}", "RED csc_invalid" },
+	{ NULL, NULL },
+};
 
-static void wallet_requests_idv_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"wallet\":{\"recommended_decision\":\"REQUIRE_ADDITIONAL_AUTHENTICATION\"}}", STEPUP_YELLOW,
-	       "wallet_requests_idv", ALL4);
-	EXPECT("{\"wallet\":{\"recommended_decision\":\"APPROVED\"}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"recommended_decision\":\"DECLINED\"}}", STEPUP_RED, "wallet_declines", "");
-}
+static const th_case wallet_requests_idv_row[] = {
+	{ "{\"wallet\":{\"recommended_decision\":\"REQUIRE_ADDITIONAL_AUTHENTICATION\"}}",
+	  "YELLOW wallet_requests_idv -> " ALL4 },
+	{ "{\"wallet\":{\"recommended_decision\":\"APPROVED\"}}", "GREEN" },
+	{ "{\"wallet\":{\"recommended_decision\":\"DECLINED\"}}", "RED wallet_declines" },
+	{ NULL, NULL },
+};
 
-static void wallet_score_risky_row(void **state)
-{
-	(void)state;
-	EXPECT("{\"wallet\":{\"device_score\":2}}", STEPUP_YELLOW, "wallet_score_risky", ALL4);
-	EXPECT("{\"wallet\":{\"account_score\":2}}", STEPUP_YELLOW, "wallet_score_risky", ALL4);
-	EXPECT("{\"wallet\":{\"phone_score\":2}}", STEPUP_YELLOW, "wallet_score_risky", ALL4);
-	EXPECT("{\"wallet\":{\"phone_score\":1}}", STEPUP_YELLOW, "wallet_score_risky", ALL4);
-	EXPECT("{\"wallet\":{\"phone_score\":3}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"device_score\":3}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"account_score\":3}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"device_score\":4,\"account_score\":4,\"phone_score\":4}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"device_score\":null,\"account_score\":null,\"phone_score\":null}}", STEPUP_GREEN, "",
-	       "");
+static const th_case wallet_score_risky_row[] = {
+	{ "{\"wallet\":{\"device_score\":2}}", "YELLOW wallet_score_risky -> " ALL4 },
+	{ "{\"wallet\":{\"account_score\":2}}", "YELLOW wallet_score_risky -> " ALL4 },
+	{ "{\"wallet\":{\"phone_score\":2}}", "YELLOW wallet_score_risky -> " ALL4 },
+	{ "{\"wallet\":{\"phone_score\":1}}", "YELLOW wallet_score_risky -> " ALL4 },
+	{ "{\"wallet\":{\"phone_score\":3}}", "GREEN" },
+	{ "{\"wallet\":{\"device_score\":3}}", "GREEN" },
+	{ "{\"wallet\":{\"account_score\":3}}", "GREEN" },
+	{ "{\"wallet\":{\"device_score\":4,\"account_score\":4,\"phone_score\":4}}", "GREEN" },
+	{ "{\"wallet\":{\"device_score\":null,\"account_score\":null,\"phone_score\":null}}", "GREEN" },
 	/* Device 1 is RED; the YELLOW rule fires beside it when phone is 2. */
-	EXPECT("{\"wallet\":{\"device_score\":1,\"phone_score\":2}}", STEPUP_RED,
-	       "wallet_score_high_risk,wallet_score_risky", "");
-}
+	{ "{\"wallet\":{\"device_score\":1,\"phone_score\":2}}",
+	  "RED wallet_score_high_risk,wallet_score_risky" },
+	{ NULL, NULL },
+};
 
 static const char *const risky_codes[] = {
 	"ACCOUNT_TOO_NEW", "ACCOUNT_TOO_NEW_SINCE_LAUNCH", "ACCOUNT_CARD_TOO_NEW",
@@ -329,22 +257,20 @@ static void risky_reason_each_code(void **state)
 	}
 }
 
-static void risky_reason_not_firing(void **state)
-{
-	(void)state;
-	EXPECT("{\"wallet\":{\"reason_codes\":[]}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"reason_codes\":null}}", STEPUP_GREEN, "", "");
+static const th_case risky_reason_not_firing[] = {
+	{ "{\"wallet\":{\"reason_codes\":[]}}", "GREEN" },
+	{ "{\"wallet\":{\"reason_codes\":null}}", "GREEN" },
 	/* Unknown codes are allowed and change nothing. */
-	EXPECT("{\"wallet\":{\"reason_codes\":[\"DEVICE_BOUND_ELSEWHERE\"]}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"reason_codes\":[\"account_too_new\"]}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"reason_codes\":[\"ACCOUNT_TOO_NEW_\"]}}", STEPUP_GREEN, "", "");
+	{ "{\"wallet\":{\"reason_codes\":[\"DEVICE_BOUND_ELSEWHERE\"]}}", "GREEN" },
+	{ "{\"wallet\":{\"reason_codes\":[\"account_too_new\"]}}", "GREEN" },
+	{ "{\"wallet\":{\"reason_codes\":[\"ACCOUNT_TOO_NEW_\"]}}", "GREEN" },
 	/* An unknown code beside a risky one does not hide it. */
-	EXPECT("{\"wallet\":{\"reason_codes\":[\"SOMETHING_NEW\",\"LOW_DEVICE_SCORE\",\"OTHER\"]}}", STEPUP_YELLOW,
-	       "risky_reason", ALL4);
+	{ "{\"wallet\":{\"reason_codes\":[\"SOMETHING_NEW\",\"LOW_DEVICE_SCORE\",\"OTHER\"]}}",
+	  "YELLOW risky_reason -> " ALL4 },
 	/* HIGH_RISK is suspicious_device, not a risky reason. */
-	EXPECT("{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]}}", STEPUP_YELLOW, "suspicious_device",
-	       "CUSTOMER_SERVICE");
-}
+	{ "{\"wallet\":{\"reason_codes\":[\"HIGH_RISK\"]}}", "YELLOW suspicious_device -> CUSTOMER_SERVICE" },
+	{ NULL, NULL },
+};
 
 static void suspicious_device_row(void **state)
 {
@@ -355,9 +281,10 @@ static void suspicious_device_row(void **state)
 		"{\"wallet\":{\"device_suspicious\":false,\"reason_codes\":[\"X\",\"HIGH_RISK\"]}}",
 	};
 	for (size_t i = 0; i < 3; i++) {
-		th_result r = expect_patched(patches[i], STEPUP_YELLOW, "suspicious_device", "CUSTOMER_SERVICE");
+		th_result r =
+			th_expect(th_default, patches[i], STEPUP_YELLOW, "suspicious_device", "CUSTOMER_SERVICE");
 		assert_int_equal(r.line, STEPUP_LINE_FRAUD);
-		json_t *j = parse_json(r.json);
+		json_t *j = th_json(r.json);
 		json_t *m = json_array_get(json_object_get(j, "idv_methods"), 0);
 		assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 1);
 		assert_string_equal(json_string_value(json_object_get(m, "type")), "CUSTOMER_SERVICE");
@@ -366,14 +293,18 @@ static void suspicious_device_row(void **state)
 		json_decref(j);
 		th_result_free(&r);
 	}
-	EXPECT("{\"wallet\":{\"device_suspicious\":false}}", STEPUP_GREEN, "", "");
-	EXPECT("{\"wallet\":{\"device_suspicious\":null}}", STEPUP_GREEN, "", "");
-	/* Absent flag but HIGH_RISK: still fires (Kleene or). */
-	EXPECT("{\"wallet\":{\"device_suspicious\":null,\"reason_codes\":[\"HIGH_RISK\"]}}", STEPUP_YELLOW,
-	       "suspicious_device", "CUSTOMER_SERVICE");
-	/* Absent codes but flagged: still fires. */
-	EXPECT("{\"wallet\":{\"device_suspicious\":true,\"reason_codes\":null}}", STEPUP_YELLOW, "suspicious_device",
-	       "CUSTOMER_SERVICE");
+	static const th_case cases[] = {
+		{ "{\"wallet\":{\"device_suspicious\":false}}", "GREEN" },
+		{ "{\"wallet\":{\"device_suspicious\":null}}", "GREEN" },
+		/* Absent flag but HIGH_RISK: still fires (Kleene or). */
+		{ "{\"wallet\":{\"device_suspicious\":null,\"reason_codes\":[\"HIGH_RISK\"]}}",
+		  "YELLOW suspicious_device -> CUSTOMER_SERVICE" },
+		/* Absent codes but flagged: still fires. */
+		{ "{\"wallet\":{\"device_suspicious\":true,\"reason_codes\":null}}",
+		  "YELLOW suspicious_device -> CUSTOMER_SERVICE" },
+		{ NULL, NULL },
+	};
+	EXPECT_EACH(cases);
 }
 
 /* ---- interactions ------------------------------------------------------ */
@@ -381,9 +312,9 @@ static void suspicious_device_row(void **state)
 static void suspicious_restricts_other_step_ups(void **state)
 {
 	(void)state;
-	th_result r = expect_patched("{\"wallet\":{\"phone_suffix\":\"9876\",\"device_suspicious\":true,"
-	                             "\"reason_codes\":[\"ACCOUNT_TOO_NEW\"]}}",
-	                             STEPUP_YELLOW, "phone_mismatch,risky_reason,suspicious_device", "CUSTOMER_SERVICE");
+	th_result r = th_expect(th_default, "{\"wallet\":{\"phone_suffix\":\"9876\",\"device_suspicious\":true,"
+	                        "\"reason_codes\":[\"ACCOUNT_TOO_NEW\"]}}",
+	                        STEPUP_YELLOW, "phone_mismatch,risky_reason,suspicious_device", "CUSTOMER_SERVICE");
 	assert_int_equal(r.line, STEPUP_LINE_FRAUD);
 	assert_non_null(strstr(r.json, "+1-800-555-0199"));
 	assert_null(strstr(r.json, "+1-800-555-0100"));
@@ -393,10 +324,10 @@ static void suspicious_restricts_other_step_ups(void **state)
 static void red_lists_yellow_rules_beside_it(void **state)
 {
 	(void)state;
-	th_result r = expect_patched("{\"card\":{\"state\":\"SUSPENDED\",\"capture_method\":\"MANUAL\","
-	                             "\"csc_result\":\"ABSENT\"},\"wallet\":{\"phone_suffix\":\"9876\"}}",
-	                             STEPUP_RED, "card_not_active,phone_mismatch,missing_csc", "");
-	json_t *j = parse_json(r.json);
+	th_result r = th_expect(th_default, "{\"card\":{\"state\":\"SUSPENDED\",\"capture_method\":\"MANUAL\","
+	                        "\"csc_result\":\"ABSENT\"},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	                        STEPUP_RED, "card_not_active,phone_mismatch,missing_csc", "");
+	json_t *j = th_json(r.json);
 	assert_string_equal(json_string_value(json_object_get(j, "decision")), "RED");
 	assert_string_equal(json_string_value(json_object_get(j, "network_decision")), "DECLINED");
 	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
@@ -425,21 +356,20 @@ static void red_lists_yellow_rules_beside_it(void **state)
 	       "");
 }
 
-static void every_yellow_row_together(void **state)
-{
-	(void)state;
-	EXPECT("{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":\"ABSENT\"},"
-	       "\"wallet\":{\"phone_suffix\":\"0000\",\"recommended_decision\":\"REQUIRE_ADDITIONAL_AUTHENTICATION\","
-	       "\"account_score\":2,\"reason_codes\":[\"TOO_MANY_RECENT_ATTEMPTS\"]}}",
-	       STEPUP_YELLOW, "phone_mismatch,missing_csc,wallet_requests_idv,wallet_score_risky,risky_reason", ALL4);
-}
+static const th_case every_yellow_row_together[] = {
+	{ "{\"card\":{\"capture_method\":\"CAMERA\",\"csc_result\":\"ABSENT\"},"
+	  "\"wallet\":{\"phone_suffix\":\"0000\",\"recommended_decision\":\"REQUIRE_ADDITIONAL_AUTHENTICATION\","
+	  "\"account_score\":2,\"reason_codes\":[\"TOO_MANY_RECENT_ATTEMPTS\"]}}",
+	  "YELLOW phone_mismatch,missing_csc,wallet_requests_idv,wallet_score_risky,risky_reason -> " ALL4 },
+	{ NULL, NULL },
+};
 
 static void merchant_yellow_becomes_green(void **state)
 {
 	(void)state;
-	th_result r = expect_patched("{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"phone_suffix\":\"9876\"}}",
-	                             STEPUP_GREEN, "phone_mismatch", "");
-	json_t *j = parse_json(r.json);
+	th_result r = th_expect(th_default, "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	                        STEPUP_GREEN, "phone_mismatch", "");
+	json_t *j = th_json(r.json);
 	assert_string_equal(json_string_value(json_object_get(j, "decision")), "GREEN");
 	assert_string_equal(json_string_value(json_object_get(j, "network_decision")), "APPROVED");
 	assert_int_equal(json_array_size(json_object_get(j, "idv_methods")), 0);
@@ -449,75 +379,77 @@ static void merchant_yellow_becomes_green(void **state)
 	json_decref(j);
 	th_result_free(&r);
 
-	EXPECT("{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"device_suspicious\":true}}", STEPUP_GREEN,
-	       "suspicious_device", "");
-	/* RED stays RED on the merchant channel. */
-	EXPECT("{\"channel\":\"ECOM_MERCHANT\",\"card\":{\"state\":\"CLOSED\"},\"wallet\":{\"phone_suffix\":\"9876\"}}",
-	       STEPUP_RED, "card_not_active,phone_mismatch", "");
-	EXPECT("{\"channel\":\"ECOM_MERCHANT\"}", STEPUP_GREEN, "", "");
-	/* Absent channel is not the merchant channel: YELLOW stays. */
-	EXPECT("{\"channel\":null,\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW, "phone_mismatch", ALL4);
+	static const th_case cases[] = {
+		{ "{\"channel\":\"ECOM_MERCHANT\",\"wallet\":{\"device_suspicious\":true}}",
+		  "GREEN suspicious_device" },
+		/* RED stays RED on the merchant channel. */
+		{ "{\"channel\":\"ECOM_MERCHANT\",\"card\":{\"state\":\"CLOSED\"},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+		  "RED card_not_active,phone_mismatch" },
+		{ "{\"channel\":\"ECOM_MERCHANT\"}", "GREEN" },
+		/* Absent channel is not the merchant channel: YELLOW stays. */
+		{ "{\"channel\":null,\"wallet\":{\"phone_suffix\":\"9876\"}}", "YELLOW phone_mismatch -> " ALL4 },
+		{ NULL, NULL },
+	};
+	EXPECT_EACH(cases);
 }
 
 /* ---- method availability under the default policy ---------------------- */
 
-static void methods_follow_data(void **state)
-{
-	(void)state;
+static const th_case methods_follow_data[] = {
 	/* Not enrolled in the app: no IN_APP. */
-	EXPECT("{\"end_user\":{\"app_enrolled\":false},\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW,
-	       "phone_mismatch", "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
-	EXPECT("{\"end_user\":{\"app_enrolled\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW,
-	       "phone_mismatch", "OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE");
+	{ "{\"end_user\":{\"app_enrolled\":false},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	  "YELLOW phone_mismatch -> OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
+	{ "{\"end_user\":{\"app_enrolled\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	  "YELLOW phone_mismatch -> OTP_SMS,OTP_EMAIL,CUSTOMER_SERVICE" },
 	/* OTP exhausted: no OTPs. */
-	EXPECT("{\"end_user\":{\"otp_exhausted\":true},\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW,
-	       "phone_mismatch", "IN_APP,CUSTOMER_SERVICE");
+	{ "{\"end_user\":{\"otp_exhausted\":true},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	  "YELLOW phone_mismatch -> IN_APP,CUSTOMER_SERVICE" },
 	/* No email: no OTP_EMAIL. */
-	EXPECT("{\"end_user\":{\"email\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW,
-	       "phone_mismatch", "IN_APP,OTP_SMS,CUSTOMER_SERVICE");
+	{ "{\"end_user\":{\"email\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	  "YELLOW phone_mismatch -> IN_APP,OTP_SMS,CUSTOMER_SERVICE" },
 	/* No phone: no OTP_SMS (and no phone_mismatch). */
-	EXPECT("{\"end_user\":{\"phone\":null},\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\"}}",
-	       STEPUP_YELLOW, "missing_csc", "IN_APP,OTP_EMAIL,CUSTOMER_SERVICE");
+	{ "{\"end_user\":{\"phone\":null},\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\"}}",
+	  "YELLOW missing_csc -> IN_APP,OTP_EMAIL,CUSTOMER_SERVICE" },
 	/* No contact data at all and no app: customer service only. */
-	EXPECT("{\"end_user\":null,\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\"}}", STEPUP_YELLOW,
-	       "missing_csc", "CUSTOMER_SERVICE");
-}
+	{ "{\"end_user\":null,\"card\":{\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\"}}",
+	  "YELLOW missing_csc -> CUSTOMER_SERVICE" },
+	{ NULL, NULL },
+};
 
 /* The table says OTP is offered when the contact is present and OTP is "not
  * exhausted". A request that does not carry end_user.otp_exhausted has not
  * said OTP is exhausted (DESIGN §1: the TSP tells us with the flag or by
  * asking again), so OTPs must still be offered. */
-static void otp_offered_when_exhausted_flag_absent(void **state)
-{
-	(void)state;
-	EXPECT("{\"end_user\":{\"otp_exhausted\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}", STEPUP_YELLOW,
-	       "phone_mismatch", ALL4);
-}
+static const th_case otp_offered_when_exhausted_flag_absent[] = {
+	{ "{\"end_user\":{\"otp_exhausted\":null},\"wallet\":{\"phone_suffix\":\"9876\"}}",
+	  "YELLOW phone_mismatch -> " ALL4 },
+	{ NULL, NULL },
+};
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(base_request_is_green),
-		cmocka_unit_test(card_unknown_row),
-		cmocka_unit_test(card_not_active_row),
-		cmocka_unit_test(csc_invalid_row),
-		cmocka_unit_test(csc_failures_row),
-		cmocka_unit_test(too_many_tokens_row),
-		cmocka_unit_test(wallet_declines_row),
-		cmocka_unit_test(wallet_score_high_risk_row),
+		DECISIONS_TEST(card_unknown_row),
+		DECISIONS_TEST(card_not_active_row),
+		DECISIONS_TEST(csc_invalid_row),
+		DECISIONS_TEST(csc_failures_row),
+		DECISIONS_TEST(too_many_tokens_row),
+		DECISIONS_TEST(wallet_declines_row),
+		DECISIONS_TEST(wallet_score_high_risk_row),
 		cmocka_unit_test(phone_mismatch_row),
-		cmocka_unit_test(missing_csc_row),
-		cmocka_unit_test(wallet_requests_idv_row),
-		cmocka_unit_test(wallet_score_risky_row),
+		DECISIONS_TEST(missing_csc_row),
+		DECISIONS_TEST(wallet_requests_idv_row),
+		DECISIONS_TEST(wallet_score_risky_row),
 		cmocka_unit_test(risky_reason_each_code),
-		cmocka_unit_test(risky_reason_not_firing),
+		DECISIONS_TEST(risky_reason_not_firing),
 		cmocka_unit_test(suspicious_device_row),
 		cmocka_unit_test(suspicious_restricts_other_step_ups),
 		cmocka_unit_test(red_lists_yellow_rules_beside_it),
-		cmocka_unit_test(every_yellow_row_together),
+		DECISIONS_TEST(every_yellow_row_together),
 		cmocka_unit_test(merchant_yellow_becomes_green),
-		cmocka_unit_test(methods_follow_data),
-		cmocka_unit_test(otp_offered_when_exhausted_flag_absent),
+		DECISIONS_TEST(methods_follow_data),
+		DECISIONS_TEST(otp_offered_when_exhausted_flag_absent),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, th_default_setup, th_default_teardown);
 }
