@@ -252,8 +252,12 @@ int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_
 		for (size_t i = 0; i < c->diags.n; i++)
 			if (c->diags.items[i].severity == STEPUP_DIAG_ERROR) {
 				const stepup_diag *g = &c->diags.items[i];
-				snprintf(err, errlen, "%s:%u:%u: error: %s (%zu error%s in all)", g->file, g->line,
-				         g->col, g->message, c->diags.nerrors, c->diags.nerrors == 1 ? "" : "s");
+				if (g->line)
+					snprintf(err, errlen, "%s:%u:%u: error: %s (%zu error%s in all)", g->file,
+					         g->line, g->col, g->message, c->diags.nerrors,
+					         c->diags.nerrors == 1 ? "" : "s");
+				else
+					snprintf(err, errlen, "%s: error: %s", g->file, g->message);
 				break;
 			}
 	}

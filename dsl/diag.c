@@ -153,7 +153,10 @@ size_t su_diag_render(const su_diags *d, size_t i, char *buf, size_t size)
 		return 0;
 	}
 	g = &d->items[i];
-	EMIT("%s:%u:%u: %s: %s\n", g->file, g->line, g->col, sev_name(g->severity), g->message);
+	if (g->line == 0)  /* about the whole file: no position to give */
+		EMIT("%s: %s: %s\n", g->file, sev_name(g->severity), g->message);
+	else
+		EMIT("%s:%u:%u: %s: %s\n", g->file, g->line, g->col, sev_name(g->severity), g->message);
 
 	const su_source *s = NULL;
 	for (size_t k = 0; k < d->nsrc; k++)
