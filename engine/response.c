@@ -30,30 +30,30 @@ static void write_method(su_jw *w, const stepup_engine *e, const stepup_request 
 {
 	char masked[300];
 	size_t n;
+	su_str c;
 
 	switch (type) {
 	case STEPUP_IN_APP:
 		su_jw_raw(w, e->frag + e->inapp_at, e->inapp_end - e->inapp_at);
+		return;
+	case STEPUP_OTP_SMS:
+		c = su_rstr(r, SU_SLOT_EU_PHONE);
+		n = stepup_mask_phone(c.s, c.len, masked, sizeof(masked));
 		break;
-	case STEPUP_OTP_SMS: {
-		su_str p = su_rstr(r, SU_SLOT_EU_PHONE);
-		n = stepup_mask_phone(p.s, p.len, masked, sizeof(masked));
-		SU_JW_LIT(w, "{\"type\":\"OTP_SMS\",\"value\":");
-		su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
-		SU_JW_LIT(w, "}");
+	case STEPUP_OTP_EMAIL:
+		c = su_rstr(r, SU_SLOT_EU_EMAIL);
+		n = stepup_mask_email(c.s, c.len, masked, sizeof(masked));
 		break;
-	}
-	case STEPUP_OTP_EMAIL: {
-		su_str m = su_rstr(r, SU_SLOT_EU_EMAIL);
-		n = stepup_mask_email(m.s, m.len, masked, sizeof(masked));
-		SU_JW_LIT(w, "{\"type\":\"OTP_EMAIL\",\"value\":");
-		su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
-		SU_JW_LIT(w, "}");
-		break;
-	}
 	default:
 		su_jw_raw(w, e->frag + e->cs_at[d->line_served], e->cs_end[d->line_served] - e->cs_at[d->line_served]);
+		return;
 	}
+	/* OTP methods: the contact, masked, is the only request data written. */
+	SU_JW_LIT(w, "{\"type\":\"");
+	su_jw_lit(w, stepup_method_name((stepup_method)type));
+	SU_JW_LIT(w, "\",\"value\":");
+	su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
+	SU_JW_LIT(w, "}");
 }
 
 /* Fragments that only depend on the engine, rendered once. */
