@@ -1,0 +1,430 @@
+/* plugin_loader.c: dlopen a plugin, check its descriptor, prepare its rule
+ * functions for libffi, call init/fini. See plugin_loader.h and
+ * include/stepup/plugin.h. Never prints, never exits. */
+#include <dlfcn.h>
+#include <ffi.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <stepup/error.h>
+
+#include "plugin_loader.h"
+
+#define SU_PLUGIN_MAGIC 0x5a17c0deu
+
+typedef struct su_fn {
+	const char *name; /* borrowed from the descriptor */
+	stepup_plugin_fn_ptr fn;
+	char args[STEPUP_PLUGIN_MAX_ARGS + 1];
+	char ret;
+	unsigned nargs;
+	ffi_type *types[STEPUP_PLUGIN_MAX_ARGS + 1]; /* state + args */
+	ffi_cif cif;
+} su_fn;
+
+struct su_plugin {
+	unsigned magic;
+	char *path;
+	void *handle;
+	const stepup_plugin_desc *desc;
+	void *state;
+	int inited;
+	unsigned nfn;
+	su_fn *fns;
+};
+
+/* ---- the host API table handed to every plugin -------------------------- */
+
+/* Library code never logs: until a sink is wired in by the engine, plugin
+ * log lines are dropped. */
+static void host_log(void *host_ctx, int level, const char *msg)
+{
+	(void)host_ctx;
+	(void)level;
+	(void)msg;
+}
+
+static int64_t host_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const stepup_host_api su_host_api = {
+	.size = sizeof(stepup_host_api),
+	.abi_minor = STEPUP_PLUGIN_ABI_MINOR,
+	.log = host_log,
+	.alloc = malloc,
+	.free = free,
+	.now_ms = host_now_ms,
+};
+
+/* ---- helpers -------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_ident(const char *s)
+{
+	if (!s || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+		return 0;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static int is_type_letter(char c)
+{
+	return c == 'i' || c == 'd' || c == 'b' || c == 's';
+}
+
+int su_plugin_parse_signature(const char *sig, char *args, char *ret)
+{
+	if (!sig)
+		return -1;
+	const char *arrow = strstr(sig, "->");
+	if (!arrow || arrow - sig > STEPUP_PLUGIN_MAX_ARGS)
+		return -1;
+	size_t n = (size_t)(arrow - sig);
+	for (size_t k = 0; k < n; k++)
+		if (!is_type_letter(sig[k]))
+			return -1;
+	if (!is_type_letter(arrow[2]) || arrow[3] != '\0')
+		return -1;
+	memcpy(args, sig, n);
+	args[n] = '\0';
+	*ret = arrow[2];
+	return 0;
+}
+
+static ffi_type *ffi_type_of(char c)
+{
+	switch (c) {
+	case 'i': return &ffi_type_sint64;
+	case 'd': return &ffi_type_double;
+	case 'b': return &ffi_type_sint;
+	default: return &ffi_type_pointer; /* 's' */
+	}
+}
+
+/* Resolve name_or_path to a malloc'd path, or NULL (err set). */
+static char *resolve(const char *name_or_path, const char *const *search_path, char *err,
+		     size_t errlen, int *status)
+{
+	*status = STEPUP_ENOTFOUND;
+	if (strchr(name_or_path, '/')) {
+		if (!is_file(name_or_path)) {
+			set_err(err, errlen, "%s: no such file", name_or_path);
+			return NULL;
+		}
+		char *p = strdup(name_or_path);
+		if (!p) {
+			*status = STEPUP_ENOMEM;
+			set_err(err, errlen, "%s: out of memory", name_or_path);
+		}
+		return p;
+	}
+	for (size_t k = 0; search_path && search_path[k]; k++) {
+		size_t len = strlen(search_path[k]) + strlen(name_or_path) + 5;
+		char *p = malloc(len);
+		if (!p) {
+			*status = STEPUP_ENOMEM;
+			set_err(err, errlen, "%s: out of memory", name_or_path);
+			return NULL;
+		}
+		snprintf(p, len, "%s/%s.so", search_path[k], name_or_path);
+		if (is_file(p))
+			return p;
+		free(p);
+	}
+	set_err(err, errlen, "%s: not found in the plugin search path", name_or_path);
+	return NULL;
+}
+
+/* Check and prepare the rule functions; 0 or a status (err set). */
+static int prepare_functions(su_plugin *p, char *err, size_t errlen)
+{
+	const stepup_plugin_fn *tab = p->desc->functions;
+	unsigned n = 0;
+	while (tab && tab[n].name)
+		n++;
+	if (n == 0)
+		return STEPUP_OK;
+	p->fns = calloc(n, sizeof(*p->fns));
+	if (!p->fns) {
+		set_err(err, errlen, "%s: out of memory", p->path);
+		return STEPUP_ENOMEM;
+	}
+	p->nfn = n;
+	const char *pname = p->desc->name;
+	for (unsigned k = 0; k < n; k++) {
+		su_fn *f = &p->fns[k];
+		f->name = tab[k].name;
+		if (!is_ident(f->name)) {
+			set_err(err, errlen, "%s: function '%s.%s': bad name", p->path, pname, f->name);
+			return STEPUP_EPLUGIN;
+		}
+		for (unsigned j = 0; j < k; j++)
+			if (strcmp(p->fns[j].name, f->name) == 0) {
+				set_err(err, errlen, "%s: function '%s.%s' declared twice", p->path, pname,
+					f->name);
+				return STEPUP_EPLUGIN;
+			}
+		if (su_plugin_parse_signature(tab[k].signature, f->args, &f->ret) != 0) {
+			set_err(err, errlen, "%s: function '%s.%s': bad signature '%s'", p->path, pname,
+				f->name, tab[k].signature ? tab[k].signature : "(null)");
+			return STEPUP_EPLUGIN;
+		}
+		if (!tab[k].fn) {
+			set_err(err, errlen, "%s: function '%s.%s' has no implementation", p->path, pname,
+				f->name);
+			return STEPUP_EPLUGIN;
+		}
+		f->fn = tab[k].fn;
+		f->nargs = (unsigned)strlen(f->args);
+		f->types[0] = &ffi_type_pointer; /* state */
+		for (unsigned a = 0; a < f->nargs; a++)
+			f->types[a + 1] = ffi_type_of(f->args[a]);
+		if (ffi_prep_cif(&f->cif, FFI_DEFAULT_ABI, f->nargs + 1, ffi_type_of(f->ret),
+				 f->types) != FFI_OK) {
+			set_err(err, errlen, "%s: function '%s.%s': cannot prepare call for '%s'", p->path,
+				pname, f->name, tab[k].signature);
+			return STEPUP_EPLUGIN;
+		}
+	}
+	return STEPUP_OK;
+}
+
+/* An interface table must be at least as large as in 1.0 with every
+ * function set. */
+static int check_interfaces(const su_plugin *p, char *err, size_t errlen)
+{
+	const stepup_plugin_desc *d = p->desc;
+	if (d->otp && (d->otp->size < sizeof(stepup_otp_channel) || !d->otp->can_deliver ||
+		       !d->otp->deliver_otp || !d->otp->notify)) {
+		set_err(err, errlen, "%s: OTP channel interface is incomplete", p->path);
+		return STEPUP_EPLUGIN;
+	}
+	if (d->inapp && (d->inapp->size < sizeof(stepup_inapp) || !d->inapp->describe ||
+			 !d->inapp->start || !d->inapp->verify)) {
+		set_err(err, errlen, "%s: in-app interface is incomplete", p->path);
+		return STEPUP_EPLUGIN;
+	}
+	if (d->cs && (d->cs->size < sizeof(stepup_cs_router) || !d->cs->route)) {
+		set_err(err, errlen, "%s: customer-service interface is incomplete", p->path);
+		return STEPUP_EPLUGIN;
+	}
+	return STEPUP_OK;
+}
+
+/* ---- load / unload -------------------------------------------------------- */
+
+int su_plugin_load(const char *name_or_path, const char *const *search_path,
+		   const char *config_json, su_plugin **out, char *err, size_t errlen)
+{
+	int rc = STEPUP_EINVAL;
+	su_plugin *p = NULL;
+
+	if (out)
+		*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!name_or_path || !*name_or_path || !out) {
+		set_err(err, errlen, "plugin: no name given");
+		return STEPUP_EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		set_err(err, errlen, "%s: out of memory", name_or_path);
+		return STEPUP_ENOMEM;
+	}
+	p->magic = SU_PLUGIN_MAGIC;
+	p->path = resolve(name_or_path, search_path, err, errlen, &rc);
+	if (!p->path)
+		goto out;
+
+	rc = STEPUP_EPLUGIN;
+	dlerror();
+	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+	if (!p->handle) {
+		const char *why = dlerror();
+		set_err(err, errlen, "%s: cannot load: %s", p->path, why ? why : "unknown error");
+		goto out;
+	}
+	p->desc = dlsym(p->handle, STEPUP_PLUGIN_SYMBOL);
+	if (!p->desc) {
+		set_err(err, errlen, "%s: no '" STEPUP_PLUGIN_SYMBOL "' symbol", p->path);
+		goto out;
+	}
+
+	/* The version fields first: nothing else is read from a descriptor
+	 * whose layout we may not know. */
+	uint32_t major = p->desc->abi_major, minor = p->desc->abi_minor;
+	if (major != STEPUP_PLUGIN_ABI_MAJOR) {
+		rc = STEPUP_EVERSION;
+		set_err(err, errlen, "%s: plugin ABI major %u is not supported (host %d.%d)", p->path,
+			(unsigned)major, STEPUP_PLUGIN_ABI_MAJOR, STEPUP_PLUGIN_ABI_MINOR);
+		goto out;
+	}
+	if (minor > STEPUP_PLUGIN_ABI_MINOR) {
+		rc = STEPUP_EVERSION;
+		set_err(err, errlen, "%s: plugin ABI minor %u is newer than the host's (%d.%d)",
+			p->path, (unsigned)minor, STEPUP_PLUGIN_ABI_MAJOR, STEPUP_PLUGIN_ABI_MINOR);
+		goto out;
+	}
+
+	if (!is_ident(p->desc->name)) {
+		set_err(err, errlen, "%s: plugin name '%s' is not a valid name", p->path,
+			p->desc->name ? p->desc->name : "(null)");
+		goto out;
+	}
+	if ((rc = prepare_functions(p, err, errlen)) != STEPUP_OK)
+		goto out;
+	if ((rc = check_interfaces(p, err, errlen)) != STEPUP_OK)
+		goto out;
+
+	if (p->desc->init) {
+		char why[256] = "";
+		int st = p->desc->init(&su_host_api, p, config_json ? config_json : "{}", &p->state,
+				       why, sizeof(why));
+		if (st != STEPUP_PLUGIN_OK) {
+			why[sizeof(why) - 1] = '\0';
+			if (why[0])
+				set_err(err, errlen, "%s: init failed: %s", p->path, why);
+			else
+				set_err(err, errlen, "%s: init failed (status %d)", p->path, st);
+			rc = STEPUP_EPLUGIN;
+			goto out;
+		}
+	}
+	p->inited = 1;
+	*out = p;
+	p = NULL;
+	rc = STEPUP_OK;
+out:
+	su_plugin_unload(p);
+	return rc;
+}
+
+void su_plugin_unload(su_plugin *p)
+{
+	if (!p)
+		return;
+	if (p->inited && p->desc->fini)
+		p->desc->fini(p->state);
+	if (p->handle)
+		dlclose(p->handle);
+	free(p->fns);
+	free(p->path);
+	p->magic = 0;
+	free(p);
+}
+
+/* ---- accessors and calls ---------------------------------------------------- */
+
+const char *su_plugin_path(const su_plugin *p)
+{
+	return p->path;
+}
+
+const char *su_plugin_name(const su_plugin *p)
+{
+	return p->desc->name;
+}
+
+const char *su_plugin_version(const su_plugin *p)
+{
+	return p->desc->version ? p->desc->version : "";
+}
+
+const stepup_plugin_desc *su_plugin_desc(const su_plugin *p)
+{
+	return p->desc;
+}
+
+void *su_plugin_state(const su_plugin *p)
+{
+	return p->state;
+}
+
+unsigned su_plugin_nfunctions(const su_plugin *p)
+{
+	return p->nfn;
+}
+
+int su_plugin_find(const su_plugin *p, const char *name)
+{
+	for (unsigned k = 0; k < p->nfn; k++)
+		if (strcmp(p->fns[k].name, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+const char *su_plugin_fn_name(const su_plugin *p, unsigned fn)
+{
+	return fn < p->nfn ? p->fns[fn].name : NULL;
+}
+
+const char *su_plugin_fn_args(const su_plugin *p, unsigned fn)
+{
+	return fn < p->nfn ? p->fns[fn].args : NULL;
+}
+
+char su_plugin_fn_ret(const su_plugin *p, unsigned fn)
+{
+	return fn < p->nfn ? p->fns[fn].ret : '\0';
+}
+
+int su_plugin_call(const su_plugin *p, unsigned fn, const su_plugin_arg *args, su_plugin_arg *ret)
+{
+	if (!p || p->magic != SU_PLUGIN_MAGIC || fn >= p->nfn || !ret)
+		return STEPUP_EINVAL;
+	su_fn *f = &p->fns[fn];
+	void *state = p->state;
+	void *values[STEPUP_PLUGIN_MAX_ARGS + 1];
+	values[0] = &state;
+	for (unsigned a = 0; a < f->nargs; a++) {
+		/* ffi reads each value through a pointer to its own type;
+		 * the union members all start at offset 0. */
+		if (f->args[a] == 's' && !args[a].s)
+			return STEPUP_EINVAL;
+		values[a + 1] = (void *)&args[a];
+	}
+	/* Results narrower than ffi_arg are widened into one (ffi_call(3)). */
+	union {
+		ffi_arg a;
+		ffi_sarg sa;
+		int64_t i;
+		double d;
+		void *s;
+	} rv;
+	memset(&rv, 0, sizeof(rv));
+	ffi_call(&f->cif, f->fn, &rv, values);
+	switch (f->ret) {
+	case 'i': ret->i = rv.i; break;
+	case 'd': ret->d = rv.d; break;
+	case 'b': ret->b = (int)rv.sa != 0; break;
+	default: ret->s = rv.s; break;
+	}
+	return STEPUP_OK;
+}

@@ -1,0 +1,291 @@
+/* test_plugin_loader.c: engine/plugin_loader.c against the fake plugins
+ * built in tests/plugins/: every refusal with its exact message, the
+ * search path, and a libffi round trip per type. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stepup/error.h>
+
+#include "plugin_loader.h"
+
+#ifndef PLUGIN_DIR
+#error "PLUGIN_DIR must name the directory of the built fake plugins"
+#endif
+
+static const char *const search_path[] = { "/nonexistent/stepup", PLUGIN_DIR, NULL };
+
+/* Load `name` expecting failure with status `want_rc` and message
+ * "<PLUGIN_DIR>/<name>.so: <want>". */
+static void check_refused(const char *name, int want_rc, const char *want)
+{
+	char err[512], full[512];
+	su_plugin *p = (su_plugin *)&p; /* must be reset to NULL */
+	int rc = su_plugin_load(name, search_path, NULL, &p, err, sizeof(err));
+	snprintf(full, sizeof(full), "%s/%s.so: %s", PLUGIN_DIR, name, want);
+	assert_int_equal(rc, want_rc);
+	assert_null(p);
+	assert_string_equal(err, full);
+}
+
+static void test_wrong_major(void **unused)
+{
+	(void)unused;
+	check_refused("wrong_major", STEPUP_EVERSION, "plugin ABI major 2 is not supported (host 1.0)");
+}
+
+static void test_newer_minor(void **unused)
+{
+	(void)unused;
+	check_refused("newer_minor", STEPUP_EVERSION,
+		      "plugin ABI minor 3 is newer than the host's (1.0)");
+}
+
+static void test_no_symbol(void **unused)
+{
+	(void)unused;
+	check_refused("nosym", STEPUP_EPLUGIN, "no 'stepup_plugin' symbol");
+}
+
+static void test_bad_signature(void **unused)
+{
+	(void)unused;
+	check_refused("badsig", STEPUP_EPLUGIN, "function 'geo.distance': bad signature 'sx->i'");
+}
+
+static void test_incomplete_interface(void **unused)
+{
+	(void)unused;
+	check_refused("badiface", STEPUP_EPLUGIN, "OTP channel interface is incomplete");
+}
+
+static void test_init_fails(void **unused)
+{
+	(void)unused;
+	char err[512], want[512];
+	su_plugin *p = NULL;
+	int rc = su_plugin_load(PLUGIN_DIR "/good.so", NULL, "{\"fail\": true}", &p, err, sizeof(err));
+	assert_int_equal(rc, STEPUP_EPLUGIN);
+	assert_null(p);
+	snprintf(want, sizeof(want), "%s/good.so: init failed: configuration asks to fail", PLUGIN_DIR);
+	assert_string_equal(err, want);
+}
+
+static void test_missing(void **unused)
+{
+	(void)unused;
+	char err[512];
+	su_plugin *p = NULL;
+	int rc = su_plugin_load("absent", search_path, NULL, &p, err, sizeof(err));
+	assert_int_equal(rc, STEPUP_ENOTFOUND);
+	assert_null(p);
+	assert_string_equal(err, "absent: not found in the plugin search path");
+
+	rc = su_plugin_load("/nonexistent/absent.so", NULL, NULL, &p, err, sizeof(err));
+	assert_int_equal(rc, STEPUP_ENOTFOUND);
+	assert_string_equal(err, "/nonexistent/absent.so: no such file");
+
+	/* No search path at all: a bare name is not found. */
+	rc = su_plugin_load("good", NULL, NULL, &p, err, sizeof(err));
+	assert_int_equal(rc, STEPUP_ENOTFOUND);
+	assert_string_equal(err, "good: not found in the plugin search path");
+}
+
+static void test_not_a_shared_object(void **unused)
+{
+	(void)unused;
+	char err[512], want[512];
+	su_plugin *p = NULL;
+	/* A file that exists but is not ELF: dlopen's reason is appended. */
+	const char *path = SRCDIR "/tests/plugins/good.c";
+	int rc = su_plugin_load(path, NULL, NULL, &p, err, sizeof(err));
+	assert_int_equal(rc, STEPUP_EPLUGIN);
+	assert_null(p);
+	snprintf(want, sizeof(want), "%s: cannot load: ", path);
+	assert_memory_equal(err, want, strlen(want));
+	assert_true(strlen(err) > strlen(want));
+}
+
+static void test_bad_signatures(void **unused)
+{
+	(void)unused;
+	static const char *const bad[] = { "", "i", "->", "i->", "x->i", "i->ii", "i-i", "i->x",
+					   "iiiiiiiii->i", "s,s->b", NULL };
+	static const char *const good[] = { "->i", "iiiiiiii->s", "sdbi->b", NULL };
+	char args[STEPUP_PLUGIN_MAX_ARGS + 1], ret;
+	for (size_t k = 0; bad[k]; k++)
+		if (su_plugin_parse_signature(bad[k], args, &ret) == 0)
+			fail_msg("signature '%s' accepted", bad[k]);
+	assert_int_equal(su_plugin_parse_signature(NULL, args, &ret), -1);
+	for (size_t k = 0; good[k]; k++)
+		if (su_plugin_parse_signature(good[k], args, &ret) != 0)
+			fail_msg("signature '%s' refused", good[k]);
+	assert_int_equal(su_plugin_parse_signature("sdbi->b", args, &ret), 0);
+	assert_string_equal(args, "sdbi");
+	assert_int_equal(ret, 'b');
+}
+
+/* ---- the good plugin ------------------------------------------------------ */
+
+static int setup_good(void **state)
+{
+	char err[512];
+	su_plugin *p = NULL;
+	int rc = su_plugin_load("good", search_path, "{\"base\": 100}", &p, err, sizeof(err));
+	if (rc != STEPUP_OK) {
+		print_error("load good: %s\n", err);
+		return -1;
+	}
+	*state = p;
+	return 0;
+}
+
+static int teardown_good(void **state)
+{
+	su_plugin_unload(*state);
+	return 0;
+}
+
+static unsigned fn(const su_plugin *p, const char *name)
+{
+	int k = su_plugin_find(p, name);
+	if (k < 0)
+		fail_msg("no function '%s'", name);
+	return (unsigned)k;
+}
+
+static void test_good_descriptor(void **state)
+{
+	const su_plugin *p = *state;
+	char want[512];
+	snprintf(want, sizeof(want), "%s/good.so", PLUGIN_DIR);
+	assert_string_equal(su_plugin_path(p), want);
+	assert_string_equal(su_plugin_name(p), "good");
+	assert_string_equal(su_plugin_version(p), "0.1.0");
+	assert_int_equal(su_plugin_nfunctions(p), 10);
+	assert_int_equal(su_plugin_find(p, "missing"), -1);
+	unsigned k = fn(p, "sum4");
+	assert_string_equal(su_plugin_fn_name(p, k), "sum4");
+	assert_string_equal(su_plugin_fn_args(p, k), "dddd");
+	assert_int_equal(su_plugin_fn_ret(p, k), 'd');
+	assert_null(su_plugin_fn_name(p, 99));
+	assert_null(su_plugin_desc(p)->otp);
+	assert_null(su_plugin_desc(p)->inapp);
+	assert_non_null(su_plugin_desc(p)->cs);
+}
+
+static void test_call_int(void **state)
+{
+	const su_plugin *p = *state;
+	su_plugin_arg a[2] = { { .i = 40 }, { .i = INT64_C(1) << 40 } }, r;
+	assert_int_equal(su_plugin_call(p, fn(p, "add"), a, &r), STEPUP_OK);
+	/* base 100 comes from the config given to init */
+	assert_true(r.i == 140 + (INT64_C(1) << 40));
+	assert_int_equal(su_plugin_call(p, fn(p, "answer"), NULL, &r), STEPUP_OK);
+	assert_int_equal(r.i, 42);
+	su_plugin_arg s[1] = { { .s = "hello" } };
+	assert_int_equal(su_plugin_call(p, fn(p, "length"), s, &r), STEPUP_OK);
+	assert_int_equal(r.i, 5);
+}
+
+static void test_call_double(void **state)
+{
+	const su_plugin *p = *state;
+	su_plugin_arg a[4] = { { .d = 1.5 }, { .d = 2.25 }, { .d = -0.75 }, { .d = 10.0 } }, r;
+	assert_int_equal(su_plugin_call(p, fn(p, "half"), a, &r), STEPUP_OK);
+	assert_true(r.d == 0.75);
+	assert_int_equal(su_plugin_call(p, fn(p, "sum4"), a, &r), STEPUP_OK);
+	assert_true(r.d == 13.0);
+}
+
+static void test_call_bool(void **state)
+{
+	const su_plugin *p = *state;
+	su_plugin_arg r;
+	su_plugin_arg even[1] = { { .i = 10 } }, odd[1] = { { .i = -7 } };
+	assert_int_equal(su_plugin_call(p, fn(p, "is_even"), even, &r), STEPUP_OK);
+	assert_int_equal(r.b, 1);
+	assert_int_equal(su_plugin_call(p, fn(p, "is_even"), odd, &r), STEPUP_OK);
+	assert_int_equal(r.b, 0);
+	su_plugin_arg tt[2] = { { .b = 1 }, { .b = 1 } }, tf[2] = { { .b = 1 }, { .b = 0 } };
+	assert_int_equal(su_plugin_call(p, fn(p, "both"), tt, &r), STEPUP_OK);
+	assert_int_equal(r.b, 1);
+	assert_int_equal(su_plugin_call(p, fn(p, "both"), tf, &r), STEPUP_OK);
+	assert_int_equal(r.b, 0);
+}
+
+static void test_call_string(void **state)
+{
+	const su_plugin *p = *state;
+	su_plugin_arg r;
+	su_plugin_arg one[1] = { { .s = "Paris 75001" } };
+	assert_int_equal(su_plugin_call(p, fn(p, "upper"), one, &r), STEPUP_OK);
+	assert_string_equal(r.s, "PARIS 75001");
+	free(r.s);
+	su_plugin_arg two[2] = { { .s = "step" }, { .s = "up" } };
+	assert_int_equal(su_plugin_call(p, fn(p, "concat"), two, &r), STEPUP_OK);
+	assert_string_equal(r.s, "stepup");
+	free(r.s);
+	/* NULL result: "undefined" */
+	assert_int_equal(su_plugin_call(p, fn(p, "nothing"), one, &r), STEPUP_OK);
+	assert_null(r.s);
+	/* a NULL string argument is refused before the call */
+	su_plugin_arg null_arg[1] = { { .s = NULL } };
+	assert_int_equal(su_plugin_call(p, fn(p, "upper"), null_arg, &r), STEPUP_EINVAL);
+	assert_int_equal(su_plugin_call(p, 99, one, &r), STEPUP_EINVAL);
+}
+
+static void test_cs_route(void **state)
+{
+	const su_plugin *p = *state;
+	const stepup_cs_router *cs = su_plugin_desc(p)->cs;
+	char err[128] = "";
+	stepup_call_ctx ctx = { sizeof(ctx), 200, 0, err, sizeof(err) };
+	/* deadline far ahead */
+	ctx.deadline_ms = INT64_MAX;
+	stepup_cs_route route = { NULL, NULL };
+	assert_int_equal(cs->route(su_plugin_state(p), &ctx, "{}", STEPUP_CS_LINE_FRAUD, &route),
+			 STEPUP_PLUGIN_OK);
+	assert_string_equal(route.number, "+33100000002");
+	assert_string_equal(route.hours, "Mon-Fri 08:00-20:00");
+	free(route.number);
+	free(route.hours);
+	/* deadline already passed */
+	ctx.deadline_ms = 0;
+	assert_int_equal(cs->route(su_plugin_state(p), &ctx, "{}", STEPUP_CS_LINE_STANDARD, &route),
+			 STEPUP_PLUGIN_TIMEOUT);
+	assert_string_equal(err, "deadline passed");
+}
+
+int main(void)
+{
+	const struct CMUnitTest refusals[] = {
+		cmocka_unit_test(test_wrong_major),
+		cmocka_unit_test(test_newer_minor),
+		cmocka_unit_test(test_no_symbol),
+		cmocka_unit_test(test_bad_signature),
+		cmocka_unit_test(test_incomplete_interface),
+		cmocka_unit_test(test_init_fails),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_not_a_shared_object),
+		cmocka_unit_test(test_bad_signatures),
+	};
+	const struct CMUnitTest good[] = {
+		cmocka_unit_test(test_good_descriptor),
+		cmocka_unit_test(test_call_int),
+		cmocka_unit_test(test_call_double),
+		cmocka_unit_test(test_call_bool),
+		cmocka_unit_test(test_call_string),
+		cmocka_unit_test(test_cs_route),
+	};
+	int failed = cmocka_run_group_tests_name("plugin loader: refusals", refusals, NULL, NULL);
+	failed += cmocka_run_group_tests_name("plugin loader: good plugin", good, setup_good,
+					      teardown_good);
+	return failed;
+}
