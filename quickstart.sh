@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 top=$PWD
 
-DEPS=(build-essential autoconf automake libtool pkg-config flex bison
-      libjansson-dev libffi-dev libcmocka-dev libjsmn-dev libssl-dev valgrind)
+# Debian packages the build and the tests need, one per line (shared with .ci/run).
+mapfile -t DEPS < .ci/packages.txt
 
 install_deps() {
 	[ "${STEPUP_SKIP_APT:-0}" = 1 ] && return 0
