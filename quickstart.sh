@@ -72,8 +72,9 @@ test)
 	passed=0 failed=0
 	for log in build/tests/unit/*.log build-asan/tests/unit/*.log; do
 		case $log in *.valgrind.log) continue ;; esac
-		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -1)
-		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log" | tail -1)
+		# A binary may run several cmocka groups: add them all up.
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 		passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 	done
 	for log in build/tests/cli/run.sh.log build-asan/tests/cli/run.sh.log; do
