@@ -8,6 +8,7 @@
 #include "compile.h"
 #include "diag.h"
 #include "parse_ctx.h"
+#include "../engine/util.h"
 
 #define SU_MAX_SOURCE (16u << 20)
 
@@ -61,14 +62,13 @@ int stepup_compiler_add_source(stepup_compiler *c, const char *name, const char 
 
 int stepup_compiler_add_file(stepup_compiler *c, const char *path)
 {
-	FILE *f;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	char *buf;
+	size_t len;
 	int rc;
 
 	if (!c || !path)
 		return STEPUP_EINVAL;
-	f = fopen(path, "rb");
+	FILE *f = fopen(path, "rb");
 	if (!f) {
 		int k = su_diags_add_source(&c->diags, path, "", 0);
 		if (k >= 0)
@@ -76,33 +76,17 @@ int stepup_compiler_add_file(stepup_compiler *c, const char *path)
 			         "no such file or not readable");
 		return STEPUP_EIO;
 	}
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			if (cap > SU_MAX_SOURCE + 1)
-				cap = SU_MAX_SOURCE + 1;
-			char *b = realloc(buf, cap);
-			if (!b) {
-				free(buf);
-				fclose(f);
-				return STEPUP_ENOMEM;
-			}
-			buf = b;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0 || len > SU_MAX_SOURCE)
-			break;
-	}
-	int ioerr = ferror(f);
+	rc = su_read_stream(f, SU_MAX_SOURCE, &buf, &len);
 	fclose(f);
-	if (ioerr) {
-		free(buf);
+	if (rc == -1)
+		return STEPUP_ENOMEM;
+	if (rc < 0) {
 		int k = su_diags_add_source(&c->diags, path, "", 0);
 		if (k >= 0)
 			su_error(&c->diags, file_loc((unsigned)k), "read error");
 		return STEPUP_EIO;
 	}
+	/* add_source refuses what is over the limit, with a diagnostic. */
 	rc = stepup_compiler_add_source(c, path, buf, len);
 	free(buf);
 	return rc;
@@ -202,33 +186,17 @@ int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_
 	got = fread(magic, 1, sizeof(magic), f);
 	if (got == sizeof(magic) && memcmp(magic, "STEPUPB", 7) == 0) {
 		/* A bundle: read it whole (bounded) and hand it to the loader. */
-		size_t cap = 1 << 16, len = 0;
-		unsigned char *buf = malloc(cap);
+		char *buf;
+		size_t len;
 		int rc;
-		if (!buf) {
-			fclose(f);
-			return STEPUP_ENOMEM;
-		}
 		rewind(f);
-		for (;;) {
-			size_t n = fread(buf + len, 1, cap - len, f);
-			len += n;
-			if (n == 0)
-				break;
-			if (len == cap) {
-				if (cap >= (512u << 20))
-					break;
-				unsigned char *b = realloc(buf, cap * 2);
-				if (!b) {
-					free(buf);
-					fclose(f);
-					return STEPUP_ENOMEM;
-				}
-				buf = b;
-				cap *= 2;
-			}
-		}
+		rc = su_read_stream(f, 512u << 20, &buf, &len);
 		fclose(f);
+		if (rc < 0) {
+			if (err && errlen)
+				snprintf(err, errlen, "%s: %s", path, rc == -1 ? "out of memory" : "read error");
+			return rc == -1 ? STEPUP_ENOMEM : STEPUP_EIO;
+		}
 		rc = stepup_ruleset_load_bundle(buf, len, out, err, errlen);
 		free(buf);
 		if (rc != STEPUP_OK && err && errlen) {

@@ -13,6 +13,7 @@
 #include <stepup/error.h>
 
 #include "plugin_loader.h"
+#include "util.h"
 
 #define SU_PLUGIN_MAGIC 0x5a17c0deu
 
@@ -66,16 +67,6 @@ static const stepup_host_api su_host_api = {
 
 /* ---- helpers -------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int is_file(const char *path)
 {
@@ -134,13 +125,13 @@ static char *resolve(const char *name_or_path, const char *const *search_path, c
 	*status = STEPUP_ENOTFOUND;
 	if (strchr(name_or_path, '/')) {
 		if (!is_file(name_or_path)) {
-			set_err(err, errlen, "%s: no such file", name_or_path);
+			su_set_err(err, errlen, "%s: no such file", name_or_path);
 			return NULL;
 		}
 		char *p = strdup(name_or_path);
 		if (!p) {
 			*status = STEPUP_ENOMEM;
-			set_err(err, errlen, "%s: out of memory", name_or_path);
+			su_set_err(err, errlen, "%s: out of memory", name_or_path);
 		}
 		return p;
 	}
@@ -149,7 +140,7 @@ static char *resolve(const char *name_or_path, const char *const *search_path, c
 		char *p = malloc(len);
 		if (!p) {
 			*status = STEPUP_ENOMEM;
-			set_err(err, errlen, "%s: out of memory", name_or_path);
+			su_set_err(err, errlen, "%s: out of memory", name_or_path);
 			return NULL;
 		}
 		snprintf(p, len, "%s/%s.so", search_path[k], name_or_path);
@@ -157,7 +148,7 @@ static char *resolve(const char *name_or_path, const char *const *search_path, c
 			return p;
 		free(p);
 	}
-	set_err(err, errlen, "%s: not found in the plugin search path", name_or_path);
+	su_set_err(err, errlen, "%s: not found in the plugin search path", name_or_path);
 	return NULL;
 }
 
@@ -172,7 +163,7 @@ static int prepare_functions(su_plugin *p, char *err, size_t errlen)
 		return STEPUP_OK;
 	p->fns = calloc(n, sizeof(*p->fns));
 	if (!p->fns) {
-		set_err(err, errlen, "%s: out of memory", p->path);
+		su_set_err(err, errlen, "%s: out of memory", p->path);
 		return STEPUP_ENOMEM;
 	}
 	p->nfn = n;
@@ -181,22 +172,22 @@ static int prepare_functions(su_plugin *p, char *err, size_t errlen)
 		su_fn *f = &p->fns[k];
 		f->name = tab[k].name;
 		if (!is_ident(f->name)) {
-			set_err(err, errlen, "%s: function '%s.%s': bad name", p->path, pname, f->name);
+			su_set_err(err, errlen, "%s: function '%s.%s': bad name", p->path, pname, f->name);
 			return STEPUP_EPLUGIN;
 		}
 		for (unsigned j = 0; j < k; j++)
 			if (strcmp(p->fns[j].name, f->name) == 0) {
-				set_err(err, errlen, "%s: function '%s.%s' declared twice", p->path, pname,
+				su_set_err(err, errlen, "%s: function '%s.%s' declared twice", p->path, pname,
 					f->name);
 				return STEPUP_EPLUGIN;
 			}
 		if (su_plugin_parse_signature(tab[k].signature, f->args, &f->ret) != 0) {
-			set_err(err, errlen, "%s: function '%s.%s': bad signature '%s'", p->path, pname,
+			su_set_err(err, errlen, "%s: function '%s.%s': bad signature '%s'", p->path, pname,
 				f->name, tab[k].signature ? tab[k].signature : "(null)");
 			return STEPUP_EPLUGIN;
 		}
 		if (!tab[k].fn) {
-			set_err(err, errlen, "%s: function '%s.%s' has no implementation", p->path, pname,
+			su_set_err(err, errlen, "%s: function '%s.%s' has no implementation", p->path, pname,
 				f->name);
 			return STEPUP_EPLUGIN;
 		}
@@ -207,7 +198,7 @@ static int prepare_functions(su_plugin *p, char *err, size_t errlen)
 			f->types[a + 1] = ffi_type_of(f->args[a]);
 		if (ffi_prep_cif(&f->cif, FFI_DEFAULT_ABI, f->nargs + 1, ffi_type_of(f->ret),
 				 f->types) != FFI_OK) {
-			set_err(err, errlen, "%s: function '%s.%s': cannot prepare call for '%s'", p->path,
+			su_set_err(err, errlen, "%s: function '%s.%s': cannot prepare call for '%s'", p->path,
 				pname, f->name, tab[k].signature);
 			return STEPUP_EPLUGIN;
 		}
@@ -222,16 +213,16 @@ static int check_interfaces(const su_plugin *p, char *err, size_t errlen)
 	const stepup_plugin_desc *d = p->desc;
 	if (d->otp && (d->otp->size < sizeof(stepup_otp_channel) || !d->otp->can_deliver ||
 		       !d->otp->deliver_otp || !d->otp->notify)) {
-		set_err(err, errlen, "%s: OTP channel interface is incomplete", p->path);
+		su_set_err(err, errlen, "%s: OTP channel interface is incomplete", p->path);
 		return STEPUP_EPLUGIN;
 	}
 	if (d->inapp && (d->inapp->size < sizeof(stepup_inapp) || !d->inapp->describe ||
 			 !d->inapp->start || !d->inapp->verify)) {
-		set_err(err, errlen, "%s: in-app interface is incomplete", p->path);
+		su_set_err(err, errlen, "%s: in-app interface is incomplete", p->path);
 		return STEPUP_EPLUGIN;
 	}
 	if (d->cs && (d->cs->size < sizeof(stepup_cs_router) || !d->cs->route)) {
-		set_err(err, errlen, "%s: customer-service interface is incomplete", p->path);
+		su_set_err(err, errlen, "%s: customer-service interface is incomplete", p->path);
 		return STEPUP_EPLUGIN;
 	}
 	return STEPUP_OK;
@@ -250,12 +241,12 @@ int su_plugin_load(const char *name_or_path, const char *const *search_path,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!name_or_path || !*name_or_path || !out) {
-		set_err(err, errlen, "plugin: no name given");
+		su_set_err(err, errlen, "plugin: no name given");
 		return STEPUP_EINVAL;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
-		set_err(err, errlen, "%s: out of memory", name_or_path);
+		su_set_err(err, errlen, "%s: out of memory", name_or_path);
 		return STEPUP_ENOMEM;
 	}
 	p->magic = SU_PLUGIN_MAGIC;
@@ -268,12 +259,12 @@ int su_plugin_load(const char *name_or_path, const char *const *search_path,
 	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->handle) {
 		const char *why = dlerror();
-		set_err(err, errlen, "%s: cannot load: %s", p->path, why ? why : "unknown error");
+		su_set_err(err, errlen, "%s: cannot load: %s", p->path, why ? why : "unknown error");
 		goto out;
 	}
 	p->desc = dlsym(p->handle, STEPUP_PLUGIN_SYMBOL);
 	if (!p->desc) {
-		set_err(err, errlen, "%s: no '" STEPUP_PLUGIN_SYMBOL "' symbol", p->path);
+		su_set_err(err, errlen, "%s: no '" STEPUP_PLUGIN_SYMBOL "' symbol", p->path);
 		goto out;
 	}
 
@@ -282,19 +273,19 @@ int su_plugin_load(const char *name_or_path, const char *const *search_path,
 	uint32_t major = p->desc->abi_major, minor = p->desc->abi_minor;
 	if (major != STEPUP_PLUGIN_ABI_MAJOR) {
 		rc = STEPUP_EVERSION;
-		set_err(err, errlen, "%s: plugin ABI major %u is not supported (host %d.%d)", p->path,
+		su_set_err(err, errlen, "%s: plugin ABI major %u is not supported (host %d.%d)", p->path,
 			(unsigned)major, STEPUP_PLUGIN_ABI_MAJOR, STEPUP_PLUGIN_ABI_MINOR);
 		goto out;
 	}
 	if (minor > STEPUP_PLUGIN_ABI_MINOR) {
 		rc = STEPUP_EVERSION;
-		set_err(err, errlen, "%s: plugin ABI minor %u is newer than the host's (%d.%d)",
+		su_set_err(err, errlen, "%s: plugin ABI minor %u is newer than the host's (%d.%d)",
 			p->path, (unsigned)minor, STEPUP_PLUGIN_ABI_MAJOR, STEPUP_PLUGIN_ABI_MINOR);
 		goto out;
 	}
 
 	if (!is_ident(p->desc->name)) {
-		set_err(err, errlen, "%s: plugin name '%s' is not a valid name", p->path,
+		su_set_err(err, errlen, "%s: plugin name '%s' is not a valid name", p->path,
 			p->desc->name ? p->desc->name : "(null)");
 		goto out;
 	}
@@ -310,9 +301,9 @@ int su_plugin_load(const char *name_or_path, const char *const *search_path,
 		if (st != STEPUP_PLUGIN_OK) {
 			why[sizeof(why) - 1] = '\0';
 			if (why[0])
-				set_err(err, errlen, "%s: init failed: %s", p->path, why);
+				su_set_err(err, errlen, "%s: init failed: %s", p->path, why);
 			else
-				set_err(err, errlen, "%s: init failed (status %d)", p->path, st);
+				su_set_err(err, errlen, "%s: init failed (status %d)", p->path, st);
 			rc = STEPUP_EPLUGIN;
 			goto out;
 		}

@@ -1,5 +1,6 @@
 /* program.c: ruleset lifetime, the verifier and the disassembler. */
 #include "program.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -82,8 +83,7 @@ static int fail(char *err, size_t n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (err && n)
-		vsnprintf(err, n, fmt, ap);
+	su_vset_err(err, n, fmt, ap);
 	va_end(ap);
 	return -1;
 }
