@@ -13,6 +13,7 @@ su_node *su_node_new(su_node_kind kind, su_loc loc)
 		n->slot = -1;
 		n->ekind = SU_E_NONE;
 		n->func = -1;
+		n->import = -1;
 	}
 	return n;
 }

@@ -59,7 +59,8 @@ struct su_node {
 	su_type elem;             /* SET: element type */
 	int slot;                 /* FIELD: schema slot */
 	uint64_t mask;            /* SET of enums / reasons: bit mask */
-	int func;                 /* CALL: builtin id */
+	int func;                 /* CALL: builtin id, -1 for a plugin function */
+	int import;               /* CALL: index in su_checked.imports, or -1 */
 };
 
 typedef enum su_outcome_kind { SU_O_APPROVE, SU_O_STEP_UP, SU_O_DECLINE } su_outcome_kind;

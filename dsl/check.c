@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/plugins.h"
 #include "../engine/program.h"
 
 typedef struct ctx {
 	su_diags *d;
 	su_checked *out;
+	const stepup_plugins *plugins;
 	su_let_decl **lets;
 	size_t nlets;
 	unsigned let_depth;   /* guards `let A = B` / `let B = A` cycles */
@@ -202,22 +204,196 @@ static int add_extra_reason(ctx *c, su_node *n)
 	return SU_R_KNOWN_COUNT + (int)o->nextra++;
 }
 
+/* Type names as plugin signatures spell them (integer, float, bool,
+ * string), for plugin call messages. */
+static const char *sig_type_name(su_type t, int ekind)
+{
+	switch (t) {
+	case SU_T_BOOL: return "bool";
+	case SU_T_INT: return "integer";
+	case SU_T_FLOAT: return "float";
+	case SU_T_STRING: return "string";
+	case SU_T_ENUM: return ekind >= 0 ? su_enums[ekind].what : "enum value";
+	case SU_T_REASON: return "reason code";
+	case SU_T_REASONS: return "list of reason codes";
+	default: return "nothing";
+	}
+}
+
+static void append(char *buf, size_t size, const char *s)
+{
+	size_t n = strlen(buf);
+	if (n + 1 < size)
+		snprintf(buf + n, size - n, "%s", s);
+}
+
+/* The import index of plugin.fn with signature sig, added on first use. */
+static int add_import(ctx *c, const char *plugin, const char *fn, const char *sig)
+{
+	su_checked *o = c->out;
+
+	for (size_t i = 0; i < o->nimports; i++)
+		if (strcmp(o->imports[i].plugin, plugin) == 0 && strcmp(o->imports[i].fn, fn) == 0)
+			return (int)i;
+	if (o->nimports == o->capimports) {
+		size_t cap = o->capimports ? o->capimports * 2 : 8;
+		su_import_decl *p = realloc(o->imports, cap * sizeof(*p));
+		if (!p) {
+			c->d->oom = 1;
+			return -1;
+		}
+		o->imports = p;
+		o->capimports = cap;
+	}
+	su_import_decl *im = &o->imports[o->nimports];
+	im->plugin = strdup(plugin);
+	im->fn = strdup(fn);
+	snprintf(im->sig, sizeof(im->sig), "%s", sig);
+	if (!im->plugin || !im->fn) {
+		free(im->plugin);
+		free(im->fn);
+		c->d->oom = 1;
+		return -1;
+	}
+	return (int)o->nimports++;
+}
+
+/* Which loaded plugin `name` was meant to be, for the message. */
+static void no_such_plugin(ctx *c, const su_node *n, const char *name)
+{
+	const char *best = NULL;
+	unsigned bestd = 3;
+	char list[256] = "";
+	stepup_plugin_info info;
+
+	for (size_t i = 0; i < stepup_plugins_count(c->plugins); i++) {
+		if (stepup_plugins_info(c->plugins, i, &info) != STEPUP_OK)
+			continue;
+		unsigned dist = su_edit_distance(name, info.name, 2);
+		if (dist < bestd && 2 * dist <= strlen(name)) {
+			bestd = dist;
+			best = info.name;
+		}
+		append(list, sizeof(list), i ? ", " : "");
+		append(list, sizeof(list), info.name);
+	}
+	if (best)
+		su_error(c->d, n->loc, "unknown plugin '%s' in '%s'; did you mean '%s'?", name, n->text, best);
+	else
+		su_error(c->d, n->loc, "unknown plugin '%s' in '%s' (loaded plugins: %s)", name, n->text, list);
+}
+
+static void no_such_function(ctx *c, const su_node *n, const su_plugin *p, const char *pname,
+                             const char *fname)
+{
+	const char *best = NULL;
+	unsigned bestd = 3, nfn = su_plugin_nfunctions(p);
+	char list[256] = "";
+
+	for (unsigned k = 0; k < nfn; k++) {
+		const char *f = su_plugin_fn_name(p, k);
+		unsigned dist = su_edit_distance(fname, f, 2);
+		if (dist < bestd && 2 * dist <= strlen(fname)) {
+			bestd = dist;
+			best = f;
+		}
+		append(list, sizeof(list), k ? ", " : "");
+		append(list, sizeof(list), f);
+	}
+	if (best)
+		su_error(c->d, n->loc, "plugin '%s' has no function '%s'; did you mean '%s'?", pname, fname, best);
+	else if (nfn)
+		su_error(c->d, n->loc, "plugin '%s' has no function '%s' (it has %s)", pname, fname, list);
+	else
+		su_error(c->d, n->loc, "plugin '%s' has no function '%s' (it provides no rule functions)", pname,
+		         fname);
+}
+
+/* plugin.function(args): resolved against the compiler's plugins by the
+ * plugin's configured name, and typed by the function's signature. An
+ * integer is accepted where a float is expected, as in comparisons. */
+static int check_plugin_call(ctx *c, su_node *n)
+{
+	const char *dot = strchr(n->text, '.'), *fname = dot + 1;
+	char pname[128], sig[STEPUP_PLUGIN_MAX_ARGS + 4];
+	const su_plugin *p;
+	unsigned nargs = 0, i = 0;
+	int rc = 0, k;
+
+	if (su_field_lookup(n->text, strlen(n->text)) >= 0) {
+		su_error(c->d, n->loc, "'%s' is a field, not a function", n->text);
+		return -1;
+	}
+	if (!c->plugins || stepup_plugins_count(c->plugins) == 0) {
+		su_error(c->d, n->loc, "unknown function '%s' (no loaded plugin provides it)", n->text);
+		return -1;
+	}
+	if (strchr(fname, '.')) {
+		su_error(c->d, n->loc, "'%s' is not a function name: call a plugin function as plugin.function(...)",
+		         n->text);
+		return -1;
+	}
+	if ((size_t)(dot - n->text) >= sizeof(pname)) {
+		su_error(c->d, n->loc, "unknown plugin in '%s'", n->text);
+		return -1;
+	}
+	memcpy(pname, n->text, (size_t)(dot - n->text));
+	pname[dot - n->text] = '\0';
+	if (!(p = su_plugins_find(c->plugins, pname))) {
+		no_such_plugin(c, n, pname);
+		return -1;
+	}
+	if ((k = su_plugin_find(p, fname)) < 0) {
+		no_such_function(c, n, p, pname, fname);
+		return -1;
+	}
+	const char *args = su_plugin_fn_args(p, (unsigned)k);
+	char ret = su_plugin_fn_ret(p, (unsigned)k);
+	unsigned want_n = (unsigned)strlen(args);
+	for (su_node *a = n->a; a; a = a->next)
+		nargs++;
+	if (nargs != want_n) {
+		su_error(c->d, n->loc, "%s expects %u argument%s, got %u", n->text, want_n, want_n == 1 ? "" : "s",
+		         nargs);
+		return -1;
+	}
+	for (su_node **ap = &n->a; *ap; ap = &(*ap)->next, i++) {
+		su_type want = su_sig_type(args[i]);
+		if (check_value(c, ap, want, SU_E_NONE) < 0) {
+			rc = -1;
+			continue;
+		}
+		su_type got = (*ap)->ty;
+		if (got != want && !(want == SU_T_FLOAT && got == SU_T_INT)) {
+			su_error(c->d, (*ap)->loc, "argument %u of %s: expected %s, got %s", i + 1, n->text,
+			         sig_type_name(want, SU_E_NONE), sig_type_name(got, (*ap)->ekind));
+			rc = -1;
+		}
+	}
+	n->ty = su_sig_type(ret);
+	if (rc < 0)
+		return -1;
+	snprintf(sig, sizeof(sig), "%s->%c", args, ret);
+	n->func = -1;
+	n->import = add_import(c, pname, fname, sig);
+	return n->import < 0 ? -1 : 0;
+}
+
 static int check_call(ctx *c, su_node *n)
 {
 	const su_builtin_sig *sig = NULL;
 	unsigned nargs = 0, i = 0;
 	int rc = 0;
 
+	if (strchr(n->text, '.'))
+		return check_plugin_call(c, n);
 	for (int k = 0; k < SU_FN_COUNT; k++)
 		if (strcmp(su_builtins[k].name, n->text) == 0) {
 			sig = &su_builtins[k];
 			n->func = k;
 		}
 	if (!sig) {
-		if (strchr(n->text, '.'))
-			su_error(c->d, n->loc, "unknown function '%s' (no loaded plugin provides it)", n->text);
-		else
-			su_error(c->d, n->loc, "unknown function '%s'", n->text);
+		su_error(c->d, n->loc, "unknown function '%s'", n->text);
 		return -1;
 	}
 	for (su_node *a = n->a; a; a = a->next)
@@ -758,12 +934,18 @@ void su_checked_fini(su_checked *c)
 {
 	for (unsigned i = 0; i < c->nextra; i++)
 		free(c->extra_reasons[i]);
+	for (size_t i = 0; i < c->nimports; i++) {
+		free(c->imports[i].plugin);
+		free(c->imports[i].fn);
+	}
+	free(c->imports);
 	memset(c, 0, sizeof(*c));
 }
 
-size_t su_check(su_diags *d, su_file **files, size_t nfiles, su_checked *out)
+size_t su_check(su_diags *d, su_file **files, size_t nfiles, const stepup_plugins *plugins,
+                su_checked *out)
 {
-	ctx c = { .d = d, .out = out };
+	ctx c = { .d = d, .out = out, .plugins = plugins };
 	size_t before = d->nerrors, nlets = 0, k = 0;
 	su_loc name_loc = {0};
 

@@ -34,6 +34,7 @@ typedef struct cc {
 	uint32_t hcap;
 	uint32_t tri, val;  /* current stack depths */
 	int oom;
+	int too_deep;       /* a condition needs more than SU_MAX_STACK values */
 } cc;
 
 static void *grow(cc *c, buf *b, size_t elem, uint32_t more)
@@ -169,7 +170,7 @@ static uint32_t emit(cc *c, uint8_t op, unsigned a, unsigned cmp, uint32_t k, ui
 	su_insn in = { .op = op, .a = (uint8_t)a, .cmp = (uint8_t)cmp, .c = k, .atom = atom };
 	PUSH(c, code, su_insn, in);
 	int dval = su_op_val[op];
-	if (op == SU_OP_V_CALL)
+	if (op == SU_OP_V_CALL || op == SU_OP_V_PCALL)
 		dval = 1 - (int)a;
 	track(c, su_op_tri[op], dval);
 	return c->code.n - 1;
@@ -224,7 +225,10 @@ static void emit_value(cc *c, const su_node *n)
 		unsigned nargs = 0;
 		for (const su_node *a = n->a; a; a = a->next, nargs++)
 			emit_value(c, a);
-		emit(c, SU_OP_V_CALL, nargs, 0, (uint32_t)n->func, SU_NONE);
+		if (n->import >= 0)
+			emit(c, SU_OP_V_PCALL, nargs, 0, (uint32_t)n->import, SU_NONE);
+		else
+			emit(c, SU_OP_V_CALL, nargs, 0, (uint32_t)n->func, SU_NONE);
 		break;
 	}
 	default:
@@ -477,6 +481,14 @@ static uint32_t emit_entry(cc *c, const su_node *cond, su_range *flat)
 	else
 		emit(c, SU_OP_TRI, 0, 0, SU_TRUE, SU_NONE);
 	emit(c, SU_OP_END, 0, 0, 0, SU_NONE);
+	/* Nesting is bounded, but calls with many arguments nested in their
+	 * last one keep each level's arguments waiting on the value stack. */
+	if (c->rs->max_val > SU_MAX_STACK && !c->too_deep) {
+		c->too_deep = 1;
+		if (cond)
+			su_error(c->d, cond->loc, "condition too complex: its calls need more than %d values at once",
+			         SU_MAX_STACK);
+	}
 	*flat = cnf(c, cond);
 	return start;
 }
@@ -543,6 +555,17 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 			ru.code = emit_entry(&c, r->when, &ru.cnf);
 			PUSH(&c, rules, su_rule, ru);
 		}
+	if (chk->nimports) {
+		rs->imports = calloc(chk->nimports, sizeof(*rs->imports));
+		if (!rs->imports)
+			c.oom = 1;
+		for (size_t i = 0; rs->imports && i < chk->nimports; i++) {
+			rs->imports[i].plugin = cstr(&c, chk->imports[i].plugin);
+			rs->imports[i].fn = cstr(&c, chk->imports[i].fn);
+			rs->imports[i].sig = cstr(&c, chk->imports[i].sig);
+		}
+		rs->nimports = (uint32_t)chk->nimports;
+	}
 	for (unsigned i = 0; i < chk->nextra; i++) {
 		uint32_t s = cstr(&c, chk->extra_reasons[i]);
 		if (!rs->reasons)
@@ -572,8 +595,8 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	free(c.hash);
 	free(c.leaves.p);
 	revision(d, rs);
-	if (c.oom) {
-		d->oom = 1;
+	if (c.oom || c.too_deep) {
+		d->oom |= c.oom;
 		su_program_free(rs);
 		return NULL;
 	}

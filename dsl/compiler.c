@@ -14,6 +14,7 @@
 
 struct stepup_compiler {
 	su_diags diags;
+	const stepup_plugins *plugins;  /* borrowed; rule functions callable */
 };
 
 /* A location naming a whole file (line 0: no source line to show). */
@@ -37,6 +38,14 @@ void stepup_compiler_free(stepup_compiler *c)
 		return;
 	su_diags_fini(&c->diags);
 	free(c);
+}
+
+int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p)
+{
+	if (!c)
+		return STEPUP_EINVAL;
+	c->plugins = p;
+	return STEPUP_OK;
 }
 
 int stepup_compiler_add_source(stepup_compiler *c, const char *name, const char *text, size_t len)
@@ -115,7 +124,7 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 		su_error(&c->diags, file_loc(0), "no rule sources given");
 	/* Checking a file whose syntax is broken would only add noise. */
 	if (c->diags.nerrors == 0 && !c->diags.oom) {
-		su_check(&c->diags, files, n, &chk);
+		su_check(&c->diags, files, n, c->plugins, &chk);
 		if (c->diags.nerrors == 0 && !c->diags.oom) {
 			stepup_ruleset *rs = su_compile(&c->diags, files, n, &chk);
 			char why[200];
@@ -170,6 +179,12 @@ size_t stepup_compiler_render_diag(const stepup_compiler *c, size_t i, char *buf
 
 int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_t errlen)
 {
+	return stepup_ruleset_load_with_plugins(path, NULL, out, err, errlen);
+}
+
+int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plugins,
+                                     stepup_ruleset **out, char *err, size_t errlen)
+{
 	FILE *f;
 	unsigned char magic[8];
 	size_t got;
@@ -212,6 +227,7 @@ int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_
 	int rc;
 	if (!c)
 		return STEPUP_ENOMEM;
+	c->plugins = plugins;
 	rc = stepup_compiler_add_file(c, path);
 	if (rc == STEPUP_OK)
 		rc = stepup_compiler_compile(c, out);

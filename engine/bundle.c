@@ -9,6 +9,11 @@
  *   56      ...   body: the program's arrays, each as a u32 count then
  *                 fixed-size little-endian records (see put_program)
  *
+ * Format 2 ends the body with the plugin functions the rules call
+ * (imports: u32 count, then u32 plugin, function and signature string
+ * indices each). Format 1 had the same layout with the count always 0, so
+ * a format 1 bundle still loads (it imports nothing).
+ *
  * Loading checks the magic, the version, the length and the digest before
  * reading a byte of the body, then bounds-checks every read, then runs the
  * program verifier. A bundle is refused with a message, never trusted. */
@@ -20,7 +25,8 @@
 #include "program.h"
 
 #define SU_BUNDLE_MAGIC "STEPUPB\x1a"
-#define SU_BUNDLE_VERSION 1u
+#define SU_BUNDLE_VERSION 2u
+#define SU_BUNDLE_OLDEST 1u  /* oldest format this build still reads */
 #define SU_HEADER_SIZE 56u
 #define SU_BUNDLE_MAX (256u << 20)
 
@@ -197,10 +203,15 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 	w8(w, rs->merchant_policy_set);
 	w32(w, rs->max_tri);
 	w32(w, rs->max_val);
-	w32(w, 0);  /* plugin function imports: none in format 1 */
+	w32(w, rs->nimports);
+	for (uint32_t i = 0; i < rs->nimports; i++) {
+		w32(w, rs->imports[i].plugin);
+		w32(w, rs->imports[i].fn);
+		w32(w, rs->imports[i].sig);
+	}
 }
 
-static int get_program(rbuf *r, struct stepup_ruleset *rs)
+static int get_program(rbuf *r, struct stepup_ruleset *rs, uint32_t version)
 {
 	uint32_t n;
 
@@ -304,8 +315,14 @@ static int get_program(rbuf *r, struct stepup_ruleset *rs)
 	rs->merchant_policy_set = r8(r);
 	rs->max_tri = r32(r);
 	rs->max_val = r32(r);
-	if (r32(r) != 0)  /* imports are a later format's business */
+	ARRAY(imports, nimports, 12);
+	if (version < 2 && rs->nimports)  /* format 1 had no imports */
 		return -1;
+	for (uint32_t i = 0; i < rs->nimports; i++) {
+		rs->imports[i].plugin = r32(r);
+		rs->imports[i].fn = r32(r);
+		rs->imports[i].sig = r32(r);
+	}
 #undef ARRAY
 	return r->bad ? -1 : 0;
 }
@@ -373,9 +390,10 @@ int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **ou
 	uint32_t version = r32(&h);
 	uint32_t reserved = r32(&h);
 	uint64_t body = r64(&h);
-	if (version != SU_BUNDLE_VERSION)
+	if (version < SU_BUNDLE_OLDEST || version > SU_BUNDLE_VERSION)
 		return errf(err, errlen, STEPUP_EVERSION,
-		            "bundle format version %u is not supported (this build reads version %u); recompile the rules",
+		            "bundle format version %u is not supported (this build reads versions 1 to %u); "
+		            "recompile the rules",
 		            version, SU_BUNDLE_VERSION);
 	if (reserved != 0)
 		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: reserved header bytes are set", 0, 0);
@@ -396,7 +414,7 @@ int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **ou
 		return STEPUP_ENOMEM;
 	rs->refs = 1;
 	rbuf r = { p + SU_HEADER_SIZE, (size_t)body, 0, 0 };
-	if (get_program(&r, rs) < 0 || r.at != r.n) {
+	if (get_program(&r, rs, version) < 0 || r.at != r.n) {
 		su_program_free(rs);
 		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: malformed body", 0, 0);
 	}

@@ -30,6 +30,7 @@ void stepup_decision_free(stepup_decision *d)
 	free(d->rule_trace);
 	free(d->trace.atom);
 	free(d->trace.value);
+	su_methods_reset(d);
 	free(d->out);
 	free(d);
 }
@@ -87,9 +88,11 @@ static int grow_u32(uint32_t **p, uint32_t *cap, uint32_t need)
 
 /* Explain: every rule's condition through the general loop, with the
  * value of each test it ran. */
-static __attribute__((noinline, cold)) int explain_rules(stepup_decision *d, const stepup_ruleset *rs,
+static __attribute__((noinline, cold)) int explain_rules(stepup_decision *d, const stepup_engine *e,
                                                            const stepup_request *r)
 {
+	const stepup_ruleset *rs = e->rs;
+
 	if (rs->nrules + 1 > d->rcap) {
 		uint32_t cap = rs->nrules + 1;
 		uint8_t *rr = realloc(d->rule_result, cap);
@@ -117,7 +120,7 @@ static __attribute__((noinline, cold)) int explain_rules(stepup_decision *d, con
 	d->trace.n = 0;
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		d->rule_trace[i] = (uint32_t)d->trace.n;
-		d->rule_result[i] = (uint8_t)su_eval_traced(rs, r, rs->rules[i].code, &d->trace);
+		d->rule_result[i] = (uint8_t)su_eval_traced(rs, e->imports, r, rs->rules[i].code, &d->trace);
 	}
 	d->rule_trace[rs->nrules] = (uint32_t)d->trace.n;
 	return 0;
@@ -152,14 +155,23 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 		data |= 1u << STEPUP_IN_APP;
 	if (e->cs[d->line] || e->cs[STEPUP_LINE_STANDARD])
 		data |= cs;
+	if (__builtin_expect(e->plugins != NULL, 0))
+		data |= su_methods_plugin_mask(e) & ~(3u << STEPUP_OTP_SMS);
 	/* Methods whose condition is TRUE (a methods chunk's cond_of holds
 	 * the method). */
 	for (uint32_t c = 0; c < rs->nfmethods; c++) {
 		const su_fcond *ch = &rs->fmethods[c];
-		for (uint64_t f = su_chunk_eval(rs, r, ch); f; f &= f - 1)
+		for (uint64_t f = su_chunk_eval(rs, e->imports, r, ch); f; f &= f - 1)
 			cond |= 1u << ch->cond_of[__builtin_ctzll(f)];
 	}
 	offered = allowed & data & cond;
+	if (__builtin_expect(e->plugins != NULL, 0) && offered) {
+		offered = su_methods_serve(e, r, d, offered);
+		/* A method whose plugin failed counts as one without data: the
+		 * fallback below is asked of the router again, unless it is the
+		 * one that just failed. */
+		data &= ~d->plugin_failed;
+	}
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
 		unsigned type = rs->methods[i].type;
 		d->methods[n] = (uint8_t)type;
@@ -169,12 +181,14 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 		for (uint32_t i = 0; i < rs->nmethods; i++) {
 			unsigned type = rs->methods[i].type, bit = 1u << type;
 			d->method_why[type] = !(allowed & bit) ? SU_MW_NOT_ALLOWED
+			                    : (d->plugin_failed & bit) ? SU_MW_PLUGIN
 			                    : !(data & bit)    ? SU_MW_NO_DATA
 			                    : !(cond & bit)    ? SU_MW_CONDITION
 			                                       : SU_MW_OFFERED;
 		}
 	if (n == 0) {
-		if (!(data & cs)) {
+		if (!(data & cs) || (e->plugins && !(offered & cs) &&
+		                     !su_methods_serve(e, r, d, cs))) {
 			d->no_method_left = 1;
 			return STEPUP_RED;
 		}
@@ -184,8 +198,8 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	}
 	d->nmethods = n;
 	/* Customer service offered: the fraud line falls back to the standard
-	 * one without a fraud number. */
-	if ((offered & cs) && !e->cs[d->line])
+	 * one without a fraud number (a router chooses for itself). */
+	if ((offered & cs) && !e->cs[d->line] && !d->cs_number)
 		d->line_served = STEPUP_LINE_STANDARD;
 	return STEPUP_YELLOW;
 }
@@ -213,16 +227,19 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	d->nmethods = 0;
 	d->merchant_policy_applied = 0;
 	d->no_method_left = 0;
+	if (__builtin_expect(d->app_json || d->cs_number || d->plugin_failed, 0))
+		su_methods_reset(d);
 	if (rs->nrules > d->firedcap && grow_u32(&d->fired, &d->firedcap, rs->nrules))
 		return STEPUP_ENOMEM;
-	if (d->explain && explain_rules(d, rs, r) < 0)
+	if (d->explain && explain_rules(d, e, r) < 0)
 		return STEPUP_ENOMEM;
 
 	/* The hot loop: the rules a chunk at a time; fired ones in order. */
 	fired = d->fired;
+	const su_bound *imp = e->imports;
 	for (uint32_t c = 0; c < rs->nfrules; c++) {
 		const su_fcond *ch = &rs->frules[c];
-		uint64_t f = su_chunk_eval(rs, r, ch);
+		uint64_t f = su_chunk_eval(rs, imp, r, ch);
 		if (!f)
 			continue;
 		red |= f & ch->red;

@@ -14,6 +14,7 @@ enum su_method_why {
 	SU_MW_CONDITION,        /* the method's `when` was not TRUE */
 	SU_MW_FALLBACK,         /* customer service offered as the fallback */
 	SU_MW_NOT_EVALUATED,    /* decision was not YELLOW */
+	SU_MW_PLUGIN,           /* its plugin could not serve it (plugin_why) */
 };
 
 struct stepup_decision {
@@ -39,6 +40,12 @@ struct stepup_decision {
 	su_trace trace;
 	uint8_t method_why[STEPUP_METHOD_COUNT];  /* read with explain only */
 
+	/* Served by plugins (methods.c): malloc'd, replaced at each decide. */
+	char *app_json;                /* IN_APP: describe()'s object */
+	char *cs_number, *cs_hours;    /* CUSTOMER_SERVICE: route()'s answer */
+	unsigned plugin_failed;        /* methods whose plugin failed */
+	char plugin_why[STEPUP_METHOD_COUNT][192];  /* with explain only */
+
 	char *out;                     /* rendered JSON */
 	size_t outlen, outcap;
 };
@@ -50,5 +57,16 @@ const char *su_decision_id(stepup_decision *d);
  * buffer (response.c). Only a validated request_id is echoed. */
 const char *su_error_json(stepup_decision *d, const stepup_request *r, const char *code,
                           const char *msg, size_t *len);
+
+/* methods.c: methods served by plugins. */
+unsigned su_methods_plugin_mask(const stepup_engine *e);
+/* Drop the previous decision's plugin answers. */
+void su_methods_reset(stepup_decision *d);
+/* Ask each plugin-served method of `offered` whether it can be served now;
+ * returns `offered` without the ones that cannot. */
+unsigned su_methods_serve(const stepup_engine *e, const stepup_request *r, stepup_decision *d,
+                          unsigned offered);
+/* The secret-free request summary handed to plugins (malloc'd JSON). */
+char *su_methods_summary(const stepup_request *r, stepup_cs_line line);
 
 #endif

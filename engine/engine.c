@@ -1,12 +1,15 @@
 /* engine.c: building an engine from a ruleset and issuer settings, and the
  * JSON-in/JSON-out entry point. */
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decision.h"
 #include "engine.h"
+#include "eval.h"
+#include "plugins.h"
 #include "request.h"
 
 const char *stepup_strerror(int status)
@@ -123,7 +126,70 @@ static int load_settings(stepup_engine *e, json_t *root, char *err, size_t n)
 	return STEPUP_OK;
 }
 
-static int engine_new(stepup_ruleset *rs, json_t *root, stepup_engine **out, char *err, size_t n)
+static int import_err(char *err, size_t n, const stepup_ruleset *rs, const su_import *im,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int import_err(char *err, size_t n, const stepup_ruleset *rs, const su_import *im,
+                      const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	if (err && n) {
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+		snprintf(err, n, "ruleset imports %s.%s(%s): %s", SU_STR(rs, im->plugin), SU_STR(rs, im->fn),
+		         SU_STR(rs, im->sig), why);
+	}
+	return STEPUP_ECONFIG;
+}
+
+/* Bind every plugin function the ruleset imports to the loaded plugin of
+ * that (configured) name, once, so a decision calls through a table: the
+ * same function name with the same signature, since the ruleset's program
+ * was verified against that signature. */
+static int bind_imports(stepup_engine *e, char *err, size_t n)
+{
+	const stepup_ruleset *rs = e->rs;
+	su_bound *b;
+
+	if (!rs->nimports)
+		return STEPUP_OK;
+	b = calloc(rs->nimports, sizeof(*b));
+	if (!b)
+		return STEPUP_ENOMEM;
+	e->imports = b;
+	for (uint32_t i = 0; i < rs->nimports; i++) {
+		const su_import *im = &rs->imports[i];
+		const char *pname = SU_STR(rs, im->plugin), *fname = SU_STR(rs, im->fn);
+		const su_plugin *p;
+		int k;
+
+		if (!e->plugins || stepup_plugins_count(e->plugins) == 0)
+			return import_err(err, n, rs, im, "no plugins are loaded");
+		if (!(p = su_plugins_find(e->plugins, pname)))
+			return import_err(err, n, rs, im, "no plugin named '%s' is loaded", pname);
+		if ((k = su_plugin_find(p, fname)) < 0)
+			return import_err(err, n, rs, im, "plugin '%s' (%s) has no function '%s'", pname,
+			                  su_plugin_path(p), fname);
+		if (su_import_sig(rs, i, b[i].args, &b[i].ret) < 0)  /* verified: cannot happen */
+			return import_err(err, n, rs, im, "bad signature");
+		if (strcmp(b[i].args, su_plugin_fn_args(p, (unsigned)k)) != 0 ||
+		    b[i].ret != su_plugin_fn_ret(p, (unsigned)k)) {
+			char sig[STEPUP_PLUGIN_MAX_ARGS + 4];
+			snprintf(sig, sizeof(sig), "%s->%c", su_plugin_fn_args(p, (unsigned)k),
+			         su_plugin_fn_ret(p, (unsigned)k));
+			return import_err(err, n, rs, im, "the loaded plugin declares it as %s (%s); recompile the rules",
+			                  sig, su_plugin_path(p));
+		}
+		b[i].p = p;
+		b[i].fn = (unsigned)k;
+		b[i].nargs = (unsigned)strlen(b[i].args);
+	}
+	return STEPUP_OK;
+}
+
+static int engine_new(stepup_ruleset *rs, stepup_plugins *pl, json_t *root, stepup_engine **out,
+                      char *err, size_t n)
 {
 	stepup_engine *e;
 	int rc = STEPUP_OK;
@@ -135,7 +201,9 @@ static int engine_new(stepup_ruleset *rs, json_t *root, stepup_engine **out, cha
 	if (!e)
 		return STEPUP_ENOMEM;
 	e->rs = stepup_ruleset_ref(rs);
-	if (root)
+	e->plugins = pl ? stepup_plugins_ref(pl) : NULL;
+	rc = bind_imports(e, err, n);
+	if (rc == STEPUP_OK && root)
 		rc = load_settings(e, root, err, n);
 	if (rc == STEPUP_OK && su_engine_prepare_json(e) < 0)
 		rc = STEPUP_ENOMEM;
@@ -150,6 +218,13 @@ static int engine_new(stepup_ruleset *rs, json_t *root, stepup_engine **out, cha
 int stepup_engine_new(stepup_ruleset *rs, const char *settings_json, stepup_engine **out,
                       char *err, size_t errlen)
 {
+	return stepup_engine_new_with_plugins(rs, NULL, settings_json, out, err, errlen);
+}
+
+int stepup_engine_new_with_plugins(stepup_ruleset *rs, stepup_plugins *plugins,
+                                   const char *settings_json, stepup_engine **out,
+                                   char *err, size_t errlen)
+{
 	json_error_t je;
 	json_t *root = NULL;
 	int rc;
@@ -162,7 +237,7 @@ int stepup_engine_new(stepup_ruleset *rs, const char *settings_json, stepup_engi
 			return STEPUP_ECONFIG;
 		}
 	}
-	rc = engine_new(rs, root, out, err, errlen);
+	rc = engine_new(rs, plugins, root, out, err, errlen);
 	json_decref(root);
 	return rc;
 }
@@ -182,7 +257,7 @@ int stepup_engine_new_from_file(stepup_ruleset *rs, const char *path, stepup_eng
 			return STEPUP_ECONFIG;
 		}
 	}
-	rc = engine_new(rs, root, out, err, errlen);
+	rc = engine_new(rs, NULL, root, out, err, errlen);
 	json_decref(root);
 	return rc;
 }
@@ -192,6 +267,8 @@ void stepup_engine_free(stepup_engine *e)
 	if (!e)
 		return;
 	stepup_ruleset_unref(e->rs);
+	free(e->imports);
+	stepup_plugins_unref(e->plugins);
 	free(e->issuer_name);
 	free(e->app_id);
 	free(e->cs[0]);
@@ -199,6 +276,11 @@ void stepup_engine_free(stepup_engine *e)
 	free(e->frag);
 	free(e->reason_at);
 	free(e);
+}
+
+stepup_plugins *stepup_engine_plugins(const stepup_engine *e)
+{
+	return e ? e->plugins : NULL;
 }
 
 const stepup_ruleset *stepup_engine_ruleset(const stepup_engine *e)

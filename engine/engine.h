@@ -8,6 +8,10 @@
 
 struct stepup_engine {
 	stepup_ruleset *rs;
+	stepup_plugins *plugins;     /* one reference, or NULL */
+	struct su_bound *imports;    /* the ruleset's imports bound to functions of
+	                                `plugins` (eval.h), by import index; NULL
+	                                when it imports nothing */
 	char *issuer_name;
 	char *app_id;                /* IN_APP is offered only with one */
 	char *cs[2];                 /* customer-service numbers by line */

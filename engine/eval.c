@@ -4,7 +4,14 @@
  * FALSE or ABSENT. "Absent" propagates through comparisons and calls
  * instead of aborting the rule (Kleene logic: absent AND false = false).
  * The loop is instantiated twice: without tracing (the hot path) and with
- * a trace of every atom's value (explain). */
+ * a trace of every atom's value (explain).
+ *
+ * Plugin calls (V_PCALL) marshal their arguments for libffi through
+ * su_plugin_call. A string a plugin returns belongs to us; it may be read
+ * by any later instruction of the condition, so it is kept until the
+ * condition's END (the only way out of a verified condition) and freed
+ * there. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "eval.h"
@@ -56,19 +63,131 @@ static void call(unsigned fn, val *args, val *out)
 	}
 }
 
+/* Strings returned by plugin calls while one condition runs. Most
+ * conditions have none; the first few need no allocation. */
+typedef struct owned {
+	uint32_t n, cap;
+	char **p;              /* local, or heap once more are needed */
+	char *local[8];
+} owned;
+
+static int keep(owned *o, char *s)
+{
+	if (o->n == o->cap) {
+		if (o->cap == 0) {
+			o->p = o->local;
+			o->cap = 8;
+		} else {
+			char **q = malloc((size_t)o->cap * 2 * sizeof(*q));
+			if (!q)
+				return -1;
+			memcpy(q, o->p, o->n * sizeof(*q));
+			if (o->p != o->local)
+				free(o->p);
+			o->p = q;
+			o->cap *= 2;
+		}
+	}
+	o->p[o->n++] = s;
+	return 0;
+}
+
+static void release(owned *o)
+{
+	for (uint32_t i = 0; i < o->n; i++)
+		free(o->p[i]);
+	if (o->p != o->local)
+		free(o->p);
+	o->n = 0;
+}
+
+/* Call a bound plugin function. Any absent argument makes the result
+ * absent without calling. Request strings are (pointer, length) slices
+ * of the input, so strings go to the plugin as NUL-terminated copies
+ * (a string holding a NUL byte reads as its part before it). A NULL
+ * string result is absent. */
+static __attribute__((noinline)) void pcall(const su_bound *b, const val *args, val *out, owned *own)
+{
+	su_plugin_arg a[STEPUP_PLUGIN_MAX_ARGS], ret;
+	char scratch[256], *buf = scratch, *heap = NULL;
+	size_t need = 0, used = 0;
+
+	out->present = 0;
+	out->fl = 0;
+	for (unsigned i = 0; i < b->nargs; i++) {
+		if (!args[i].present)
+			return;
+		if (b->args[i] == 's')
+			need += (size_t)args[i].v.str.len + 1;
+	}
+	if (need > sizeof(scratch) && !(buf = heap = malloc(need)))
+		return;
+	for (unsigned i = 0; i < b->nargs; i++)
+		switch (b->args[i]) {
+		case 'i':
+			a[i].i = args[i].v.i;
+			break;
+		case 'd':
+			a[i].d = num(&args[i]);
+			break;
+		case 'b':
+			a[i].b = args[i].v.b != 0;
+			break;
+		default: /* 's' */
+			if (args[i].v.str.len)
+				memcpy(buf + used, args[i].v.str.s, args[i].v.str.len);
+			buf[used + args[i].v.str.len] = '\0';
+			a[i].s = buf + used;
+			used += (size_t)args[i].v.str.len + 1;
+		}
+	ret.s = NULL;
+	int rc = su_plugin_call(b->p, b->fn, a, &ret);
+	free(heap);
+	if (rc != STEPUP_OK)
+		return;
+	switch (b->ret) {
+	case 'i':
+		out->v.i = ret.i;
+		break;
+	case 'd':
+		out->fl = 1;
+		out->v.d = ret.d;
+		break;
+	case 'b':
+		out->v.b = ret.b;
+		break;
+	default: { /* 's' */
+		if (!ret.s)
+			return;
+		size_t len = strlen(ret.s);
+		if (len > UINT32_MAX || keep(own, ret.s) < 0) {
+			free(ret.s);
+			return;
+		}
+		out->v.str = (su_str){ ret.s, (uint32_t)len };
+	}
+	}
+	out->present = 1;
+}
+
 #define TRI(x) SU_TRI(x)
 
-static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, const stepup_request *r,
-                                                     uint32_t pc, su_trace *trace, const int tracing)
+static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, const su_bound *imp,
+                                                     const stepup_request *r, uint32_t pc,
+                                                     su_trace *trace, const int tracing)
 {
 	uint8_t tri[SU_MAX_STACK];
 	val vs[SU_MAX_STACK + 1];
 	int t = -1, v = -1;
 	const su_insn *in = rs->code + pc;
+	owned own;
 
+	own.n = own.cap = 0;
 	for (;; in++) {
 		switch ((enum su_op)in->op) {
 		case SU_OP_END:
+			if (own.n)
+				release(&own);
 			return tri[t];
 		case SU_OP_TRI:
 		case SU_OP_PRESENT:
@@ -116,6 +235,13 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 			val out;
 			v -= in->a;
 			call(in->c, &vs[v + 1], &out);
+			vs[++v] = out;
+			break;
+		}
+		case SU_OP_V_PCALL: {
+			val out;
+			v -= in->a;
+			pcall(&imp[in->c], &vs[v + 1], &out, &own);
 			vs[++v] = out;
 			break;
 		}
@@ -214,7 +340,9 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 			if (tri[t] == SU_TRUE)
 				in = rs->code + in->c - 1;
 			break;
-		case SU_OP_COUNT:
+		case SU_OP_COUNT:  /* unreachable in a verified program */
+			if (own.n)
+				release(&own);
 			return SU_ABSENT;
 		}
 		if (tracing && in->atom != SU_NONE && trace->n < trace->cap) {
@@ -224,12 +352,13 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 	}
 }
 
-int su_eval_vm(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc)
+int su_eval_vm(const stepup_ruleset *rs, const su_bound *imp, const stepup_request *r, uint32_t pc)
 {
-	return run(rs, r, pc, NULL, 0);
+	return run(rs, imp, r, pc, NULL, 0);
 }
 
-int su_eval_traced(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc, su_trace *trace)
+int su_eval_traced(const stepup_ruleset *rs, const su_bound *imp, const stepup_request *r,
+                   uint32_t pc, su_trace *trace)
 {
-	return run(rs, r, pc, trace, 1);
+	return run(rs, imp, r, pc, trace, 1);
 }

@@ -8,10 +8,23 @@
 
 #include <string.h>
 
+#include "plugin_loader.h"
 #include "program.h"
 #include "request.h"
 
 #define SU_CMP_EQ_CODE 0  /* su_cmp's EQ, as stored in su_insn.cmp */
+
+/* A ruleset's import bound to a loaded plugin function by the engine
+ * (engine.c): what V_PCALL c calls, as imp[c]. Its letters equal the
+ * import's signature (checked when binding), so the verifier's typing of
+ * the value stack holds for the call. */
+typedef struct su_bound {
+	const su_plugin *p;
+	unsigned fn;
+	unsigned nargs;
+	char args[STEPUP_PLUGIN_MAX_ARGS + 1];
+	char ret;
+} su_bound;
 
 /* Atom values recorded while explaining. */
 typedef struct su_trace {
@@ -121,14 +134,16 @@ static inline __attribute__((always_inline)) uint8_t su_eval_test(const stepup_r
 	}
 }
 
-/* The general loop, for conditions of more than one test. */
-int su_eval_vm(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc);
-int su_eval_traced(const stepup_ruleset *rs, const stepup_request *r, uint32_t pc,
-                   su_trace *trace);
+/* The general loop, for conditions of more than one test. `imp` is the
+ * engine's bound imports (NULL when the ruleset imports nothing). */
+int su_eval_vm(const stepup_ruleset *rs, const su_bound *imp, const stepup_request *r, uint32_t pc);
+int su_eval_traced(const stepup_ruleset *rs, const su_bound *imp, const stepup_request *r,
+                   uint32_t pc, su_trace *trace);
 
 /* A costlier prepared test (string compares, ends_with, a whole non-CNF
  * condition): is it TRUE? */
 static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ruleset *rs,
+                                                                 const su_bound *imp,
                                                                  const stepup_request *r,
                                                                  const su_ftest *t)
 {
@@ -142,13 +157,16 @@ static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ru
 	case SU_F_SUFFIX:
 		return SU_P(s) && SU_P(t->aux) && ends_with(su_rstr(r, s), su_rstr(r, t->aux)) != t->inv;
 	default: /* SU_F_VM */
-		return su_eval_vm(rs, r, t->aux) == SU_TRUE;
+		return su_eval_vm(rs, imp, r, t->aux) == SU_TRUE;
 	}
 }
 
 /* Run one chunk of prepared conditions (program.h): the `last` bits of
- * its conditions that are TRUE. */
+ * its conditions that are TRUE. Plugin calls only happen in SU_F_VM
+ * tests (a condition with a call is never a CNF of fused tests), which
+ * reach `imp` through su_ftest_costly. */
 static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup_ruleset *rs,
+                                                                    const su_bound *imp,
                                                                     const stepup_request *r,
                                                                     const su_fcond *ch)
 {
@@ -184,7 +202,7 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 		 * condition has such a clause. */
 		uint64_t dead = ~acc & ch->used & ~ch->costly;
 		SU_LOOP(SU_F_COSTLY)
-			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask) && su_ftest_costly(rs, r, t))
+			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask) && su_ftest_costly(rs, imp, r, t))
 				SU_SET(1);
 	}
 #undef SU_LOOP

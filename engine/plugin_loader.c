@@ -36,17 +36,20 @@ struct su_plugin {
 	int inited;
 	unsigned nfn;
 	su_fn *fns;
+	su_plugin_log_fn log;  /* where host->log() lines go; NULL drops them */
+	void *log_ctx;
 };
 
 /* ---- the host API table handed to every plugin -------------------------- */
 
-/* Library code never logs: until a sink is wired in by the engine, plugin
- * log lines are dropped. */
+/* host_ctx is the su_plugin itself: one static API table serves every
+ * plugin, and a line finds its sink through it. Library code never logs on
+ * its own; without a sink the lines are dropped. */
 static void host_log(void *host_ctx, int level, const char *msg)
 {
-	(void)host_ctx;
-	(void)level;
-	(void)msg;
+	const su_plugin *p = host_ctx;
+	if (p && p->magic == SU_PLUGIN_MAGIC && p->log && msg)
+		p->log(p->log_ctx, level < 0 ? 0 : level > 3 ? 3 : level, msg);
 }
 
 static int64_t host_now_ms(void)
@@ -233,6 +236,14 @@ static int check_interfaces(const su_plugin *p, char *err, size_t errlen)
 int su_plugin_load(const char *name_or_path, const char *const *search_path,
 		   const char *config_json, su_plugin **out, char *err, size_t errlen)
 {
+	return su_plugin_load_logged(name_or_path, search_path, config_json, NULL, NULL, out, err,
+				     errlen);
+}
+
+int su_plugin_load_logged(const char *name_or_path, const char *const *search_path,
+			  const char *config_json, su_plugin_log_fn log, void *log_ctx,
+			  su_plugin **out, char *err, size_t errlen)
+{
 	int rc = STEPUP_EINVAL;
 	su_plugin *p = NULL;
 
@@ -250,6 +261,8 @@ int su_plugin_load(const char *name_or_path, const char *const *search_path,
 		return STEPUP_ENOMEM;
 	}
 	p->magic = SU_PLUGIN_MAGIC;
+	p->log = log;
+	p->log_ctx = log_ctx;
 	p->path = resolve(name_or_path, search_path, err, errlen, &rc);
 	if (!p->path)
 		goto out;

@@ -34,6 +34,13 @@ typedef union su_plugin_arg {
 int su_plugin_load(const char *name_or_path, const char *const *search_path,
 		   const char *config_json, su_plugin **out, char *err, size_t errlen);
 
+/* Same, with a sink for the plugin's host->log() lines (level clamped to
+ * STEPUP_PLUGIN_LOG_*); log may be NULL. */
+typedef void (*su_plugin_log_fn)(void *ctx, int level, const char *msg);
+int su_plugin_load_logged(const char *name_or_path, const char *const *search_path,
+			  const char *config_json, su_plugin_log_fn log, void *log_ctx,
+			  su_plugin **out, char *err, size_t errlen);
+
 /* Call fini() and unload. NULL is a no-op. */
 void su_plugin_unload(su_plugin *p);
 

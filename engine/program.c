@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "plugin_loader.h"
 
 const char *const su_op_names[SU_OP_COUNT] = {
 #define OP(NAME, SHAPE, TRI, VAL) #NAME,
@@ -52,6 +53,7 @@ void su_program_free(struct stepup_ruleset *rs)
 	free(rs->atoms);
 	free(rs->clauses);
 	free(rs->lits);
+	free(rs->imports);
 	free(rs->ftests);
 	free(rs->frules);
 	free(rs->fmethods);
@@ -71,6 +73,24 @@ void su_program_set_revision_hex(struct stepup_ruleset *rs)
 		*p++ = hex[rs->revision[i] & 15];
 	}
 	*p = '\0';
+}
+
+su_type su_sig_type(char letter)
+{
+	switch (letter) {
+	case 'i': return SU_T_INT;
+	case 'd': return SU_T_FLOAT;
+	case 'b': return SU_T_BOOL;
+	case 's': return SU_T_STRING;
+	default: return SU_T_NONE;
+	}
+}
+
+int su_import_sig(const struct stepup_ruleset *rs, uint32_t i, char *args, char *ret)
+{
+	if (i >= rs->nimports || rs->imports[i].sig >= rs->nstrs)
+		return -1;
+	return su_plugin_parse_signature(SU_STR(rs, rs->imports[i].sig), args, ret);
 }
 
 /* ---- verifier ----------------------------------------------------------
@@ -99,6 +119,18 @@ static int slot_is(unsigned slot, su_type t)
 static int set_in(const struct stepup_ruleset *rs, uint32_t c, uint32_t table_len)
 {
 	return c < rs->nstrsets && (uint64_t)rs->strsets[c].start + rs->strsets[c].count <= table_len;
+}
+
+/* A name the rules can spell: [A-Za-z_][A-Za-z0-9_]* (lexer.l). */
+static int rule_name(const char *s)
+{
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return 0;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_'))
+			return 0;
+	return 1;
 }
 
 static int numeric(uint8_t t)
@@ -214,6 +246,21 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 					return fail(err, n, "bad argument type at %u", pc);
 			push = (uint8_t)su_builtins[in->c].ret;
 			break;
+		case SU_OP_V_PCALL: {
+			char args[STEPUP_PLUGIN_MAX_ARGS + 1], ret;
+			if (su_import_sig(rs, in->c, args, &ret) < 0 || (size_t)in->a != strlen(args) ||
+			    val < (int32_t)in->a)
+				return fail(err, n, "bad plugin call at %u", pc);
+			/* An integer may stand for a float (the evaluator converts). */
+			for (unsigned i = 0; i < in->a; i++) {
+				uint8_t have = vt[val - (int32_t)in->a + (int32_t)i];
+				su_type want = su_sig_type(args[i]);
+				if (have != want && !(want == SU_T_FLOAT && have == SU_T_INT))
+					return fail(err, n, "bad argument type at %u", pc);
+			}
+			push = (uint8_t)su_sig_type(ret);
+			break;
+		}
 		case SU_OP_V_CMP:
 			if (in->cmp > 5 || val < 2)
 				return fail(err, n, "bad operand at %u", pc);
@@ -257,7 +304,8 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 		default:
 			break;
 		}
-		int dval = in->op == SU_OP_V_CALL ? 1 - (int)in->a : su_op_val[in->op];
+		int dval = in->op == SU_OP_V_CALL || in->op == SU_OP_V_PCALL ? 1 - (int)in->a
+		                                                              : su_op_val[in->op];
 		tri += su_op_tri[in->op];
 		val += dval;
 		if ((in->op == SU_OP_NOT || in->op == SU_OP_JF || in->op == SU_OP_JT ||
@@ -326,6 +374,15 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 	for (uint32_t i = 0; i < rs->natoms; i++)
 		if (!STR_OK(rs, rs->atoms[i].text) || rs->atoms[i].file >= rs->nfiles)
 			return fail(err, n, "bad atom %u", i);
+	for (uint32_t i = 0; i < rs->nimports; i++) {
+		const su_import *im = &rs->imports[i];
+		char args[STEPUP_PLUGIN_MAX_ARGS + 1], ret;
+		if (!STR_OK(rs, im->plugin) || !STR_OK(rs, im->fn) || !rule_name(SU_STR(rs, im->plugin)) ||
+		    !rule_name(SU_STR(rs, im->fn)))
+			return fail(err, n, "bad import %u", i);
+		if (su_import_sig(rs, i, args, &ret) < 0)
+			return fail(err, n, "import %u has a bad signature", i);
+	}
 	if (rs->nmethods > STEPUP_METHOD_COUNT)
 		return fail(err, n, "too many methods");
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
@@ -815,6 +872,12 @@ static void dis_entry(out *o, const stepup_ruleset *rs, uint32_t pc)
 		case SU_OP_V_CALL:
 			put(o, " %s/%u", su_builtins[in->c].name, in->a);
 			break;
+		case SU_OP_V_PCALL: {
+			const su_import *im = &rs->imports[in->c];
+			put(o, " %s.%s/%u (%s)", SU_STR(rs, im->plugin), SU_STR(rs, im->fn), in->a,
+			    SU_STR(rs, im->sig));
+			break;
+		}
 		case SU_OP_JF:
 		case SU_OP_JT:
 			put(o, " -> %u", in->c);
@@ -841,6 +904,9 @@ char *stepup_ruleset_disassemble(const stepup_ruleset *rs)
 	put(&o, "ruleset \"%s\" %s\n", SU_STR(rs, rs->name), rs->revision_hex);
 	put(&o, "merchant policy: step_up becomes %s%s\n", oc[rs->merchant_policy],
 	    rs->merchant_policy_set ? "" : " (default)");
+	for (uint32_t i = 0; i < rs->nimports; i++)
+		put(&o, "import %u: %s.%s(%s)\n", i, SU_STR(rs, rs->imports[i].plugin),
+		    SU_STR(rs, rs->imports[i].fn), SU_STR(rs, rs->imports[i].sig));
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
 		put(&o, "method %s\n", stepup_method_name((stepup_method)rs->methods[i].type));
 		dis_entry(&o, rs, rs->methods[i].code);

@@ -138,6 +138,16 @@ typedef struct su_atom {
 	uint32_t file, line, col;
 } su_atom;
 
+/* A plugin function a ruleset calls (V_PCALL's c indexes these). The
+ * three names are strs indices: the plugin's configured name (the prefix
+ * in the rules), the function, and its signature "ARGS->RET" (letters i,
+ * d, b, s as in <stepup/plugin.h>). The ruleset only records them; an
+ * engine binds them to loaded plugins (engine.c) and the verifier types
+ * V_PCALL against the signature. */
+typedef struct su_import {
+	uint32_t plugin, fn, sig;
+} su_import;
+
 /* Builtin functions callable from rules. */
 enum su_builtin {
 	SU_FN_ENDS_WITH = 0,
@@ -167,6 +177,7 @@ struct stepup_ruleset {
 	su_atom *atoms;  uint32_t natoms;
 	su_range *clauses;  uint32_t nclauses;
 	su_lit *lits;  uint32_t nlits;
+	su_import *imports;  uint32_t nimports;
 	/* Prepared (not in the bundle): the tests with their tables after
 	 * them in one block, and the chunks. */
 	su_ftest *ftests;
@@ -190,6 +201,13 @@ int su_program_prepare(struct stepup_ruleset *rs);
 /* Compute revision_hex from revision. */
 void su_program_set_revision_hex(struct stepup_ruleset *rs);
 
+/* The rules type of a signature letter (i, d, b, s), SU_T_NONE if none. */
+su_type su_sig_type(char letter);
+/* Parse import i's signature (of a verified program) into args (at least
+ * STEPUP_PLUGIN_MAX_ARGS + 1 bytes, NUL-terminated letters) and *ret;
+ * 0, or -1 when it is not a valid signature. */
+int su_import_sig(const struct stepup_ruleset *rs, uint32_t i, char *args, char *ret);
+
 typedef struct su_builtin_sig {
 	const char *name;
 	unsigned nargs;
@@ -198,7 +216,8 @@ typedef struct su_builtin_sig {
 } su_builtin_sig;
 
 extern const char *const su_op_names[SU_OP_COUNT];
-/* Stack effects per opcode (V_CALL's value effect is 1 - nargs). */
+/* Stack effects per opcode (V_CALL's and V_PCALL's value effect is
+ * 1 - nargs). */
 extern const int8_t su_op_tri[SU_OP_COUNT];
 extern const int8_t su_op_val[SU_OP_COUNT];
 extern const su_builtin_sig su_builtins[SU_FN_COUNT];

@@ -34,6 +34,16 @@ static void write_method(su_jw *w, const stepup_engine *e, const stepup_request 
 
 	switch (type) {
 	case STEPUP_IN_APP:
+		if (d->app_json) {
+			/* describe()'s object, checked and re-serialised by the
+			 * plugin host, with the type first. */
+			size_t len = strlen(d->app_json);
+			SU_JW_LIT(w, "{\"type\":\"IN_APP\"");
+			if (len > 2)
+				SU_JW_LIT(w, ",");
+			su_jw_raw(w, d->app_json + 1, len - 1);
+			return;
+		}
 		su_jw_raw(w, e->frag + e->inapp_at, e->inapp_end - e->inapp_at);
 		return;
 	case STEPUP_OTP_SMS:
@@ -45,6 +55,19 @@ static void write_method(su_jw *w, const stepup_engine *e, const stepup_request 
 		n = stepup_mask_email(c.s, c.len, masked, sizeof(masked));
 		break;
 	default:
+		if (d->cs_number) {
+			SU_JW_LIT(w, "{\"type\":\"CUSTOMER_SERVICE\",\"value\":");
+			su_jw_cstr(w, d->cs_number);
+			SU_JW_LIT(w, ",\"line\":\"");
+			su_jw_lit(w, stepup_cs_line_name(d->line_served));
+			SU_JW_LIT(w, "\"");
+			if (d->cs_hours) {
+				SU_JW_LIT(w, ",\"hours\":");
+				su_jw_cstr(w, d->cs_hours);
+			}
+			SU_JW_LIT(w, "}");
+			return;
+		}
 		su_jw_raw(w, e->frag + e->cs_at[d->line_served], e->cs_end[d->line_served] - e->cs_at[d->line_served]);
 		return;
 	}
@@ -111,6 +134,7 @@ static const char *method_why_text(unsigned why)
 	case SU_MW_NO_DATA: return "no data to serve it (contact, app id or number)";
 	case SU_MW_CONDITION: return "its availability condition is not true";
 	case SU_MW_FALLBACK: return "offered as the fallback: nothing else was left";
+	case SU_MW_PLUGIN: return "dropped: its plugin could not serve it";
 	default: return "not evaluated: the decision is not a step-up";
 	}
 }
@@ -172,6 +196,10 @@ static void write_explain(su_jw *w, const stepup_engine *e, const stepup_request
 		su_jw_lit(w, stepup_method_name((stepup_method)t));
 		SU_JW_LIT(w, "\",\"status\":");
 		su_jw_cstr(w, method_why_text(d->method_why[t]));
+		if (d->plugin_failed >> t & 1) {
+			SU_JW_LIT(w, ",\"plugin\":");
+			su_jw_cstr(w, d->plugin_why[t]);
+		}
 		SU_JW_LIT(w, "}");
 	}
 	SU_JW_LIT(w, "],\"notes\":[");
@@ -182,7 +210,9 @@ static void write_explain(su_jw *w, const stepup_engine *e, const stepup_request
 		         ? "channel ECOM_MERCHANT: step_up becomes approve"
 		         : "channel ECOM_MERCHANT: step_up becomes decline");
 	if (d->no_method_left)
-		NOTE("step-up turned into decline: no ID&V method available and no customer-service number configured");
+		NOTE(d->plugin_failed
+		         ? "step-up turned into decline: no ID&V method could be served (plugin failures above)"
+		         : "step-up turned into decline: no ID&V method available and no customer-service number configured");
 	if (d->line == STEPUP_LINE_FRAUD && d->line_served != STEPUP_LINE_FRAUD && d->nmethods)
 		NOTE("fraud line asked for but not configured: the standard number is offered");
 	if (r->unknown_reasons)

@@ -73,6 +73,16 @@ static void decide_all(stepup_ruleset *rs, char **got, char *const *want)
 	stepup_engine *e = NULL;
 	char err[256];
 	int rc = stepup_engine_new(rs, settings, &e, err, sizeof(err));
+	/* A (fuzzed) bundle may import plugin functions: without plugins the
+	 * engine must refuse it, naming the import, and there is nothing to
+	 * decide. */
+	if (rc == STEPUP_ECONFIG && strncmp(err, "ruleset imports ", 16) == 0) {
+		CHECK(e == NULL);
+		if (got)
+			for (size_t i = 0; i < NREQ; i++)
+				CHECK((got[i] = strdup("")) != NULL);
+		return;
+	}
 	CHECK(rc == STEPUP_OK && e);
 	stepup_request *r = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();

@@ -45,7 +45,7 @@ mkdir -p "$BUILD/gen" "$BUILD/obj" || die "cannot create $BUILD"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 $SAN ${FUZZ_CFLAGS:-}"
 INC="-I$SRC/include -I$SRC/engine -I$SRC/dsl -I$BUILD/gen"
-LIBS="-ljansson -lcrypto -lpthread"
+LIBS="-ljansson -lcrypto -lffi -ldl -lpthread -lm"
 
 # ---- build -----------------------------------------------------------------
 echo "== building in $BUILD"

@@ -13,9 +13,15 @@ int cmd_test(int argc, char **argv);
 
 /* Print every diagnostic of c to stderr; returns the error count. */
 size_t cli_print_diags(const stepup_compiler *c);
+/* Load the plugins of the "plugins" section of a configuration file
+ * (relative paths from the file's folder). 0 with *out NULL when path is
+ * NULL or the file has no such section; -1 after printing the problem. */
+int cli_plugins(const char *path, stepup_plugins **out);
 /* Load rules (source or bundle) and settings into an engine; prints the
- * problem and returns NULL on failure. */
-stepup_engine *cli_engine(const char *rules, const char *settings);
+ * problem and returns NULL on failure. Plugins come from `plugins` (a
+ * configuration file) when given, else from the settings file's
+ * "plugins" section: the rules may call their functions. */
+stepup_engine *cli_engine(const char *rules, const char *settings, const char *plugins);
 /* Read one line of any length; returns its length or -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 

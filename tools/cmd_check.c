@@ -5,20 +5,42 @@
 
 #include "cli.h"
 
+#define CHECK_USAGE "usage: stepup check [--plugins CONFIG.json] FILE...\n"
+
 int cmd_check(int argc, char **argv)
 {
-	int status = 0;
+	const char *plugins = NULL;
+	stepup_plugins *pl = NULL;
+	int status = 0, nfiles = 0;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: stepup check FILE...\n");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
+			plugins = argv[++i];
+		else if (argv[i][0] == '-') {
+			fprintf(stderr, "stepup check: unknown option %s\n" CHECK_USAGE, argv[i]);
+			return 2;
+		} else
+			nfiles++;
+	}
+	if (!nfiles) {
+		fprintf(stderr, CHECK_USAGE);
 		return 2;
 	}
+	if (cli_plugins(plugins, &pl) < 0)
+		return 2;
 	/* Each file is a complete ruleset and is checked on its own. */
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--plugins") == 0) {
+			i++;
+			continue;
+		}
 		stepup_compiler *c = stepup_compiler_new();
 		stepup_ruleset *rs = NULL;
-		if (!c)
-			return 2;
+		if (!c) {
+			status = 2;
+			break;
+		}
+		stepup_compiler_set_plugins(c, pl);
 		stepup_compiler_add_file(c, argv[i]);
 		int rc = stepup_compiler_compile(c, &rs);
 		size_t errors = cli_print_diags(c);
@@ -32,15 +54,17 @@ int cmd_check(int argc, char **argv)
 		stepup_ruleset_unref(rs);
 		stepup_compiler_free(c);
 	}
+	stepup_plugins_unref(pl);
 	return status;
 }
 
 int cmd_compile(int argc, char **argv)
 {
-	const char *out = NULL;
+	const char *out = NULL, *plugins = NULL;
 	int dump = 0, nsrc = 0, rc;
 	stepup_compiler *c = stepup_compiler_new();
 	stepup_ruleset *rs = NULL;
+	stepup_plugins *pl = NULL;
 	char err[512];
 
 	if (!c)
@@ -48,6 +72,8 @@ int cmd_compile(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
 			out = argv[++i];
+		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
+			plugins = argv[++i];
 		else if (strcmp(argv[i], "-S") == 0)
 			dump = 1;
 		else if (argv[i][0] == '-') {
@@ -60,13 +86,21 @@ int cmd_compile(int argc, char **argv)
 		}
 	}
 	if (!nsrc || (!out && !dump)) {
-		fprintf(stderr, "usage: stepup compile FILE... -o OUT.bundle [-S]\n");
+		fprintf(stderr, "usage: stepup compile [--plugins CONFIG.json] FILE... -o OUT.bundle [-S]\n");
 		stepup_compiler_free(c);
 		return 2;
 	}
+	if (cli_plugins(plugins, &pl) < 0) {
+		stepup_compiler_free(c);
+		return 2;
+	}
+	stepup_compiler_set_plugins(c, pl);
 	rc = stepup_compiler_compile(c, &rs);
 	cli_print_diags(c);
 	stepup_compiler_free(c);
+	/* The bundle records what it imports; the plugins are needed again
+	 * only when an engine is built on it. */
+	stepup_plugins_unref(pl);
 	if (rc != STEPUP_OK) {
 		fprintf(stderr, "stepup compile: %s\n", stepup_strerror(rc));
 		return 1;

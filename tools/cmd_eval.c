@@ -8,7 +8,7 @@
 #include "cli.h"
 
 struct opts {
-	const char *rules, *config, *input;
+	const char *rules, *config, *plugins, *input;
 	int explain, json;
 };
 
@@ -20,6 +20,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 			o->rules = argv[++i];
 		else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
 			o->config = argv[++i];
+		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
+			o->plugins = argv[++i];
 		else if (strcmp(argv[i], "--explain") == 0)
 			o->explain = 1;
 		else if (strcmp(argv[i], "--json") == 0)
@@ -51,9 +53,9 @@ int cmd_eval(int argc, char **argv)
 	int failed = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup eval --rules FILE|BUNDLE [--config SETTINGS] [--explain] [INPUT.jsonl]\n") < 0)
+	               "usage: stepup eval --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--explain] [INPUT.jsonl]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config);
+	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {
@@ -183,9 +185,9 @@ int cmd_explain(int argc, char **argv)
 	int status = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup explain --rules FILE|BUNDLE [--config SETTINGS] [--json] [INPUT.json]\n") < 0)
+	               "usage: stepup explain --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--json] [INPUT.json]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config);
+	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {

@@ -143,7 +143,7 @@ static char *run_case(const stepup_engine *e, stepup_request *r, stepup_decision
 
 int cmd_test(int argc, char **argv)
 {
-	const char *rules = NULL, *config = NULL;
+	const char *rules = NULL, *config = NULL, *plugins = NULL;
 	int passed = 0, failed = 0, verbose = 0, nfiles = 0;
 	char **files = calloc((size_t)argc, sizeof(char *));
 
@@ -154,17 +154,19 @@ int cmd_test(int argc, char **argv)
 			rules = argv[++i];
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config = argv[++i];
+		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
+			plugins = argv[++i];
 		else if (strcmp(argv[i], "-v") == 0)
 			verbose = 1;
 		else
 			files[nfiles++] = argv[i];
 	}
 	if (!rules || !nfiles) {
-		fprintf(stderr, "usage: stepup test --rules FILE|BUNDLE [--config SETTINGS] [-v] TESTS.jsonl...\n");
+		fprintf(stderr, "usage: stepup test --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [-v] TESTS.jsonl...\n");
 		free(files);
 		return 2;
 	}
-	stepup_engine *e = cli_engine(rules, config);
+	stepup_engine *e = cli_engine(rules, config, plugins);
 	stepup_request *r = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();
 	if (!e || !r || !d) {

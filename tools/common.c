@@ -1,4 +1,5 @@
 /* common.c: helpers shared by the subcommands. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,12 +15,93 @@ size_t cli_print_diags(const stepup_compiler *c)
 	return stepup_compiler_error_count(c);
 }
 
-stepup_engine *cli_engine(const char *rules, const char *settings)
+/* Plugin lines worth an analyst's attention; info and debug are dropped. */
+static void plugin_log(void *ctx, int level, const char *source, const char *msg)
+{
+	(void)ctx;
+	if (level <= STEPUP_LOG_WARNING)
+		fprintf(stderr, "stepup: plugin %s: %s: %s\n", source,
+		        level == STEPUP_LOG_ERROR ? "error" : "warning", msg);
+}
+
+/* A configuration file as text; NULL after printing why. JSON syntax is
+ * checked here so errors carry the file name and position. */
+static char *read_config(const char *path)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		fprintf(stderr, "stepup: %s:%d:%d: %s\n", path, je.line, je.column, je.text);
+		return NULL;
+	}
+	char *text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!text)
+		fprintf(stderr, "stepup: %s: out of memory\n", path);
+	return text;
+}
+
+/* The folder of a file path (malloc'd): "." for a bare name. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+static int plugins_from_text(const char *path, const char *text, stepup_plugins **out)
+{
+	char err[1024];
+	char *dir = dir_of(path);
+	int rc;
+
+	*out = NULL;
+	if (!dir) {
+		fprintf(stderr, "stepup: out of memory\n");
+		return -1;
+	}
+	rc = stepup_plugins_load(text, dir, plugin_log, NULL, out, err, sizeof(err));
+	free(dir);
+	if (rc != STEPUP_OK) {
+		fprintf(stderr, "stepup: %s: plugins: %s\n", path, err);
+		return -1;
+	}
+	if (stepup_plugins_count(*out) == 0) {
+		stepup_plugins_unref(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
+int cli_plugins(const char *path, stepup_plugins **out)
+{
+	*out = NULL;
+	if (!path)
+		return 0;
+	char *text = read_config(path);
+	if (!text)
+		return -1;
+	int rc = plugins_from_text(path, text, out);
+	free(text);
+	return rc;
+}
+
+stepup_engine *cli_engine(const char *rules, const char *settings, const char *plugins)
 {
 	stepup_ruleset *rs = NULL;
 	stepup_engine *e = NULL;
+	stepup_plugins *pl = NULL;
+	char *text = NULL;
 	char err[1024];
 	int rc;
+
+	if (settings && !(text = read_config(settings)))
+		return NULL;
+	if (plugins ? cli_plugins(plugins, &pl) < 0 : text && plugins_from_text(settings, text, &pl) < 0)
+		goto out;
 
 	/* Sources get full diagnostics; bundles a one-line reason. */
 	FILE *f = fopen(rules, "rb");
@@ -32,28 +114,32 @@ stepup_engine *cli_engine(const char *rules, const char *settings)
 	if (f && memcmp(magic, "STEPUPB", 7) != 0) {
 		stepup_compiler *c = stepup_compiler_new();
 		if (!c)
-			return NULL;
+			goto out;
+		stepup_compiler_set_plugins(c, pl);
 		stepup_compiler_add_file(c, rules);
 		rc = stepup_compiler_compile(c, &rs);
 		cli_print_diags(c);
 		stepup_compiler_free(c);
 		if (rc != STEPUP_OK) {
 			fprintf(stderr, "stepup: %s: %s\n", rules, stepup_strerror(rc));
-			return NULL;
+			goto out;
 		}
 	} else {
-		rc = stepup_ruleset_load(rules, &rs, err, sizeof(err));
+		rc = stepup_ruleset_load_with_plugins(rules, pl, &rs, err, sizeof(err));
 		if (rc != STEPUP_OK) {
 			fprintf(stderr, "stepup: %s\n", err);
-			return NULL;
+			goto out;
 		}
 	}
-	rc = stepup_engine_new_from_file(rs, settings, &e, err, sizeof(err));
-	stepup_ruleset_unref(rs);
+	rc = stepup_engine_new_with_plugins(rs, pl, text, &e, err, sizeof(err));
 	if (rc != STEPUP_OK) {
 		fprintf(stderr, "stepup: %s\n", err);
-		return NULL;
+		e = NULL;
 	}
+out:
+	stepup_ruleset_unref(rs);
+	stepup_plugins_unref(pl);  /* the engine holds its own reference */
+	free(text);
 	return e;
 }
 

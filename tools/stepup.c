@@ -18,7 +18,11 @@ static void usage(FILE *f)
 	      "                                        show, for one request, why each rule fired or not\n"
 	      "  test --rules FILE|BUNDLE [--config SETTINGS] TESTS.jsonl...\n"
 	      "                                        run analyst test cases\n"
-	      "  version                               print the version\n",
+	      "  version                               print the version\n"
+	      "\n"
+	      "Every command but version also takes --plugins CONFIG.json: the plugins of that\n"
+	      "file's \"plugins\" section, whose functions rules may call (plugin.function(...)).\n"
+	      "eval, explain and test load the plugins of the SETTINGS file by default.\n",
 	      f);
 }
 

@@ -59,7 +59,15 @@
  * The payloads (configuration, a request summary, an app description) are
  * small and parsed once per call at most.
  *
- * PII. Destinations, OTP values and request contents are PII. The host
+ * The request summary. Routers and in-app plugins get the request as a
+ * small JSON object of routing facts only, never a PAN, CSC, phone or
+ * e-mail (absent fields are left out):
+ *     {"request_id":"...","tsp":"MDES","channel":"XPAY_WALLET",
+ *      "line":"STANDARD","token_requestor":{"id":"...","name":"APPLE_PAY"},
+ *      "card":{"pan_suffix":"1234","state":"ACTIVE"},
+ *      "end_user":{"language":"en-US"},"wallet":{"device_country":"US"}}
+ *
+ * PII. Destinations and OTP values are PII. The host
  * hands them to the calls that need them; a plugin must never put them in
  * host->log() messages nor in the error buffer of a call context: the host
  * logs both as they are.
@@ -67,6 +75,16 @@
  * Threads. The host may call one plugin's interface functions and rule
  * functions from several threads at once; init() and fini() are never
  * concurrent with anything else on that plugin.
+ *
+ * Deadlines. The host configures each plugin as "thread" (default: its
+ * interface calls run on workers of its own and the host stops waiting at
+ * the deadline, so a hung call costs the caller its deadline and no more)
+ * or "inline" (calls run on the caller's thread: cheaper, and the plugin is
+ * trusted to give up by ctx->deadline_ms). Either way an answer that comes
+ * after the deadline is discarded and counted. Honour the deadline: with
+ * libcurl, CURLOPT_TIMEOUT_MS = deadline_ms - host->now_ms(), and
+ * CURLOPT_NOSIGNAL. A call abandoned by the host still runs to its end;
+ * fini() is called only after every call has returned.
  */
 #ifndef STEPUP_PLUGIN_H
 #define STEPUP_PLUGIN_H
@@ -201,7 +219,7 @@ typedef struct stepup_otp_channel {
 typedef struct stepup_inapp_request {
 	uint32_t size;           /* sizeof as the host built it */
 	const char *decision_id; /* the pending decision, opaque to the plugin */
-	const char *request_json; /* the request as the engine received it (PII) */
+	const char *request_json; /* the request summary (see above) */
 	const char *language;    /* BCP 47 */
 	int64_t expires_at;      /* Unix time, seconds */
 } stepup_inapp_request;

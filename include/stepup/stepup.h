@@ -43,6 +43,7 @@ typedef struct stepup_ruleset stepup_ruleset;
 typedef struct stepup_engine stepup_engine;
 typedef struct stepup_request stepup_request;
 typedef struct stepup_decision stepup_decision;
+typedef struct stepup_plugins stepup_plugins;  /* loaded plugins, see below */
 
 /* ---- Decisions and ID&V methods --------------------------------------- */
 
@@ -102,6 +103,12 @@ int stepup_compiler_add_source(stepup_compiler *c, const char *name,
  * All independent errors are reported, not only the first. */
 int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out);
 
+/* Make the rule functions of `plugins` callable from the sources as
+ * `name.function(...)`, type-checked against their signatures. The ruleset
+ * records what it imports (plugin name, function, signature); an engine
+ * binds them again at build. Borrowed: keep p alive until compile returns. */
+int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p);
+
 size_t stepup_compiler_diag_count(const stepup_compiler *c);
 size_t stepup_compiler_error_count(const stepup_compiler *c);
 const stepup_diag *stepup_compiler_diag(const stepup_compiler *c, size_t i);
@@ -120,6 +127,11 @@ size_t stepup_compiler_render_diag(const stepup_compiler *c, size_t i,
  * or rule sources (compiled on the fly; the first diagnostic goes to err). */
 int stepup_ruleset_load(const char *path, stepup_ruleset **out,
                         char *err, size_t errlen);
+/* Same, with rule functions of `plugins` (may be NULL) callable from
+ * sources compiled on the fly. A bundle records its imports; they are
+ * checked when an engine is built. */
+int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plugins,
+                                     stepup_ruleset **out, char *err, size_t errlen);
 /* Load a bundle from memory. Truncated, corrupted or foreign-version data is
  * refused with STEPUP_EBUNDLE / STEPUP_EVERSION and a message. */
 int stepup_ruleset_load_bundle(const void *data, size_t len,
@@ -142,6 +154,133 @@ char *stepup_ruleset_disassemble(const stepup_ruleset *rs);
 stepup_ruleset *stepup_ruleset_ref(stepup_ruleset *rs);
 void stepup_ruleset_unref(stepup_ruleset *rs);
 
+/* ---- Plugins (the plugin side of the contract is <stepup/plugin.h>) ---- */
+
+/* Log levels, shared with plugin.h's STEPUP_PLUGIN_LOG_*. */
+enum { STEPUP_LOG_ERROR = 0, STEPUP_LOG_WARNING = 1, STEPUP_LOG_INFO = 2, STEPUP_LOG_DEBUG = 3 };
+
+/* Where plugin log lines and plugin failure reports go. `source` is the
+ * plugin's configured name. Called from any thread; never with PII (plugins
+ * promise it for their lines, the host for its own). */
+typedef void (*stepup_log_fn)(void *ctx, int level, const char *source, const char *msg);
+
+/* Load every plugin of the "plugins" section of a configuration document
+ * (JSON text; other top-level keys are ignored, no section = no plugins):
+ *
+ *   "plugins": {
+ *     "path": ["/usr/lib/stepup/plugins"],  search path for bare module names
+ *     "timeout_ms": 200,                    default deadline of a call
+ *     "load": [
+ *       { "name": "sms",                    unique; prefix of rule functions
+ *                                           (default: the descriptor's name)
+ *         "module": "otp_sms_http",         name on the path, or a path with '/'
+ *         "timeout_ms": 500,                this plugin's deadline
+ *         "isolation": "thread",            "thread" (default): calls run on the
+ *                                           plugin's own workers and the caller
+ *                                           stops waiting at the deadline;
+ *                                           "inline": on the caller's thread,
+ *                                           trusting the plugin to honour it
+ *         "threads": 2,                     workers for "thread" (1..16)
+ *         "required": true,                 counted by stepup_plugins_ready()
+ *         "config": { ... } }               handed to the plugin's init()
+ *     ],
+ *     "methods": { "OTP_SMS": "sms", "OTP_EMAIL": "email",
+ *                  "IN_APP": "inapp", "CUSTOMER_SERVICE": "cs" }
+ *   }
+ *
+ * Relative search-path entries and module paths are resolved from base_dir
+ * (NULL: the working directory). log may be NULL (lines are dropped).
+ * Any refusal (unknown key, a plugin that does not load or whose init fails,
+ * a method mapped to a plugin without that interface) fails the whole set:
+ * STEPUP_ECONFIG / STEPUP_EPLUGIN / STEPUP_ENOTFOUND / STEPUP_EVERSION with
+ * one line naming the plugin or key in err. Nothing stays loaded then. */
+int stepup_plugins_load(const char *config_json, const char *base_dir,
+                        stepup_log_fn log, void *log_ctx,
+                        stepup_plugins **out, char *err, size_t errlen);
+/* Reference counted: engines built on a set hold a reference, so a daemon
+ * can drop its own while old engines finish. The last unref calls every
+ * plugin's fini() (after their workers have finished) and unloads them. */
+stepup_plugins *stepup_plugins_ref(stepup_plugins *p);
+void stepup_plugins_unref(stepup_plugins *p);
+
+size_t stepup_plugins_count(const stepup_plugins *p);
+
+#define STEPUP_PROVIDES_FUNCTIONS 0x1u
+#define STEPUP_PROVIDES_OTP       0x2u
+#define STEPUP_PROVIDES_INAPP     0x4u
+#define STEPUP_PROVIDES_CS        0x8u
+
+typedef struct stepup_plugin_info {
+	const char *name;     /* configured name */
+	const char *path;     /* file loaded */
+	const char *version;  /* the plugin's own version */
+	unsigned provides;    /* STEPUP_PROVIDES_* */
+	unsigned methods;     /* bit (1u << stepup_method) per method it serves */
+	unsigned timeout_ms;
+	int required;
+	int isolated;         /* isolation "thread" */
+} stepup_plugin_info;
+
+/* Strings borrowed from p. STEPUP_EINVAL when i is out of range. */
+int stepup_plugins_info(const stepup_plugins *p, size_t i, stepup_plugin_info *out);
+
+/* Call latency histogram bounds (microseconds, upper bounds, ascending);
+ * bucket STEPUP_LATENCY_BUCKETS - 1 is "+Inf". */
+#define STEPUP_LATENCY_BUCKETS 12
+extern const uint32_t stepup_latency_bounds_us[STEPUP_LATENCY_BUCKETS - 1];
+
+typedef struct stepup_plugin_stats {
+	uint64_t calls;       /* every interface call, finished or not */
+	uint64_t errors;      /* returned a failure status (not counting timeouts) */
+	uint64_t timeouts;    /* overran the deadline */
+	uint64_t latency_us_sum;                         /* finished calls */
+	uint64_t latency_buckets[STEPUP_LATENCY_BUCKETS]; /* not cumulative */
+} stepup_plugin_stats;
+
+/* A snapshot of plugin i's counters (monotonic since load). */
+int stepup_plugins_stats(const stepup_plugins *p, size_t i, stepup_plugin_stats *out);
+
+/* Health: asks plugin i whether it can serve now (an OTP channel's
+ * can_deliver with no destination; other kinds are healthy once loaded),
+ * under its deadline. STEPUP_OK, STEPUP_EPLUGIN or STEPUP_ETIMEOUT + why. */
+int stepup_plugins_check(stepup_plugins *p, size_t i, char *err, size_t errlen);
+/* 1 when every required plugin passes stepup_plugins_check(), else 0 with
+ * the first failure in err. A set with no plugins is ready. */
+int stepup_plugins_ready(stepup_plugins *p, char *err, size_t errlen);
+
+/* The plugin serving method m, or -1. */
+int stepup_plugins_for_method(const stepup_plugins *p, stepup_method m);
+
+/* ---- Step-up calls (deadline, isolation and counters as above) ----------
+ * Each returns STEPUP_OK; STEPUP_ENOTFOUND when no plugin serves the method;
+ * STEPUP_EPLUGIN when the plugin failed (or refused: *refused is set for an
+ * invalid in-app proof where asked); STEPUP_ETIMEOUT when it overran. err
+ * gets "<plugin>: <op>: <reason>" and never PII. */
+typedef struct stepup_otp {
+	const char *destination;  /* phone (E.164) or e-mail, from the case */
+	const char *otp;          /* the value to deliver */
+	int64_t expires_at;       /* Unix seconds */
+	const char *reason;       /* e.g. "CARD-DIGITIZATION" */
+	const char *pan_suffix;   /* last 4 digits or "" */
+	const char *language;     /* BCP 47, "" for the plugin's default */
+} stepup_otp;
+
+int stepup_plugins_deliver_otp(stepup_plugins *p, stepup_method m, const stepup_otp *otp,
+                               char *err, size_t errlen);
+int stepup_plugins_notify(stepup_plugins *p, stepup_method m, const char *destination,
+                          const char *text, const char *language, char *err, size_t errlen);
+/* request_json: a summary of the request without secrets (see plugin.h). */
+int stepup_plugins_inapp_start(stepup_plugins *p, const char *decision_id,
+                               const char *request_json, const char *language,
+                               int64_t expires_at, char *err, size_t errlen);
+/* *valid = 1 for a proof the plugin accepted, 0 for one it checked and
+ * rejected (then STEPUP_OK is still returned). */
+int stepup_plugins_inapp_verify(stepup_plugins *p, const char *decision_id,
+                                const char *proof_json, int *valid, char *err, size_t errlen);
+/* *number and *hours are malloc'd (free() them); *hours may be NULL. */
+int stepup_plugins_cs_route(stepup_plugins *p, const char *request_json, stepup_cs_line line,
+                            char **number, char **hours, char *err, size_t errlen);
+
 /* ---- Engine ------------------------------------------------------------ */
 
 /* Build an engine from a ruleset (the engine takes its own reference) and the
@@ -155,7 +294,18 @@ int stepup_engine_new(stepup_ruleset *rs, const char *settings_json,
 /* Same, reading the settings from a file (NULL path = no settings). */
 int stepup_engine_new_from_file(stepup_ruleset *rs, const char *settings_path,
                                 stepup_engine **out, char *err, size_t errlen);
+/* Same, with plugins: rule functions the ruleset imports are bound to
+ * `plugins` (a missing function or another signature is STEPUP_ECONFIG
+ * naming it), and the methods mapped in it are served through them when
+ * deciding: an OTP channel that cannot deliver, an in-app plugin that cannot
+ * describe the app, or a router that cannot route drops its method (see
+ * explain). The engine takes its own reference on `plugins` (may be NULL). */
+int stepup_engine_new_with_plugins(stepup_ruleset *rs, stepup_plugins *plugins,
+                                   const char *settings_json, stepup_engine **out,
+                                   char *err, size_t errlen);
 void stepup_engine_free(stepup_engine *e);
+/* The engine's plugin set (borrowed), NULL when none. */
+stepup_plugins *stepup_engine_plugins(const stepup_engine *e);
 const stepup_ruleset *stepup_engine_ruleset(const stepup_engine *e);
 
 /* ---- Requests ---------------------------------------------------------- */

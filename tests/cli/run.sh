@@ -336,6 +336,86 @@ check "--help prints the usage on stdout" bash -c '[ "$1" -eq 0 ] && grep -q "us
 run compile "$RULES" --bogus -o x
 check "compile with an unknown option exits 2" rc_is 2
 
+# ---- plugins: rule functions (plugins/geo) ------------------------------------------
+# GEO_PLUGIN_DIR: the folder of the built geo.so (set by make check).
+if [ -n "${GEO_PLUGIN_DIR:-}" ] && [ -f "$GEO_PLUGIN_DIR/geo.so" ]; then
+	cat >"$T/geo.rules" <<'RULES'
+ruleset "geo-cli"
+method OTP_SMS          when end_user.phone is present
+method CUSTOMER_SERVICE always
+
+rule risky_country "The device is in a high-risk country"
+  when geo.country_risk(wallet.device_country) >= 50
+  then step_up only CUSTOMER_SERVICE line FRAUD
+RULES
+	printf '{"plugins":{"path":["%s"],"load":[{"module":"geo","isolation":"inline","config":%s}]}}\n' \
+		"$GEO_PLUGIN_DIR" "$(cat "$SRCDIR/plugins/geo/geo.example.json")" >"$T/plugins.json"
+	# One file for both: issuer settings and plugins.
+	printf '{"issuer":{"customer_service":{"standard":"+1-800-555-0100","fraud":"+1-800-555-0199"}},%s\n' \
+		"$(tail -c +2 "$T/plugins.json")" >"$T/both.json"
+	printf '{"request_id":"g1","wallet":{"device_country":"NG"}}\n{"request_id":"g2","wallet":{"device_country":"US"}}\n' \
+		>"$T/geo.jsonl"
+
+	run check "$T/geo.rules"
+	check "check without plugins refuses a plugin call" rc_is 1
+	check "... at file:line:col" err_has "geo.rules:6:8: error: unknown function 'geo.country_risk' (no loaded plugin provides it)"
+	run check --plugins "$T/plugins.json" "$T/geo.rules"
+	check "check --plugins accepts the plugin call" rc_is 0
+	sed -e 's/country_risk(wallet.device_country)/country_risk(card.active_tokens)/' "$T/geo.rules" >"$T/geo-bad.rules"
+	run check --plugins "$T/plugins.json" "$T/geo-bad.rules"
+	check "check --plugins types the arguments" \
+		bash -c '[ "$1" -eq 1 ] && grep -q "geo-bad.rules:6:25: error: argument 1 of geo.country_risk: expected string, got integer" "$2"' _ "$rc" "$T/err"
+	run check --plugins "$T/nonexistent.json" "$T/geo.rules"
+	check "check --plugins with a missing file exits 2" rc_is 2
+	run compile --plugins "$T/plugins.json" "$T/geo.rules" -o "$T/geo.bundle" -S
+	check "compile --plugins writes a bundle" rc_is 0
+	check "compile -S lists the imports" out_has "^import 0: geo.country_risk(s->i)$"
+	check "compile -S shows the call" out_has "V_PCALL *geo.country_risk/1 (s->i)"
+
+	run eval --rules "$T/geo.bundle" --config "$T/both.json" "$T/geo.jsonl"
+	check "eval: plugins from the --config file" \
+		bash -c '[ "$1" -eq 0 ] && [ "$(grep -c "\"decision\":\"YELLOW\".*\"line\":\"FRAUD\".*risky_country" "$2")" -eq 1 ] &&
+			grep -q "\"request_id\":\"g2\".*\"decision\":\"GREEN\"" "$2"' _ "$rc" "$T/out"
+	run eval --rules "$T/geo.rules" --config "$CONFIG" --plugins "$T/plugins.json" "$T/geo.jsonl"
+	check "eval: sources with --plugins" bash -c '[ "$1" -eq 0 ] && grep -q "risky_country" "$2"' _ "$rc" "$T/out"
+	run eval --rules "$T/geo.bundle" --config "$CONFIG" "$T/geo.jsonl"
+	check "eval: a bundle importing functions without plugins is refused" rc_is 2
+	check "... naming the import" err_has "ruleset imports geo.country_risk(s->i): no plugins are loaded"
+	head -1 "$T/geo.jsonl" >"$T/g1.json"
+	run explain --rules "$T/geo.bundle" --config "$T/both.json" "$T/g1.json"
+	check "explain quotes the call and its value" \
+		bash -c '[ "$1" -eq 0 ] && grep -q "TRUE *geo.country_risk(wallet.device_country) >= 50" "$2"' _ "$rc" "$T/out"
+	printf '{"name":"risky","request":{"request_id":"t1","wallet":{"device_country":"NG"}},"expect":{"decision":"YELLOW","fired":["risky_country"],"line":"FRAUD"}}\n' \
+		>"$T/geo.tests.jsonl"
+	run test --rules "$T/geo.rules" --config "$T/both.json" "$T/geo.tests.jsonl"
+	check "test: rule tests with plugin calls" bash -c '[ "$1" -eq 0 ] && grep -q "^1 passed, 0 failed" "$2"' _ "$rc" "$T/out"
+else
+	skip "plugins: GEO_PLUGIN_DIR has no geo.so"
+fi
+
+# ---- the minimal plugin of docs/plugins.md, built as the docs say ----------
+# The walkthrough's code is compiled from the page itself, so the page
+# cannot drift from the ABI.
+awk '/^\/\* mini.c: /,/^};$/' "$SRCDIR/docs/plugins.md" >"$T/mini.c"
+if ${CC:-cc} -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+	-I"$SRCDIR/include" "$T/mini.c" -o "$T/mini.so" 2>"$T/err"; then
+	ok "the minimal plugin of docs/plugins.md builds with -Wall -Wextra -Werror"
+	printf '{"issuer":{"customer_service":{"standard":"+1-800-555-0100"}},"plugins":{"load":[{"module":"%s/mini.so"}],"methods":{"OTP_SMS":"mini"}}}\n' \
+		"$T" >"$T/mini.json"
+	sed 's/+14155551234/+33612345678/' "$SRCDIR/tests/data/sample-request.json" >"$T/fr.json"
+	run eval --rules "$RULES" --config "$T/mini.json" "$T/fr.json"
+	check "minimal plugin: a +33 number keeps OTP_SMS" \
+		bash -c '[ "$1" -eq 0 ] && grep -q "\"type\":\"OTP_SMS\",\"value\":\"+33 \*\*\* \*\*\* 5678\"" "$2"' _ "$rc" "$T/out"
+	run eval --rules "$RULES" --config "$T/mini.json" "$SRCDIR/tests/data/sample-request.json"
+	check "minimal plugin: a +1 number loses OTP_SMS, the rest stays" \
+		bash -c '[ "$1" -eq 0 ] && ! grep -q OTP_SMS "$2" && grep -q "\"type\":\"OTP_EMAIL\"" "$2"' _ "$rc" "$T/out"
+	run explain --json --rules "$RULES" --config "$T/mini.json" "$SRCDIR/tests/data/sample-request.json"
+	check "minimal plugin: explain names the plugin that dropped OTP_SMS" \
+		out_has '"plugin":"mini: can_deliver: unavailable"'
+else
+	bad "the minimal plugin of docs/plugins.md builds" "$(head -c 600 "$T/err")"
+fi
+
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

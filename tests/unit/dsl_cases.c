@@ -17,10 +17,13 @@
 
 /* ---- compile fixtures ---------------------------------------------------- */
 
+const stepup_plugins *dc_plugins;
+
 dc_comp dc_compile_files(const char *const *pairs)
 {
 	dc_comp k = { stepup_compiler_new(), NULL, STEPUP_OK };
 	assert_non_null(k.c);
+	stepup_compiler_set_plugins(k.c, dc_plugins);
 	for (size_t i = 0; pairs[i]; i += 2) {
 		int rc = stepup_compiler_add_source(k.c, pairs[i], pairs[i + 1], strlen(pairs[i + 1]));
 		assert_int_equal(rc, STEPUP_OK);
@@ -40,6 +43,7 @@ static dc_comp compile_one(const char *name, const char *src, size_t len, int mu
 {
 	dc_comp k = { stepup_compiler_new(), NULL, STEPUP_OK };
 	assert_non_null(k.c);
+	stepup_compiler_set_plugins(k.c, dc_plugins);
 	k.rc = stepup_compiler_add_source(k.c, name, src, len);
 	if (must_add)
 		assert_int_equal(k.rc, STEPUP_OK);

@@ -10,6 +10,10 @@
 
 /* ---- compile fixtures ---------------------------------------------------- */
 
+/* Plugins whose rule functions every compile below may call (NULL: none);
+ * set by a test binary that needs them (test_rulefn). */
+extern const stepup_plugins *dc_plugins;
+
 /* A compiler with its sources compiled: rc is the status of the compile
  * (or of adding the source, for dc_compile_named). */
 typedef struct dc_comp {

@@ -174,7 +174,7 @@ static void round_trip_default_rules(void **state)
 	uint8_t *b = serialize(rs, &len);
 
 	assert_memory_equal(b, "STEPUPB\x1a", 8);
-	assert_int_equal(get32(b + 8), 1);
+	assert_int_equal(get32(b + 8), 2);
 	assert_int_equal(get32(b + 12), 0);
 	assert_int_equal(get32(b + 16), len - HEADER);
 	assert_int_equal(get32(b + 20), 0);
@@ -469,18 +469,21 @@ static void refuses_other_versions(void **state)
 	char err[256];
 	uint8_t *b = serialize(rs, &len);
 	static const struct { uint32_t v; const char *text; } cases[] = {
-		{ 2, "version 2" }, { 0, "version 0" }, { 0xffffffffu, "version 4294967295" }, { 0x100, "version 256" },
+		{ 3, "version 3" }, { 0, "version 0" }, { 0xffffffffu, "version 4294967295" }, { 0x100, "version 256" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		put32(b + 8, cases[i].v);
 		assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EVERSION);
-		if (!strstr(err, cases[i].text) || !strstr(err, "version 1"))
+		if (!strstr(err, cases[i].text) || !strstr(err, "versions 1 to 2"))
 			fail_msg("version %u: message '%s' should name both versions", cases[i].v, err);
 	}
 	/* The version is checked before the length: a short foreign-version
 	 * header is still reported as a version problem. */
-	put32(b + 8, 2);
+	put32(b + 8, 3);
 	assert_int_equal(try_load(b, HEADER, err, sizeof(err)), STEPUP_EVERSION);
+	put32(b + 8, 2);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
+	/* Format 1 is format 2 without imports: such a bundle still loads. */
 	put32(b + 8, 1);
 	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
 	free(b);
@@ -685,7 +688,7 @@ static void refuses_corrupted_code_and_tables(void **state)
 	craft_free(&c);
 
 	c = craft(small_rules);
-	put32(c.b + c.len - 4, 1);  /* imports */
+	put32(c.b + c.len - 4, 1);  /* one import, with no record after the count */
 	expect_refused(&c, "plugin imports");
 	craft_free(&c);
 
