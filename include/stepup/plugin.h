@@ -233,8 +233,12 @@ typedef struct stepup_inapp {
 	/* Start an in-app authentication for a pending decision (e.g. push to
 	 * the issuer backend). */
 	int (*start)(void *state, const stepup_call_ctx *ctx, const stepup_inapp_request *req);
-	/* Verify the proof the issuer backend sent back for decision_id:
-	 * STEPUP_PLUGIN_OK if valid, STEPUP_PLUGIN_REJECTED if not. */
+	/* Verify the proof the issuer backend sent back for decision_id (a
+	 * JSON object): STEPUP_PLUGIN_OK if it is authentic and for that
+	 * decision, STEPUP_PLUGIN_REJECTED if not. Authenticity only: the
+	 * host then reads the proof's "result", "APPROVED" (activate) or
+	 * "DECLINED" (the holder failed or refused), which the proof's
+	 * authentication must cover. */
 	int (*verify)(void *state, const stepup_call_ctx *ctx, const char *decision_id,
 		      const char *proof_json);
 } stepup_inapp;

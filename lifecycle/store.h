@@ -1,0 +1,148 @@
+/* store.h (internal): what the step-up lifecycle keeps, and the small
+ * interface of the database that keeps it.
+ *
+ * The lifecycle logic (cases.c) decides; a store only reads and writes
+ * rows, each state change together with the outbox rows it produces in one
+ * transaction, so a crash can never leave a transition without its
+ * notification or a notification without its transition. SQLite is the
+ * implementation (store_sqlite.c); a server database would implement the
+ * same table of functions (docs/lifecycle.md says which and why). */
+#ifndef SU_LC_STORE_H
+#define SU_LC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stepup/stepup.h>
+
+typedef enum su_case_status {
+	SU_CASE_PENDING = 0,   /* PENDING_IDV */
+	SU_CASE_ACTIVATED = 1,
+	SU_CASE_DECLINED = 2,
+	SU_CASE_EXPIRED = 3,
+} su_case_status;
+#define SU_CASE_STATUS_COUNT 4
+
+const char *su_case_status_name(su_case_status s);
+/* -1 when unknown. */
+int su_case_status_parse(const char *s);
+
+#define SU_DECISION_ID_MAX 64
+#define SU_CARD_ID_MAX 128
+#define SU_AGENT_ID_MAX 64
+
+typedef struct su_case {
+	char decision_id[SU_DECISION_ID_MAX + 1];
+	su_case_status status;
+	int64_t created_ms, updated_ms, expires_ms;  /* Unix milliseconds */
+	uint8_t methods[STEPUP_METHOD_COUNT];        /* offered, in offer order */
+	unsigned nmethods;
+	/* Raw contacts of the offered OTP methods ("" when not held or erased)
+	 * and their masked forms (kept for display after erasure). */
+	char phone[24], email[256];
+	char phone_masked[48], email_masked[272];
+	char cs_number[96], cs_hours[160];
+	stepup_cs_line cs_line;
+	char language[36], pan_suffix[12], tr_id[72], tr_name[72];
+	unsigned otp_sends;
+	unsigned otp_used;                           /* bit per method sent through */
+	/* How the case was closed by an activation call (ACTIVATED/DECLINED). */
+	char card_id[SU_CARD_ID_MAX + 1];
+	int act_method;                              /* stepup_method, -1 when none */
+	char agent_id[SU_AGENT_ID_MAX + 1];
+	char proof_sha256[65];                       /* hex of the canonical proof */
+	int64_t closed_ms;                           /* 0 while pending */
+} su_case;
+
+/* 1 when the case offers method m. */
+int su_case_offers(const su_case *c, stepup_method m);
+
+typedef enum su_ob_kind {
+	SU_OB_WEBHOOK = 0,      /* POST to the issuer backend */
+	SU_OB_END_USER = 1,     /* plain notification through an OTP channel */
+	SU_OB_INAPP_START = 2,  /* stepup_plugins_inapp_start() */
+} su_ob_kind;
+
+typedef struct su_outbox {
+	int64_t id;                          /* set by the store */
+	char notification_id[96];            /* unique; the webhook's idempotency key */
+	char decision_id[SU_DECISION_ID_MAX + 1];
+	su_ob_kind kind;
+	char event[32];                      /* "case.activated"... */
+	char *payload;                       /* JSON text; owned (free) when read back */
+	unsigned attempts;
+	int64_t next_ms, created_ms;
+} su_outbox;
+
+void su_outbox_clear(su_outbox *o);
+
+typedef struct su_store su_store;
+
+/* Every function returns a stepup_status. Failures of the database itself
+ * are STEPUP_EIO with a reason in the store's last error (see `error`). */
+typedef struct su_store_ops {
+	const char *name;
+	void (*close)(su_store *s);
+	/* The reason of the last STEPUP_EIO, copied into buf. */
+	void (*error)(su_store *s, char *buf, size_t size);
+
+	/* A new PENDING case and its first outbox rows. STEPUP_ECONFLICT
+	 * when the decision id exists. */
+	int (*insert)(su_store *s, const su_case *c, const su_outbox *ob, size_t nob);
+	/* STEPUP_ENOTFOUND when absent. */
+	int (*get)(su_store *s, const char *decision_id, su_case *out);
+	/* Compare-and-set PENDING -> closing->status with closing's activation
+	 * fields and closed_ms, plus the outbox rows, atomically. Closing to
+	 * anything but EXPIRED also needs the case not due at closed_ms. When
+	 * the case does not qualify: STEPUP_ECONFLICT and *cur = the stored
+	 * case (ENOTFOUND when absent). On success *cur (may be NULL) = the
+	 * case as stored now. */
+	int (*close_case)(su_store *s, const su_case *closing, const su_outbox *ob, size_t nob,
+	                  su_case *cur);
+	/* Count one OTP send through m iff the case is PENDING, not due
+	 * (expires_ms > now_ms), offers m and is below `limit`; *cur = the
+	 * case after it.
+	 * Otherwise STEPUP_ECONFLICT with *cur as stored, for the caller to
+	 * tell why. */
+	int (*reserve_send)(su_store *s, const char *decision_id, stepup_method m, unsigned limit,
+	                    int64_t now_ms, su_case *cur);
+	/* After the channel call of a reserved send: sent (ok) marks m as
+	 * used; a send the channel refused outright is given back. */
+	int (*finish_send)(su_store *s, const char *decision_id, stepup_method m, int ok);
+	/* Ids of PENDING cases with expires_ms <= now_ms, at most max. */
+	int (*list_due)(su_store *s, int64_t now_ms, char (*ids)[SU_DECISION_ID_MAX + 1], size_t max,
+	                size_t *n);
+
+	/* Outbox. claim: with after_id < 0, pending rows due at now_ms, by
+	 * due time; with after_id >= 0, every pending row whose id is greater,
+	 * by id, whatever its schedule (a flush walks the whole outbox once).
+	 * At most max; each is leased until now_ms + lease_ms (a crash
+	 * mid-delivery retries it then). Payloads are malloc'd:
+	 * su_outbox_clear() each. */
+	int (*claim)(su_store *s, int64_t now_ms, int64_t after_id, int64_t lease_ms,
+	             su_outbox *out, size_t max, size_t *n);
+	int (*ack)(su_store *s, int64_t id, unsigned attempts, int64_t now_ms);
+	int (*retry)(su_store *s, int64_t id, unsigned attempts, int64_t next_ms, const char *why);
+	int (*give_up)(su_store *s, int64_t id, unsigned attempts, int64_t now_ms, const char *why);
+	/* Earliest next_ms of a pending row; STEPUP_ENOTFOUND when none. */
+	int (*next_due)(su_store *s, int64_t *next_ms);
+	int (*pending)(su_store *s, uint64_t *n);
+
+	/* Erase the raw contacts of closed cases with no end-user message
+	 * pending; delete closed cases (and their finished rows) whose
+	 * updated_ms < before_ms (0: keep). *erased / *deleted may be NULL. */
+	int (*purge)(su_store *s, int64_t before_ms, unsigned *erased, unsigned *deleted);
+} su_store_ops;
+
+struct su_store {
+	const su_store_ops *ops;
+};
+
+typedef struct su_store_config {
+	const char *path;
+	int synchronous_full;
+	unsigned busy_timeout_ms;
+} su_store_config;
+
+int su_store_sqlite_open(const su_store_config *cfg, su_store **out, char *err, size_t errlen);
+
+#endif
