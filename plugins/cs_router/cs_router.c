@@ -17,12 +17,13 @@
  * used the same way. The hours returned are those of the entry that gave
  * the number (may be absent: NULL).
  *
- * The plugin parses JSON with jansson and links nothing of stepup. The
- * state is read-only after init(), so route() is safe from any number of
- * threads. Logs and error messages never contain request contents beyond
- * the configured country/language that matched; numbers configured here
- * are service numbers, yet they are not echoed either. */
-#include <stdarg.h>
+ * The plugin parses JSON with jansson and links nothing of stepup; the
+ * helpers it shares with the other reference plugins are compiled in from
+ * plugins/common. The state is read-only after init(), so route() is safe
+ * from any number of threads. Logs and error messages never contain
+ * request contents beyond the configured country/language that matched;
+ * numbers configured here are service numbers, yet they are not echoed
+ * either. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,11 @@
 
 #include <stepup/plugin.h>
 
+#include "plugin_config.h"
+#include "plugin_text.h"
+#include "plugin_util.h"
+
+#define CSR_NAME "cs_router"
 #define CSR_VERSION "1.0.0"
 /* Limits that keep a mistyped configuration from being accepted. */
 #define CSR_MAX_ROUTES 1024
@@ -48,65 +54,13 @@ typedef struct csr_entry {
 } csr_entry;
 
 typedef struct csr_state {
-	const stepup_host_api *host;
-	void *host_ctx;
+	spc_plugin base;
 	csr_entry def;
 	size_t nroutes;
 	csr_entry *routes;
 } csr_state;
 
 /* ---- helpers -------------------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void ctx_err(const stepup_call_ctx *ctx, const char *msg)
-{
-	if (ctx && ctx->size >= offsetof(stepup_call_ctx, errlen) + sizeof(ctx->errlen) &&
-	    ctx->err && ctx->errlen)
-		set_err(ctx->err, ctx->errlen, "%s", msg);
-}
-
-static int lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-static int is_alpha(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
-static char *dup_host(const stepup_host_api *host, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = host->alloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
 
 static void entry_free(csr_entry *e)
 {
@@ -140,7 +94,7 @@ static int valid_number(const char *s)
 	size_t digits = 0;
 	int prev_digit = 0;
 	for (; *s; s++) {
-		if (is_digit(*s)) {
+		if (spc_is_digit(*s)) {
 			digits++;
 			prev_digit = 1;
 		} else if ((*s == ' ' || *s == '-') && prev_digit) {
@@ -154,40 +108,12 @@ static int valid_number(const char *s)
 
 static int valid_country(const char *s)
 {
-	return is_alpha(s[0]) && is_alpha(s[1]) && s[2] == '\0';
-}
-
-/* A BCP 47 prefix: a 2-3 letter primary subtag, then "-" subtags of 1-8
- * letters or digits. */
-static int valid_language(const char *s)
-{
-	size_t n = 0;
-	while (is_alpha(s[n]))
-		n++;
-	if (n < 2 || n > 3)
-		return 0;
-	s += n;
-	while (*s == '-') {
-		s++;
-		n = 0;
-		while (is_alpha(s[n]) || is_digit(s[n]))
-			n++;
-		if (n < 1 || n > 8)
-			return 0;
-		s += n;
-	}
-	return *s == '\0';
+	return spc_is_alpha(s[0]) && spc_is_alpha(s[1]) && s[2] == '\0';
 }
 
 static int valid_hours(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > CSR_MAX_HOURS)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
+	return spc_is_line(s) && strlen(s) <= CSR_MAX_HOURS;
 }
 
 /* Read one entry object at `where` ("default" or "routes[N]"). */
@@ -195,7 +121,7 @@ static int parse_entry(json_t *obj, const char *where, int is_default, csr_entry
 		       size_t errlen)
 {
 	if (!json_is_object(obj)) {
-		set_err(err, errlen, "%s: must be an object", where);
+		spc_set_err(err, errlen, "%s: must be an object", where);
 		return -1;
 	}
 	const char *key;
@@ -214,41 +140,30 @@ static int parse_entry(json_t *obj, const char *where, int is_default, csr_entry
 		} else if (!is_default && strcmp(key, "country") == 0) {
 			slot = &e->country, check = valid_country, what = "a two-letter country code like \"GB\"";
 		} else if (!is_default && strcmp(key, "language") == 0) {
-			slot = &e->language, check = valid_language, what = "a language tag like \"fr\" or \"pt-BR\"";
+			slot = &e->language, check = spc_is_language, what = "a language tag like \"fr\" or \"pt-BR\"";
 		} else {
-			set_err(err, errlen, "%s: unknown key '%.64s'", where, key);
+			spc_set_err(err, errlen, "%s: unknown key '%.64s'", where, key);
 			return -1;
 		}
-		if (!json_is_string(val)) {
-			set_err(err, errlen, "%s.%s: must be a string", where, key);
+		if (spc_cfg_string(obj, where, key, 1, check, what, slot, err, errlen) != 0)
 			return -1;
-		}
-		const char *s = json_string_value(val);
-		if (strlen(s) != json_string_length(val) || !check(s)) {
-			set_err(err, errlen, "%s.%s: must be %s", where, key, what);
-			return -1;
-		}
-		if (!(*slot = dup_str(s))) {
-			set_err(err, errlen, "out of memory");
-			return -1;
-		}
 	}
 	if (is_default && !e->standard) {
-		set_err(err, errlen, "default.standard: missing");
+		spc_set_err(err, errlen, "default.standard: missing");
 		return -1;
 	}
 	if (!is_default) {
 		if (!e->country && !e->language) {
-			set_err(err, errlen, "%s: needs a 'country' or a 'language'", where);
+			spc_set_err(err, errlen, "%s: needs a 'country' or a 'language'", where);
 			return -1;
 		}
 		if (e->country && e->language) {
-			set_err(err, errlen, "%s: has both 'country' and 'language'; use one route for each",
-				where);
+			spc_set_err(err, errlen, "%s: has both 'country' and 'language'; use one route for each",
+				    where);
 			return -1;
 		}
 		if (!e->standard && !e->fraud) {
-			set_err(err, errlen, "%s: needs a 'standard' or a 'fraud' number", where);
+			spc_set_err(err, errlen, "%s: needs a 'standard' or a 'fraud' number", where);
 			return -1;
 		}
 	}
@@ -259,40 +174,24 @@ static int parse_entry(json_t *obj, const char *where, int is_default, csr_entry
 	return 0;
 }
 
-static int same_ci(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++)
-		if (lower(*a) != lower(*b))
-			return 0;
-	return *a == *b;
-}
-
 static int parse_config(const char *config_json, csr_state *st, char *err, size_t errlen)
 {
-	json_error_t jerr;
-	json_t *root = json_loads(config_json ? config_json : "", JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = spc_cfg_load(config_json, err, errlen);
 	int rc = -1;
-	if (!root) {
-		set_err(err, errlen, "configuration is not valid JSON (line %d, column %d): %.120s",
-			jerr.line, jerr.column, jerr.text);
+	if (!root)
 		return -1;
-	}
-	if (!json_is_object(root)) {
-		set_err(err, errlen, "configuration must be a JSON object");
-		goto out;
-	}
 	const char *key;
 	json_t *val;
 	json_object_foreach(root, key, val)
 	{
 		if (strcmp(key, "default") != 0 && strcmp(key, "routes") != 0) {
-			set_err(err, errlen, "unknown key '%.64s' (expected 'default', 'routes')", key);
+			spc_set_err(err, errlen, "unknown key '%.64s' (expected 'default', 'routes')", key);
 			goto out;
 		}
 	}
 	json_t *def = json_object_get(root, "default");
 	if (!def) {
-		set_err(err, errlen, "default: missing");
+		spc_set_err(err, errlen, "default: missing");
 		goto out;
 	}
 	if (parse_entry(def, "default", 1, &st->def, err, errlen) != 0)
@@ -301,16 +200,16 @@ static int parse_config(const char *config_json, csr_state *st, char *err, size_
 	json_t *routes = json_object_get(root, "routes");
 	if (routes) {
 		if (!json_is_array(routes)) {
-			set_err(err, errlen, "routes: must be an array");
+			spc_set_err(err, errlen, "routes: must be an array");
 			goto out;
 		}
 		size_t n = json_array_size(routes);
 		if (n > CSR_MAX_ROUTES) {
-			set_err(err, errlen, "routes: more than %d entries", CSR_MAX_ROUTES);
+			spc_set_err(err, errlen, "routes: more than %d entries", CSR_MAX_ROUTES);
 			goto out;
 		}
 		if (n && !(st->routes = calloc(n, sizeof(*st->routes)))) {
-			set_err(err, errlen, "out of memory");
+			spc_set_err(err, errlen, "out of memory");
 			goto out;
 		}
 		for (size_t k = 0; k < n; k++) {
@@ -323,14 +222,14 @@ static int parse_config(const char *config_json, csr_state *st, char *err, size_
 			/* A second route for the same selector could never match. */
 			for (size_t j = 0; j < k; j++) {
 				const csr_entry *o = &st->routes[j];
-				if (e->country && o->country && same_ci(e->country, o->country)) {
-					set_err(err, errlen, "%s: country '%s' already routed by routes[%zu]",
-						where, e->country, j);
+				if (e->country && o->country && spc_same_ci(e->country, o->country)) {
+					spc_set_err(err, errlen, "%s: country '%s' already routed by routes[%zu]",
+						    where, e->country, j);
 					goto out;
 				}
-				if (e->language && o->language && same_ci(e->language, o->language)) {
-					set_err(err, errlen, "%s: language '%s' already routed by routes[%zu]",
-						where, e->language, j);
+				if (e->language && o->language && spc_same_ci(e->language, o->language)) {
+					spc_set_err(err, errlen, "%s: language '%s' already routed by routes[%zu]",
+						    where, e->language, j);
 					goto out;
 				}
 			}
@@ -347,28 +246,22 @@ out:
 static int csr_init(const stepup_host_api *host, void *host_ctx, const char *config_json,
 		    void **state, char *err, size_t errlen)
 {
-	if (!host || !state || host->size < offsetof(stepup_host_api, now_ms) + sizeof(host->now_ms) ||
-	    !host->alloc || !host->free || !host->log) {
-		set_err(err, errlen, "incomplete host API");
+	if (!state || !spc_host_ok(host, 0)) {
+		spc_set_err(err, errlen, "incomplete host API");
 		return STEPUP_PLUGIN_EINVAL;
 	}
 	*state = NULL;
-	/* Make jansson's hash seed before route() may run on several threads. */
-	json_object_seed(0);
 	csr_state *st = calloc(1, sizeof(*st));
 	if (!st) {
-		set_err(err, errlen, "out of memory");
+		spc_set_err(err, errlen, "out of memory");
 		return STEPUP_PLUGIN_ERROR;
 	}
-	st->host = host;
-	st->host_ctx = host_ctx;
+	st->base = (spc_plugin){ CSR_NAME, CSR_VERSION, host, host_ctx };
 	if (parse_config(config_json, st, err, errlen) != 0) {
 		state_free(st);
 		return STEPUP_PLUGIN_EINVAL;
 	}
-	char msg[96];
-	snprintf(msg, sizeof(msg), "cs_router: ready, %zu route(s) and a default", st->nroutes);
-	host->log(host_ctx, STEPUP_PLUGIN_LOG_INFO, msg);
+	spc_log(&st->base, STEPUP_PLUGIN_LOG_INFO, "ready, %zu route(s) and a default", st->nroutes);
 	*state = st;
 	return STEPUP_PLUGIN_OK;
 }
@@ -384,7 +277,7 @@ static void csr_fini(void *state)
 static int language_matches(const char *prefix, const char *tag)
 {
 	for (; *prefix; prefix++, tag++)
-		if (!*tag || lower(*prefix) != lower(*tag))
+		if (!*tag || spc_lower(*prefix) != spc_lower(*tag))
 			return 0;
 	return *tag == '\0' || *tag == '-' || *tag == '_';
 }
@@ -409,7 +302,7 @@ static const csr_entry *match(const csr_state *st, const char *country, const ch
 {
 	if (country)
 		for (size_t k = 0; k < st->nroutes; k++)
-			if (st->routes[k].country && same_ci(st->routes[k].country, country))
+			if (st->routes[k].country && spc_same_ci(st->routes[k].country, country))
 				return &st->routes[k];
 	if (language)
 		for (size_t k = 0; k < st->nroutes; k++)
@@ -423,11 +316,11 @@ static int csr_route(void *state, const stepup_call_ctx *ctx, const char *reques
 {
 	const csr_state *st = state;
 	if (!st || !out) {
-		ctx_err(ctx, "cs_router: no state or no output");
+		spc_ctx_err(CSR_NAME, ctx, "no state or no output");
 		return STEPUP_PLUGIN_EINVAL;
 	}
 	if (line != STEPUP_CS_LINE_STANDARD && line != STEPUP_CS_LINE_FRAUD) {
-		ctx_err(ctx, "cs_router: unknown line");
+		spc_ctx_err(CSR_NAME, ctx, "unknown line");
 		return STEPUP_PLUGIN_EINVAL;
 	}
 
@@ -438,7 +331,7 @@ static int csr_route(void *state, const stepup_call_ctx *ctx, const char *reques
 		req = json_loads(request_json, 0, NULL);
 		if (!json_is_object(req)) {
 			json_decref(req);
-			ctx_err(ctx, "cs_router: request is not a JSON object");
+			spc_ctx_err(CSR_NAME, ctx, "request is not a JSON object");
 			return STEPUP_PLUGIN_EINVAL;
 		}
 		country = get_path(req, "wallet", "device_country");
@@ -453,23 +346,20 @@ static int csr_route(void *state, const stepup_call_ctx *ctx, const char *reques
 	}
 	json_decref(req);
 
-	if (st->host->log) {
-		char msg[96];
-		if (e == &st->def)
-			snprintf(msg, sizeof(msg), "cs_router: %s line: default", line ? "fraud" : "standard");
-		else
-			snprintf(msg, sizeof(msg), "cs_router: %s line: route for %s '%s'",
-				 line ? "fraud" : "standard", e->country ? "country" : "language",
-				 e->country ? e->country : e->language);
-		st->host->log(st->host_ctx, STEPUP_PLUGIN_LOG_DEBUG, msg);
-	}
+	if (e == &st->def)
+		spc_log(&st->base, STEPUP_PLUGIN_LOG_DEBUG, "%s line: default", line ? "fraud" : "standard");
+	else
+		spc_log(&st->base, STEPUP_PLUGIN_LOG_DEBUG, "%s line: route for %s '%s'",
+			line ? "fraud" : "standard", e->country ? "country" : "language",
+			e->country ? e->country : e->language);
 
-	char *n = dup_host(st->host, number);
-	char *h = e->hours ? dup_host(st->host, e->hours) : NULL;
+	const stepup_host_api *host = st->base.host;
+	char *n = spc_host_strdup(host, number);
+	char *h = e->hours ? spc_host_strdup(host, e->hours) : NULL;
 	if (!n || (e->hours && !h)) {
-		st->host->free(n);
-		st->host->free(h);
-		ctx_err(ctx, "cs_router: out of memory");
+		host->free(n);
+		host->free(h);
+		spc_ctx_err(CSR_NAME, ctx, "out of memory");
 		return STEPUP_PLUGIN_ERROR;
 	}
 	out->number = n;
@@ -485,7 +375,7 @@ static const stepup_cs_router csr_cs = {
 STEPUP_PLUGIN_EXPORT const stepup_plugin_desc stepup_plugin = {
 	.abi_major = STEPUP_PLUGIN_ABI_MAJOR,
 	.abi_minor = STEPUP_PLUGIN_ABI_MINOR,
-	.name = "cs_router",
+	.name = CSR_NAME,
 	.version = CSR_VERSION,
 	.init = csr_init,
 	.fini = csr_fini,

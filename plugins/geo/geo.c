@@ -17,10 +17,10 @@
  * the configuration, which init() validates strictly.
  *
  * The plugin includes only <stepup/plugin.h> of stepup and links jansson
- * (for its configuration) and libm. Its state is read-only after init(),
+ * (for its configuration) and libm; plugins/common/plugin_util.c is
+ * compiled in for the error buffer and host-owned strings. Its state is read-only after init(),
  * so every function is safe from any number of threads; none blocks. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,8 @@
 #include <jansson.h>
 
 #include <stepup/plugin.h>
+
+#include "plugin_util.h"
 
 #define GEO_VERSION "1.0.0"
 #define GEO_MAX_RISK 100
@@ -49,17 +51,6 @@ typedef struct geo_state {
 	int64_t default_risk;
 	geo_country c[26 * 26];  /* by code: (first letter) * 26 + second */
 } geo_state;
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int upper(int c)
 {
@@ -98,7 +89,7 @@ static int valid_region(const char *s)
 static int get_risk(json_t *v, const char *what, int64_t *out, char *err, size_t errlen)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > GEO_MAX_RISK) {
-		set_err(err, errlen, "%s must be an integer from 0 to %d", what, GEO_MAX_RISK);
+		spc_set_err(err, errlen, "%s must be an integer from 0 to %d", what, GEO_MAX_RISK);
 		return -1;
 	}
 	*out = (int64_t)json_integer_value(v);
@@ -108,7 +99,7 @@ static int get_risk(json_t *v, const char *what, int64_t *out, char *err, size_t
 static int get_degrees(json_t *v, const char *what, double max, double *out, char *err, size_t errlen)
 {
 	if (!json_is_number(v) || fabs(json_number_value(v)) > max) {
-		set_err(err, errlen, "%s must be a number from %g to %g", what, -max, max);
+		spc_set_err(err, errlen, "%s must be a number from %g to %g", what, -max, max);
 		return -1;
 	}
 	*out = json_number_value(v);
@@ -126,13 +117,13 @@ static int parse_country(geo_state *st, const char *code, json_t *obj, char *err
 	/* Codes are written as ISO does, upper case, so "us" and "US" cannot
 	 * both be listed and disagree. */
 	if (k < 0 || code[0] != upper(code[0]) || code[1] != upper(code[1])) {
-		set_err(err, errlen, "countries: '%.8s' is not an ISO 3166-1 alpha-2 code (two upper-case letters)",
-		        code);
+		spc_set_err(err, errlen, "countries: '%.8s' is not an ISO 3166-1 alpha-2 code (two upper-case letters)",
+		            code);
 		return -1;
 	}
 	geo_country *c = &st->c[k];
 	if (!json_is_object(obj)) {
-		set_err(err, errlen, "countries.%s must be an object", code);
+		spc_set_err(err, errlen, "countries.%s must be an object", code);
 		return -1;
 	}
 	c->listed = 1;
@@ -144,8 +135,8 @@ static int parse_country(geo_state *st, const char *code, json_t *obj, char *err
 				return -1;
 		} else if (strcmp(key, "region") == 0) {
 			if (!json_is_string(v) || !valid_region(json_string_value(v))) {
-				set_err(err, errlen, "%s must be 1 to %d letters, digits, '_' or '-'", what,
-				        GEO_MAX_REGION);
+				spc_set_err(err, errlen, "%s must be 1 to %d letters, digits, '_' or '-'", what,
+				            GEO_MAX_REGION);
 				return -1;
 			}
 			snprintf(c->region, sizeof(c->region), "%s", json_string_value(v));
@@ -158,12 +149,12 @@ static int parse_country(geo_state *st, const char *code, json_t *obj, char *err
 				return -1;
 			has_lon = 1;
 		} else {
-			set_err(err, errlen, "unknown key %s (expected risk, region, lat or lon)", what);
+			spc_set_err(err, errlen, "unknown key %s (expected risk, region, lat or lon)", what);
 			return -1;
 		}
 	}
 	if (has_lat != has_lon) {
-		set_err(err, errlen, "countries.%s: give both lat and lon, or neither", code);
+		spc_set_err(err, errlen, "countries.%s: give both lat and lon, or neither", code);
 		return -1;
 	}
 	c->has_coords = has_lat;
@@ -176,7 +167,7 @@ static int configure(geo_state *st, json_t *root, char *err, size_t errlen)
 	const char *key;
 
 	if (!json_is_object(root)) {
-		set_err(err, errlen, "configuration must be a JSON object");
+		spc_set_err(err, errlen, "configuration must be a JSON object");
 		return -1;
 	}
 	json_object_foreach(root, key, v) {
@@ -185,20 +176,20 @@ static int configure(geo_state *st, json_t *root, char *err, size_t errlen)
 		else if (strcmp(key, "default_risk") == 0)
 			def = v;
 		else {
-			set_err(err, errlen, "unknown key '%.32s' (expected countries and default_risk)", key);
+			spc_set_err(err, errlen, "unknown key '%.32s' (expected countries and default_risk)", key);
 			return -1;
 		}
 	}
 	/* No silent default: whether an unlisted country is safe or risky is
 	 * the issuer's call. */
 	if (!def) {
-		set_err(err, errlen, "\"default_risk\" is required (the risk of a country not listed)");
+		spc_set_err(err, errlen, "\"default_risk\" is required (the risk of a country not listed)");
 		return -1;
 	}
 	if (get_risk(def, "default_risk", &st->default_risk, err, errlen) < 0)
 		return -1;
 	if (!countries || !json_is_object(countries) || json_object_size(countries) == 0) {
-		set_err(err, errlen, "\"countries\" must be a non-empty object of country codes");
+		spc_set_err(err, errlen, "\"countries\" must be a non-empty object of country codes");
 		return -1;
 	}
 	json_object_foreach(countries, key, v)
@@ -217,18 +208,18 @@ static int geo_init(const stepup_host_api *host, void *host_ctx, const char *con
 
 	/* log and alloc are used; every 1.0 host table has them. */
 	if (!host || host->size < offsetof(stepup_host_api, alloc) + sizeof(host->alloc)) {
-		set_err(err, errlen, "host API table too small");
+		spc_set_err(err, errlen, "host API table too small");
 		return STEPUP_PLUGIN_EINVAL;
 	}
 	root = json_loads(config_json ? config_json : "{}", JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
-		set_err(err, errlen, "configuration: line %d column %d: %s", je.line, je.column, je.text);
+		spc_set_err(err, errlen, "configuration: line %d column %d: %s", je.line, je.column, je.text);
 		return STEPUP_PLUGIN_EINVAL;
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		json_decref(root);
-		set_err(err, errlen, "out of memory");
+		spc_set_err(err, errlen, "out of memory");
 		return STEPUP_PLUGIN_ERROR;
 	}
 	st->host = host;
@@ -265,11 +256,7 @@ static char *geo_region(void *state, const char *country)
 	const geo_country *c = lookup(st, country);
 	if (!c || !c->region[0])
 		return NULL;  /* absent for the rules */
-	size_t n = strlen(c->region) + 1;
-	char *s = st->host->alloc(n);
-	if (s)
-		memcpy(s, c->region, n);
-	return s;
+	return spc_host_strdup(st->host, c->region);
 }
 
 static int geo_in_region(void *state, const char *country, const char *region)

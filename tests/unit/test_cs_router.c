@@ -14,7 +14,7 @@
 
 #include <stepup/error.h>
 
-#include "plugin_loader.h"
+#include "plugin_fixture.h"
 
 #ifndef CS_ROUTER_SO
 #error "CS_ROUTER_SO must name the built plugins/.libs/cs_router.so"
@@ -85,21 +85,6 @@ static void expect_both(const su_plugin *p, const char *request, const char *sta
 {
 	expect_route(p, request, STEPUP_CS_LINE_STANDARD, standard, hours);
 	expect_route(p, request, STEPUP_CS_LINE_FRAUD, fraud, hours);
-}
-
-/* Load with `config`, expect refusal with message
- * "<so>: init failed: <want>". */
-static void expect_refused(const char *config, const char *want)
-{
-	char err[512], full[512];
-	su_plugin *p = (su_plugin *)&p;
-	int rc = su_plugin_load(CS_ROUTER_SO, NULL, config, &p, err, sizeof(err));
-	snprintf(full, sizeof(full), "%s: init failed: %s", CS_ROUTER_SO, want);
-	if (rc != STEPUP_EPLUGIN)
-		fail_msg("config %s: status %d (%s), want refusal", config, rc, err);
-	assert_null(p);
-	if (strcmp(err, full) != 0)
-		fail_msg("config %s:\n  got  '%s'\n  want '%s'", config, err, full);
 }
 
 #define US_EN "{\"wallet\": {\"device_country\": \"US\"}, \"end_user\": {\"language\": \"en-US\"}}"
@@ -305,7 +290,7 @@ static void test_refusals(void **unused)
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++)
 		if (cases[k].want)
-			expect_refused(cases[k].config, cases[k].want);
+			pf_expect_refused(CS_ROUTER_SO, cases[k].config, cases[k].want);
 
 	/* Invalid JSON and duplicate keys: jansson's reason follows our prefix. */
 	static const char *const bad_json[] = { "{\"default\": {\"standard\": \"+1\"}", "{" DEF ", " DEF "}",

@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +24,7 @@
 #include <stepup/stepup.h>
 
 #include "http_sink.h"
-#include "plugin_loader.h"
-#include "test_host.h"
+#include "plugin_fixture.h"
 
 #ifndef PLUGIN_SO_DIR
 #error "PLUGIN_SO_DIR must name the built plugins/.libs"
@@ -41,18 +39,15 @@
 #define SUMMARY                                                                               \
 	"{\"request_id\": \"7c0b6f9e-secret-marker\", \"tsp\": \"MDES\", \"score\": 1.10,"  \
 	" \"card\": {\"pan_suffix\": \"1234\"}, \"wallet\": {\"device_country\": \"US\"}}"
+/* Never in an error, a refusal or a log line: request contents, the key,
+ * the token. */
+static const char *const secrets[] = { "secret-marker", "7c0b6f9e", KEY_HEX, "be-7", NULL };
 
 static http_sink *sink;
 static su_plugin *plugin;
 static const stepup_plugin_desc *desc;
 
 /* ---- helpers --------------------------------------------------------------------- */
-
-static int64_t slack_ms(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-	return pre && strstr(pre, "vgpreload") ? 2500 : 700;
-}
 
 static const unsigned char *key_bytes(void)
 {
@@ -100,55 +95,23 @@ static char *config_for(const char *extra)
 	return c;
 }
 
-typedef struct inst {
-	test_host host;
-	void *state;
-} inst;
-
-static void inst_open(inst *in, const char *config)
-{
-	char err[256] = "";
-	test_host_init(&in->host);
-	int rc = desc->init(&in->host.api, &in->host, config, &in->state, err, sizeof(err));
-	if (rc != STEPUP_PLUGIN_OK)
-		fail_msg("init: %d: %s (config %s)", rc, err, config);
-}
-
-static void inst_close(inst *in)
-{
-	desc->fini(in->state);
-	test_host_fini(&in->host);
-}
-
-static void assert_clean(test_host *h, const char *err)
-{
-	static const char *const pii[] = { "secret-marker", "7c0b6f9e", KEY_HEX, "be-7" };
-	for (size_t k = 0; k < sizeof(pii) / sizeof(*pii); k++) {
-		if (err && strstr(err, pii[k]))
-			fail_msg("'%s' in the error: %s", pii[k], err);
-		const char *line = h ? test_host_log_find(h, pii[k]) : NULL;
-		if (line)
-			fail_msg("'%s' in a log line: %s", pii[k], line);
-	}
-}
-
-static int start(inst *in, const char *id, const char *summary, const char *lang, uint32_t timeout_ms,
+static int start(pf_inst *in, const char *id, const char *summary, const char *lang, uint32_t timeout_ms,
 		 char *err, size_t errlen)
 {
 	stepup_inapp_request req = { sizeof(req), id, summary, lang, 1795332000 };
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, errlen, timeout_ms);
 	int rc = desc->inapp->start(in->state, &ctx, &req);
-	assert_clean(&in->host, err);
+	pf_assert_clean(&in->host, err);
 	return rc;
 }
 
-static int verify(inst *in, const char *id, const char *p, char *err, size_t errlen)
+static int verify(pf_inst *in, const char *id, const char *p, char *err, size_t errlen)
 {
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, errlen, 200);
 	int rc = desc->inapp->verify(in->state, &ctx, id, p);
-	assert_clean(&in->host, err);
+	pf_assert_clean(&in->host, err);
 	return rc;
 }
 
@@ -173,15 +136,7 @@ static int group_setup(void **state)
 		fprintf(stderr, "http_sink: %s\n", err);
 		return -1;
 	}
-	char *c = config_for(NULL);
-	int rc = su_plugin_load(SO, NULL, c, &plugin, err, sizeof(err));
-	free(c);
-	if (rc != STEPUP_OK) {
-		fprintf(stderr, "load: %s\n", err);
-		return -1;
-	}
-	desc = su_plugin_desc(plugin);
-	return 0;
+	return pf_group_load(SO, config_for(NULL), secrets, &plugin, &desc);
 }
 
 static int group_teardown(void **state)
@@ -215,10 +170,8 @@ static void test_descriptor(void **unused)
 static void test_describe(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	static const struct {
 		const char *lang, *name;
 	} cases[] = {
@@ -242,7 +195,7 @@ static void test_describe(void **unused)
 		in.host.api.free(out);
 		assert_int_equal(test_host_outstanding(), before);
 	}
-	inst_close(&in);
+	pf_close(&in);
 
 	/* no deep link, no localised names; the loader's instance (malloc) */
 	char err[512];
@@ -270,10 +223,8 @@ static void test_describe(void **unused)
 static void test_start_round_trip(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	assert_int_equal(start(&in, DECISION, SUMMARY, "fr-FR", 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	const http_sink_request *r = last_request();
@@ -299,30 +250,27 @@ static void test_start_round_trip(void **unused)
 	assert_int_equal(start(&in, DECISION, NULL, NULL, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	assert_string_equal(last_request()->body, "{\"decision_id\":\"" DECISION "\",\"language\":\"\","
 						  "\"expires_at\":1795332000,\"request\":null}");
-	inst_close(&in);
+	pf_close(&in);
 
 	/* unsigned when asked, basic auth */
-	c = NULL;
+	char *c = NULL;
 	assert_true(asprintf(&c, "{\"url\": \"http://127.0.0.1:%u/stepup/inapp\", \"allow_http\": true,"
 				 " \"auth\": {\"type\": \"basic\", \"user\": \"u\", \"password\": \"p\"},"
 				 " \"app\": {\"app_id\": \"a\", \"name\": \"A\"},"
 				 " \"hmac_key_hex\": \"" KEY_HEX "\", \"sign_requests\": false}",
 			     (unsigned)http_sink_port(sink)) > 0);
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	assert_int_equal(start(&in, DECISION, "[1,2]", "en", 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	assert_null(http_sink_header(last_request(), "X-Stepup-Signature"));
 	assert_string_equal(http_sink_header(last_request(), "Authorization"), "Basic dTpw");
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_start_refused(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	assert_int_equal(start(&in, DECISION, "{\"request_id\": \"7c0b6f9e-secret-marker\",", "en", 2000, err,
 			       sizeof(err)),
@@ -340,16 +288,14 @@ static void test_start_refused(void **unused)
 	test_host_ctx(&ctx, err, sizeof(err), 200);
 	assert_int_equal(desc->inapp->start(in.state, &ctx, &req), STEPUP_PLUGIN_EINVAL);
 	assert_int_equal(http_sink_count(sink), 0);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_start_failures(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	static const struct {
 		int status, rc;
 		const char *want;
@@ -375,10 +321,8 @@ static void test_start_failures(void **unused)
 	reply(200, 10000, 0);
 	int64_t t0 = test_host_real_ms();
 	assert_int_equal(start(&in, DECISION, SUMMARY, "en", 300, err, sizeof(err)), STEPUP_PLUGIN_TIMEOUT);
-	int64_t took = test_host_real_ms() - t0;
+	pf_expect_elapsed(t0, 250, 300);
 	assert_non_null(strstr(err, "inapp_http: no answer from the backend within the deadline ("));
-	if (took < 250 || took > 300 + slack_ms())
-		fail_msg("timed out after %lld ms, want 300 (+%lld)", (long long)took, (long long)slack_ms());
 
 	/* deadline already passed: nothing sent */
 	reply(200, 0, 0);
@@ -390,19 +334,18 @@ static void test_start_failures(void **unused)
 	assert_int_equal(desc->inapp->start(in.state, &ctx, &req), STEPUP_PLUGIN_TIMEOUT);
 	assert_string_equal(err, "inapp_http: deadline passed before sending");
 	assert_int_equal(http_sink_count(sink), n);
-	assert_clean(&in.host, err);
-	inst_close(&in);
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 
 	/* nothing listens */
 	char *cfg = NULL;
 	assert_true(asprintf(&cfg, "{\"url\": \"http://127.0.0.1:%u/x\", \"allow_http\": true,"
 				   " \"app\": {\"app_id\": \"a\", \"name\": \"A\"}, \"hmac_key_hex\": \"" KEY_HEX "\"}",
 			     (unsigned)test_host_closed_port()) > 0);
-	inst_open(&in, cfg);
-	free(cfg);
+	pf_open_and_free(&in, desc, cfg);
 	assert_int_equal(start(&in, DECISION, SUMMARY, "en", 2000, err, sizeof(err)), STEPUP_PLUGIN_UNAVAILABLE);
 	assert_string_equal(err, "inapp_http: backend unreachable: Couldn't connect to server");
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- verify ----------------------------------------------------------------------------- */
@@ -410,10 +353,8 @@ static void test_start_failures(void **unused)
 static void test_verify(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	unsigned char wrong[32];
 	memcpy(wrong, key_bytes(), 32);
@@ -500,7 +441,7 @@ static void test_verify(void **unused)
 	snprintf(buf, sizeof(buf), "{\"decision_id\": \"%s\", \"result\": \"APPROVED\", \"hmac\": \"%s\", \"at\": 1}",
 		 DECISION, good_mac);
 	assert_int_equal(verify(&in, DECISION, buf, err, sizeof(err)), STEPUP_PLUGIN_OK);
-	inst_close(&in);
+	pf_close(&in);
 
 	/* the same key given in base64 (standard and URL-safe, unpadded) */
 	static const char *const b64[] = { "\"hmac_key_base64\": \"" KEY_B64 "\"",
@@ -509,31 +450,15 @@ static void test_verify(void **unused)
 		char *cfg = NULL;
 		assert_true(asprintf(&cfg, "{\"url\": \"https://backend.example/x\", \"app\": {\"app_id\": \"a\", "
 					   "\"name\": \"A\"}, %s}", b64[k]) > 0);
-		inst_open(&in, cfg);
-		free(cfg);
+		pf_open_and_free(&in, desc, cfg);
 		p = proof(DECISION, "APPROVED", DECISION, key_bytes());
 		assert_int_equal(verify(&in, DECISION, p, err, sizeof(err)), STEPUP_PLUGIN_OK);
 		free(p);
-		inst_close(&in);
+		pf_close(&in);
 	}
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */
-
-static void expect_refused(const char *config, const char *want)
-{
-	char err[512], full[512];
-	su_plugin *p = (su_plugin *)&p;
-	int rc = su_plugin_load(SO, NULL, config, &p, err, sizeof(err));
-	snprintf(full, sizeof(full), "%s: init failed: %s", SO, want);
-	if (rc != STEPUP_EPLUGIN)
-		fail_msg("config %s: status %d (%s), want refusal", config, rc, err);
-	assert_null(p);
-	if (strcmp(err, full) != 0)
-		fail_msg("config %s:\n  got  '%s'\n  want '%s'", config, err, full);
-	/* the key never shows in a refusal */
-	assert_null(strstr(err, KEY_HEX));
-}
 
 #define U "\"url\": \"https://backend.example/inapp\""
 #define A "\"app\": {\"app_id\": \"com.bank.app\", \"name\": \"Bank\"}"
@@ -582,21 +507,16 @@ static void test_refusals(void **unused)
 		{ "{" U ", " A ", " K ", \"auth\": {\"type\": \"bearer\"}}", "auth.token: missing" },
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++)
-		expect_refused(cases[k].config, cases[k].want);
-	expect_refused(NULL, "url: missing");
+		pf_expect_refused(SO, cases[k].config, cases[k].want);
+	pf_expect_refused(SO, NULL, "url: missing");
 }
 
 static void test_example_config(void **unused)
 {
 	(void)unused;
-	FILE *f = fopen(SRCDIR "/plugins/inapp_http/inapp_http.example.json", "rb");
-	assert_non_null(f);
-	char buf[8192];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	inst in;
-	inst_open(&in, buf);
+	char *text = pf_read_file(SRCDIR "/plugins/inapp_http/inapp_http.example.json");
+	pf_inst in;
+	pf_open_and_free(&in, desc, text);
 	char err[160], *out = NULL;
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 200);
@@ -604,47 +524,26 @@ static void test_example_config(void **unused)
 	assert_non_null(strstr(out, "\"app_name\":\"Beispielbank\""));
 	in.host.api.free(out);
 	assert_non_null(test_host_log_find(&in.host, "INFO inapp_http: ready: app com.examplebank.mobile"));
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- through the public plugin-set API -------------------------------------------------------- */
 
-typedef struct logsink {
-	pthread_mutex_t mu;
-	char lines[64][256];
-	size_t n;
-} logsink;
-
-static void set_log(void *ctx, int level, const char *source, const char *msg)
-{
-	logsink *l = ctx;
-	pthread_mutex_lock(&l->mu);
-	if (l->n < 64)
-		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%d %s: %s", level, source, msg);
-	pthread_mutex_unlock(&l->mu);
-}
-
 static void test_plugin_set(void **unused)
 {
 	(void)unused;
-	logsink logs = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	char *cfg = NULL;
-	assert_true(asprintf(&cfg,
-			     "{\"plugins\": {\"load\": [{\"name\": \"inapp\", \"module\": \"%s\", \"timeout_ms\": 400,"
-			     "  \"config\": {\"url\": \"http://127.0.0.1:%u/notify\", \"allow_http\": true,"
-			     "   \"app\": {\"app_id\": \"com.examplebank.mobile\", \"name\": \"Example Bank\"},"
-			     "   \"hmac_key_hex\": \"" KEY_HEX "\"}}],"
-			     " \"methods\": {\"IN_APP\": \"inapp\"}}}",
-			     SO, (unsigned)http_sink_port(sink)) > 0);
-	stepup_plugins *ps = NULL;
-	char err[256] = "";
-	int rc = stepup_plugins_load(cfg, NULL, set_log, &logs, &ps, err, sizeof(err));
-	free(cfg);
-	if (rc != STEPUP_OK)
-		fail_msg("stepup_plugins_load: %d: %s", rc, err);
+	pf_logsink logs = PF_LOGSINK_INIT;
+	char *config = NULL, err[256] = "";
+	assert_true(asprintf(&config,
+			     "{\"url\": \"http://127.0.0.1:%u/notify\", \"allow_http\": true,"
+			     " \"app\": {\"app_id\": \"com.examplebank.mobile\", \"name\": \"Example Bank\"},"
+			     " \"hmac_key_hex\": \"" KEY_HEX "\"}",
+			     (unsigned)http_sink_port(sink)) > 0);
+	stepup_plugins *ps = pf_plugins_load("inapp", SO, 400, "IN_APP", config, &logs);
+	free(config);
 	assert_int_equal(stepup_plugins_for_method(ps, STEPUP_IN_APP), 0);
 
-	rc = stepup_plugins_inapp_start(ps, DECISION, SUMMARY, "en-US", 1795332000, err, sizeof(err));
+	int rc = stepup_plugins_inapp_start(ps, DECISION, SUMMARY, "en-US", 1795332000, err, sizeof(err));
 	if (rc != STEPUP_OK)
 		fail_msg("inapp_start: %d %s", rc, err);
 	const http_sink_request *r = last_request();
@@ -674,18 +573,14 @@ static void test_plugin_set(void **unused)
 	assert_int_equal(stepup_plugins_inapp_start(ps, DECISION, SUMMARY, "en", 1795332000, err, sizeof(err)),
 			 STEPUP_EPLUGIN);
 	assert_non_null(strstr(err, "backend answered HTTP 503"));
-	assert_clean(NULL, err);
+	pf_assert_clean(NULL, err);
 	reply(200, 10000, 0);
 	int64_t t0 = test_host_real_ms();
 	assert_int_equal(stepup_plugins_inapp_start(ps, DECISION, SUMMARY, "en", 1795332000, err, sizeof(err)),
 			 STEPUP_ETIMEOUT);
-	int64_t took = test_host_real_ms() - t0;
-	if (took > 400 + slack_ms())
-		fail_msg("timed out after %lld ms, want 400 (+%lld)", (long long)took, (long long)slack_ms());
-	assert_clean(NULL, err);
-	stepup_plugins_unref(ps);
-	for (size_t k = 0; k < logs.n; k++)
-		assert_clean(NULL, logs.lines[k]);
+	pf_expect_elapsed(t0, 0, 400);
+	pf_assert_clean(NULL, err);
+	pf_plugins_unload(ps, &logs);
 }
 
 int main(void)

@@ -13,25 +13,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <stepup/error.h>
 #include <stepup/stepup.h>
 
-#include "plugin_loader.h"
+#include "plugin_fixture.h"
 #include "smtp_sink.h"
-#include "test_host.h"
 
 #ifndef PLUGIN_SO_DIR
 #error "PLUGIN_SO_DIR must name the built plugins/.libs"
@@ -40,23 +33,13 @@
 
 #define EMAIL "jane.doe@example.com"
 #define OTP "428913"
+static const char *const secrets[] = { EMAIL, "jane.doe", "example.com", OTP, NULL };
 
 static smtp_sink *sink;
 static su_plugin *plugin;
 static const stepup_plugin_desc *desc;
 
-static int starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------- */
-
-static int64_t slack_ms(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-	return pre && strstr(pre, "vgpreload") ? 2500 : 700;
-}
 
 #define BASE_CONFIG                                                                               \
 	"{\"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\","                                   \
@@ -80,53 +63,11 @@ static char *config_for(const char *extra)
 	return c;
 }
 
-typedef struct inst {
-	test_host host;
-	void *state;
-} inst;
-
-static void inst_open(inst *in, const char *config)
-{
-	char err[256] = "";
-	test_host_init(&in->host);
-	int rc = desc->init(&in->host.api, &in->host, config, &in->state, err, sizeof(err));
-	if (rc != STEPUP_PLUGIN_OK)
-		fail_msg("init: %d: %s (config %s)", rc, err, config);
-}
-
-static void inst_close(inst *in)
-{
-	desc->fini(in->state);
-	test_host_fini(&in->host);
-}
-
-static void assert_clean(test_host *h, const char *err)
-{
-	static const char *const pii[] = { EMAIL, "jane.doe", "example.com", OTP };
-	for (size_t k = 0; k < sizeof(pii) / sizeof(*pii); k++) {
-		if (err && strstr(err, pii[k]))
-			fail_msg("PII '%s' in the error: %s", pii[k], err);
-		const char *line = h ? test_host_log_find(h, pii[k]) : NULL;
-		if (line)
-			fail_msg("PII '%s' in a log line: %s", pii[k], line);
-	}
-}
-
 static stepup_otp_message message(const char *to, const char *language)
 {
 	stepup_otp_message m = { sizeof(m), to, OTP, (int64_t)time(NULL) + 600, "CARD_DIGITIZATION",
 				 "1234", language };
 	return m;
-}
-
-static int deliver(inst *in, const stepup_otp_message *m, uint32_t timeout_ms, char *err,
-		   size_t errlen)
-{
-	stepup_call_ctx ctx;
-	test_host_ctx(&ctx, err, errlen, timeout_ms);
-	int rc = desc->otp->deliver_otp(in->state, &ctx, m);
-	assert_clean(&in->host, err);
-	return rc;
 }
 
 static const smtp_sink_message *last_message(void)
@@ -155,7 +96,7 @@ static char *decode_2047(const char *v)
 {
 	char *out = calloc(1, strlen(v) + 1);
 	size_t o = 0;
-	if (!starts_with(v, "=?")) {
+	if (!pf_starts_with(v, "=?")) {
 		strcpy(out, v);
 		return out;
 	}
@@ -164,7 +105,7 @@ static char *decode_2047(const char *v)
 			v++;
 		if (!*v)
 			break;
-		assert_true(starts_with(v, "=?UTF-8?B?"));
+		assert_true(pf_starts_with(v, "=?UTF-8?B?"));
 		v += 10;
 		const char *end = strstr(v, "?=");
 		assert_non_null(end);
@@ -273,15 +214,7 @@ static int group_setup(void **state)
 		fprintf(stderr, "smtp_sink: %s\n", err);
 		return -1;
 	}
-	char *c = config_for(NULL);
-	int rc = su_plugin_load(SO, NULL, c, &plugin, err, sizeof(err));
-	free(c);
-	if (rc != STEPUP_OK) {
-		fprintf(stderr, "load: %s\n", err);
-		return -1;
-	}
-	desc = su_plugin_desc(plugin);
-	return 0;
+	return pf_group_load(SO, config_for(NULL), secrets, &plugin, &desc);
 }
 
 static int group_teardown(void **state)
@@ -367,10 +300,8 @@ static void test_round_trip(void **unused)
 static void test_languages_and_encoding(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	static const struct {
 		const char *lang, *subject, *body;
@@ -385,7 +316,7 @@ static void test_languages_and_encoding(void **unused)
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
 		stepup_otp_message msg = message(EMAIL, cases[k].lang);
-		assert_int_equal(deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+		assert_int_equal(pf_deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 		const smtp_sink_message *m = last_message();
 		assert_well_formed(m, 1);
 		expect_subject(m, cases[k].subject);
@@ -395,14 +326,14 @@ static void test_languages_and_encoding(void **unused)
 	/* the non-ASCII subject is B-encoded, the em dash quoted-printable */
 	smtp_sink_clear(sink);
 	stepup_otp_message msg = message(EMAIL, "fr");
-	assert_int_equal(deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	assert_int_equal(pf_deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	char *raw = smtp_sink_header(last_message(), "Subject");
 	assert_string_equal(raw, "=?UTF-8?B?Vm90cmUgY29kZSBkZSB2w6lyaWZpY2F0aW9uIEJhbnF1ZSBFeGVt?= "
 				 "=?UTF-8?B?cGxl?=");
 	free(raw);
 	assert_non_null(strstr(smtp_sink_body(last_message()), "=E2=80=94 carte 1234."));
 	assert_non_null(test_host_log_find(&in.host, "DEBUG otp_email_smtp: OTP message in 'fr'"));
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_long_headers_and_8bit(void **unused)
@@ -410,7 +341,7 @@ static void test_long_headers_and_8bit(void **unused)
 	(void)unused;
 	/* A long non-ASCII subject folds into several encoded words; a
 	 * non-ASCII sender name is encoded too; 8bit keeps the body as is. */
-	inst in;
+	pf_inst in;
 	char *c = NULL;
 	assert_true(asprintf(&c,
 			     "{\"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\", \"from\": \"otp@examplebank.com\","
@@ -420,11 +351,10 @@ static void test_long_headers_and_8bit(void **unused)
 			     "\\u00e0 usage unique pour l'ajout de votre carte \\u00e0 votre portefeuille num\\u00e9rique\","
 			     " \"body\": \"Code\\u00a0: {otp}\\r\\nLigne 2\\rLigne 3\"}}}",
 			     (unsigned)smtp_sink_port(sink)) > 0);
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	char err[160];
 	stepup_otp_message msg = message(EMAIL, "en");
-	assert_int_equal(deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	assert_int_equal(pf_deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	const smtp_sink_message *m = last_message();
 	assert_well_formed(m, 0);
 	expect_subject(m, "\xc3\x89l\xc3\xa9ments de v\xc3\xa9rification \xc3\xa0 usage unique pour l'ajout de "
@@ -436,7 +366,7 @@ static void test_long_headers_and_8bit(void **unused)
 	assert_true(words >= 2);
 	free(raw);
 	char *from = smtp_sink_header(m, "From");
-	assert_true(starts_with(from, "=?UTF-8?B?"));
+	assert_true(pf_starts_with(from, "=?UTF-8?B?"));
 	const char *lt = strrchr(from, '<');
 	assert_string_equal(lt, "<otp@examplebank.com>");
 	char *name = strndup(from, (size_t)(lt - from - 1));
@@ -462,12 +392,10 @@ static void test_long_headers_and_8bit(void **unused)
 	assert_int_equal(desc->otp->notify(in.state, &ctx, EMAIL, longtext, "en"), STEPUP_PLUGIN_EINVAL);
 	assert_string_equal(err, "otp_email_smtp: a line of the text is longer than 998 bytes (use quoted-printable)");
 	assert_int_equal(smtp_sink_count(sink), before);
-	inst_close(&in);
+	pf_close(&in);
 
 	/* quoted-printable carries it in soft-broken lines */
-	c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, config_for(NULL));
 	test_host_ctx(&ctx, err, sizeof(err), 3000);
 	assert_int_equal(desc->otp->notify(in.state, &ctx, EMAIL, longtext, "en"), STEPUP_PLUGIN_OK);
 	m = last_message();
@@ -477,16 +405,14 @@ static void test_long_headers_and_8bit(void **unused)
 	assert_int_equal(memcmp(b, longtext, 1199), 0);
 	free(b);
 	free(longtext);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_notify(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 3000);
@@ -513,8 +439,8 @@ static void test_notify(void **unused)
 	assert_int_equal(desc->otp->notify(in.state, &ctx, "jane", "hi", "en"), STEPUP_PLUGIN_EINVAL);
 	assert_string_equal(err, "otp_email_smtp: destination is not an e-mail address");
 	assert_int_equal(smtp_sink_count(sink), before);
-	assert_clean(&in.host, err);
-	inst_close(&in);
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 static void test_login(void **unused)
@@ -522,29 +448,27 @@ static void test_login(void **unused)
 	(void)unused;
 	smtp_sink_behaviour b = { .auth = 1, .password = "pa55" };
 	behave(&b);
-	inst in;
+	pf_inst in;
 	char *c = config_for(", \"login\": {\"user\": \"stepup\", \"password\": \"pa55\"},"
 			     " \"allow_insecure_login\": true");
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	char err[160];
 	stepup_otp_message msg = message(EMAIL, "en");
-	assert_int_equal(deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	assert_int_equal(pf_deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	const smtp_sink_message *m = last_message();
 	assert_string_equal(m->auth_user, "stepup");
 	assert_string_equal(m->auth_password, "pa55");
 	assert_string_equal(m->commands, "EHLO AUTH MAIL RCPT DATA");
-	inst_close(&in);
+	pf_close(&in);
 
 	c = config_for(", \"login\": {\"user\": \"stepup\", \"password\": \"wrong\"},"
 		       " \"allow_insecure_login\": true");
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	size_t before = smtp_sink_count(sink);
-	assert_int_equal(deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_ERROR);
+	assert_int_equal(pf_deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_ERROR);
 	assert_string_equal(err, "otp_email_smtp: server refused the login (SMTP 535)");
 	assert_int_equal(smtp_sink_count(sink), before);
-	inst_close(&in);
+	pf_close(&in);
 
 	/* STARTTLS required, not offered: nothing goes out in clear */
 	c = NULL;
@@ -552,13 +476,12 @@ static void test_login(void **unused)
 				 " \"login\": {\"user\": \"stepup\", \"password\": \"pa55\"},"
 				 " \"templates\": {\"en\": {\"subject\": \"Code\", \"body\": \"{otp}\"}}}",
 			     (unsigned)smtp_sink_port(sink)) > 0);
-	inst_open(&in, c);
-	free(c);
-	assert_int_equal(deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_ERROR);
+	pf_open_and_free(&in, desc, c);
+	assert_int_equal(pf_deliver(&in, &msg, 3000, err, sizeof(err)), STEPUP_PLUGIN_ERROR);
 	assert_string_equal(err, "otp_email_smtp: server does not offer STARTTLS");
 	assert_int_equal(smtp_sink_count(sink), before);
 	assert_non_null(test_host_log_find(&in.host, "INFO otp_email_smtp: ready: host 127.0.0.1 with STARTTLS and login"));
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- no network ----------------------------------------------------------------------- */
@@ -566,10 +489,8 @@ static void test_login(void **unused)
 static void test_can_deliver(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 200);
@@ -596,17 +517,15 @@ static void test_can_deliver(void **unused)
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, big), STEPUP_PLUGIN_UNAVAILABLE);
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, big + 1), STEPUP_PLUGIN_OK);
 	assert_int_equal(smtp_sink_sessions(sink), 0);
-	assert_clean(&in.host, err);
-	inst_close(&in);
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 static void test_refused_messages(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	char err[160];
 	static const struct {
 		const char *dest, *otp, *suffix;
@@ -625,42 +544,30 @@ static void test_refused_messages(void **unused)
 		m.otp = cases[k].otp;
 		m.pan_suffix = cases[k].suffix;
 		m.expires_at = (int64_t)time(NULL) + cases[k].expires_in;
-		assert_int_equal(deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
+		assert_int_equal(pf_deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
 		assert_string_equal(err, cases[k].want);
 	}
 	stepup_otp_message m = message(EMAIL, "en");
 	m.size = 8;
-	assert_int_equal(deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
+	assert_int_equal(pf_deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
 	assert_string_equal(err, "otp_email_smtp: incomplete OTP message");
 	assert_int_equal(smtp_sink_sessions(sink), 0);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- server failures and deadlines ---------------------------------------------------------- */
 
-typedef struct outcome {
-	int rc;
-	int64_t elapsed_ms;
-	char err[160];
-} outcome;
-
-static outcome run(inst *in, uint32_t timeout_ms)
+static pf_outcome run(pf_inst *in, uint32_t timeout_ms)
 {
-	outcome o = { 0, 0, "" };
 	stepup_otp_message m = message(EMAIL, "en");
-	int64_t t0 = test_host_real_ms();
-	o.rc = deliver(in, &m, timeout_ms, o.err, sizeof(o.err));
-	o.elapsed_ms = test_host_real_ms() - t0;
-	return o;
+	return pf_run(in, &m, timeout_ms);
 }
 
 static void test_server_errors(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	static const struct {
 		int at, code, rc;
 		const char *want;
@@ -679,7 +586,7 @@ static void test_server_errors(void **unused)
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
 		smtp_sink_behaviour b = { .fail_at = cases[k].at, .fail_code = cases[k].code };
 		behave(&b);
-		outcome o = run(&in, 3000);
+		pf_outcome o = run(&in, 3000);
 		if (o.rc != cases[k].rc || strcmp(o.err, cases[k].want) != 0)
 			fail_msg("fail at %d with %d: status %d '%s', want %d '%s'", cases[k].at, cases[k].code,
 				 o.rc, o.err, cases[k].rc, cases[k].want);
@@ -690,40 +597,37 @@ static void test_server_errors(void **unused)
 	/* the server hangs up without a greeting */
 	smtp_sink_behaviour hang = { .close_on_connect = 1 };
 	behave(&hang);
-	outcome o = run(&in, 3000);
+	pf_outcome o = run(&in, 3000);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_UNAVAILABLE);
-	assert_true(starts_with(o.err, "otp_email_smtp: server unreachable: "));
-	inst_close(&in);
+	assert_true(pf_starts_with(o.err, "otp_email_smtp: server unreachable: "));
+	pf_close(&in);
 
 	/* nothing listens */
 	char *cfg = NULL;
 	assert_true(asprintf(&cfg, "{\"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\", \"from\": \"a@b.example\","
 				   " \"templates\": {\"en\": {\"subject\": \"Code\", \"body\": \"{otp}\"}}}",
 			     (unsigned)test_host_closed_port()) > 0);
-	inst_open(&in, cfg);
-	free(cfg);
+	pf_open_and_free(&in, desc, cfg);
 	o = run(&in, 3000);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_UNAVAILABLE);
 	assert_string_equal(o.err, "otp_email_smtp: server unreachable: Couldn't connect to server");
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_deadline(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(", \"circuit_breaker\": {\"failures\": 2, \"open_seconds\": 10}");
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(", \"circuit_breaker\": {\"failures\": 2, \"open_seconds\": 10}"));
 	/* the greeting comes after 10 s; the call gives up at 300 ms */
 	smtp_sink_behaviour slow = { .greeting_delay_ms = 10000 };
 	behave(&slow);
-	outcome o = run(&in, 300);
+	int64_t t0 = test_host_real_ms();
+	pf_outcome o = run(&in, 300);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_TIMEOUT);
-	if (!starts_with(o.err, "otp_email_smtp: no answer from the server within the deadline ("))
+	if (!pf_starts_with(o.err, "otp_email_smtp: no answer from the server within the deadline ("))
 		fail_msg("got '%s'", o.err);
-	if (o.elapsed_ms < 250 || o.elapsed_ms > 300 + slack_ms())
-		fail_msg("timed out after %lld ms, want 300 (+%lld)", (long long)o.elapsed_ms, (long long)slack_ms());
+	pf_expect_elapsed(t0, 250, 300);
 
 	/* deadline already passed: no connection at all */
 	behave(NULL);
@@ -749,63 +653,23 @@ static void test_deadline(void **unused)
 	test_host_ctx(&ctx, err, sizeof(err), 200);
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, EMAIL), STEPUP_PLUGIN_OK);
 	assert_int_equal(run(&in, 3000).rc, STEPUP_PLUGIN_OK);
-	assert_clean(&in.host, err);
-	inst_close(&in);
-}
-
-typedef struct worker {
-	inst *in;
-	int rc;
-	char err[160];
-} worker;
-
-static void *deliver_thread(void *arg)
-{
-	worker *w = arg;
-	stepup_otp_message m = message(EMAIL, "de");
-	stepup_call_ctx ctx;
-	test_host_ctx(&ctx, w->err, sizeof(w->err), 8000);
-	w->rc = desc->otp->deliver_otp(w->in->state, &ctx, &m);
-	return NULL;
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 static void test_threads(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(NULL);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(NULL));
 	enum { N = 6 };
-	pthread_t t[N];
-	worker w[N];
-	for (int k = 0; k < N; k++) {
-		w[k] = (worker){ &in, -1, "" };
-		assert_int_equal(pthread_create(&t[k], NULL, deliver_thread, &w[k]), 0);
-	}
-	for (int k = 0; k < N; k++) {
-		pthread_join(t[k], NULL);
-		if (w[k].rc != STEPUP_PLUGIN_OK)
-			fail_msg("thread %d: %d %s", k, w[k].rc, w[k].err);
-	}
+	stepup_otp_message m = message(EMAIL, "de");
+	pf_deliver_threads(&in, &m, N, 8000);
 	assert_int_equal(smtp_sink_count(sink), N);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- configuration -------------------------------------------------------------------------- */
-
-static void expect_refused(const char *config, const char *want)
-{
-	char err[512], full[512];
-	su_plugin *p = (su_plugin *)&p;
-	int rc = su_plugin_load(SO, NULL, config, &p, err, sizeof(err));
-	snprintf(full, sizeof(full), "%s: init failed: %s", SO, want);
-	if (rc != STEPUP_EPLUGIN)
-		fail_msg("config %s: status %d (%s), want refusal", config, rc, err);
-	assert_null(p);
-	if (strcmp(err, full) != 0)
-		fail_msg("config %s:\n  got  '%s'\n  want '%s'", config, err, full);
-}
 
 #define S "\"url\": \"smtp://127.0.0.1:1\", \"tls\": \"none\", \"from\": \"otp@bank.example\""
 #define T "\"templates\": {\"en\": {\"subject\": \"Code\", \"body\": \"{otp}\"}}"
@@ -871,50 +735,28 @@ static void test_refusals(void **unused)
 		{ "{" S ", " T ", \"ca_file\": \"/nonexistent.pem\"}", "ca_file: cannot read '/nonexistent.pem'" },
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++)
-		expect_refused(cases[k].config, cases[k].want);
-	expect_refused(NULL, "url: missing");
+		pf_expect_refused(SO, cases[k].config, cases[k].want);
+	pf_expect_refused(SO, NULL, "url: missing");
 	char err[512];
 	su_plugin *p = NULL;
 	assert_int_equal(su_plugin_load(SO, NULL, "{" S ", " S "}", &p, err, sizeof(err)), STEPUP_EPLUGIN);
 	assert_non_null(strstr(err, ": init failed: configuration is not valid JSON (line "));
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char *buf = calloc(1, 65536);
-	size_t n = fread(buf, 1, 65535, f);
-	fclose(f);
-	assert_true(n > 0 && n < 65535);
-	return buf;
-}
-
 static void test_example_config(void **unused)
 {
 	(void)unused;
-	char *text = read_file(SRCDIR "/plugins/otp_email_smtp/otp_email_smtp.example.json");
-	inst in;
-	inst_open(&in, text);
-	free(text);
+	char *text = pf_read_file(SRCDIR "/plugins/otp_email_smtp/otp_email_smtp.example.json");
+	pf_inst in;
+	pf_open_and_free(&in, desc, text);
 	char err[160];
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 200);
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, EMAIL), STEPUP_PLUGIN_OK);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- the SMTP sink itself, driven by hand ------------------------------------------------- */
-
-static int raw_connect(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
 
 /* Read one reply (all its lines): malloc'd. */
 static char *raw_reply(int fd)
@@ -944,7 +786,7 @@ static void chat(int fd, const char *cmd, const char *code)
 	if (cmd)
 		assert_int_equal(send(fd, cmd, strlen(cmd), MSG_NOSIGNAL), (ssize_t)strlen(cmd));
 	char *r = raw_reply(fd);
-	if (!starts_with(r, code))
+	if (!pf_starts_with(r, code))
 		fail_msg("after %s: '%s', want %s", cmd ? cmd : "connect", r, code);
 	free(r);
 }
@@ -954,7 +796,7 @@ static void test_smtp_sink_by_hand(void **unused)
 	(void)unused;
 	smtp_sink_behaviour b = { .auth = 1 };
 	behave(&b);
-	int fd = raw_connect(smtp_sink_port(sink));
+	int fd = pf_raw_connect(smtp_sink_port(sink));
 	chat(fd, NULL, "220 ");
 	chat(fd, "HELO client.test\r\n", "250 ");
 	chat(fd, "NOOP\r\n", "250 ");
@@ -999,7 +841,7 @@ static void test_smtp_sink_by_hand(void **unused)
 	/* AUTH PLAIN with the initial response; a bare-LF line is counted */
 	b.password = "pw";
 	behave(&b);
-	fd = raw_connect(smtp_sink_port(sink));
+	fd = pf_raw_connect(smtp_sink_port(sink));
 	chat(fd, NULL, "220 ");
 	chat(fd, "EHLO c\r\n", "250");
 	chat(fd, "AUTH PLAIN AHUAbm8=\r\n", "535 "); /* "\0u\0no" */
@@ -1021,97 +863,43 @@ static void test_smtp_sink_by_hand(void **unused)
 static void test_sinkd_process(void **unused)
 {
 	(void)unused;
-	char dir[] = "/tmp/stepup-sinkd-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char portfile[128], out[128];
-	snprintf(portfile, sizeof(portfile), "%s/port", dir);
-	snprintf(out, sizeof(out), "%s/out", dir);
-	assert_int_equal(mkdir(out, 0700), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl(SINKD, SINKD, "smtp", "--port-file", portfile, "--out", out, (char *)NULL);
-		_exit(127);
-	}
-	unsigned port = 0;
-	for (int k = 0; k < 500 && !port; k++) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			if (fscanf(f, "%u", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-		if (!port)
-			usleep(10000);
-	}
-	assert_true(port > 0);
+	pf_sinkd sd;
+	pf_sinkd_start(&sd, SINKD, "smtp", NULL);
 	char *cfg = NULL;
 	assert_true(asprintf(&cfg, "{\"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\", \"from\": \"otp@bank.example\","
 				   " \"templates\": {\"en\": {\"subject\": \"Code\", \"body\": \"{otp}\"}}}",
-			     port) > 0);
-	inst in;
-	inst_open(&in, cfg);
-	free(cfg);
+			     sd.port) > 0);
+	pf_inst in;
+	pf_open_and_free(&in, desc, cfg);
 	char err[160];
 	stepup_otp_message m = message(EMAIL, "en");
-	assert_int_equal(deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
-	inst_close(&in);
-	assert_int_equal(kill(pid, SIGTERM), 0);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(pf_deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	pf_close(&in);
 
-	char path[192];
-	snprintf(path, sizeof(path), "%s/0001.eml", out);
-	char *rec = read_file(path);
-	assert_true(starts_with(rec, "MAIL FROM:<otp@bank.example>\nRCPT TO:<" EMAIL ">\n\nDate: "));
+	char *rec = pf_sinkd_finish(&sd, "0001.eml");
+	assert_true(pf_starts_with(rec, "MAIL FROM:<otp@bank.example>\nRCPT TO:<" EMAIL ">\n\nDate: "));
 	assert_non_null(strstr(rec, "\r\nSubject: Code\r\n"));
 	assert_non_null(strstr(rec, "\r\n\r\n" OTP "\r\n"));
 	free(rec);
-	unlink(path);
-	unlink(portfile);
-	rmdir(out);
-	rmdir(dir);
-}
-
-typedef struct logsink {
-	pthread_mutex_t mu;
-	char lines[64][256];
-	size_t n;
-} logsink;
-
-static void set_log(void *ctx, int level, const char *source, const char *msg)
-{
-	logsink *l = ctx;
-	pthread_mutex_lock(&l->mu);
-	if (l->n < 64)
-		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%d %s: %s", level, source, msg);
-	pthread_mutex_unlock(&l->mu);
 }
 
 static void test_plugin_set(void **unused)
 {
 	(void)unused;
-	logsink logs = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	char *cfg = NULL;
-	assert_true(asprintf(&cfg,
-			     "{\"plugins\": {\"load\": [{\"name\": \"email\", \"module\": \"%s\", \"timeout_ms\": 400,"
-			     "  \"config\": {\"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\","
-			     "   \"from\": \"otp@bank.example\", \"templates\": {"
-			     "    \"en\": {\"subject\": \"Code\", \"body\": \"{otp} for {pan_suffix}\"},"
-			     "    \"fr\": {\"subject\": \"Code\", \"body\": \"{otp} pour {pan_suffix}\"}}}}],"
-			     " \"methods\": {\"OTP_EMAIL\": \"email\"}}}",
-			     SO, (unsigned)smtp_sink_port(sink)) > 0);
-	stepup_plugins *ps = NULL;
-	char err[256] = "";
-	int rc = stepup_plugins_load(cfg, NULL, set_log, &logs, &ps, err, sizeof(err));
-	free(cfg);
-	if (rc != STEPUP_OK)
-		fail_msg("stepup_plugins_load: %d: %s", rc, err);
+	pf_logsink logs = PF_LOGSINK_INIT;
+	char *config = NULL, err[256] = "";
+	assert_true(asprintf(&config,
+			     "{\"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\","
+			     " \"from\": \"otp@bank.example\", \"templates\": {"
+			     "  \"en\": {\"subject\": \"Code\", \"body\": \"{otp} for {pan_suffix}\"},"
+			     "  \"fr\": {\"subject\": \"Code\", \"body\": \"{otp} pour {pan_suffix}\"}}}",
+			     (unsigned)smtp_sink_port(sink)) > 0);
+	stepup_plugins *ps = pf_plugins_load("email", SO, 400, "OTP_EMAIL", config, &logs);
+	free(config);
 	assert_int_equal(stepup_plugins_for_method(ps, STEPUP_OTP_EMAIL), 0);
 
 	stepup_otp otp = { EMAIL, OTP, (int64_t)time(NULL) + 300, "CARD_DIGITIZATION", "1234", "fr" };
-	rc = stepup_plugins_deliver_otp(ps, STEPUP_OTP_EMAIL, &otp, err, sizeof(err));
+	int rc = stepup_plugins_deliver_otp(ps, STEPUP_OTP_EMAIL, &otp, err, sizeof(err));
 	if (rc != STEPUP_OK)
 		fail_msg("deliver_otp: %d: %s", rc, err);
 	const smtp_sink_message *m = last_message();
@@ -1126,18 +914,14 @@ static void test_plugin_set(void **unused)
 	behave(&b);
 	assert_int_equal(stepup_plugins_deliver_otp(ps, STEPUP_OTP_EMAIL, &otp, err, sizeof(err)), STEPUP_EPLUGIN);
 	assert_non_null(strstr(err, "server answered SMTP 550"));
-	assert_clean(NULL, err);
+	pf_assert_clean(NULL, err);
 	smtp_sink_behaviour slow = { .greeting_delay_ms = 10000 };
 	behave(&slow);
 	int64_t t0 = test_host_real_ms();
 	assert_int_equal(stepup_plugins_deliver_otp(ps, STEPUP_OTP_EMAIL, &otp, err, sizeof(err)), STEPUP_ETIMEOUT);
-	int64_t took = test_host_real_ms() - t0;
-	assert_clean(NULL, err);
-	if (took > 400 + slack_ms())
-		fail_msg("timed out after %lld ms, want 400 (+%lld)", (long long)took, (long long)slack_ms());
-	stepup_plugins_unref(ps);
-	for (size_t k = 0; k < logs.n; k++)
-		assert_clean(NULL, logs.lines[k]);
+	pf_assert_clean(NULL, err);
+	pf_expect_elapsed(t0, 0, 400);
+	pf_plugins_unload(ps, &logs);
 }
 
 int main(void)

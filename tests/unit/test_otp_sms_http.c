@@ -12,17 +12,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +24,7 @@
 #include <stepup/stepup.h>
 
 #include "http_sink.h"
-#include "plugin_loader.h"
-#include "test_host.h"
+#include "plugin_fixture.h"
 
 #ifndef PLUGIN_SO_DIR
 #error "PLUGIN_SO_DIR must name the built plugins/.libs"
@@ -43,24 +35,13 @@
 #define PHONE "+14155551234"
 #define PHONE_DIGITS "14155551234"
 #define OTP "428913"
+static const char *const secrets[] = { PHONE, PHONE_DIGITS, OTP, "5551234", NULL };
 
 static http_sink *sink;
 static su_plugin *plugin; /* loaded once through the real loader */
 static const stepup_plugin_desc *desc;
 
-static int starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* ---- helpers ---------------------------------------------------------------- */
-
-/* Timing slack: generous under valgrind, which slows libcurl a lot. */
-static int64_t slack_ms(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-	return pre && strstr(pre, "vgpreload") ? 2500 : 700;
-}
 
 static char *url(const char *path)
 {
@@ -93,55 +74,11 @@ static char *config_for(const char *fmt)
 	"{{{issuer}}}\","                                                                   \
 	"   \"pt-BR\": \"Seu c\\u00f3digo: {otp}\"}}"
 
-/* A plugin instance on our own host table (log capture, test clock). */
-typedef struct inst {
-	test_host host;
-	void *state;
-} inst;
-
-static void inst_open(inst *in, const char *config)
-{
-	char err[256] = "";
-	test_host_init(&in->host);
-	int rc = desc->init(&in->host.api, &in->host, config, &in->state, err, sizeof(err));
-	if (rc != STEPUP_PLUGIN_OK)
-		fail_msg("init: %d: %s (config %s)", rc, err, config);
-}
-
-static void inst_close(inst *in)
-{
-	desc->fini(in->state);
-	test_host_fini(&in->host);
-}
-
-/* Fail if PII is in err or in any log line of h. */
-static void assert_clean(test_host *h, const char *err)
-{
-	static const char *const pii[] = { PHONE, PHONE_DIGITS, OTP, "5551234" };
-	for (size_t k = 0; k < sizeof(pii) / sizeof(*pii); k++) {
-		if (err && strstr(err, pii[k]))
-			fail_msg("PII '%s' in the error: %s", pii[k], err);
-		const char *line = h ? test_host_log_find(h, pii[k]) : NULL;
-		if (line)
-			fail_msg("PII '%s' in a log line: %s", pii[k], line);
-	}
-}
-
 static stepup_otp_message message(const char *to, const char *language)
 {
 	stepup_otp_message m = { sizeof(m), to, OTP, (int64_t)time(NULL) + 300, "CARD_DIGITIZATION",
 				 "1234", language };
 	return m;
-}
-
-static int deliver(inst *in, const stepup_otp_message *m, uint32_t timeout_ms, char *err,
-		   size_t errlen)
-{
-	stepup_call_ctx ctx;
-	test_host_ctx(&ctx, err, errlen, timeout_ms);
-	int rc = desc->otp->deliver_otp(in->state, &ctx, m);
-	assert_clean(&in->host, err);
-	return rc;
 }
 
 static const http_sink_request *last_request(void)
@@ -179,15 +116,7 @@ static int group_setup(void **state)
 		fprintf(stderr, "http_sink: %s\n", err);
 		return -1;
 	}
-	char *c = config_for(BASE_CONFIG);
-	int rc = su_plugin_load(SO, NULL, c, &plugin, err, sizeof(err));
-	free(c);
-	if (rc != STEPUP_OK) {
-		fprintf(stderr, "load: %s\n", err);
-		return -1;
-	}
-	desc = su_plugin_desc(plugin);
-	return 0;
+	return pf_group_load(SO, config_for(BASE_CONFIG), secrets, &plugin, &desc);
 }
 
 static int group_teardown(void **state)
@@ -251,10 +180,8 @@ static void test_json_round_trip(void **unused)
 static void test_languages(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(BASE_CONFIG);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(BASE_CONFIG));
 	static const struct {
 		const char *lang, *want;
 	} cases[] = {
@@ -272,7 +199,7 @@ static void test_languages(void **unused)
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
 		char err[160] = "";
 		stepup_otp_message m = message(PHONE, cases[k].lang);
-		assert_int_equal(deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+		assert_int_equal(pf_deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 		char *t = last_text("text");
 		if (strcmp(t, cases[k].want) != 0)
 			fail_msg("language %s:\n  got  '%s'\n  want '%s'", cases[k].lang ? cases[k].lang : "NULL",
@@ -284,31 +211,30 @@ static void test_languages(void **unused)
 	stepup_otp_message m = message(PHONE, "en");
 	m.expires_at = (int64_t)time(NULL) + 61;
 	m.pan_suffix = "";
-	assert_int_equal(deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	assert_int_equal(pf_deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	char *t = last_text("text");
 	assert_string_equal(t, OTP " is your Example Bank code for the card ending . It expires in 2 min.");
 	free(t);
 	/* the debug line names the template chosen, not the message */
 	assert_non_null(test_host_log_find(&in.host, "DEBUG otp_sms_http: OTP message in 'en'"));
 	assert_non_null(test_host_log_find(&in.host, "DEBUG otp_sms_http: sent (HTTP 200"));
-	assert_clean(&in.host, NULL);
-	inst_close(&in);
+	pf_assert_clean(&in.host, NULL);
+	pf_close(&in);
 }
 
 static void test_form_round_trip(void **unused)
 {
 	(void)unused;
-	inst in;
+	pf_inst in;
 	char *c = config_for("{\"url\": \"%s\", \"allow_http\": true, \"format\": \"form\","
 			     " \"auth\": {\"type\": \"basic\", \"user\": \"stepup\", \"password\": \"s3cr:t\"},"
 			     " \"fields\": {\"to\": \"msisdn\", \"text\": \"message\", \"from\": \"sender\"},"
 			     " \"sender\": \"Example Bank\", \"extra_fields\": {\"route\": \"premium\"},"
 			     " \"templates\": {\"en\": \"Your code: {otp} & more\"}}");
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	char err[160] = "";
 	stepup_otp_message m = message(PHONE, "en");
-	assert_int_equal(deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	assert_int_equal(pf_deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	const http_sink_request *r = last_request();
 	assert_string_equal(r->target, "/v1/sms?account=42");
 	/* base64("stepup:s3cr:t") */
@@ -316,18 +242,17 @@ static void test_form_round_trip(void **unused)
 	assert_string_equal(http_sink_header(r, "Content-Type"), "application/x-www-form-urlencoded");
 	assert_string_equal(r->body, "msisdn=%2B14155551234&message=Your%20code%3A%20" OTP
 				     "%20%26%20more&sender=Example%20Bank&route=premium");
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_header_auth_and_notify(void **unused)
 {
 	(void)unused;
-	inst in;
+	pf_inst in;
 	char *c = config_for("{\"url\": \"%s\", \"allow_http\": true,"
 			     " \"auth\": {\"type\": \"header\", \"name\": \"X-Api-Key\", \"value\": \"k-9\"},"
 			     " \"templates\": {\"en\": \"{otp}\"}}");
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	char err[160] = "";
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 2000);
@@ -354,8 +279,8 @@ static void test_header_auth_and_notify(void **unused)
 	assert_string_equal(err, "otp_sms_http: destination is not an E.164 number");
 	assert_int_equal(desc->otp->notify(in.state, &ctx, NULL, "hello", NULL), STEPUP_PLUGIN_EINVAL);
 	assert_int_equal(http_sink_count(sink), before);
-	assert_clean(&in.host, err);
-	inst_close(&in);
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 /* ---- no network: can_deliver and refused messages ---------------------------------- */
@@ -363,11 +288,10 @@ static void test_header_auth_and_notify(void **unused)
 static void test_can_deliver(void **unused)
 {
 	(void)unused;
-	inst in;
+	pf_inst in;
 	char *c = config_for("{\"url\": \"%s\", \"allow_http\": true, \"templates\": {\"en\": \"{otp}\"},"
 			     " \"allowed_prefixes\": [\"+44\", \"+1415\"]}");
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	char err[160];
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 200);
@@ -386,20 +310,18 @@ static void test_can_deliver(void **unused)
 	assert_string_equal(err, "otp_sms_http: destination country is not in allowed_prefixes");
 	assert_int_equal(otp->can_deliver(in.state, &ctx, "+33612345678"), STEPUP_PLUGIN_UNAVAILABLE);
 	stepup_otp_message m = message("+33612345678", "en");
-	assert_int_equal(deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_UNAVAILABLE);
+	assert_int_equal(pf_deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_UNAVAILABLE);
 	/* can_deliver never touches the network */
 	assert_int_equal(http_sink_count(sink), 0);
-	assert_clean(&in.host, err);
-	inst_close(&in);
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 static void test_refused_messages(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(BASE_CONFIG);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(BASE_CONFIG));
 	char err[160];
 	stepup_otp_message m;
 	static const struct {
@@ -419,13 +341,13 @@ static void test_refused_messages(void **unused)
 		m.otp = cases[k].otp;
 		m.pan_suffix = cases[k].suffix;
 		m.expires_at = (int64_t)time(NULL) + cases[k].expires_in;
-		assert_int_equal(deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
+		assert_int_equal(pf_deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
 		assert_string_equal(err, cases[k].want);
 	}
 	/* a message struct from a host that predates a field */
 	m = message(PHONE, "en");
 	m.size = offsetof(stepup_otp_message, pan_suffix);
-	assert_int_equal(deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
+	assert_int_equal(pf_deliver(&in, &m, 2000, err, sizeof(err)), STEPUP_PLUGIN_EINVAL);
 	assert_string_equal(err, "otp_sms_http: incomplete OTP message");
 	assert_int_equal(desc->otp->deliver_otp(in.state, NULL, &m), STEPUP_PLUGIN_EINVAL);
 	/* a context without an error buffer */
@@ -434,34 +356,22 @@ static void test_refused_messages(void **unused)
 	m.destination = "bad";
 	assert_int_equal(desc->otp->deliver_otp(in.state, &quiet, &m), STEPUP_PLUGIN_EINVAL);
 	assert_int_equal(http_sink_count(sink), 0);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- gateway failures and deadlines -------------------------------------------------- */
 
-typedef struct outcome {
-	int rc;
-	int64_t elapsed_ms;
-	char err[160];
-} outcome;
-
-static outcome run(inst *in, uint32_t timeout_ms)
+static pf_outcome run(pf_inst *in, uint32_t timeout_ms)
 {
-	outcome o = { 0, 0, "" };
 	stepup_otp_message m = message(PHONE, "en");
-	int64_t t0 = test_host_real_ms();
-	o.rc = deliver(in, &m, timeout_ms, o.err, sizeof(o.err));
-	o.elapsed_ms = test_host_real_ms() - t0;
-	return o;
+	return pf_run(in, &m, timeout_ms);
 }
 
 static void test_gateway_errors(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(BASE_CONFIG);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(BASE_CONFIG));
 	static const struct {
 		int status;
 		int rc;
@@ -479,7 +389,7 @@ static void test_gateway_errors(void **unused)
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
 		reply(cases[k].status, 0, 0, NULL);
-		outcome o = run(&in, 2000);
+		pf_outcome o = run(&in, 2000);
 		if (o.rc != cases[k].rc || (cases[k].rc && strcmp(o.err, cases[k].want) != 0))
 			fail_msg("HTTP %d: status %d '%s', want %d '%s'", cases[k].status, o.rc, o.err,
 				 cases[k].rc, cases[k].want);
@@ -495,7 +405,7 @@ static void test_gateway_errors(void **unused)
 	char loc[96];
 	snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%u/steal", (unsigned)http_sink_port(other));
 	reply(302, 0, 0, loc);
-	outcome o = run(&in, 2000);
+	pf_outcome o = run(&in, 2000);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_ERROR);
 	assert_string_equal(o.err, "otp_sms_http: gateway answered HTTP 302 (redirects are not followed)");
 	assert_int_equal(http_sink_count(other), 0);
@@ -506,37 +416,33 @@ static void test_gateway_errors(void **unused)
 	o = run(&in, 2000);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_UNAVAILABLE);
 	assert_string_equal(o.err, "otp_sms_http: gateway unreachable: Server returned nothing (no headers, no data)");
-	inst_close(&in);
+	pf_close(&in);
 
 	/* nothing listens */
 	char *cfg = NULL;
 	assert_true(asprintf(&cfg, "{\"url\": \"http://127.0.0.1:%u/v1/sms\", \"allow_http\": true,"
 				   " \"templates\": {\"en\": \"{otp}\"}}",
 			     (unsigned)test_host_closed_port()) > 0);
-	inst_open(&in, cfg);
-	free(cfg);
+	pf_open_and_free(&in, desc, cfg);
 	o = run(&in, 2000);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_UNAVAILABLE);
 	assert_string_equal(o.err, "otp_sms_http: gateway unreachable: Couldn't connect to server");
 	assert_true(o.elapsed_ms < 2000);
-	inst_close(&in);
+	pf_close(&in);
 }
 
 static void test_deadline(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(BASE_CONFIG);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(BASE_CONFIG));
 	/* The gateway answers after 10 s; the call must give up at 300 ms. */
 	reply(200, 10000, 0, NULL);
-	outcome o = run(&in, 300);
+	int64_t t0 = test_host_real_ms();
+	pf_outcome o = run(&in, 300);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_TIMEOUT);
-	assert_true(starts_with(o.err, "otp_sms_http: no answer from the gateway within the deadline ("));
-	if (o.elapsed_ms < 250 || o.elapsed_ms > 300 + slack_ms())
-		fail_msg("timed out after %lld ms, want 300 (+%lld)", (long long)o.elapsed_ms,
-			 (long long)slack_ms());
+	assert_true(pf_starts_with(o.err, "otp_sms_http: no answer from the gateway within the deadline ("));
+	pf_expect_elapsed(t0, 250, 300);
 	/* the request did reach the gateway before the deadline */
 	assert_int_equal(http_sink_count(sink), 1);
 
@@ -551,18 +457,17 @@ static void test_deadline(void **unused)
 	assert_string_equal(err, "otp_sms_http: deadline passed before sending");
 	assert_int_equal(desc->otp->notify(in.state, &ctx, PHONE, "hello", "en"), STEPUP_PLUGIN_TIMEOUT);
 	assert_int_equal(http_sink_count(sink), 1);
-	assert_clean(&in.host, err);
-	inst_close(&in);
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 static void test_circuit_breaker(void **unused)
 {
 	(void)unused;
-	inst in;
+	pf_inst in;
 	char *c = config_for("{\"url\": \"%s\", \"allow_http\": true, \"templates\": {\"en\": \"{otp}\"},"
 			     " \"circuit_breaker\": {\"failures\": 2, \"open_seconds\": 30}}");
-	inst_open(&in, c);
-	free(c);
+	pf_open_and_free(&in, desc, c);
 	char err[160];
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 200);
@@ -587,7 +492,7 @@ static void test_circuit_breaker(void **unused)
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, NULL), STEPUP_PLUGIN_UNAVAILABLE);
 	/* open: calls fail fast, without sending */
 	reply(200, 0, 0, NULL);
-	outcome o = run(&in, 2000);
+	pf_outcome o = run(&in, 2000);
 	assert_int_equal(o.rc, STEPUP_PLUGIN_UNAVAILABLE);
 	assert_string_equal(o.err, "otp_sms_http: circuit open after 2 consecutive gateway failures");
 	assert_int_equal(http_sink_count(sink), sent);
@@ -618,65 +523,25 @@ static void test_circuit_breaker(void **unused)
 	assert_int_equal(run(&in, 2000).rc, STEPUP_PLUGIN_ERROR);
 	test_host_ctx(&ctx, err, sizeof(err), 200);
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, NULL), STEPUP_PLUGIN_UNAVAILABLE);
-	assert_clean(&in.host, err);
-	inst_close(&in);
-}
-
-typedef struct worker {
-	inst *in;
-	int rc;
-	char err[160];
-} worker;
-
-static void *deliver_thread(void *arg)
-{
-	worker *w = arg;
-	stepup_otp_message m = message(PHONE, "fr");
-	stepup_call_ctx ctx;
-	test_host_ctx(&ctx, w->err, sizeof(w->err), 5000);
-	w->rc = desc->otp->deliver_otp(w->in->state, &ctx, &m);
-	return NULL;
+	pf_assert_clean(&in.host, err);
+	pf_close(&in);
 }
 
 static void test_threads(void **unused)
 {
 	(void)unused;
-	inst in;
-	char *c = config_for(BASE_CONFIG);
-	inst_open(&in, c);
-	free(c);
+	pf_inst in;
+	pf_open_and_free(&in, desc, config_for(BASE_CONFIG));
 	enum { N = 8 };
-	pthread_t t[N];
-	worker w[N];
-	for (int k = 0; k < N; k++) {
-		w[k] = (worker){ &in, -1, "" };
-		assert_int_equal(pthread_create(&t[k], NULL, deliver_thread, &w[k]), 0);
-	}
-	for (int k = 0; k < N; k++) {
-		pthread_join(t[k], NULL);
-		if (w[k].rc != STEPUP_PLUGIN_OK)
-			fail_msg("thread %d: %d %s", k, w[k].rc, w[k].err);
-	}
+	stepup_otp_message m = message(PHONE, "fr");
+	pf_deliver_threads(&in, &m, N, 5000);
 	assert_int_equal(http_sink_count(sink), N);
 	for (size_t k = 0; k < N; k++)
 		assert_non_null(strstr(http_sink_get(sink, k)->body, "Code " OTP " pour la carte 1234"));
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- configuration ------------------------------------------------------------------- */
-
-static void expect_refused(const char *config, const char *want)
-{
-	char err[512], full[512];
-	su_plugin *p = (su_plugin *)&p;
-	int rc = su_plugin_load(SO, NULL, config, &p, err, sizeof(err));
-	snprintf(full, sizeof(full), "%s: init failed: %s", SO, want);
-	if (rc != STEPUP_EPLUGIN)
-		fail_msg("config %s: status %d (%s), want refusal", config, rc, err);
-	assert_null(p);
-	if (strcmp(err, full) != 0)
-		fail_msg("config %s:\n  got  '%s'\n  want '%s'", config, err, full);
-}
 
 #define U "\"url\": \"http://127.0.0.1:1/sms\", \"allow_http\": true"
 #define T "\"templates\": {\"en\": \"{otp}\"}"
@@ -762,7 +627,7 @@ static void test_refusals(void **unused)
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++)
 		if (cases[k].want)
-			expect_refused(cases[k].config, cases[k].want);
+			pf_expect_refused(SO, cases[k].config, cases[k].want);
 
 	/* not JSON, duplicate keys, no configuration at all */
 	static const char *const bad_json[] = { "{", "{" U ", " U "}", "", "nonsense" };
@@ -773,33 +638,21 @@ static void test_refusals(void **unused)
 		assert_null(p);
 		assert_non_null(strstr(err, ": init failed: configuration is not valid JSON (line "));
 	}
-	expect_refused(NULL, "url: missing");
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char *buf = calloc(1, 65536);
-	size_t n = fread(buf, 1, 65535, f);
-	fclose(f);
-	assert_true(n > 0 && n < 65535);
-	return buf;
+	pf_expect_refused(SO, NULL, "url: missing");
 }
 
 static void test_example_config(void **unused)
 {
 	(void)unused;
-	char *text = read_file(SRCDIR "/plugins/otp_sms_http/otp_sms_http.example.json");
-	inst in;
-	inst_open(&in, text);
-	free(text);
+	char *text = pf_read_file(SRCDIR "/plugins/otp_sms_http/otp_sms_http.example.json");
+	pf_inst in;
+	pf_open_and_free(&in, desc, text);
 	char err[160];
 	stepup_call_ctx ctx;
 	test_host_ctx(&ctx, err, sizeof(err), 200);
 	assert_int_equal(desc->otp->can_deliver(in.state, &ctx, "+447700900123"), STEPUP_PLUGIN_OK);
 	assert_non_null(test_host_log_find(&in.host, "INFO otp_sms_http: ready: json to host "));
-	inst_close(&in);
+	pf_close(&in);
 }
 
 /* ---- sinkd, the standalone receiver ------------------------------------------------------ */
@@ -807,71 +660,26 @@ static void test_example_config(void **unused)
 static void test_sinkd_process(void **unused)
 {
 	(void)unused;
-	char dir[] = "/tmp/stepup-sinkd-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char portfile[128], out[128];
-	snprintf(portfile, sizeof(portfile), "%s/port", dir);
-	snprintf(out, sizeof(out), "%s/out", dir);
-	assert_int_equal(mkdir(out, 0700), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl(SINKD, SINKD, "http", "--port-file", portfile, "--out", out, "--status", "202", (char *)NULL);
-		_exit(127);
-	}
-	unsigned port = 0;
-	for (int k = 0; k < 500 && !port; k++) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			if (fscanf(f, "%u", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-		if (!port)
-			usleep(10000);
-	}
-	assert_true(port > 0);
-
+	static const char *const status[] = { "--status", "202", NULL };
+	pf_sinkd sd;
+	pf_sinkd_start(&sd, SINKD, "http", status);
 	char *cfg = NULL;
 	assert_true(asprintf(&cfg, "{\"url\": \"http://127.0.0.1:%u/hook\", \"allow_http\": true,"
-				   " \"templates\": {\"en\": \"code {otp}\"}}", port) > 0);
-	inst in;
-	inst_open(&in, cfg);
-	free(cfg);
+				   " \"templates\": {\"en\": \"code {otp}\"}}", sd.port) > 0);
+	pf_inst in;
+	pf_open_and_free(&in, desc, cfg);
 	char err[160];
 	stepup_otp_message m = message(PHONE, "en");
-	assert_int_equal(deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
-	inst_close(&in);
+	assert_int_equal(pf_deliver(&in, &m, 3000, err, sizeof(err)), STEPUP_PLUGIN_OK);
+	pf_close(&in);
 
-	assert_int_equal(kill(pid, SIGTERM), 0);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-
-	char path[192];
-	snprintf(path, sizeof(path), "%s/0001.http", out);
-	char *rec = read_file(path);
-	assert_true(starts_with(rec, "POST /hook HTTP/1.1\r\n"));
+	char *rec = pf_sinkd_finish(&sd, "0001.http");
+	assert_true(pf_starts_with(rec, "POST /hook HTTP/1.1\r\n"));
 	assert_non_null(strstr(rec, "\r\n\r\n{\"to\":\"" PHONE "\",\"text\":\"code " OTP "\"}"));
 	free(rec);
-	unlink(path);
-	unlink(portfile);
-	rmdir(out);
-	rmdir(dir);
 }
 
 /* ---- the receiver itself, driven by hand ------------------------------------------------- */
-
-static int raw_connect(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
 
 static void raw_send(int fd, const char *s)
 {
@@ -898,7 +706,7 @@ static void test_http_sink_by_hand(void **unused)
 	http_sink_reply r = { .status = 201, .body = "made", .content_type = "text/plain",
 			      .header = "X-Trace: 7" };
 	http_sink_set_reply(sink, &r);
-	int fd = raw_connect(http_sink_port(sink));
+	int fd = pf_raw_connect(http_sink_port(sink));
 	raw_send(fd, "PUT /c?x=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
 		     "Expect: 100-continue\r\nX-Dup: a\r\nx-dup:  b  \r\n\r\n");
 	char *cont = raw_read_until(fd, "\r\n\r\n");
@@ -907,7 +715,7 @@ static void test_http_sink_by_hand(void **unused)
 	raw_send(fd, "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
 	char *resp = raw_read_until(fd, "made");
 	close(fd);
-	assert_true(starts_with(resp, "HTTP/1.1 201 Created\r\n"));
+	assert_true(pf_starts_with(resp, "HTTP/1.1 201 Created\r\n"));
 	assert_non_null(strstr(resp, "\r\nContent-Type: text/plain\r\n"));
 	assert_non_null(strstr(resp, "\r\nX-Trace: 7\r\n"));
 	assert_non_null(strstr(resp, "\r\nContent-Length: 4\r\n"));
@@ -926,7 +734,7 @@ static void test_http_sink_by_hand(void **unused)
 	assert_null(http_sink_get(sink, 1));
 
 	/* garbage is dropped, not recorded; the server keeps serving */
-	fd = raw_connect(http_sink_port(sink));
+	fd = pf_raw_connect(http_sink_port(sink));
 	raw_send(fd, "nonsense\r\n\r\n");
 	char *none = raw_read_until(fd, "\n");
 	assert_string_equal(none, "");
@@ -938,39 +746,18 @@ static void test_http_sink_by_hand(void **unused)
 
 /* ---- through the public plugin-set API ------------------------------------------------------ */
 
-typedef struct logsink {
-	pthread_mutex_t mu;
-	char lines[64][256];
-	size_t n;
-} logsink;
-
-static void set_log(void *ctx, int level, const char *source, const char *msg)
-{
-	logsink *l = ctx;
-	pthread_mutex_lock(&l->mu);
-	if (l->n < 64)
-		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%d %s: %s", level, source, msg);
-	pthread_mutex_unlock(&l->mu);
-}
-
 static void test_plugin_set(void **unused)
 {
 	(void)unused;
-	logsink logs = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	char *cfg = NULL;
-	assert_true(asprintf(&cfg,
-			     "{\"plugins\": {\"load\": [{\"name\": \"sms\", \"module\": \"%s\", \"timeout_ms\": 400,"
-			     "  \"config\": {\"url\": \"http://127.0.0.1:%u/v1/sms\", \"allow_http\": true,"
-			     "   \"auth\": {\"type\": \"bearer\", \"token\": \"tok-123\"},"
-			     "   \"templates\": {\"en\": \"{otp} for card {pan_suffix}\"}}}],"
-			     " \"methods\": {\"OTP_SMS\": \"sms\"}}}",
-			     SO, (unsigned)http_sink_port(sink)) > 0);
-	stepup_plugins *ps = NULL;
-	char err[256] = "";
-	int rc = stepup_plugins_load(cfg, NULL, set_log, &logs, &ps, err, sizeof(err));
-	free(cfg);
-	if (rc != STEPUP_OK)
-		fail_msg("stepup_plugins_load: %d: %s", rc, err);
+	pf_logsink logs = PF_LOGSINK_INIT;
+	char *config = NULL, err[256] = "";
+	assert_true(asprintf(&config,
+			     "{\"url\": \"http://127.0.0.1:%u/v1/sms\", \"allow_http\": true,"
+			     " \"auth\": {\"type\": \"bearer\", \"token\": \"tok-123\"},"
+			     " \"templates\": {\"en\": \"{otp} for card {pan_suffix}\"}}",
+			     (unsigned)http_sink_port(sink)) > 0);
+	stepup_plugins *ps = pf_plugins_load("sms", SO, 400, "OTP_SMS", config, &logs);
+	free(config);
 	assert_int_equal(stepup_plugins_for_method(ps, STEPUP_OTP_SMS), 0);
 	assert_int_equal(stepup_plugins_for_method(ps, STEPUP_OTP_EMAIL), -1);
 
@@ -995,20 +782,14 @@ static void test_plugin_set(void **unused)
 	reply(500, 0, 0, NULL);
 	assert_int_equal(stepup_plugins_deliver_otp(ps, STEPUP_OTP_SMS, &otp, err, sizeof(err)), STEPUP_EPLUGIN);
 	assert_non_null(strstr(err, "gateway answered HTTP 500"));
-	assert_clean(NULL, err);
+	pf_assert_clean(NULL, err);
 	/* a gateway slower than the plugin's 400 ms deadline */
 	reply(200, 10000, 0, NULL);
 	int64_t t0 = test_host_real_ms();
-	rc = stepup_plugins_deliver_otp(ps, STEPUP_OTP_SMS, &otp, err, sizeof(err));
-	int64_t took = test_host_real_ms() - t0;
-	assert_int_equal(rc, STEPUP_ETIMEOUT);
-	assert_clean(NULL, err);
-	if (took > 400 + slack_ms())
-		fail_msg("timed out after %lld ms, want 400 (+%lld)", (long long)took, (long long)slack_ms());
-
-	stepup_plugins_unref(ps);
-	for (size_t k = 0; k < logs.n; k++)
-		assert_clean(NULL, logs.lines[k]);
+	assert_int_equal(stepup_plugins_deliver_otp(ps, STEPUP_OTP_SMS, &otp, err, sizeof(err)), STEPUP_ETIMEOUT);
+	pf_assert_clean(NULL, err);
+	pf_expect_elapsed(t0, 0, 400);
+	pf_plugins_unload(ps, &logs);
 }
 
 int main(void)
