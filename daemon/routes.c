@@ -1,0 +1,77 @@
+/* routes.c: the route table and its matcher. */
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "routes.h"
+
+/* Issue 5 adds its endpoints here. */
+static const route table[] = {
+	{ "POST", "/v1/decisions", h_decisions, ROUTE_JSON_BODY },
+	{ "GET", "/health/live", h_live, 0 },
+	{ "GET", "/health/ready", h_ready, 0 },
+	{ "GET", "/metrics", h_metrics, 0 },
+	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN },
+};
+#define NROUTES (sizeof(table) / sizeof(table[0]))
+
+/* Match path against a template; params collected in rq (may be NULL). */
+static int match(const char *tpl, const char *path, http_req *rq)
+{
+	int np = 0;
+	while (*tpl && *path) {
+		if (tpl[0] == '{') {
+			const char *te = strchr(tpl, '}');
+			size_t n = strcspn(path, "/");
+			if (!te || n == 0 || np >= HTTP_MAX_PARAMS)
+				return 0;
+			if (rq) {
+				rq->params[np] = path;
+				rq->param_len[np] = n;
+			}
+			np++;
+			tpl = te + 1;
+			path += n;
+			continue;
+		}
+		if (*tpl != *path)
+			return 0;
+		tpl++;
+		path++;
+	}
+	return *tpl == '\0' && *path == '\0';
+}
+
+const route *route_find(const char *method, const char *path, http_req *rq,
+                        char *allow, size_t allowlen)
+{
+	allow[0] = '\0';
+	for (size_t i = 0; i < NROUTES; i++)
+		if (strcmp(table[i].method, method) == 0 && match(table[i].path, path, rq))
+			return &table[i];
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!match(table[i].path, path, NULL) || strstr(allow, table[i].method))
+			continue;
+		if (allow[0])
+			strncat(allow, ", ", allowlen - strlen(allow) - 1);
+		strncat(allow, table[i].method, allowlen - strlen(allow) - 1);
+	}
+	return NULL;
+}
+
+const char *route_list(void)
+{
+	static char list[512];
+	static int done;
+	/* Built once from the table, by server_start() before any thread. */
+	if (!done) {
+		for (size_t i = 0; i < NROUTES; i++) {
+			if (i)
+				strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+			strncat(list, table[i].method, sizeof(list) - strlen(list) - 1);
+			strncat(list, " ", sizeof(list) - strlen(list) - 1);
+			strncat(list, table[i].path, sizeof(list) - strlen(list) - 1);
+		}
+		done = 1;
+	}
+	return list;
+}
