@@ -1,0 +1,68 @@
+/* config.h: the stepupd configuration file (docs/operations.md).
+ *
+ * One JSON document. The daemon's own sections are parsed and checked here,
+ * each by one entry of a section table in config.c (add a section there).
+ * "plugins" and "issuer" belong to libstepup: the whole text is handed to
+ * stepup_plugins_load() and stepup_engine_new_with_plugins(), which read
+ * their own section and check it. Unknown top-level keys are errors: a
+ * misspelt "limts" must not silently leave the defaults in place. */
+#ifndef STEPUPD_CONFIG_H
+#define STEPUPD_CONFIG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct cfg_limits {
+	size_t max_body_bytes;           /* 413 past it */
+	unsigned max_json_depth;         /* 400 past it */
+	unsigned connection_timeout_ms;  /* a whole request must arrive within it */
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned decision_deadline_ms;   /* request start to decision */
+	unsigned shutdown_grace_ms;      /* in-flight requests get this long */
+};
+
+typedef struct stepupd_config {
+	char *path;       /* the file, as given */
+	char *base_dir;   /* its directory: relative paths start here */
+	char *text;       /* the whole document (the library reads its sections) */
+	size_t text_len;
+
+	char *listen;     /* "127.0.0.1:8080" as written */
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_addr_len;
+
+	unsigned threads;  /* MHD worker threads */
+	char *rules;       /* absolute path: rule sources or a bundle */
+	int has_plugins;
+
+	struct cfg_limits limits;
+
+	struct {
+		int allow_loopback;
+		char *token;       /* NULL: no token accepted */
+		char *token_file;
+	} admin;
+
+	struct {
+		char *path;        /* NULL: decision log off */
+		unsigned flush_interval_ms;
+	} decision_log;
+
+	struct {
+		int level;
+	} log;
+} stepupd_config;
+
+/* Read, parse and check the file. On failure returns -1 with one line in
+ * err naming the file and the key ("config /etc/x.json: limits.max_body_bytes:
+ * must be an integer from 1024 to 1048576"). */
+int cfg_load(const char *path, stepupd_config **out, char *err, size_t errlen);
+void cfg_free(stepupd_config *c);
+
+/* Names of the settings that differ between a and b and only take effect
+ * at start ("listen, limits"), for the reload warning; "" when none. */
+void cfg_restart_only_changes(const stepupd_config *a, const stepupd_config *b,
+                              char *buf, size_t size);
+
+#endif
