@@ -45,14 +45,15 @@ build() {  # build DIR [configure args...]
 # router built in the tree, on a free loopback port: one decision over HTTP,
 # readiness, a few metrics, then a graceful stop.
 demo_daemon() {
-	local dir port pid
-	dir=$(mktemp -d)
-	trap 'kill "$pid" 2>/dev/null; rm -rf "$dir"' RETURN
-	cat >"$dir/stepupd.json" <<JSON
+	local port
+	demo_dir=$(mktemp -d)
+	demo_pid=
+	trap '[ -n "${demo_pid:-}" ] && kill "$demo_pid" 2>/dev/null; rm -rf "${demo_dir:-/nonexistent}"' EXIT
+	cat >"$demo_dir/stepupd.json" <<JSON
 {
   "listen": "127.0.0.1:0",
   "rules": "$top/rules/default.rules",
-  "decision_log": { "path": "$dir/decisions.log" },
+  "decision_log": { "path": "$demo_dir/decisions.log" },
   "log": { "level": "info" },
   "plugins": {
     "path": ["$top/build/plugins/.libs"],
@@ -65,12 +66,12 @@ demo_daemon() {
 }
 JSON
 	echo "==> stepupd --check-config"
-	build/stepupd -c "$dir/stepupd.json" --check-config
+	build/stepupd -c "$demo_dir/stepupd.json" --check-config
 	echo "==> stepupd on the default rules and the cs_router plugin"
-	build/stepupd -c "$dir/stepupd.json" --port-file "$dir/port" 2>"$dir/stderr.log" &
-	pid=$!
-	for _ in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.1; done
-	port=$(cat "$dir/port")
+	build/stepupd -c "$demo_dir/stepupd.json" --port-file "$demo_dir/port" 2>"$demo_dir/stderr.log" &
+	demo_pid=$!
+	for _ in $(seq 50); do [ -s "$demo_dir/port" ] && break; sleep 0.1; done
+	port=$(cat "$demo_dir/port")
 	echo "==> GET http://127.0.0.1:$port/health/ready"
 	curl -sS "http://127.0.0.1:$port/health/ready"; echo
 	echo "==> POST http://127.0.0.1:$port/v1/decisions (tests/data/sample-request.json)"
@@ -78,9 +79,11 @@ JSON
 		"http://127.0.0.1:$port/v1/decisions"; echo
 	echo "==> GET /metrics (decisions)"
 	curl -sS "http://127.0.0.1:$port/metrics" | grep -E '^stepupd_decisions_total' || true
-	kill -TERM "$pid"; wait "$pid" || true
+	kill -TERM "$demo_pid"
+	wait "$demo_pid" || true
+	demo_pid=
 	echo "==> decision log (no card data, no contact data)"
-	cat "$dir/decisions.log"
+	cat "$demo_dir/decisions.log"
 }
 
 case "${1:-demo}" in
