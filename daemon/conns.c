@@ -212,23 +212,23 @@ void conns_reap(void)
 		if (!since || c->reaped || since >= now || now - since <= limit)
 			continue;
 		c->reaped = 1;
+		/* A connection that never completed a request, or is in the middle
+		 * of one, timed out; one that did and then went quiet is an idle
+		 * keep-alive, which is normal. Counted before the client can see
+		 * the close, so a client that reads the metrics next finds it. */
+		if (__atomic_load_n(&c->in_request, __ATOMIC_RELAXED) ||
+		    !__atomic_load_n(&c->requests, __ATOMIC_RELAXED)) {
+			slow++;
+			met_reject(RJ_TIMEOUT);
+		} else {
+			idle++;
+			met_idle_closed();
+		}
 		/* shutdown, not close: MHD sees end-of-stream, closes and frees
 		 * the connection itself on its own thread. */
 		shutdown(c->fd, SHUT_RDWR);
-		/* A connection that never completed a request, or is in the middle
-		 * of one, timed out; one that did and then went quiet is an idle
-		 * keep-alive, which is normal. */
-		if (__atomic_load_n(&c->in_request, __ATOMIC_RELAXED) ||
-		    !__atomic_load_n(&c->requests, __ATOMIC_RELAXED))
-			slow++;
-		else
-			idle++;
 	}
 	pthread_mutex_unlock(&mu);
-	for (unsigned i = 0; i < slow; i++)
-		met_reject(RJ_TIMEOUT);
-	for (unsigned i = 0; i < idle; i++)
-		met_idle_closed();
 	if (slow)
 		log_kv(LOG_INFO, "closed connections that did not deliver a request in time",
 		       LU("connections", slow), LU("timeout_ms", lim.timeout_ms), LOG_END);
