@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <stepup/lifecycle.h>
+
 #include "config.h"
 
 typedef struct app {
@@ -12,6 +14,15 @@ typedef struct app {
 	 * the file for everything else; see gen.h). */
 	const stepupd_config *boot;
 	int draining;  /* atomic: shutdown has begun */
+	/* The case store (lifecycle.h), NULL when the lifecycle is off. Set
+	 * before the server starts, cleared after it stopped: handlers read
+	 * it without a lock. */
+	stepup_cases *cases;
+	/* The pools parked lifecycle requests run on (workq.h), NULL when the
+	 * lifecycle is off: YELLOW decisions waiting for their case to be
+	 * stored, and the lifecycle endpoints. Apart, so that slow SMS
+	 * gateways never hold up a decision. */
+	struct workq *record_q, *lifecycle_q;
 } app;
 
 extern app APP;

@@ -209,38 +209,38 @@ static int sect_limits(ctx *x, json_t *v)
 	return 0;
 }
 
-/* The admin token lives in its own file (mode 0600 or stricter, e.g. a
+/* Bearer tokens live in their own file (mode 0600 or stricter, e.g. a
  * systemd credential), never in the configuration. */
-static int read_token(ctx *x, const char *path)
+static int read_token(ctx *x, const char *key, const char *path, char **out)
 {
 	struct stat st;
 	char buf[513];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(x, "admin.token_file: cannot open %s: %s", path, strerror(errno));
+		return fail(x, "%s: cannot open %s: %s", key, path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(x, "admin.token_file: %s is not a regular file", path);
+		return fail(x, "%s: %s is not a regular file", key, path);
 	}
 	if (st.st_mode & 077) {
 		close(fd);
-		return fail(x, "admin.token_file: %s is readable by group or others (chmod 600)", path);
+		return fail(x, "%s: %s is readable by group or others (chmod 600)", key, path);
 	}
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
-		return fail(x, "admin.token_file: cannot read %s: %s", path, strerror(errno));
+		return fail(x, "%s: cannot read %s: %s", key, path, strerror(errno));
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		n--;
 	buf[n] = '\0';
 	if (n < 16 || n > 256)
-		return fail(x, "admin.token_file: the token must be 16 to 256 characters");
+		return fail(x, "%s: the token must be 16 to 256 characters", key);
 	for (ssize_t i = 0; i < n; i++)
 		if (buf[i] <= ' ' || buf[i] > '~')
-			return fail(x, "admin.token_file: the token must be printable ASCII without spaces");
-	x->c->admin.token = strdup(buf);
+			return fail(x, "%s: the token must be printable ASCII without spaces", key);
+	*out = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
-	return x->c->admin.token ? 0 : fail(x, "out of memory");
+	return *out ? 0 : fail(x, "out of memory");
 }
 
 static int sect_admin(ctx *x, json_t *v)
@@ -260,7 +260,7 @@ static int sect_admin(ctx *x, json_t *v)
 		x->c->admin.token_file = resolve(x, json_string_value(j));
 		if (!x->c->admin.token_file)
 			return fail(x, "out of memory");
-		return read_token(x, x->c->admin.token_file);
+		return read_token(x, "admin.token_file", x->c->admin.token_file, &x->c->admin.token);
 	}
 	return 0;
 }
@@ -317,6 +317,48 @@ static int sect_issuer(ctx *x, json_t *v)
 	return want_object(x, v, "issuer");
 }
 
+static int sect_lifecycle(ctx *x, json_t *v)
+{
+	static const char *const keys[] = { "workers", "allow_loopback", "token_file", NULL };
+	json_t *j;
+	unsigned long long n = x->c->lifecycle.workers;
+	if (want_object(x, v, "lifecycle") < 0 || only_keys(x, v, "lifecycle", keys) < 0)
+		return -1;
+	if (get_uint(x, v, "lifecycle", "workers", 1, 256, &n) < 0)
+		return -1;
+	x->c->lifecycle.workers = (unsigned)n;
+	if ((j = json_object_get(v, "allow_loopback"))) {
+		if (!json_is_boolean(j))
+			return fail(x, "lifecycle.allow_loopback: must be true or false");
+		x->c->lifecycle.allow_loopback = json_is_true(j);
+	}
+	if ((j = json_object_get(v, "token_file"))) {
+		if (!json_is_string(j) || !json_string_value(j)[0])
+			return fail(x, "lifecycle.token_file: must be a path");
+		x->c->lifecycle.token_file = resolve(x, json_string_value(j));
+		if (!x->c->lifecycle.token_file)
+			return fail(x, "out of memory");
+		return read_token(x, "lifecycle.token_file", x->c->lifecycle.token_file,
+		                  &x->c->lifecycle.token);
+	}
+	return 0;
+}
+
+static int sect_cases(ctx *x, json_t *v)
+{
+	/* Checked in depth by stepup_cases_open() (lifecycle.c runs it on a
+	 * scratch database for --check-config and reloads). */
+	if (!json_is_object(v))
+		return fail(x, "cases: must be an object");
+	x->c->has_cases = 1;
+	json_t *p = json_object_get(v, "path");
+	if (json_is_string(p) && json_string_value(p)[0] &&
+	    !(x->c->cases_path = resolve(x, json_string_value(p))))
+		return fail(x, "out of memory");
+	x->c->cases_canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	return x->c->cases_canon ? 0 : fail(x, "out of memory");
+}
+
 static int str_differs(const char *a, const char *b)
 {
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
@@ -335,6 +377,18 @@ static int threads_differ(const stepupd_config *a, const stepupd_config *b)
 static int limits_differ(const stepupd_config *a, const stepupd_config *b)
 {
 	return memcmp(&a->limits, &b->limits, sizeof(a->limits)) != 0;
+}
+
+static int lifecycle_differs(const stepupd_config *a, const stepupd_config *b)
+{
+	return a->lifecycle.workers != b->lifecycle.workers;
+}
+
+/* The case store is opened once: its path, its schedule and its webhook
+ * belong to the running handle (and its background thread). */
+static int cases_differ(const stepupd_config *a, const stepupd_config *b)
+{
+	return str_differs(a->cases_canon, b->cases_canon);
 }
 
 static int decision_log_differs(const stepupd_config *a, const stepupd_config *b)
@@ -360,6 +414,8 @@ static const struct section {
 	{ "log", sect_log, NULL },
 	{ "plugins", sect_plugins, NULL },
 	{ "issuer", sect_issuer, NULL },
+	{ "cases", sect_cases, cases_differ },
+	{ "lifecycle", sect_lifecycle, lifecycle_differs },
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -375,6 +431,8 @@ static void defaults(stepupd_config *c)
 	c->limits.decision_deadline_ms = 1000;
 	c->limits.shutdown_grace_ms = 10000;
 	c->admin.allow_loopback = 1;
+	c->lifecycle.workers = 8;
+	c->lifecycle.allow_loopback = 1;
 	c->decision_log.flush_interval_ms = 200;
 	c->log.level = LOG_INFO;
 }
@@ -511,6 +569,14 @@ void cfg_free(stepupd_config *c)
 		explicit_bzero(c->admin.token, strlen(c->admin.token));
 	free(c->admin.token);
 	free(c->admin.token_file);
+	if (c->lifecycle.token)
+		explicit_bzero(c->lifecycle.token, strlen(c->lifecycle.token));
+	free(c->lifecycle.token);
+	free(c->lifecycle.token_file);
+	free(c->cases_path);
+	if (c->cases_canon)
+		explicit_bzero(c->cases_canon, strlen(c->cases_canon));
+	free(c->cases_canon);
 	free(c->decision_log.path);
 	free(c);
 }

@@ -2,10 +2,11 @@
  *
  * One JSON document. The daemon's own sections are parsed and checked here,
  * each by one entry of a section table in config.c (add a section there).
- * "plugins" and "issuer" belong to libstepup: the whole text is handed to
- * stepup_plugins_load() and stepup_engine_new_with_plugins(), which read
- * their own section and check it. Unknown top-level keys are errors: a
- * misspelt "limts" must not silently leave the defaults in place. */
+ * "plugins", "issuer" and "cases" belong to libstepup: the whole text is
+ * handed to stepup_plugins_load(), stepup_engine_new_with_plugins() and
+ * stepup_cases_open(), which read their own section and check it. Unknown
+ * top-level keys are errors: a misspelt "limts" must not silently leave
+ * the defaults in place. */
 #ifndef STEPUPD_CONFIG_H
 #define STEPUPD_CONFIG_H
 
@@ -43,6 +44,20 @@ typedef struct stepupd_config {
 		char *token;       /* NULL: no token accepted */
 		char *token_file;
 	} admin;
+
+	/* The lifecycle endpoints (daemon side; "cases" is the library's). */
+	struct {
+		unsigned workers;  /* threads running lifecycle calls (start only) */
+		int allow_loopback;
+		char *token;       /* bearer token of the issuer endpoints, NULL: none */
+		char *token_file;
+	} lifecycle;
+
+	/* "cases": checked in depth by libstepup; the daemon keeps what it
+	 * needs to check the database path and to see a change on reload. */
+	int has_cases;
+	char *cases_path;      /* "cases.path" resolved, NULL when not a string */
+	char *cases_canon;     /* the section as canonical JSON (may hold a secret) */
 
 	struct {
 		char *path;        /* NULL: decision log off */

@@ -8,7 +8,11 @@
  *   SIGTERM/SIGINT  graceful shutdown
  *   SIGUSR2         internal: an admin reload is queued
  * Between signals the main thread closes timed-out connections (conns.h),
- * frees retired generations (gen.h) and feeds the systemd watchdog. */
+ * frees retired generations (gen.h) and feeds the systemd watchdog.
+ *
+ * The case store (lifecycle.h) is opened after the first generation (it
+ * serves channels with its plugins) and closed after the HTTP server
+ * stopped, once pending notifications had their chance to go out. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -26,6 +30,8 @@
 #include "conns.h"
 #include "declog.h"
 #include "gen.h"
+#include "handlers/scratch.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -101,7 +107,8 @@ static void fatal_config(int check, const char *msg)
 		log_kv(LOG_ERROR, "invalid configuration", LS("error", msg), LOG_END);
 }
 
-static void drain(void)
+/* Returns how long it took, in ms. */
+static unsigned drain(void)
 {
 	uint64_t start = mono_ns();
 	uint64_t grace = (uint64_t)APP.boot->limits.shutdown_grace_ms * 1000000u;
@@ -126,7 +133,21 @@ static void drain(void)
 		nanosleep(&ts, NULL);
 		conns_reap();
 	}
+	/* Parked lifecycle requests must be woken before the server stops
+	 * (libmicrohttpd aborts on a stop with parked connections). */
+	lc_stop_workers();
 	server_stop();
+	return (unsigned)((mono_ns() - start) / 1000000u);
+}
+
+/* Pending notifications get what is left of the grace period (at least
+ * half a second, unless the grace is 0), then wait in the database for
+ * the next start. */
+static unsigned flush_budget(unsigned drained_ms)
+{
+	unsigned grace = APP.boot->limits.shutdown_grace_ms;
+	unsigned left = grace > drained_ms ? grace - drained_ms : 0;
+	return grace && left < 500 ? 500 : left;
 }
 
 int main(int argc, char **argv)
@@ -188,14 +209,24 @@ int main(int argc, char **argv)
 		met_shutdown();
 		return EXIT_CONFIG;
 	}
+	if (check && lc_check(boot, err, sizeof(err)) < 0) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "config %s: %s", boot->path, err);
+		fatal_config(check, msg);
+		gen_discard(g);
+		cfg_free(boot);
+		met_shutdown();
+		return EXIT_CONFIG;
+	}
 	if (check) {
 		printf("stepupd: %s: configuration OK\n"
 		       "  listen        %s\n  rules         %s\n  ruleset       %s %s (%zu rules)\n"
-		       "  plugins       %zu\n  decision log  %s\n",
+		       "  plugins       %zu\n  decision log  %s\n  cases         %s\n",
 		       boot->path, boot->listen, boot->rules, g->name, g->revision,
 		       stepup_ruleset_rule_count(stepup_engine_ruleset(g->engine)),
 		       g->plugins ? stepup_plugins_count(g->plugins) : 0,
-		       boot->decision_log.path ? boot->decision_log.path : "off");
+		       boot->decision_log.path ? boot->decision_log.path : "off",
+		       !boot->has_cases ? "off" : boot->cases_path ? boot->cases_path : "?");
 		gen_discard(g);
 		cfg_free(boot);
 		met_shutdown();
@@ -203,11 +234,21 @@ int main(int argc, char **argv)
 	}
 
 	int rc = 1;
-	unsigned port = 0;
+	unsigned port = 0, drained_ms = 0;
 	raise_nofile(boot->limits.max_connections + 64);
 	if (boot->decision_log.path &&
 	    dlog_open(boot->decision_log.path, boot->decision_log.flush_interval_ms, err, sizeof(err)) < 0) {
 		log_kv(LOG_ERROR, "cannot start", LS("error", err), LOG_END);
+		gen_discard(g);
+		goto out;
+	}
+	int lc_status;
+	if (lc_start(boot, g->plugins, &lc_status, err, sizeof(err)) < 0) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "config %s: %s", boot->path, err);
+		log_kv(LOG_ERROR, lc_status == EXIT_CONFIG ? "invalid configuration" : "cannot start",
+		       LS("error", msg), LOG_END);
+		rc = lc_status;
 		gen_discard(g);
 		goto out;
 	}
@@ -265,10 +306,14 @@ int main(int argc, char **argv)
 			sd_notify(0, "WATCHDOG=1");
 		}
 	}
-	drain();
+	drained_ms = drain();
 	rc = 0;
 out:
+	lc_stop_workers();
 	server_stop();
+	lc_free_pools();
+	scratch_shutdown();
+	lc_close(rc == 0 ? flush_budget(drained_ms) : 0);
 	reload_jobs_drop();
 	gen_shutdown();
 	dlog_close();

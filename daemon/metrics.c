@@ -17,7 +17,8 @@ static const uint64_t lat_bounds_ns[] = {
 #define NLAT (sizeof(lat_bounds_ns) / sizeof(lat_bounds_ns[0]) + 1)
 
 /* HTTP statuses the daemon sends, each counted on its own. */
-static const unsigned statuses[] = { 200, 400, 403, 404, 405, 413, 415, 422, 500, 503 };
+static const unsigned statuses[] = { 200, 400, 403, 404, 405, 409, 410, 413, 415, 422, 429,
+	500, 502, 503 };
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
 
 struct shard {
@@ -332,6 +333,54 @@ static void render_generation(gen *g, int is_current, void *vctx)
 
 static const char *const outcome_names[] = { "GREEN", "YELLOW", "RED" };
 
+/* The lifecycle's counters (stepup_cases_stats_get); zeros when it is off,
+ * so dashboards and alerts see the series either way. */
+static void render_cases(dbuf *b, const met_gauges *gg)
+{
+	static const stepup_cases_stats none;
+	const stepup_cases_stats *st = gg->cases ? gg->cases : &none;
+	family(b, "stepupd_cases_enabled", "gauge", "1 when the step-up lifecycle (\"cases\") is on.");
+	dbuf_printf(b, "stepupd_cases_enabled %d\n", gg->cases != NULL);
+	family(b, "stepupd_cases_opened_total", "counter", "Cases opened (YELLOW decisions recorded).");
+	dbuf_printf(b, "stepupd_cases_opened_total %llu\n", (unsigned long long)st->opened);
+	family(b, "stepupd_cases_closed_total", "counter", "Cases closed, by final status.");
+	dbuf_printf(b, "stepupd_cases_closed_total{status=\"ACTIVATED\"} %llu\n",
+	            (unsigned long long)st->activated);
+	dbuf_printf(b, "stepupd_cases_closed_total{status=\"DECLINED\"} %llu\n",
+	            (unsigned long long)st->declined);
+	dbuf_printf(b, "stepupd_cases_closed_total{status=\"EXPIRED\"} %llu\n",
+	            (unsigned long long)st->expired);
+	family(b, "stepupd_otp_deliveries_total", "counter",
+	       "Deliver OTP calls by result: sent, refused (404/409/410/429), failed (channel, 502).");
+	dbuf_printf(b, "stepupd_otp_deliveries_total{result=\"sent\"} %llu\n",
+	            (unsigned long long)st->otp_sent);
+	dbuf_printf(b, "stepupd_otp_deliveries_total{result=\"refused\"} %llu\n",
+	            (unsigned long long)st->otp_refused);
+	dbuf_printf(b, "stepupd_otp_deliveries_total{result=\"failed\"} %llu\n",
+	            (unsigned long long)st->otp_failed);
+	family(b, "stepupd_notifications_total", "counter",
+	       "Outbox items (webhooks, end-user messages, in-app starts) by result.");
+	dbuf_printf(b, "stepupd_notifications_total{result=\"delivered\"} %llu\n",
+	            (unsigned long long)st->notify_delivered);
+	dbuf_printf(b, "stepupd_notifications_total{result=\"retried\"} %llu\n",
+	            (unsigned long long)st->notify_retried);
+	dbuf_printf(b, "stepupd_notifications_total{result=\"gave_up\"} %llu\n",
+	            (unsigned long long)st->notify_gave_up);
+	family(b, "stepupd_notifications_pending", "gauge",
+	       "Outbox items waiting for delivery, as of the last delivery pass.");
+	dbuf_printf(b, "stepupd_notifications_pending %llu\n", (unsigned long long)st->outbox_pending);
+	family(b, "stepupd_case_store_errors_total", "counter", "Failed case store operations.");
+	dbuf_printf(b, "stepupd_case_store_errors_total %llu\n", (unsigned long long)st->store_errors);
+	family(b, "stepupd_lifecycle_requests_queued", "gauge",
+	       "Parked requests waiting for a thread: lifecycle endpoints, YELLOW decisions.");
+	dbuf_printf(b, "stepupd_lifecycle_requests_queued{pool=\"lifecycle\"} %u\n", gg->lc_queued);
+	dbuf_printf(b, "stepupd_lifecycle_requests_queued{pool=\"decisions\"} %u\n", gg->rec_queued);
+	family(b, "stepupd_lifecycle_requests_running", "gauge",
+	       "Parked requests being served by a thread: lifecycle endpoints, YELLOW decisions.");
+	dbuf_printf(b, "stepupd_lifecycle_requests_running{pool=\"lifecycle\"} %u\n", gg->lc_running);
+	dbuf_printf(b, "stepupd_lifecycle_requests_running{pool=\"decisions\"} %u\n", gg->rec_running);
+}
+
 void met_render(dbuf *b, const met_gauges *gg)
 {
 	family(b, "stepupd_build_info", "gauge", "Version of the daemon and library.");
@@ -428,6 +477,8 @@ void met_render(dbuf *b, const met_gauges *gg)
 	dbuf_printf(b, "stepupd_connections_idle_closed_total %llu\n", (unsigned long long)SUM(idle_closed));
 	family(b, "stepupd_decision_log_errors_total", "counter", "Failed writes to the decision log.");
 	dbuf_printf(b, "stepupd_decision_log_errors_total %llu\n", (unsigned long long)SUM(declog_errors));
+
+	render_cases(b, gg);
 
 	struct plug_ctx pc = { b, 0 };
 	family(b, "stepupd_plugin_info", "gauge", "Loaded plugins.");

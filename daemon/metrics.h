@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stepup/lifecycle.h>
 #include <stepup/stepup.h>
 
 #include "util.h"
@@ -30,6 +31,8 @@
 	X(PER_IP, "per_ip_connection_limit") \
 	X(CONN_LIMIT, "connection_limit") \
 	X(TIMEOUT, "request_timeout") \
+	X(LIFECYCLE_OFF, "lifecycle_disabled") \
+	X(CASE_STORE, "case_store") \
 	X(INTERNAL, "internal")
 
 enum reject_cause {
@@ -62,6 +65,10 @@ typedef struct met_gauges {
 	unsigned inflight;
 	int ready;
 	int draining;
+	/* The lifecycle's counters, NULL when it is off. */
+	const stepup_cases_stats *cases;
+	unsigned lc_queued, lc_running;    /* parked lifecycle requests */
+	unsigned rec_queued, rec_running;  /* YELLOW decisions waiting for their case */
 } met_gauges;
 
 /* The whole exposition. */

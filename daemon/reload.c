@@ -8,6 +8,7 @@
 #include "app.h"
 #include "gen.h"
 #include "http.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -25,6 +26,11 @@ static void serving(char *name, size_t namelen, char *revision, size_t revlen)
 	gen_release(g);
 }
 
+static int str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
 int reload_now(const char *trigger, char *err, size_t errlen,
                char *name, size_t namelen, char *revision, size_t revlen)
 {
@@ -36,7 +42,11 @@ int reload_now(const char *trigger, char *err, size_t errlen,
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading (%s)",
 	           (unsigned long long)(t0 / 1000u), trigger);
 	log_kv(LOG_INFO, "reload started", LS("trigger", trigger), LOG_END);
+	/* A changed "cases" section waits for a restart, but a broken one is
+	 * refused now rather than found at that restart. */
 	if (cfg_load(APP.boot->path, &c, why, sizeof(why)) < 0 ||
+	    (str_changed(APP.boot->cases_canon, c->cases_canon) &&
+	     lc_check(c, why, sizeof(why)) < 0) ||
 	    gen_build(c, 1, &g, why, sizeof(why)) < 0) {
 		cfg_free(c);
 		snprintf(err, errlen, "%s", why);
@@ -56,6 +66,7 @@ int reload_now(const char *trigger, char *err, size_t errlen,
 		       LS("settings", changed), LOG_END);
 	log_set_level(c->log.level);
 	gen_publish(g);
+	lc_set_plugins(g->plugins);
 	serving(name, namelen, revision, revlen);
 	met_reload(1, wall_ns());
 	log_kv(LOG_INFO, "reloaded", LS("trigger", trigger), LS("ruleset", name),

@@ -4,9 +4,15 @@
 #include "handlers/handlers.h"
 #include "routes.h"
 
-/* Issue 5 adds its endpoints here. */
+/* The TSP's endpoints (decisions, Deliver OTP) are open to whoever
+ * reaches the socket (mutual TLS in front of it decides who does); the
+ * issuer's (activation, case read) and the admin's need a loopback client
+ * or their bearer token. */
 static const route table[] = {
 	{ "POST", "/v1/decisions", h_decisions, ROUTE_JSON_BODY },
+	{ "POST", "/v1/otp-deliveries", h_otp_deliveries, ROUTE_JSON_BODY },
+	{ "POST", "/v1/activations", h_activations, ROUTE_JSON_BODY | ROUTE_ISSUER },
+	{ "GET", "/v1/cases/{decision_id}", h_case, ROUTE_ISSUER },
 	{ "GET", "/health/live", h_live, 0 },
 	{ "GET", "/health/ready", h_ready, 0 },
 	{ "GET", "/metrics", h_metrics, 0 },

@@ -131,6 +131,7 @@ static int is_json_type(const char *ct)
 }
 
 static int admin_allowed(struct MHD_Connection *c, const conn *k);
+static int issuer_allowed(struct MHD_Connection *c, const conn *k);
 
 /* The first call, headers in: decide whether to read the body at all. */
 static void on_headers(struct MHD_Connection *c, conn *k, const char *url, const char *method)
@@ -169,6 +170,13 @@ static void on_headers(struct MHD_Connection *c, conn *k, const char *url, const
 		q->early_cause = RJ_FORBIDDEN;
 		q->early_code = "forbidden";
 		q->early_msg = "admin endpoints need a loopback client or a valid bearer token";
+		return;
+	}
+	if ((q->route->flags & ROUTE_ISSUER) && !issuer_allowed(c, k)) {
+		q->early_status = 403;
+		q->early_cause = RJ_FORBIDDEN;
+		q->early_code = "forbidden";
+		q->early_msg = "issuer endpoints need a loopback client or the lifecycle bearer token";
 		return;
 	}
 	if ((q->route->flags & ROUTE_JSON_BODY) &&
@@ -310,6 +318,12 @@ static int admin_allowed(struct MHD_Connection *c, const conn *k)
 {
 	return admin_check(k->loopback,
 	                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+static int issuer_allowed(struct MHD_Connection *c, const conn *k)
+{
+	return issuer_check(k->loopback,
+	                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 /* ---- connection and request notifications ------------------------------------ */

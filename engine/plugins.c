@@ -351,10 +351,11 @@ finish:
 		       en->timeout_ms, (unsigned long long)j->elapsed_us);
 		break;
 	default: {
-		/* A rejected proof, or a channel that cannot reach this
-		 * destination, is an answer, not a failure of the plugin: not
-		 * counted as an error, not worth a warning. */
-		int answer = (j->op == OP_VERIFY && j->st == STEPUP_PLUGIN_REJECTED) ||
+		/* A rejected or malformed proof, or a channel that cannot reach
+		 * this destination, is an answer, not a failure of the plugin:
+		 * not counted as an error, not worth a warning. */
+		int answer = (j->op == OP_VERIFY && (j->st == STEPUP_PLUGIN_REJECTED ||
+		                                     j->st == STEPUP_PLUGIN_EINVAL)) ||
 		             (j->op == OP_CAN_DELIVER && j->st == STEPUP_PLUGIN_UNAVAILABLE && j->a);
 		rc = STEPUP_EPLUGIN;
 		su_set_err(res->why, sizeof(res->why), "%s: %s: %s", en->name, op_names[j->op],
@@ -606,8 +607,8 @@ int stepup_plugins_inapp_verify(stepup_plugins *ps, const char *decision_id,
 	}
 	if (res.status == STEPUP_OK)
 		*valid = 1;
-	else if (st == STEPUP_PLUGIN_REJECTED)
-		return STEPUP_OK;  /* checked and invalid: an answer */
+	else if (st == STEPUP_PLUGIN_REJECTED || st == STEPUP_PLUGIN_EINVAL)
+		return STEPUP_OK;  /* checked and invalid, or malformed: an answer about the proof */
 	return finish_public(&res, err, errlen);
 }
 

@@ -254,12 +254,20 @@ static const char *field_str(json_t *obj, const char *key, size_t min, size_t ma
 	return s;
 }
 
+/* Letters, digits, '_' and '-', and no run of 13 or more digits: an id
+ * that could be a card number is refused before it can be stored, logged
+ * or quoted back in a message. */
 static int valid_decision_id(const char *s)
 {
-	for (; *s; s++)
+	size_t digits = 0;
+	for (; *s; s++) {
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
 		      *s == '_' || *s == '-'))
 			return 0;
+		digits = *s >= '0' && *s <= '9' ? digits + 1 : 0;
+		if (digits >= 13)
+			return 0;
+	}
 	return 1;
 }
 
@@ -442,7 +450,7 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 	if (!(id = field_str(root, "decision_id", 1, SU_DECISION_ID_MAX, 1, &why)) ||
 	    !valid_decision_id(id)) {
 		rc = send_error(&rp, E_BAD_REQUEST, "decision_id", NULL, "decision_id %s",
-		                why ? why : "has characters a decision id never has");
+		                why ? why : "is not a stepup decision id");
 		goto out;
 	}
 	const char *mname = field_str(root, "method", 1, 32, 1, &why);
@@ -649,7 +657,7 @@ int stepup_cases_activate_json(stepup_cases *c, const char *body, size_t len, ch
 	if (!(id = field_str(root, "decision_id", 1, SU_DECISION_ID_MAX, 1, &why)) ||
 	    !valid_decision_id(id)) {
 		rc = send_error(&rp, E_BAD_REQUEST, "decision_id", NULL, "decision_id %s",
-		                why ? why : "has characters a decision id never has");
+		                why ? why : "is not a stepup decision id");
 		goto out;
 	}
 	if (!(card = field_str(root, "digital_card_id", 1, SU_CARD_ID_MAX, 1, &why)) ||

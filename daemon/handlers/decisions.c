@@ -3,7 +3,16 @@
  * The response body is the library's output byte for byte
  * (stepup_decide_json); this file adds the HTTP status, the limits the
  * library does not know (configured depth, deadline), metrics and the
- * decision log line. */
+ * decision log line.
+ *
+ * With the lifecycle on, a YELLOW decision opens its case before it is
+ * answered: a step-up the daemon could not follow through (no case for
+ * the Deliver OTP and the activation to find) must not be promised. That
+ * is a SQLite transaction, usually tens of microseconds but up to
+ * cases.busy_timeout_ms behind another process's write lock, so the
+ * request is parked on the lifecycle pool (workq.h) with its request and
+ * decision objects (scratch.h) and answered once the case is stored. GREEN
+ * and RED decisions never touch the case store, nor wait behind it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,69 +25,15 @@
 #include "../gen.h"
 #include "../log.h"
 #include "../metrics.h"
+#include "../workq.h"
 #include "handlers.h"
-
-/* Per-thread scratch: request and decision objects are reused from one
- * request to the next (the library's threading rule), freed at thread exit. */
-struct scratch {
-	stepup_request *r;
-	stepup_decision *d;
-	dbuf line;
-};
-
-static pthread_key_t key;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static _Thread_local struct scratch *mine;
-
-static void scratch_free(void *p)
-{
-	struct scratch *s = p;
-	if (!s)
-		return;
-	stepup_request_free(s->r);
-	stepup_decision_free(s->d);
-	dbuf_free(&s->line);
-	free(s);
-}
-
-static void make_key(void)
-{
-	pthread_key_create(&key, scratch_free);
-}
-
-static struct scratch *scratch(void)
-{
-	if (mine)
-		return mine;
-	pthread_once(&once, make_key);
-	struct scratch *s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	s->r = stepup_request_new();
-	s->d = stepup_decision_new();
-	if (!s->r || !s->d) {
-		scratch_free(s);
-		return NULL;
-	}
-	pthread_setspecific(key, s);
-	mine = s;
-	return s;
-}
-
-void decisions_thread_cleanup(void)
-{
-	if (!mine)
-		return;
-	pthread_setspecific(key, NULL);
-	scratch_free(mine);
-	mine = NULL;
-}
+#include "scratch.h"
 
 /* Nesting depth over `max`? Brackets inside strings do not count. This
  * runs on every request before the library sees it, so it skips string
  * contents with memchr (most of a request is strings) and classifies the
  * other bytes with one table lookup. */
-static int too_deep(const char *s, size_t n, unsigned max)
+int json_too_deep(const char *s, size_t n, unsigned max)
 {
 	static const unsigned char cls[256] = { ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3 };
 	const char *p = s, *end = s + n;
@@ -152,14 +107,118 @@ static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns)
 		dlog_append(b->s, b->len);
 }
 
+/* A YELLOW decision waiting for its case to be stored. */
+typedef struct rec_job {
+	work w;
+	struct scratch *s;  /* the decision, detached from its thread */
+	gen *g;             /* the generation that decided, held until answered */
+	const char *out;    /* the response, in s->d */
+	size_t outlen;
+	int refused;        /* the pool was stopping */
+	int rc;
+	char err[256];
+} rec_job;
+
+static void rec_run(work *w)
+{
+	rec_job *j = (rec_job *)w;
+	j->rc = stepup_cases_record(APP.cases, j->g->engine, j->s->r, j->s->d, j->err, sizeof(j->err));
+}
+
+static void rec_refuse(work *w)
+{
+	((rec_job *)w)->refused = 1;
+}
+
+static void rec_destroy(work *w)
+{
+	rec_job *j = (rec_job *)w;
+	scratch_put(j->s);
+	gen_release(j->g);
+	free(j);
+}
+
+static void rec_post(void *arg)
+{
+	workq_post(APP.record_q, arg);
+}
+
+/* Decided 200: metrics, the over-deadline warning, the decision log. */
+static void decided(struct scratch *s, gen *g, uint64_t took)
+{
+	const struct cfg_limits *l = &APP.boot->limits;
+	met_decision(g->stats, s->d, took);
+	if (took > (uint64_t)l->decision_deadline_ms * 1000000u) {
+		/* Decided, so answered: the TSP may still use it, and the log
+		 * must match what was sent. Said loudly so it gets looked at. */
+		met_over_deadline();
+		log_kv(LOG_WARN, "decision took longer than the deadline",
+		       LS("decision_id", stepup_decision_id(s->d)), LU("latency_us", took / 1000u),
+		       LU("deadline_ms", l->decision_deadline_ms), LOG_END);
+	}
+	if (dlog_enabled())
+		log_line(s, g, took);
+}
+
+/* Park the request; takes s (from the thread) and the reference on g.
+ * 0, or -1 when it could not (out of memory: answered 500). */
+static int park_record(const http_req *rq, http_resp *rs, struct scratch *s, gen *g,
+                       const char *out, size_t outlen)
+{
+	rec_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		http_error(rs, 500, RJ_INTERNAL, "internal", "out of memory");
+		return -1;
+	}
+	j->w.run = rec_run;
+	j->w.refuse = rec_refuse;
+	j->w.destroy = rec_destroy;
+	j->w.handle = rq->impl;
+	scratch_detach(s);
+	j->s = s;
+	j->g = g;
+	j->out = out;
+	j->outlen = outlen;
+	*rq->job = j;
+	rs->suspend = 1;
+	rs->after_suspend = rec_post;
+	rs->after_arg = j;
+	return 0;
+}
+
+static void answer_recorded(const http_req *rq, http_resp *rs)
+{
+	rec_job *j = *rq->job;
+	*rq->job = NULL;
+	if (j->refused) {
+		http_error(rs, 503, RJ_NOT_READY, "not_ready", "shutting down; not decided");
+	} else if (j->rc != STEPUP_OK) {
+		log_kv(LOG_ERROR, "step-up case not recorded; decision answered 503",
+		       LS("decision_id", stepup_decision_id(j->s->d)), LS("status", stepup_strerror(j->rc)),
+		       LS("error", j->err), LOG_END);
+		http_error(rs, 503, RJ_CASE_STORE, "store_unavailable",
+		           "the step-up case could not be stored, so no step-up is promised; retry");
+	} else {
+		/* Copied: the objects become a spare, for any thread, below. The
+		 * latency includes storing the case: the TSP waited for it. */
+		dbuf_put(&rs->body, j->out, j->outlen);
+		decided(j->s, j->g, mono_ns() - rq->start_ns);
+	}
+	workq_done(&j->w);
+}
+
 void h_decisions(const http_req *rq, http_resp *rs)
 {
 	const struct cfg_limits *l = &APP.boot->limits;
 	const char *out;
 	size_t outlen;
 
+	if (rq->resumed) {
+		answer_recorded(rq, rs);
+		return;
+	}
 	/* The library stops at 32 levels; a smaller configured limit is ours. */
-	if (l->max_json_depth < 32 && too_deep(rq->body, rq->body_len, l->max_json_depth)) {
+	if (l->max_json_depth < 32 && json_too_deep(rq->body, rq->body_len, l->max_json_depth)) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels (limits.max_json_depth)",
 		         l->max_json_depth);
@@ -172,7 +231,7 @@ void h_decisions(const http_req *rq, http_resp *rs)
 		           "the request took longer than limits.decision_deadline_ms to arrive; not decided");
 		return;
 	}
-	struct scratch *s = scratch();
+	struct scratch *s = scratch_get();
 	gen *g = gen_acquire();
 	if (!s || !g) {
 		gen_release(g);
@@ -184,19 +243,14 @@ void h_decisions(const http_req *rq, http_resp *rs)
 	uint64_t took = mono_ns() - rq->start_ns;
 	switch (rc) {
 	case STEPUP_OK:
+		if (APP.cases && stepup_decision_outcome(s->d) == STEPUP_YELLOW) {
+			if (park_record(rq, rs, s, g, out, outlen) == 0)
+				return;  /* g goes with the parked request */
+			break;
+		}
 		rs->borrowed = out;
 		rs->borrowed_len = outlen;
-		met_decision(g->stats, s->d, took);
-		if (took > deadline) {
-			/* Decided, so answered: the TSP may still use it, and the log
-			 * must match what was sent. Said loudly so it gets looked at. */
-			met_over_deadline();
-			log_kv(LOG_WARN, "decision took longer than the deadline",
-			       LS("decision_id", stepup_decision_id(s->d)), LU("latency_us", took / 1000u),
-			       LU("deadline_ms", l->decision_deadline_ms), LOG_END);
-		}
-		if (dlog_enabled())
-			log_line(s, g, took);
+		decided(s, g, took);
 		break;
 	case STEPUP_EBADREQ:
 		rs->status = 400;

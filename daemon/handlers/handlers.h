@@ -9,12 +9,20 @@ void h_live(const http_req *rq, http_resp *rs);
 void h_ready(const http_req *rq, http_resp *rs);
 void h_metrics(const http_req *rq, http_resp *rs);
 void h_admin_reload(const http_req *rq, http_resp *rs);
-
-/* Free the calling thread's decision scratch (also done at thread exit). */
-void decisions_thread_cleanup(void);
+void h_otp_deliveries(const http_req *rq, http_resp *rs);
+void h_activations(const http_req *rq, http_resp *rs);
+void h_case(const http_req *rq, http_resp *rs);
 
 /* Whether a client may use the admin endpoints: from loopback when
  * admin.allow_loopback, or with "Authorization: Bearer <admin token>". */
 int admin_check(int loopback, const char *authorization);
+/* Whether a client may use the issuer endpoints (activation, case read):
+ * from loopback when lifecycle.allow_loopback, or with
+ * "Authorization: Bearer <lifecycle token>". */
+int issuer_check(int loopback, const char *authorization);
+
+/* Whether JSON text nests deeper than max (brackets in strings do not
+ * count); for limits.max_json_depth. */
+int json_too_deep(const char *s, size_t n, unsigned max);
 
 #endif

@@ -3,6 +3,7 @@
 #include "../conns.h"
 #include "../gen.h"
 #include "../metrics.h"
+#include "../workq.h"
 #include "handlers.h"
 
 void h_metrics(const http_req *rq, http_resp *rs)
@@ -14,6 +15,15 @@ void h_metrics(const http_req *rq, http_resp *rs)
 		.inflight = conns_inflight(),
 		.draining = app_draining(),
 	};
+	stepup_cases_stats cs;
+	if (APP.cases) {
+		stepup_cases_stats_get(APP.cases, &cs);
+		gg.cases = &cs;
+		gg.lc_queued = workq_queued(APP.lifecycle_q);
+		gg.lc_running = workq_running(APP.lifecycle_q);
+		gg.rec_queued = workq_queued(APP.record_q);
+		gg.rec_running = workq_running(APP.record_q);
+	}
 	gen *g = gen_acquire();
 	gg.ready = g && !gg.draining && gen_ready(g, why, sizeof(why));
 	gen_release(g);

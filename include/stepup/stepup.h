@@ -274,8 +274,8 @@ int stepup_plugins_inapp_start(stepup_plugins *p, const char *decision_id,
                                const char *request_json, const char *language,
                                int64_t expires_at, char *err, size_t errlen);
 /* *valid = 1 for a proof the plugin found authentic (its "result" then
- * says APPROVED or DECLINED), 0 for one it checked and rejected (then
- * STEPUP_OK is still returned). */
+ * says APPROVED or DECLINED), 0 for one it checked and rejected or found
+ * malformed (then STEPUP_OK is still returned). */
 int stepup_plugins_inapp_verify(stepup_plugins *p, const char *decision_id,
                                 const char *proof_json, int *valid, char *err, size_t errlen);
 /* *number and *hours are malloc'd (free() them); *hours may be NULL. */

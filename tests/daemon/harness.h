@@ -1,5 +1,7 @@
 /* harness.h: start a real stepupd on 127.0.0.1 and talk to it, for
- * tests/daemon/test_stepupd.c. Plain C: no cmocka in here. */
+ * tests/daemon/test_stepupd.c and test_lifecycle.c. Plain C: no cmocka in
+ * here. With STEPUPD_VALGRIND=1 in the environment the daemon runs under
+ * valgrind (harness.c says how). */
 #ifndef STEPUPD_TEST_HARNESS_H
 #define STEPUPD_TEST_HARNESS_H
 
@@ -33,7 +35,7 @@ int hd_init(hd *d);
 int hd_write_default_config(hd *d, const char *log_level, const char *limits_json,
                             const char *extra_members);
 int hd_write(const char *path, const char *text);
-/* Start stepupd -c dir/stepupd.json --port-file dir/port; wait (up to 10 s)
+/* Start stepupd -c dir/stepupd.json --port-file dir/port; wait (up to 30 s)
  * for the port file. 0 on success; -1 if it exited or never got ready. */
 int hd_start(hd *d);
 /* Send sig and wait up to timeout_ms for exit; the wait status in *status.

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -428,6 +429,29 @@ static void test_metrics(void **state)
 	assert_true(metric("stepupd_rejected_total{cause=\"bad_request\"}") >= 1);
 }
 
+/* No "cases" section: the lifecycle is off, its endpoints say so, and
+ * YELLOW decisions are answered as before. */
+static void test_lifecycle_disabled(void **state)
+{
+	(void)state;
+	hresp r;
+	hd_http(&D, NULL, "POST", "/v1/otp-deliveries", JSON_CT, "{}", 2, NULL, &r);
+	assert_error(&r, 404, "lifecycle_disabled");
+	hresp_free(&r);
+	hd_http(&D, NULL, "POST", "/v1/activations", JSON_CT, "{}", 2, NULL, &r);
+	assert_error(&r, 404, "lifecycle_disabled");
+	hresp_free(&r);
+	hd_http(&D, NULL, "GET", "/v1/cases/dcs_06H047X2EBWTXBY6", NULL, NULL, 0, NULL, &r);
+	assert_error(&r, 404, "lifecycle_disabled");
+	hresp_free(&r);
+	post_decision(yellow_req, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"YELLOW\""));
+	hresp_free(&r);
+	assert_int_equal(metric("stepupd_cases_enabled"), 0);
+	assert_true(metric("stepupd_rejected_total{cause=\"lifecycle_disabled\"}") >= 3);
+}
+
 static void test_admin_reload_loopback(void **state)
 {
 	(void)state;
@@ -633,6 +657,26 @@ static void test_check_config(void **state)
 	check_config("{\"rules\": \"rules.rules\", \"issuer\": {\"app_idd\": \"x\"}}", 78, "issuer");
 	check_config("{\"rules\": \"rules.rules\", \"plugins\": {\"load\": [{\"module\": \"/nonexistent/x.so\"}]}}",
 	             78, "plugins:");
+	/* The "cases" section is checked as a start would open it, without
+	 * creating the database. */
+	check_config("{\"rules\": \"rules.rules\", \"cases\": []}", 78, "cases: must be an object");
+	check_config("{\"rules\": \"rules.rules\", \"cases\": {\"path\": \"c.db\", \"ttl_seconds\": 0}}", 78,
+	             "cases.ttl_seconds: must be an integer from 1 to 2592000");
+	check_config("{\"rules\": \"rules.rules\", \"cases\": {\"path\": \"c.db\", \"ttl\": 5}}", 78,
+	             "cases.ttl: unknown key");
+	check_config("{\"rules\": \"rules.rules\", \"cases\": {\"ttl_seconds\": 5}}", 78, "cases.path: is required");
+	check_config("{\"rules\": \"rules.rules\", \"cases\": {\"path\": \"/nonexistent/dir/c.db\"}}", 78,
+	             "cases.path: cannot create a file beside /nonexistent/dir/c.db");
+	check_config("{\"rules\": \"rules.rules\", \"cases\": {\"path\": \"c.db\","
+	             " \"webhook\": {\"url\": \"ftp://x\"}}}", 78, "cases.webhook.url");
+	check_config("{\"rules\": \"rules.rules\", \"lifecycle\": {\"workers\": 0}}", 78,
+	             "lifecycle.workers: must be an integer from 1 to 256");
+	check_config("{\"rules\": \"rules.rules\", \"lifecycle\": {\"token_file\": \"nope\"}}", 78,
+	             "lifecycle.token_file: cannot open");
+	check_config("{\"rules\": \"rules.rules\", \"cases\": {\"path\": \"c.db\"}}", 0, "cases         ");
+	snprintf(buf, sizeof(buf), "%s/c.db", D.dir);
+	struct stat st;
+	assert_int_equal(stat(buf, &st), -1);
 	/* A rules file that does not compile: the error names file:line. */
 	snprintf(buf, sizeof(buf), "%s/broken.rules", D.dir);
 	hd_write(buf, "ruleset \"b\"\nmethod CUSTOMER_SERVICE always\nrule r \"r\" when card.nope == 1 then decline\n");
@@ -671,15 +715,35 @@ static void test_example_config(void **state)
 	json_t *pp = json_array();
 	json_array_append_new(pp, json_string(BUILDDIR "/plugins/.libs"));
 	json_object_set_new(json_object_get(c, "plugins"), "path", pp);
+	/* The case store and the webhook key in the scratch directory; the
+	 * issuer token file is left out like the admin one. */
+	char db[256], key[256];
+	snprintf(db, sizeof(db), "%s/example-cases.db", D.dir);
+	snprintf(key, sizeof(key), "%s/webhook.key", D.dir);
+	hd_write(key, "example-webhook-signing-key\n");
+	json_t *cases = json_object_get(c, "cases");
+	assert_non_null(cases);
+	json_object_set_new(cases, "path", json_string(db));
+	json_object_set_new(json_object_get(cases, "webhook"), "secret_file", json_string(key));
+	json_object_del(json_object_get(c, "lifecycle"), "token_file");
 	snprintf(path, sizeof(path), "%s/example.json", D.dir);
 	assert_int_equal(json_dump_file(c, path, 0), 0);
 	json_decref(c);
 	char *out, *err;
 	int rc = hd_run(&out, &err, "--check-config", "-c", path, NULL);
-	if (rc != 0 || !strstr(out, "configuration OK"))
+	if (rc != 0 || !strstr(out, "configuration OK") || !strstr(out, db))
 		fail_msg("example config: exit %d\n%s\n%s", rc, out, err);
 	free(out);
 	free(err);
+	/* Checking never creates the database, nor leaves a scratch file. */
+	struct stat st;
+	assert_int_equal(stat(db, &st), -1);
+	DIR *dir = opendir(D.dir);
+	assert_non_null(dir);
+	for (struct dirent *de; (de = readdir(dir));)
+		if (strstr(de->d_name, "stepupd-check"))
+			fail_msg("--check-config left %s behind", de->d_name);
+	closedir(dir);
 }
 #endif
 
@@ -1440,6 +1504,7 @@ int main(void)
 		cmocka_unit_test(test_not_json),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_lifecycle_disabled),
 		cmocka_unit_test(test_admin_reload_loopback),
 		cmocka_unit_test(test_slow_client),
 		cmocka_unit_test(test_idle_connection_closed),

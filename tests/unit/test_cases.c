@@ -568,6 +568,10 @@ static void activation_refusals(void **state)
 		{ "{\"decision_id\":\"%s\",\"digital_card_id\":\"D1\",\"method\":\"IN_APP\","
 		  "\"proof\":{\"signature\":\"bad\"}}",
 		  "invalid_proof", "proof", 422 },
+		/* Malformed for the plugin: still the proof's fault, not the channel's. */
+		{ "{\"decision_id\":\"%s\",\"digital_card_id\":\"D1\",\"method\":\"IN_APP\","
+		  "\"proof\":{\"signature\":\"garbled\"}}",
+		  "invalid_proof", "proof", 422 },
 		{ "{\"decision_id\":\"%s\",\"digital_card_id\":\"D1\",\"method\":\"IN_APP\","
 		  "\"proof\":{\"signature\":\"good\",\"decision_id\":\"dcs_OTHER\"}}",
 		  "invalid_proof", "proof.decision_id", 422 },
@@ -593,6 +597,18 @@ static void activation_refusals(void **state)
 	assert_int_equal(r.http, 404);
 	assert_string_equal(tc_code(&r), "case_not_found");
 	tc_reply_free(&r);
+	/* A card number in place of a decision id is refused unquoted. */
+	r = tc_activate(t->c,
+	                "{\"decision_id\":\"4111111111111111\",\"digital_card_id\":\"D1\","
+	                "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"a\"}");
+	assert_int_equal(r.http, 400);
+	assert_string_equal(tc_code(&r), "bad_request");
+	assert_null(strstr(r.text, "4111111111111111"));
+	tc_reply_free(&r);
+	r = tc_get(t->c, "dcs_4111111111111111");
+	assert_int_equal(r.http, 400);
+	assert_null(strstr(r.text, "4111111111111111"));
+	tc_reply_free(&r);
 
 	/* After all that the case is untouched. */
 	r = tc_get(t->c, id);
@@ -614,8 +630,9 @@ static void activation_refusals(void **state)
 		tc_reply_free(&r);
 	}
 	tc_activate_cs(t->c, id, "D1", "agent-1");
-	/* Proofs are only verified for a pending case. */
-	assert_int_equal(tc_calls(t, "verify"), 1);
+	/* Proofs are only verified for a pending case: the bad and the
+	 * garbled one above. */
+	assert_int_equal(tc_calls(t, "verify"), 2);
 	free(id);
 	free(cs_only);
 }

@@ -153,7 +153,9 @@ static int rec_verify(void *state, const stepup_call_ctx *ctx, const char *decis
 {
 	int rc = steer(state, ctx, "verify");
 	record(state, "verify\t%s\t%s", decision_id, proof_json);
-	if (rc == STEPUP_PLUGIN_OK && !strstr(proof_json, "\"signature\":\"good\""))
+	if (rc == STEPUP_PLUGIN_OK && strstr(proof_json, "\"signature\":\"garbled\""))
+		rc = STEPUP_PLUGIN_EINVAL;  /* a proof the plugin cannot even read */
+	else if (rc == STEPUP_PLUGIN_OK && !strstr(proof_json, "\"signature\":\"good\""))
 		rc = STEPUP_PLUGIN_REJECTED;
 	return rc;
 }
