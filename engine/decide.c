@@ -156,7 +156,7 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	if (e->cs[d->line] || e->cs[STEPUP_LINE_STANDARD])
 		data |= cs;
 	if (__builtin_expect(e->plugins != NULL, 0))
-		data |= su_methods_plugin_mask(e) & ~(3u << STEPUP_OTP_SMS);
+		data |= e->plugin_methods & ~(3u << STEPUP_OTP_SMS);
 	/* Methods whose condition is TRUE (a methods chunk's cond_of holds
 	 * the method). */
 	for (uint32_t c = 0; c < rs->nfmethods; c++) {

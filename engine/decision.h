@@ -58,7 +58,8 @@ const char *su_decision_id(stepup_decision *d);
 const char *su_error_json(stepup_decision *d, const stepup_request *r, const char *code,
                           const char *msg, size_t *len);
 
-/* methods.c: methods served by plugins. */
+/* methods.c: methods served by plugins. The mask of methods e's plugins
+ * serve (computed once, at engine build). */
 unsigned su_methods_plugin_mask(const stepup_engine *e);
 /* Drop the previous decision's plugin answers. */
 void su_methods_reset(stepup_decision *d);

@@ -202,6 +202,7 @@ static int engine_new(stepup_ruleset *rs, stepup_plugins *pl, json_t *root, step
 		return STEPUP_ENOMEM;
 	e->rs = stepup_ruleset_ref(rs);
 	e->plugins = pl ? stepup_plugins_ref(pl) : NULL;
+	e->plugin_methods = su_methods_plugin_mask(e);
 	rc = bind_imports(e, err, n);
 	if (rc == STEPUP_OK && root)
 		rc = load_settings(e, root, err, n);

@@ -9,6 +9,7 @@
 struct stepup_engine {
 	stepup_ruleset *rs;
 	stepup_plugins *plugins;     /* one reference, or NULL */
+	unsigned plugin_methods;     /* methods a plugin serves (1 << stepup_method) */
 	struct su_bound *imports;    /* the ruleset's imports bound to functions of
 	                                `plugins` (eval.h), by import index; NULL
 	                                when it imports nothing */

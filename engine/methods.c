@@ -169,7 +169,7 @@ static int serve(const stepup_engine *e, const stepup_request *r, stepup_decisio
 unsigned su_methods_serve(const stepup_engine *e, const stepup_request *r, stepup_decision *d,
                           unsigned offered)
 {
-	unsigned via = offered & su_methods_plugin_mask(e);
+	unsigned via = offered & e->plugin_methods;
 
 	for (int m = 0; m < STEPUP_METHOD_COUNT; m++)
 		if ((via >> m & 1) && !serve(e, r, d, (stepup_method)m))

@@ -423,3 +423,27 @@ int hd_wait_for(const char *path, const char *needle, int timeout_ms)
 	} while (hd_now_ms() < end);
 	return 0;
 }
+
+int hd_start_reporting(hd *d, const char *what)
+{
+	if (hd_start(d) == 0)
+		return 0;
+	char *e = hd_slurp(d->stderr_log, NULL);
+	fprintf(stderr, "%s:\n%s\n", what, e ? e : "");
+	free(e);
+	return -1;
+}
+
+int hd_stop_checked(hd *d, char *why, size_t whylen)
+{
+	int st = 0;
+	int rc = hd_signal_wait(d, SIGTERM, 15000, &st);
+	if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	char *e = hd_slurp(d->stderr_log, NULL);
+	size_t n = e ? strlen(e) : 0;
+	snprintf(why, whylen, "stepupd did not exit cleanly (rc %d, status %#x); stderr tail:\n%s", rc, st,
+	         e ? e + (n > 3000 ? n - 3000 : 0) : "");
+	free(e);
+	return -1;
+}

@@ -41,6 +41,13 @@ int hd_start(hd *d);
 /* Send sig and wait up to timeout_ms for exit; the wait status in *status.
  * -1 on timeout (the daemon is then killed). */
 int hd_signal_wait(hd *d, int sig, int timeout_ms, int *status);
+/* hd_start, and on failure print the daemon's stderr (prefixed by
+ * `what`) to stderr: 0 or -1. */
+int hd_start_reporting(hd *d, const char *what);
+/* SIGTERM d and wait (15 s) for a clean exit: status 0, which under ASan
+ * also means no leak. 0, or -1 with the status and the tail of its
+ * stderr in why. */
+int hd_stop_checked(hd *d, char *why, size_t whylen);
 /* Stop (SIGTERM) and remove the directory. */
 void hd_finish(hd *d);
 void hd_rmdir(hd *d);

@@ -112,33 +112,20 @@ static int start_daemon(const char *level, const char *limits, const char *lifec
 {
 	if (hd_init(&D) < 0 || write_config(level, limits, 900, lifecycle) < 0)
 		return -1;
-	if (hd_start(&D) < 0) {
-		char *e = hd_slurp(D.stderr_log, NULL);
-		fprintf(stderr, "stepupd did not start:\n%s\n", e ? e : "");
-		free(e);
-		return -1;
-	}
-	return 0;
+	return hd_start_reporting(&D, "stepupd did not start");
 }
 
 static void stop_clean(void)
 {
-	int st = 0;
-	int rc = hd_signal_wait(&D, SIGTERM, 15000, &st);
-	if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		char *e = hd_slurp(D.stderr_log, NULL);
-		size_t n = e ? strlen(e) : 0;
-		fail_msg("stepupd did not exit cleanly (rc %d, status %#x); stderr tail:\n%s", rc, st,
-		         e ? e + (n > 3000 ? n - 3000 : 0) : "");
-	}
+	char why[3300];
+	if (hd_stop_checked(&D, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 }
 
 static void restart(void)
 {
-	if (hd_start(&D) < 0) {
-		char *e = hd_slurp(D.stderr_log, NULL);
-		fail_msg("stepupd did not start again:\n%s", e ? e : "");
-	}
+	if (hd_start_reporting(&D, "stepupd did not start again") < 0)
+		fail_msg("stepupd did not start again (its stderr is above)");
 }
 
 /* ---- small helpers ------------------------------------------------------------- */

@@ -17,12 +17,7 @@
 #define MAX_BODY (1u << 20)
 
 struct http_sink {
-	int lfd;
-	int stop[2];
-	uint16_t port;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	sink_server sv;
 	/* reply, owned copies */
 	int status, delay_ms, close;
 	char *body, *content_type, *header;
@@ -164,7 +159,7 @@ static int read_chunked(sink_reader *rd, http_sink_request *r)
 static http_sink_request *read_request(http_sink *s, int fd)
 {
 	sink_reader rd;
-	sink_reader_init(&rd, fd, s->stop[0]);
+	sink_reader_init(&rd, fd, s->sv.stop[0]);
 	char line[MAX_LINE];
 	http_sink_request *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -216,7 +211,7 @@ bad:
 
 static void record(http_sink *s, http_sink_request *r)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	if (s->nreqs == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 16;
 		http_sink_request **v = realloc(s->reqs, cap * sizeof(*v));
@@ -228,8 +223,8 @@ static void record(http_sink *s, http_sink_request *r)
 	s->reqs[s->nreqs++] = r;
 	http_sink_cb cb = s->cb;
 	void *arg = s->cb_arg;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	pthread_cond_broadcast(&s->sv.cv);
+	pthread_mutex_unlock(&s->sv.mu);
 	if (cb)
 		cb(arg, r);
 }
@@ -241,7 +236,7 @@ static void serve(http_sink *s, int fd)
 		return;
 	record(s, r);
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	int status = s->status, delay = s->delay_ms, drop = s->close;
 	const char *body = s->body ? s->body : "";
 	size_t blen = strlen(body);
@@ -252,11 +247,11 @@ static void serve(http_sink *s, int fd)
 			   status, reason_phrase(status),
 			   s->content_type ? s->content_type : "application/json", blen,
 			   s->header ? s->header : "", s->header ? "\r\n" : "", body);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	if (len < 0)
 		abort();
 
-	if (delay > 0 && sink_delay(fd, s->stop[0], delay) != 0)
+	if (delay > 0 && sink_delay(fd, s->sv.stop[0], delay) != 0)
 		drop = 1;
 	if (!drop)
 		sink_write_all(fd, resp, (size_t)len);
@@ -267,9 +262,9 @@ static void *server_main(void *arg)
 {
 	http_sink *s = arg;
 	for (;;) {
-		if (sink_wait(s->lfd, s->stop[0], -1) != 1)
+		if (sink_wait(s->sv.lfd, s->sv.stop[0], -1) != 1)
 			break;
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(s->sv.lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		serve(s, fd);
@@ -290,26 +285,7 @@ int http_sink_start(const char *addr, uint16_t port, http_sink **out, char *err,
 		return -1;
 	}
 	s->status = 200;
-	if (sink_stop_init(s->stop) != 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		free(s);
-		return -1;
-	}
-	s->lfd = sink_listen(addr, port, &s->port, err, errlen);
-	if (s->lfd < 0) {
-		sink_stop_close(s->stop);
-		free(s);
-		return -1;
-	}
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	int rc = pthread_create(&s->thread, NULL, server_main, s);
-	if (rc != 0) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
-		close(s->lfd);
-		sink_stop_close(s->stop);
-		pthread_mutex_destroy(&s->mu);
-		pthread_cond_destroy(&s->cv);
+	if (sink_server_start(&s->sv, addr, port, server_main, s, err, errlen) != 0) {
 		free(s);
 		return -1;
 	}
@@ -319,39 +295,36 @@ int http_sink_start(const char *addr, uint16_t port, http_sink **out, char *err,
 
 void http_sink_clear(http_sink *s)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	for (size_t k = 0; k < s->nreqs; k++)
 		request_free(s->reqs[k]);
 	s->nreqs = 0;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 }
 
 void http_sink_stop(http_sink *s)
 {
 	if (!s)
 		return;
-	sink_stop_signal(s->stop);
-	pthread_join(s->thread, NULL);
-	close(s->lfd);
-	sink_stop_close(s->stop);
+	sink_server_stop(&s->sv);
 	http_sink_clear(s);
 	free(s->reqs);
 	free(s->body);
 	free(s->content_type);
 	free(s->header);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->sv.mu);
+	pthread_cond_destroy(&s->sv.cv);
 	free(s);
 }
 
 uint16_t http_sink_port(const http_sink *s)
 {
-	return s->port;
+	return s->sv.port;
 }
 
 void http_sink_set_reply(http_sink *s, const http_sink_reply *reply)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	free(s->body);
 	free(s->content_type);
 	free(s->header);
@@ -361,22 +334,22 @@ void http_sink_set_reply(http_sink *s, const http_sink_reply *reply)
 	s->header = sink_strdup(reply->header);
 	s->delay_ms = reply->delay_ms;
 	s->close = reply->close;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 }
 
 void http_sink_on_request(http_sink *s, http_sink_cb cb, void *arg)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	s->cb = cb;
 	s->cb_arg = arg;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 }
 
 size_t http_sink_count(http_sink *s)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	size_t n = s->nreqs;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return n;
 }
 
@@ -390,19 +363,19 @@ int http_sink_wait(http_sink *s, size_t n, int timeout_ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	int rc = 0;
 	while (s->nreqs < n && rc == 0)
-		rc = pthread_cond_timedwait(&s->cv, &s->mu, &until);
+		rc = pthread_cond_timedwait(&s->sv.cv, &s->sv.mu, &until);
 	int ok = s->nreqs >= n;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return ok;
 }
 
 const http_sink_request *http_sink_get(http_sink *s, size_t i)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	const http_sink_request *r = i < s->nreqs ? s->reqs[i] : NULL;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return r;
 }

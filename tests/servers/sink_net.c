@@ -237,3 +237,37 @@ int sink_strcaseeq(const char *a, const char *b)
 			return 0;
 	return *a == *b;
 }
+
+int sink_server_start(sink_server *sv, const char *addr, uint16_t port, void *(*run)(void *),
+		      void *arg, char *err, size_t errlen)
+{
+	if (sink_stop_init(sv->stop) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	sv->lfd = sink_listen(addr, port, &sv->port, err, errlen);
+	if (sv->lfd < 0) {
+		sink_stop_close(sv->stop);
+		return -1;
+	}
+	pthread_mutex_init(&sv->mu, NULL);
+	pthread_cond_init(&sv->cv, NULL);
+	int rc = pthread_create(&sv->thread, NULL, run, arg);
+	if (rc != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+		close(sv->lfd);
+		sink_stop_close(sv->stop);
+		pthread_mutex_destroy(&sv->mu);
+		pthread_cond_destroy(&sv->cv);
+		return -1;
+	}
+	return 0;
+}
+
+void sink_server_stop(sink_server *sv)
+{
+	sink_stop_signal(sv->stop);
+	pthread_join(sv->thread, NULL);
+	close(sv->lfd);
+	sink_stop_close(sv->stop);
+}

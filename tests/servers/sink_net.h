@@ -6,6 +6,7 @@
 #ifndef STEPUP_SINK_NET_H
 #define STEPUP_SINK_NET_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,24 @@ int sink_read_n(sink_reader *r, char *dst, size_t n);
 int sink_stop_init(int fds[2]);
 void sink_stop_signal(int fds[2]);
 void sink_stop_close(int fds[2]);
+
+/* What every test server is made of: a listener, a stop pipe, the thread
+ * that serves, and a lock + condition for what it records. */
+typedef struct sink_server {
+	int lfd;
+	int stop[2];
+	uint16_t port;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} sink_server;
+
+/* Listen on addr:port and run run(arg) on a new thread: 0, or -1 with a
+ * reason in err and nothing left open. */
+int sink_server_start(sink_server *sv, const char *addr, uint16_t port, void *(*run)(void *),
+		      void *arg, char *err, size_t errlen);
+/* Stop the thread (it sees the stop pipe), join it, close everything. */
+void sink_server_stop(sink_server *sv);
 
 /* Small string helpers (malloc; abort on out of memory: test code). */
 char *sink_strdup(const char *s);

@@ -18,12 +18,7 @@
 #define GREETING "220 sink.test ESMTP stepup test sink\r\n"
 
 struct smtp_sink {
-	int lfd;
-	int stop[2];
-	uint16_t port;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	sink_server sv;
 	smtp_sink_behaviour b; /* b.password owned */
 	smtp_sink_cb cb;
 	void *cb_arg;
@@ -315,7 +310,7 @@ static void record(session *ss)
 	m->auth_user = sink_strdup(ss->user);
 	m->auth_password = sink_strdup(ss->password);
 	smtp_sink *s = ss->s;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	if (s->nmsgs == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 16;
 		smtp_sink_message **v = realloc(s->msgs, cap * sizeof(*v));
@@ -327,8 +322,8 @@ static void record(session *ss)
 	s->msgs[s->nmsgs++] = m;
 	smtp_sink_cb cb = s->cb;
 	void *arg = s->cb_arg;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	pthread_cond_broadcast(&s->sv.cv);
+	pthread_mutex_unlock(&s->sv.mu);
 	if (cb)
 		cb(arg, m);
 }
@@ -469,16 +464,16 @@ static int do_command(session *ss, char *line)
 static void serve(smtp_sink *s, int fd)
 {
 	session ss = { .s = s, .fd = fd };
-	sink_reader_init(&ss.rd, fd, s->stop[0]);
-	pthread_mutex_lock(&s->mu);
+	sink_reader_init(&ss.rd, fd, s->sv.stop[0]);
+	pthread_mutex_lock(&s->sv.mu);
 	s->sessions++;
 	ss.b = s->b;
 	ss.b.password = sink_strdup(s->b.password);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 
 	if (ss.b.close_on_connect)
 		goto out;
-	if (ss.b.greeting_delay_ms > 0 && sink_delay(fd, s->stop[0], ss.b.greeting_delay_ms) != 0)
+	if (ss.b.greeting_delay_ms > 0 && sink_delay(fd, s->sv.stop[0], ss.b.greeting_delay_ms) != 0)
 		goto out;
 	if (fails(&ss, SMTP_SINK_AT_GREETING)) {
 		reply_code(&ss, fail_code(&ss), "service not available by request");
@@ -510,9 +505,9 @@ static void *server_main(void *arg)
 {
 	smtp_sink *s = arg;
 	for (;;) {
-		if (sink_wait(s->lfd, s->stop[0], -1) != 1)
+		if (sink_wait(s->sv.lfd, s->sv.stop[0], -1) != 1)
 			break;
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(s->sv.lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		serve(s, fd);
@@ -532,26 +527,7 @@ int smtp_sink_start(const char *addr, uint16_t port, smtp_sink **out, char *err,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (sink_stop_init(s->stop) != 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		free(s);
-		return -1;
-	}
-	s->lfd = sink_listen(addr, port, &s->port, err, errlen);
-	if (s->lfd < 0) {
-		sink_stop_close(s->stop);
-		free(s);
-		return -1;
-	}
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	int rc = pthread_create(&s->thread, NULL, server_main, s);
-	if (rc != 0) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
-		close(s->lfd);
-		sink_stop_close(s->stop);
-		pthread_mutex_destroy(&s->mu);
-		pthread_cond_destroy(&s->cv);
+	if (sink_server_start(&s->sv, addr, port, server_main, s, err, errlen) != 0) {
 		free(s);
 		return -1;
 	}
@@ -561,65 +537,62 @@ int smtp_sink_start(const char *addr, uint16_t port, smtp_sink **out, char *err,
 
 void smtp_sink_clear(smtp_sink *s)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	for (size_t k = 0; k < s->nmsgs; k++)
 		message_free(s->msgs[k]);
 	s->nmsgs = 0;
 	s->sessions = 0;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 }
 
 void smtp_sink_stop(smtp_sink *s)
 {
 	if (!s)
 		return;
-	sink_stop_signal(s->stop);
-	pthread_join(s->thread, NULL);
-	close(s->lfd);
-	sink_stop_close(s->stop);
+	sink_server_stop(&s->sv);
 	smtp_sink_clear(s);
 	free(s->msgs);
 	free((char *)s->b.password);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->sv.mu);
+	pthread_cond_destroy(&s->sv.cv);
 	free(s);
 }
 
 uint16_t smtp_sink_port(const smtp_sink *s)
 {
-	return s->port;
+	return s->sv.port;
 }
 
 void smtp_sink_set_behaviour(smtp_sink *s, const smtp_sink_behaviour *b)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	free((char *)s->b.password);
 	s->b = *b;
 	s->b.password = sink_strdup(b->password);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 }
 
 void smtp_sink_on_message(smtp_sink *s, smtp_sink_cb cb, void *arg)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	s->cb = cb;
 	s->cb_arg = arg;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 }
 
 size_t smtp_sink_count(smtp_sink *s)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	size_t n = s->nmsgs;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return n;
 }
 
 size_t smtp_sink_sessions(smtp_sink *s)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	size_t n = s->sessions;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return n;
 }
 
@@ -633,19 +606,19 @@ int smtp_sink_wait(smtp_sink *s, size_t n, int timeout_ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	int rc = 0;
 	while (s->nmsgs < n && rc == 0)
-		rc = pthread_cond_timedwait(&s->cv, &s->mu, &until);
+		rc = pthread_cond_timedwait(&s->sv.cv, &s->sv.mu, &until);
 	int ok = s->nmsgs >= n;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return ok;
 }
 
 const smtp_sink_message *smtp_sink_get(smtp_sink *s, size_t i)
 {
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->sv.mu);
 	const smtp_sink_message *m = i < s->nmsgs ? s->msgs[i] : NULL;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->sv.mu);
 	return m;
 }
