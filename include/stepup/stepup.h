@@ -365,6 +365,32 @@ int stepup_decide_json(const stepup_engine *e, stepup_request *r,
                        stepup_decision *d, const char *json, size_t len,
                        unsigned flags, const char **out, size_t *outlen);
 
+/* ---- Card numbers: the one policy (docs/pci.md) -------------------------
+ * A card number is a run of 13 to 19 digits, unbroken or in groups split by
+ * one to three of the separators space - . / : + _, with anything before or
+ * after it (letters too), whose digits pass Luhn and start with a prefix a
+ * card network issues at that length. Within a separated run every window
+ * of whole groups counts; one unbroken run of 20 or more digits does not.
+ * The request decoder, the lifecycle, stepupd and the plugin host all ask
+ * this function: a card number where none is expected is refused (never
+ * quoted back), and never stored or logged. */
+
+/* 1 when text[0..len) holds a card number, else 0. *start and *end (either
+ * may be NULL) get the byte span of the first one: its first digit to one
+ * past its last. */
+int stepup_card_number_find(const char *text, size_t len, size_t *start, size_t *end);
+
+#define STEPUP_SCRUB_CARD  0x1u  /* card numbers, by the policy above -> "[card number]" */
+#define STEPUP_SCRUB_PHONE 0x2u  /* '+' and 7 to 15 digits (E.164 as written) -> "[phone]" */
+#define STEPUP_SCRUB_EMAIL 0x4u  /* local@domain -> "[e-mail]" */
+#define STEPUP_SCRUB_ALL   0x7u
+
+/* Copy text into out with what `what` names replaced by a marker: for
+ * free text of unknown origin on its way to a log. snprintf semantics:
+ * returns the length the whole result needs; out gets at most size - 1
+ * bytes and a NUL (out may be NULL when size is 0). */
+size_t stepup_scrub(const char *text, size_t len, unsigned what, char *out, size_t size);
+
 /* ---- Masking (exposed so hosts log the same way) ----------------------- */
 
 /* "+14155551234" -> "+1 *** *** 1234"; snprintf semantics. */

@@ -1,0 +1,184 @@
+/* cardnum.c: the one card-number policy of stepup (docs/pci.md).
+ *
+ * A card number is a run of 13 to 19 digits, unbroken or split into
+ * groups by one to three separator characters (space - . / : + _), with
+ * anything but a digit or a separator before and after it (letters too:
+ * "DWSPMC4111111111111111" holds one), whose digits pass the Luhn check
+ * and begin with the prefix a card network issues at that length.
+ *
+ * Within a run of groups every window of whole groups is a candidate, so
+ * "4111 1111 1111 1111 0" or a card number followed by a date still holds
+ * one; a single unbroken run of more than 19 digits (a nanosecond
+ * timestamp with a suffix, a 20+ digit reference) is not a card number,
+ * nor is a run that fails Luhn or starts with a prefix no network issues
+ * at its length (nanosecond timestamps start with 1, which only UATP
+ * issues, at 15 digits).
+ *
+ * Every boundary asks this file: the request decoder, the lifecycle, the
+ * daemon's handlers and logs, the plugin host. Nothing else in the tree
+ * decides what a card number is. */
+#include <stdint.h>
+#include <string.h>
+
+#include <stepup/stepup.h>
+
+#include "cardnum.h"
+
+#define SEP_RUN_MAX 3   /* separator characters allowed between two groups */
+#define WINDOW_MAX 19   /* digits */
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int is_sep(char c)
+{
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == ':' || c == '+' || c == '_';
+}
+
+/* Issuer identification number prefixes and the lengths issued under
+ * them (ISO/IEC 7812 major industry identifiers 1-6, 8, 9 as the
+ * networks use them; broad ranges where networks share a prefix). */
+static const struct iin {
+	uint32_t lo, hi;      /* prefix range, inclusive */
+	uint8_t digits;       /* prefix length */
+	uint8_t minlen, maxlen;
+} iins[] = {
+	{ 1, 1, 1, 15, 15 },          /* UATP */
+	{ 2200, 2204, 4, 16, 19 },    /* Mir */
+	{ 2205, 2205, 4, 16, 16 },    /* BORICA */
+	{ 2221, 2720, 4, 16, 16 },    /* Mastercard 2-series */
+	{ 300, 305, 3, 14, 19 },      /* Diners Club */
+	{ 3095, 3095, 4, 14, 19 },    /* Diners Club */
+	{ 34, 34, 2, 15, 15 },        /* American Express */
+	{ 36, 36, 2, 14, 19 },        /* Diners Club */
+	{ 37, 37, 2, 15, 15 },        /* American Express */
+	{ 3528, 3589, 4, 16, 19 },    /* JCB, RuPay 353/356 */
+	{ 38, 39, 2, 14, 19 },        /* Diners Club */
+	{ 4, 4, 1, 13, 19 },          /* Visa, Visa Electron, Dankort */
+	{ 50, 59, 2, 12, 19 },        /* Mastercard 51-55, Maestro, Verve, UzCard 5614 */
+	{ 60, 69, 2, 12, 19 },        /* Discover, UnionPay, RuPay, Maestro, Troy, Verve */
+	{ 81, 82, 2, 16, 19 },        /* UnionPay, RuPay */
+	{ 8600, 8600, 4, 16, 16 },    /* UzCard */
+	{ 9792, 9792, 4, 16, 16 },    /* Troy */
+	{ 9860, 9860, 4, 16, 16 },    /* Humo */
+};
+
+static int iin_ok(const char *d, size_t n)
+{
+	for (size_t i = 0; i < sizeof(iins) / sizeof(iins[0]); i++) {
+		const struct iin *e = &iins[i];
+		uint32_t p = 0;
+		if (n < e->minlen || n > e->maxlen)
+			continue;
+		for (unsigned k = 0; k < e->digits; k++)
+			p = p * 10 + (uint32_t)(d[k] - '0');
+		if (p >= e->lo && p <= e->hi)
+			return 1;
+	}
+	return 0;
+}
+
+static int luhn_ok(const char *d, size_t n)
+{
+	unsigned sum = 0;
+	for (size_t k = 0; k < n; k++) {
+		unsigned x = (unsigned)(d[n - 1 - k] - '0');
+		if (k & 1) {
+			x *= 2;
+			if (x > 9)
+				x -= 9;
+		}
+		sum += x;
+	}
+	return sum % 10 == 0;
+}
+
+int su_card_digits_ok(const char *digits, size_t n)
+{
+	return n >= 13 && n <= WINDOW_MAX && iin_ok(digits, n) && luhn_ok(digits, n);
+}
+
+/* One group of digits in the current run. */
+typedef struct group {
+	size_t start, end;
+} group;
+
+/* The windows of whole groups that end at group `last` (ring index) and
+ * hold 13 to 19 digits. */
+static int window_hit(const char *s, const group *ring, unsigned count, unsigned last,
+                      size_t *start, size_t *end)
+{
+	char digits[WINDOW_MAX];
+	size_t total = 0;
+
+	/* Walk back from the newest group, prepending its digits. */
+	for (unsigned k = 0; k < count; k++) {
+		const group *g = &ring[(last + WINDOW_MAX + 1 - k) % (WINDOW_MAX + 1)];
+		size_t len = g->end - g->start;
+		if (total + len > WINDOW_MAX)
+			return 0;
+		memmove(digits + len, digits, total);
+		memcpy(digits, s + g->start, len);
+		total += len;
+		if (total >= 13 && su_card_digits_ok(digits, total)) {
+			if (start)
+				*start = g->start;
+			if (end)
+				*end = ring[last].end;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int su_card_find(const char *s, size_t n, size_t *start, size_t *end)
+{
+	size_t digits = 0;
+
+	if (!s)
+		return 0;
+	/* Most text holds fewer than 13 digits in all: one cheap pass. */
+	for (size_t i = 0; i < n && digits < 13; i++)
+		digits += is_digit(s[i]);
+	if (digits < 13)
+		return 0;
+
+	group ring[WINDOW_MAX + 1];
+	unsigned count = 0, last = 0;
+	size_t i = 0;
+	while (i < n) {
+		if (!is_digit(s[i])) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && is_digit(s[j]))
+			j++;
+		/* A group longer than a card number ends every window through it. */
+		if (j - i > WINDOW_MAX) {
+			count = 0;
+		} else {
+			last = (last + 1) % (WINDOW_MAX + 1);
+			ring[last] = (group){ i, j };
+			if (count < WINDOW_MAX + 1)
+				count++;
+			if (window_hit(s, ring, count, last, start, end))
+				return 1;
+		}
+		/* Does the run go on: 1 to SEP_RUN_MAX separators, then a digit? */
+		size_t k = j;
+		while (k < n && k - j <= SEP_RUN_MAX && is_sep(s[k]))
+			k++;
+		if (!(k > j && k - j <= SEP_RUN_MAX && k < n && is_digit(s[k])))
+			count = 0;
+		i = k > j ? k : j;
+	}
+	return 0;
+}
+
+int stepup_card_number_find(const char *text, size_t len, size_t *start, size_t *end)
+{
+	return su_card_find(text, len, start, end);
+}
