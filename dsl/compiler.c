@@ -15,6 +15,7 @@
 struct stepup_compiler {
 	su_diags diags;
 	const stepup_plugins *plugins;  /* borrowed; rule functions callable */
+	unsigned flags;                 /* STEPUP_LOAD_* */
 };
 
 /* A location naming a whole file (line 0: no source line to show). */
@@ -45,6 +46,14 @@ int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p)
 	if (!c)
 		return STEPUP_EINVAL;
 	c->plugins = p;
+	return STEPUP_OK;
+}
+
+int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags)
+{
+	if (!c || (flags & ~STEPUP_LOAD_ALLOW_EMPTY))
+		return STEPUP_EINVAL;
+	c->flags = flags;
 	return STEPUP_OK;
 }
 
@@ -134,6 +143,14 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 				         "internal error: compiled program failed verification: %s", why);
 				su_program_free(rs);
 				rs = NULL;
+			} else if (rs && rs->nrules == 0 && !(c->flags & STEPUP_LOAD_ALLOW_EMPTY)) {
+				/* Fail closed: an emptied or comment-only file must
+				 * not become a policy that approves everything. */
+				su_error(&c->diags, file_loc(0),
+				         "the ruleset has no rules: it would approve every request "
+				         "(an empty ruleset must be allowed explicitly)");
+				su_program_free(rs);
+				rs = NULL;
 			} else if (rs && su_program_prepare(rs) < 0) {
 				c->diags.oom = 1;
 				su_program_free(rs);
@@ -185,6 +202,12 @@ int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_
 int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plugins,
                                      stepup_ruleset **out, char *err, size_t errlen)
 {
+	return stepup_ruleset_load_flags(path, plugins, 0, out, err, errlen);
+}
+
+int stepup_ruleset_load_flags(const char *path, const stepup_plugins *plugins, unsigned flags,
+                              stepup_ruleset **out, char *err, size_t errlen)
+{
 	FILE *f;
 	unsigned char magic[8];
 	size_t got;
@@ -212,7 +235,7 @@ int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plu
 				snprintf(err, errlen, "%s: %s", path, rc == -1 ? "out of memory" : "read error");
 			return rc == -1 ? STEPUP_ENOMEM : STEPUP_EIO;
 		}
-		rc = stepup_ruleset_load_bundle(buf, len, out, err, errlen);
+		rc = stepup_ruleset_load_bundle_flags(buf, len, flags, out, err, errlen);
 		free(buf);
 		if (rc != STEPUP_OK && err && errlen) {
 			char tmp[512];
@@ -228,6 +251,7 @@ int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plu
 	if (!c)
 		return STEPUP_ENOMEM;
 	c->plugins = plugins;
+	c->flags = flags;
 	rc = stepup_compiler_add_file(c, path);
 	if (rc == STEPUP_OK)
 		rc = stepup_compiler_compile(c, out);

@@ -374,6 +374,12 @@ static int errf(char *err, size_t n, int code, const char *msg, unsigned a, unsi
 int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **out,
                                char *err, size_t errlen)
 {
+	return stepup_ruleset_load_bundle_flags(data, len, 0, out, err, errlen);
+}
+
+int stepup_ruleset_load_bundle_flags(const void *data, size_t len, unsigned flags,
+                                     stepup_ruleset **out, char *err, size_t errlen)
+{
 	const uint8_t *p = data;
 	uint8_t digest[32];
 	char why[160];
@@ -423,6 +429,13 @@ int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **ou
 		if (err && errlen)
 			snprintf(err, errlen, "bundle rejected by the verifier: %s", why);
 		return STEPUP_EBUNDLE;
+	}
+	/* Fail closed: no rules would approve every request. */
+	if (rs->nrules == 0 && !(flags & STEPUP_LOAD_ALLOW_EMPTY)) {
+		su_program_free(rs);
+		return errf(err, errlen, STEPUP_ECOMPILE,
+		            "the bundle has no rules: it would approve every request "
+		            "(an empty ruleset must be allowed explicitly)", 0, 0);
 	}
 	if (su_program_prepare(rs) < 0) {
 		su_program_free(rs);

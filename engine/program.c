@@ -792,6 +792,14 @@ size_t stepup_ruleset_rule_count(const stepup_ruleset *rs)
 	return rs ? rs->nrules : 0;
 }
 
+size_t stepup_ruleset_outcome_count(const stepup_ruleset *rs, stepup_outcome o)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; rs && i < rs->nrules; i++)
+		n += rs->rules[i].outcome == (uint8_t)o;
+	return n;
+}
+
 stepup_ruleset *stepup_ruleset_ref(stepup_ruleset *rs)
 {
 	if (rs)

@@ -109,6 +109,13 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out);
  * binds them again at build. Borrowed: keep p alive until compile returns. */
 int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p);
 
+/* Fail closed: a ruleset with no rules would approve every request, so
+ * compiling or loading one is an error ("the ruleset has no rules")
+ * unless this flag says it is wanted (tests, a deliberate allow-all). */
+#define STEPUP_LOAD_ALLOW_EMPTY 0x1u
+/* Flags (STEPUP_LOAD_*) for the next stepup_compiler_compile(). */
+int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags);
+
 size_t stepup_compiler_diag_count(const stepup_compiler *c);
 size_t stepup_compiler_error_count(const stepup_compiler *c);
 const stepup_diag *stepup_compiler_diag(const stepup_compiler *c, size_t i);
@@ -132,10 +139,17 @@ int stepup_ruleset_load(const char *path, stepup_ruleset **out,
  * checked when an engine is built. */
 int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plugins,
                                      stepup_ruleset **out, char *err, size_t errlen);
+/* Same, with STEPUP_LOAD_* flags. Every load refuses a ruleset with no
+ * rules (source or bundle) unless STEPUP_LOAD_ALLOW_EMPTY is set. */
+int stepup_ruleset_load_flags(const char *path, const stepup_plugins *plugins, unsigned flags,
+                              stepup_ruleset **out, char *err, size_t errlen);
 /* Load a bundle from memory. Truncated, corrupted or foreign-version data is
- * refused with STEPUP_EBUNDLE / STEPUP_EVERSION and a message. */
+ * refused with STEPUP_EBUNDLE / STEPUP_EVERSION and a message; a bundle
+ * with no rules with STEPUP_ECOMPILE. */
 int stepup_ruleset_load_bundle(const void *data, size_t len,
                                stepup_ruleset **out, char *err, size_t errlen);
+int stepup_ruleset_load_bundle_flags(const void *data, size_t len, unsigned flags,
+                                     stepup_ruleset **out, char *err, size_t errlen);
 /* Serialize to a bundle. *data is malloc'd; free() it. */
 int stepup_ruleset_serialize(const stepup_ruleset *rs, void **data, size_t *len);
 int stepup_ruleset_save(const stepup_ruleset *rs, const char *path,
@@ -144,6 +158,10 @@ int stepup_ruleset_save(const stepup_ruleset *rs, const char *path,
 const char *stepup_ruleset_name(const stepup_ruleset *rs);
 const char *stepup_ruleset_revision(const stepup_ruleset *rs); /* "sha256:<64 hex>" */
 size_t stepup_ruleset_rule_count(const stepup_ruleset *rs);
+/* How many rules have outcome o (decline = STEPUP_RED, step_up =
+ * STEPUP_YELLOW, approve = STEPUP_GREEN): a host compares rulesets before
+ * swapping one for another (stepupd's reload guards). */
+size_t stepup_ruleset_outcome_count(const stepup_ruleset *rs, stepup_outcome o);
 
 /* Human-readable listing of the compiled program (for `stepup compile -S`).
  * Returns a malloc'd string; free() it. NULL on allocation failure. */

@@ -290,6 +290,74 @@ static void save_and_load_file(void **state)
 	stepup_ruleset_unref(rs);
 }
 
+/* Fail closed: a bundle with no rules (made with the explicit opt-in) is
+ * refused by every load unless the loader opts in too, from memory and
+ * from a file; whitespace-only and comment-only sources likewise. */
+static void empty_rulesets_fail_closed(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/stepup-test-empty-XXXXXX", path[256], err[512];
+	stepup_compiler *c = stepup_compiler_new();
+	stepup_ruleset *rs = NULL, *back = NULL;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(stepup_compiler_set_flags(c, STEPUP_LOAD_ALLOW_EMPTY), STEPUP_OK);
+	assert_int_equal(stepup_compiler_add_source(c, "e.rules", "# emptied\n", 10), STEPUP_OK);
+	assert_int_equal(stepup_compiler_compile(c, &rs), STEPUP_OK);
+	stepup_compiler_free(c);
+
+	size_t len;
+	uint8_t *b = serialize(rs, &len);
+	err[0] = '\0';
+	assert_int_equal(stepup_ruleset_load_bundle(b, len, &back, err, sizeof(err)), STEPUP_ECOMPILE);
+	assert_null(back);
+	assert_non_null(strstr(err, "no rules"));
+	assert_int_equal(stepup_ruleset_load_bundle_flags(b, len, STEPUP_LOAD_ALLOW_EMPTY, &back, err, sizeof(err)),
+	                 STEPUP_OK);
+	assert_int_equal(stepup_ruleset_rule_count(back), 0);
+	stepup_ruleset_unref(back);
+	back = NULL;
+	free(b);
+
+	snprintf(path, sizeof(path), "%s/empty.bundle", dir);
+	assert_int_equal(stepup_ruleset_save(rs, path, err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(stepup_ruleset_load(path, &back, err, sizeof(err)), STEPUP_ECOMPILE);
+	assert_null(back);
+	assert_non_null(strstr(err, path));
+	assert_int_equal(stepup_ruleset_load_flags(path, NULL, STEPUP_LOAD_ALLOW_EMPTY, &back, err, sizeof(err)),
+	                 STEPUP_OK);
+	stepup_ruleset_unref(back);
+	back = NULL;
+	remove(path);
+
+	static const char *const sources[] = { "", "   \n\n", "# a comment\n# another" };
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+		snprintf(path, sizeof(path), "%s/empty.rules", dir);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(sources[i], f);
+		fclose(f);
+		assert_int_equal(stepup_ruleset_load(path, &back, err, sizeof(err)), STEPUP_ECOMPILE);
+		assert_null(back);
+		assert_non_null(strstr(err, "no rules"));
+		remove(path);
+	}
+	assert_int_equal(rmdir(dir), 0);
+	stepup_ruleset_unref(rs);
+}
+
+/* Rules counted by outcome (the reload guards of stepupd compare them). */
+static void outcome_counts(void **state)
+{
+	(void)state;
+	stepup_ruleset *rs = load_default();
+	size_t r = stepup_ruleset_outcome_count(rs, STEPUP_RED), y = stepup_ruleset_outcome_count(rs, STEPUP_YELLOW),
+	       g = stepup_ruleset_outcome_count(rs, STEPUP_GREEN);
+	assert_true(r > 0 && y > 0);
+	assert_int_equal(r + y + g, stepup_ruleset_rule_count(rs));
+	assert_int_equal(stepup_ruleset_outcome_count(NULL, STEPUP_RED), 0);
+	stepup_ruleset_unref(rs);
+}
+
 static int is_revision(const char *r)
 {
 	if (strncmp(r, "sha256:", 7) != 0 || strlen(r) != 71)
@@ -1004,6 +1072,8 @@ int main(void)
 		cmocka_unit_test(round_trip_default_rules),
 		cmocka_unit_test(round_trip_all_constructs),
 		cmocka_unit_test(save_and_load_file),
+		cmocka_unit_test(empty_rulesets_fail_closed),
+		cmocka_unit_test(outcome_counts),
 		cmocka_unit_test(revision_tracks_source),
 		cmocka_unit_test(refuses_empty_and_foreign_data),
 		cmocka_unit_test(refuses_every_truncation),

@@ -49,10 +49,10 @@ static void header_names_the_ruleset(void **state)
 	dc_free(&k);
 
 	/* A name with escapes. */
-	k = dc_compile_src("ruleset \"a\\\"b\\\\c\"\n");
+	k = dc_compile_src("ruleset \"a\\\"b\\\\c\"\nrule a when card.state == CLOSED then decline\n");
 	dc_expect_ok(&k);
 	assert_string_equal(stepup_ruleset_name(k.rs), "a\"b\\c");
-	assert_int_equal(stepup_ruleset_rule_count(k.rs), 0);
+	assert_int_equal(stepup_ruleset_rule_count(k.rs), 1);
 	dc_free(&k);
 }
 
@@ -70,16 +70,34 @@ static void header_must_come_first(void **state)
 static void empty_and_comment_only_sources(void **state)
 {
 	(void)state;
-	dc_comp k = dc_compile_named("empty.rules", "", 0);
-	dc_expect_ok(&k);
-	assert_int_equal(stepup_ruleset_rule_count(k.rs), 0);
-	assert_int_equal(stepup_compiler_diag_count(k.c), 0);
-	dc_free(&k);
+	/* Fail closed: a source with no rules (empty, blank, comments, a
+	 * header and methods only) would approve everything: an error naming
+	 * the file, unless explicitly allowed. */
+	static const char *const empties[] = {
+		"", "  \n\t\n", "# nothing but a comment, and no final newline",
+		"ruleset \"x\"\nmethod OTP_SMS when end_user.phone is present\n",
+	};
+	for (size_t i = 0; i < TH_N(empties); i++) {
+		dc_comp k = dc_compile_named("empty.rules", empties[i], strlen(empties[i]));
+		dc_expect_errors(&k, 1);
+		char buf[256];
+		stepup_compiler_render_diag(k.c, 0, buf, sizeof(buf));
+		assert_non_null(strstr(buf, "empty.rules: error: the ruleset has no rules: it would approve every request"));
+		dc_free(&k);
 
-	k = dc_compile_src("# nothing but a comment, and no final newline");
-	dc_expect_ok(&k);
-	assert_int_equal(stepup_ruleset_rule_count(k.rs), 0);
-	dc_free(&k);
+		stepup_compiler *c = stepup_compiler_new();
+		stepup_ruleset *rs = NULL;
+		assert_int_equal(stepup_compiler_set_flags(c, STEPUP_LOAD_ALLOW_EMPTY), STEPUP_OK);
+		assert_int_equal(stepup_compiler_add_source(c, "empty.rules", empties[i], strlen(empties[i])), STEPUP_OK);
+		assert_int_equal(stepup_compiler_compile(c, &rs), STEPUP_OK);
+		assert_int_equal(stepup_ruleset_rule_count(rs), 0);
+		assert_int_equal(stepup_compiler_diag_count(c), 0);
+		stepup_ruleset_unref(rs);
+		stepup_compiler_free(c);
+	}
+	assert_int_equal(stepup_compiler_set_flags(NULL, 0), STEPUP_EINVAL);
+
+	dc_comp k;
 
 	/* Comments between every token, including inside a condition. */
 	k = dc_compile_src("rule # name next\n a # desc next\n \"d\" # when next\n when # cond\n"
