@@ -11,7 +11,7 @@ su_node *su_node_new(su_node_kind kind, su_loc loc)
 		n->kind = kind;
 		n->loc = loc;
 		n->slot = -1;
-		n->ekind = SU_E_NONE;
+		n->ekind = -1;  /* no enum kind / list field */
 		n->func = -1;
 		n->import = -1;
 	}
@@ -90,11 +90,24 @@ void su_file_free(su_file *f)
 	if (!f)
 		return;
 	free(f->ruleset_name);
+	free(f->schema);
+	su_field_decl_free(f->fields);
 	su_method_decl_free(f->methods);
 	su_let_decl_free(f->lets);
 	su_rule_decl_free(f->rules);
 	su_policy_decl_free(f->policies);
 	free(f);
+}
+
+void su_field_decl_free(su_field_decl *f)
+{
+	while (f) {
+		su_field_decl *next = f->next;
+		free(f->path);
+		su_node_free(f->items);
+		free(f);
+		f = next;
+	}
 }
 
 const char *su_node_kind_name(su_node_kind k)

@@ -27,7 +27,8 @@
 	X(STRING, "string")                                       \
 	X(BOOL, "boolean")                                        \
 	X(SET, "set")                                             \
-	X(CALL, "call")
+	X(CALL, "call")                                           \
+	X(RANGE, "range")
 
 typedef enum su_node_kind {
 #define X(K, NAME) SU_N_##K,
@@ -108,14 +109,27 @@ typedef struct su_policy_decl {
 	struct su_policy_decl *next;
 } su_policy_decl;
 
+/* `field PATH ITEMS...`: the items (names, integers, ranges a..b, sets
+ * {A, B}, calls f(path), strings, booleans) as written; dsl/declare.c
+ * reads the type and options out of them. */
+typedef struct su_field_decl {
+	char *path;
+	su_loc loc;               /* of the path */
+	su_node *items;           /* sibling list */
+	struct su_field_decl *next;
+} su_field_decl;
+
 /* One parsed source file. Lists keep source order. */
 typedef struct su_file {
 	char *ruleset_name;       /* may be NULL */
 	su_loc name_loc;
+	char *schema;             /* `schema NAME`, may be NULL */
+	su_loc schema_loc;
 	su_method_decl *methods;
 	su_let_decl *lets;
 	su_rule_decl *rules;
 	su_policy_decl *policies;
+	su_field_decl *fields;
 } su_file;
 
 su_node *su_node_new(su_node_kind kind, su_loc loc);
@@ -127,6 +141,7 @@ void su_method_decl_free(su_method_decl *m);
 void su_let_decl_free(su_let_decl *l);
 void su_rule_decl_free(su_rule_decl *r);
 void su_policy_decl_free(su_policy_decl *p);
+void su_field_decl_free(su_field_decl *f);
 void su_file_free(su_file *f);
 const char *su_node_kind_name(su_node_kind k);
 const char *su_cmp_text(su_cmp c);

@@ -15,9 +15,12 @@
 #include "../engine/plugins.h"
 #include "../engine/program.h"
 
+#define SU_E_NONE (-1)   /* no enum kind / list field expected */
+
 typedef struct ctx {
 	su_diags *d;
 	su_checked *out;
+	su_schema *sc;
 	const stepup_plugins *plugins;
 	su_let_decl **lets;
 	size_t nlets;
@@ -40,14 +43,14 @@ static int method_lookup(const char *name)
 	return -1;
 }
 
-static const char *type_name(su_type t, int ekind)
+static const char *type_name(su_type t)
 {
 	switch (t) {
 	case SU_T_BOOL: return "a boolean";
 	case SU_T_INT: return "an integer";
 	case SU_T_FLOAT: return "a number";
 	case SU_T_STRING: return "a string";
-	case SU_T_ENUM: return ekind >= 0 ? su_enums[ekind].what : "an enum value";
+	case SU_T_ENUM: return "an enum value";
 	case SU_T_REASON: return "a reason code";
 	case SU_T_REASONS: return "a list of reason codes";
 	case SU_T_SET: return "a set";
@@ -56,13 +59,21 @@ static const char *type_name(su_type t, int ekind)
 }
 
 /* "a card state" reads better than "card state" in messages. */
-static const char *a_type(su_type t, int ekind, char *buf, size_t n)
+static const char *a_type(const ctx *c, su_type t, int ekind, char *buf, size_t n)
 {
-	if (t == SU_T_ENUM && ekind >= 0)
-		snprintf(buf, n, "a %s", su_enums[ekind].what);
-	else
-		snprintf(buf, n, "%s", type_name(t, ekind));
+	if (t == SU_T_ENUM && ekind >= 0 && n > 2) {
+		buf[0] = 'a';
+		buf[1] = ' ';
+		su_schema_what(c->sc, (unsigned)ekind, buf + 2, n - 2);
+	} else {
+		snprintf(buf, n, "%s", type_name(t));
+	}
 	return buf;
+}
+
+static int field_slot(const ctx *c, const char *name)
+{
+	return su_schema_lookup(c->sc, name, strlen(name));
 }
 
 static su_let_decl *find_let(ctx *c, const char *name)
@@ -87,8 +98,7 @@ static void replace(su_node **np, su_node *repl)
  * a constant becomes a field reference. */
 static void promote_field(ctx *c, su_node *n)
 {
-	if (n->kind == SU_N_IDENT && !find_let(c, n->text) &&
-	    su_field_lookup(n->text, strlen(n->text)) >= 0)
+	if (n->kind == SU_N_IDENT && !find_let(c, n->text) && field_slot(c, n->text) >= 0)
 		n->kind = SU_N_FIELD;
 }
 
@@ -134,23 +144,66 @@ static int substitute_let(ctx *c, su_node **np, int want_set)
 	return 1;
 }
 
+static int add_code(ctx *c, int slot, su_node *n);
+
+/* An unknown field: the closest declared one, else what lies under the
+ * longest prefix that is an object of the schema. */
+static void unknown_field(ctx *c, const su_node *n)
+{
+	const su_schema *sc = c->sc;
+	const char *s = su_schema_suggest(sc, n->text);
+	if (s) {
+		su_error(c->d, n->loc, "unknown field '%s'; did you mean '%s'?", n->text, s);
+		return;
+	}
+	for (const char *dot = strrchr(n->text, '.'); dot; ) {
+		size_t plen = (size_t)(dot - n->text);
+		char list[400] = "";
+		unsigned found = 0;
+		for (uint32_t i = 0; i < sc->nfields; i++) {
+			const char *p = SU_FPATH(sc, i);
+			if (strncmp(p, n->text, plen) != 0 || p[plen] != '.')
+				continue;
+			if (found < 12) {
+				strncat(list, found ? ", " : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, p, sizeof(list) - strlen(list) - 1);
+			}
+			found++;
+		}
+		if (found) {
+			su_error(c->d, n->loc, "unknown field '%s' (fields under '%.*s': %s%s)", n->text, (int)plen,
+			         n->text, list, found > 12 ? ", ..." : "");
+			return;
+		}
+		/* The next shorter prefix. */
+		const char *q = dot;
+		dot = NULL;
+		for (const char *x = n->text; x < q; x++)
+			if (*x == '.')
+				dot = x;
+	}
+	su_error(c->d, n->loc, "unknown field '%s' (declare it: field %s TYPE)", n->text, n->text);
+}
+
 static int resolve_ident(ctx *c, su_node *n, su_type want, int want_ekind)
 {
-	if (want == SU_T_ENUM) {
-		int id = su_enum_lookup(want_ekind, n->text, strlen(n->text));
+	if (want == SU_T_ENUM && want_ekind >= 0) {
+		int id = su_schema_value(c->sc, (unsigned)want_ekind, n->text, strlen(n->text));
+		char what[128];
+		su_schema_what(c->sc, (unsigned)want_ekind, what, sizeof(what));
 		if (id < 0) {
-			const char *s = su_enum_suggest(want_ekind, n->text);
+			const char *s = su_schema_suggest_value(c->sc, (unsigned)want_ekind, n->text);
 			if (s)
-				su_error(c->d, n->loc, "unknown %s '%s'; did you mean '%s'?",
-				         su_enums[want_ekind].what, n->text, s);
+				su_error(c->d, n->loc, "unknown %s '%s'; did you mean '%s'?", what, n->text, s);
 			else {
 				char list[256] = "";
-				for (unsigned i = 0; i < su_enums[want_ekind].count; i++) {
+				const su_field *f = &c->sc->fields[want_ekind];
+				for (unsigned i = 0; i < f->values.count; i++) {
 					strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
-					strncat(list, su_enums[want_ekind].values[i], sizeof(list) - strlen(list) - 1);
+					strncat(list, su_schema_value_name(c->sc, (unsigned)want_ekind, i),
+					        sizeof(list) - strlen(list) - 1);
 				}
-				su_error(c->d, n->loc, "unknown %s '%s' (expected one of %s)",
-				         su_enums[want_ekind].what, n->text, list);
+				su_error(c->d, n->loc, "unknown %s '%s' (expected one of %s)", what, n->text, list);
 			}
 			return -1;
 		}
@@ -159,17 +212,23 @@ static int resolve_ident(ctx *c, su_node *n, su_type want, int want_ekind)
 		n->ival = id;
 		return 0;
 	}
-	if (want == SU_T_REASON) {
-		int bit = su_checked_reason_bit(c->out, n->text);
-		if (bit < 0) {
-			su_error(c->d, n->loc,
-			         "unknown reason code '%s' (quote it, \"%s\", to match a code the network added)",
-			         n->text, n->text);
-			return -1;
+	if (want == SU_T_REASON && want_ekind >= 0) {
+		const su_field *f = &c->sc->fields[want_ekind];
+		if (!(f->flags & SU_FF_FREE) &&
+		    su_schema_declared_code(c->sc, (unsigned)want_ekind, n->text, strlen(n->text)) >= 0) {
+			int bit = add_code(c, want_ekind, n);
+			if (bit < 0)
+				return -1;
+			n->ty = SU_T_REASON;
+			n->ival = bit;
+			return 0;
 		}
-		n->ty = SU_T_REASON;
-		n->ival = bit;
-		return 0;
+		if (f->flags & SU_FF_FREE)
+			su_error(c->d, n->loc, "undefined constant '%s' (write \"%s\" for a string)", n->text, n->text);
+		else
+			su_error(c->d, n->loc, "unknown reason code '%s' (quote it, \"%s\", to match a code the network added)",
+			         n->text, n->text);
+		return -1;
 	}
 	if (method_lookup(n->text) >= 0)
 		su_error(c->d, n->loc, "'%s' is an ID&V method, not a value", n->text);
@@ -181,39 +240,56 @@ static int resolve_ident(ctx *c, su_node *n, su_type want, int want_ekind)
 	return -1;
 }
 
-static int add_extra_reason(ctx *c, su_node *n)
+/* The bit of code n->text in list field `slot`'s mask, given on first
+ * use: only the values a ruleset names need a bit. */
+static int add_code(ctx *c, int slot, su_node *n)
 {
-	su_checked *o = c->out;
-	int bit = su_checked_reason_bit(o, n->text);
+	su_codes *k = &c->out->codes[slot];
 
-	if (bit >= 0)
-		return bit;
-	if (SU_R_KNOWN_COUNT + o->nextra >= SU_REASON_MAX) {
-		su_error(c->d, n->loc, "too many distinct reason codes (at most %d)", SU_REASON_MAX);
+	for (unsigned i = 0; i < k->n; i++)
+		if (strcmp(k->v[i], n->text) == 0)
+			return (int)i;
+	if (k->n >= SU_MAX_CODE_BITS) {
+		su_error(c->d, n->loc, "too many distinct reason codes in %s (the rules may name at most %d)",
+		         SU_FPATH(c->sc, (unsigned)slot), SU_MAX_CODE_BITS);
 		return -1;
 	}
 	if (!n->text[0]) {
 		su_error(c->d, n->loc, "empty reason code");
 		return -1;
 	}
-	o->extra_reasons[o->nextra] = strdup(n->text);
-	if (!o->extra_reasons[o->nextra]) {
+	if (k->n == k->cap) {
+		unsigned cap = k->cap ? k->cap * 2 : 8;
+		char **v = realloc(k->v, cap * sizeof(*v));
+		if (!v) {
+			c->d->oom = 1;
+			return -1;
+		}
+		k->v = v;
+		k->cap = cap;
+	}
+	if (!(k->v[k->n] = strdup(n->text))) {
 		c->d->oom = 1;
 		return -1;
 	}
-	return SU_R_KNOWN_COUNT + (int)o->nextra++;
+	return (int)k->n++;
 }
 
 /* Type names as plugin signatures spell them (integer, float, bool,
  * string), for plugin call messages. */
-static const char *sig_type_name(su_type t, int ekind)
+static const char *sig_type_name(const ctx *c, su_type t, int ekind, char *buf, size_t n)
 {
 	switch (t) {
 	case SU_T_BOOL: return "bool";
 	case SU_T_INT: return "integer";
 	case SU_T_FLOAT: return "float";
 	case SU_T_STRING: return "string";
-	case SU_T_ENUM: return ekind >= 0 ? su_enums[ekind].what : "enum value";
+	case SU_T_ENUM:
+		if (ekind >= 0) {
+			su_schema_what(c->sc, (unsigned)ekind, buf, n);
+			return buf;
+		}
+		return "enum value";
 	case SU_T_REASON: return "reason code";
 	case SU_T_REASONS: return "list of reason codes";
 	default: return "nothing";
@@ -320,7 +396,7 @@ static int check_plugin_call(ctx *c, su_node *n)
 	unsigned nargs = 0, i = 0;
 	int rc = 0, k;
 
-	if (su_field_lookup(n->text, strlen(n->text)) >= 0) {
+	if (field_slot(c, n->text) >= 0) {
 		su_error(c->d, n->loc, "'%s' is a field, not a function", n->text);
 		return -1;
 	}
@@ -364,9 +440,17 @@ static int check_plugin_call(ctx *c, su_node *n)
 			continue;
 		}
 		su_type got = (*ap)->ty;
+		char b1[128], b2[128];
 		if (got != want && !(want == SU_T_FLOAT && got == SU_T_INT)) {
 			su_error(c->d, (*ap)->loc, "argument %u of %s: expected %s, got %s", i + 1, n->text,
-			         sig_type_name(want, SU_E_NONE), sig_type_name(got, (*ap)->ekind));
+			         sig_type_name(c, want, SU_E_NONE, b1, sizeof(b1)),
+			         sig_type_name(c, got, (*ap)->ekind, b2, sizeof(b2)));
+			rc = -1;
+		} else if ((*ap)->kind == SU_N_FIELD && (c->sc->fields[(*ap)->slot].flags & SU_FF_SECRET)) {
+			/* A plugin keeps what it is given: secrets never cross. */
+			su_error(c->d, (*ap)->loc, "%s is secret: it is never handed to a plugin%s", (*ap)->text,
+			         c->sc->fields[(*ap)->slot].format == SU_FMT_CARD_NUMBER
+			                 ? " (pass card.bin or card.pan_suffix: the facts a plugin needs)" : "");
 			rc = -1;
 		}
 	}
@@ -411,8 +495,8 @@ static int check_call(ctx *c, su_node *n)
 		}
 		if ((*ap)->ty != sig->args[i]) {
 			su_error(c->d, (*ap)->loc, "argument %u of %s() must be %s, not %s", i + 1,
-			         sig->name, a_type(sig->args[i], SU_E_NONE, b1, sizeof(b1)),
-			         a_type((*ap)->ty, (*ap)->ekind, b2, sizeof(b2)));
+			         sig->name, a_type(c, sig->args[i], SU_E_NONE, b1, sizeof(b1)),
+			         a_type(c, (*ap)->ty, (*ap)->ekind, b2, sizeof(b2)));
 			rc = -1;
 		}
 	}
@@ -427,17 +511,14 @@ static int check_value(ctx *c, su_node **np, su_type want, int want_ekind)
 
 	switch (n->kind) {
 	case SU_N_FIELD:
-		n->slot = su_field_lookup(n->text, strlen(n->text));
+		n->slot = field_slot(c, n->text);
 		if (n->slot < 0) {
-			const char *s = su_field_suggest(n->text);
-			if (s)
-				su_error(c->d, n->loc, "unknown field '%s'; did you mean '%s'?", n->text, s);
-			else
-				su_error(c->d, n->loc, "unknown field '%s'", n->text);
+			unknown_field(c, n);
 			return -1;
 		}
-		n->ty = su_fields[n->slot].type;
-		n->ekind = su_fields[n->slot].enum_kind;
+		n->ty = (su_type)c->sc->fields[n->slot].type;
+		n->ekind = n->ty == SU_T_ENUM ? (int)c->sc->fields[n->slot].ekind
+		         : n->ty == SU_T_REASONS ? n->slot : SU_E_NONE;
 		return 0;
 	case SU_N_IDENT:
 		r = substitute_let(c, np, 0);
@@ -450,23 +531,25 @@ static int check_value(ctx *c, su_node **np, su_type want, int want_ekind)
 			return r;
 		}
 		/* Top-level request fields (tsp, request_id) have no dot. */
-		if (su_field_lookup(n->text, strlen(n->text)) >= 0) {
+		if (field_slot(c, n->text) >= 0) {
 			n->kind = SU_N_FIELD;
 			return check_value(c, np, want, want_ekind);
 		}
 		return resolve_ident(c, n, want, want_ekind);
 	case SU_N_STRING:
-		if (want == SU_T_REASON) {
-			int bit = add_extra_reason(c, n);
+		if (want == SU_T_REASON && want_ekind >= 0) {
+			int bit = add_code(c, want_ekind, n);
 			if (bit < 0)
 				return -1;
 			n->ty = SU_T_REASON;
 			n->ival = bit;
 			return 0;
 		}
-		if (want == SU_T_ENUM && su_enum_lookup(want_ekind, n->text, strlen(n->text)) >= 0) {
-			su_error(c->d, n->loc, "%s values are names, not strings: write %s without quotes",
-			         su_enums[want_ekind].what, n->text);
+		if (want == SU_T_ENUM && want_ekind >= 0 &&
+		    su_schema_value(c->sc, (unsigned)want_ekind, n->text, strlen(n->text)) >= 0) {
+			char what[128];
+			su_schema_what(c->sc, (unsigned)want_ekind, what, sizeof(what));
+			su_error(c->d, n->loc, "%s values are names, not strings: write %s without quotes", what, n->text);
 			return -1;
 		}
 		n->ty = SU_T_STRING;
@@ -525,12 +608,12 @@ static int check_cmp(ctx *c, su_node *n)
 	}
 	if (l->ty != r->ty || (l->ty == SU_T_ENUM && l->ekind != r->ekind)) {
 		su_error(c->d, n->loc, "cannot compare %s with %s",
-		         a_type(l->ty, l->ekind, b1, sizeof(b1)), a_type(r->ty, r->ekind, b2, sizeof(b2)));
+		         a_type(c, l->ty, l->ekind, b1, sizeof(b1)), a_type(c, r->ty, r->ekind, b2, sizeof(b2)));
 		return -1;
 	}
 	if (op != SU_CMP_EQ && op != SU_CMP_NE) {
 		su_error(c->d, n->loc, "operator '%s' needs numbers, not %s", su_cmp_text(op),
-		         a_type(l->ty, l->ekind, b1, sizeof(b1)));
+		         a_type(c, l->ty, l->ekind, b1, sizeof(b1)));
 		return -1;
 	}
 	n->ty = SU_T_BOOL;
@@ -574,7 +657,7 @@ static int check_set(ctx *c, su_node **np, su_type elem, int ekind)
 		}
 		if (it->ty != elem && !(elem == SU_T_FLOAT && it->ty == SU_T_INT)) {
 			su_error(c->d, it->loc, "set member is %s, expected %s",
-			         a_type(it->ty, it->ekind, b1, sizeof(b1)), a_type(elem, ekind, b2, sizeof(b2)));
+			         a_type(c, it->ty, it->ekind, b1, sizeof(b1)), a_type(c, elem, ekind, b2, sizeof(b2)));
 			rc = -1;
 			continue;
 		}
@@ -626,7 +709,7 @@ static int check_cond(ctx *c, su_node **np)
 			return -1;
 		if (n->a->ty != SU_T_REASONS) {
 			su_error(c->d, n->a->loc, "'has' needs a list (wallet.reason_codes), not %s",
-			         a_type(n->a->ty, n->a->ekind, b1, sizeof(b1)));
+			         a_type(c, n->a->ty, n->a->ekind, b1, sizeof(b1)));
 			return -1;
 		}
 		n->ty = SU_T_BOOL;
@@ -641,9 +724,9 @@ static int check_cond(ctx *c, su_node **np)
 				su_error(c->d, n->b->loc, "'has' needs a reason code, like HIGH_RISK or \"NEW_CODE\"");
 				return -1;
 			}
-			return check_value(c, &n->b, SU_T_REASON, SU_E_NONE);
+			return check_value(c, &n->b, SU_T_REASON, n->a->ekind);
 		}
-		if (check_set(c, &n->b, SU_T_REASON, SU_E_NONE) < 0)
+		if (check_set(c, &n->b, SU_T_REASON, n->a->ekind) < 0)
 			return -1;
 		if (!n->b->a)
 			su_warning(c->d, n->b->loc, "empty set: this test is always %s",
@@ -664,7 +747,7 @@ static int check_cond(ctx *c, su_node **np)
 		n = *np;
 		if (n->ty != SU_T_BOOL) {
 			su_error(c->d, n->loc, "%s is %s, not a condition",
-			         n->text ? n->text : "this", a_type(n->ty, n->ekind, b1, sizeof(b1)));
+			         n->text ? n->text : "this", a_type(c, n->ty, n->ekind, b1, sizeof(b1)));
 			return -1;
 		}
 		return 0;
@@ -676,10 +759,10 @@ static int check_cond(ctx *c, su_node **np)
  * when the conjuncts on one field contradict each other or the schema. */
 
 typedef struct cons {
-	uint64_t emask[SU_SLOT_COUNT];
-	int64_t lo[SU_SLOT_COUNT], hi[SU_SLOT_COUNT];
-	uint8_t present[SU_SLOT_COUNT], absent[SU_SLOT_COUNT];
-	int8_t boolv[SU_SLOT_COUNT];    /* -1 free, 0/1 required value, 2 both */
+	uint64_t *emask;
+	int64_t *lo, *hi;
+	uint8_t *present, *absent;
+	int8_t *boolv;    /* -1 free, 0/1 required value, 2 both */
 	int is_false;
 } cons;
 
@@ -797,39 +880,48 @@ static void collect(cons *k, const su_node *n, int negated)
 	}
 }
 
-/* Returns the slot that makes `n` unsatisfiable, SU_SLOT_COUNT for a plain
- * `false`, or -1 when it may be true. */
-static int never_true(const su_node *n)
+/* Returns the slot that makes `n` unsatisfiable, the number of fields for
+ * a plain `false`, or -1 when it may be true. */
+static int never_true(const su_schema *sc, const su_node *n)
 {
-	cons *k;
+	cons k;
 	int why = -1;
+	uint32_t nf = sc->nfields;
 
 	if (n->kind == SU_N_OR) {
-		int a = never_true(n->a);
+		int a = never_true(sc, n->a);
 		if (a < 0)
 			return -1;
-		return never_true(n->b) < 0 ? -1 : a;
+		return never_true(sc, n->b) < 0 ? -1 : a;
 	}
-	k = malloc(sizeof(*k));
-	if (!k)
+	/* One block for the per-field bounds. */
+	size_t per = sizeof(uint64_t) + 2 * sizeof(int64_t) + 3;
+	char *mem = malloc((nf ? nf : 1) * per);
+	if (!mem)
 		return -1;
-	for (int s = 0; s < SU_SLOT_COUNT; s++) {
-		const su_field *f = &su_fields[s];
-		k->emask[s] = f->enum_kind >= 0 ? (UINT64_C(1) << su_enums[f->enum_kind].count) - 1 : ~UINT64_C(0);
-		k->lo[s] = f->type == SU_T_INT ? f->min : INT64_MIN;
-		k->hi[s] = f->type == SU_T_INT ? f->max : INT64_MAX;
-		k->present[s] = k->absent[s] = 0;
-		k->boolv[s] = -1;
+	k.emask = (uint64_t *)(void *)mem;
+	k.lo = (int64_t *)(void *)(mem + nf * sizeof(uint64_t));
+	k.hi = k.lo + nf;
+	k.present = (uint8_t *)(k.hi + nf);
+	k.absent = k.present + nf;
+	k.boolv = (int8_t *)(k.absent + nf);
+	for (uint32_t s = 0; s < nf; s++) {
+		const su_field *f = &sc->fields[s];
+		unsigned nv = f->type == SU_T_ENUM ? su_schema_value_count(sc, s) : 64;
+		k.emask[s] = nv >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << nv) - 1;
+		k.lo[s] = f->type == SU_T_INT ? f->min : INT64_MIN;
+		k.hi[s] = f->type == SU_T_INT ? f->max : INT64_MAX;
+		k.present[s] = k.absent[s] = 0;
+		k.boolv[s] = -1;
 	}
-	k->is_false = 0;
-	collect(k, n, 0);
-	if (k->is_false)
-		why = SU_SLOT_COUNT;
-	for (int s = 0; s < SU_SLOT_COUNT && why < 0; s++)
-		if ((k->present[s] && k->absent[s]) || k->emask[s] == 0 || k->lo[s] > k->hi[s] ||
-		    k->boolv[s] == 2)
-			why = s;
-	free(k);
+	k.is_false = 0;
+	collect(&k, n, 0);
+	if (k.is_false)
+		why = (int)nf;
+	for (uint32_t s = 0; s < nf && why < 0; s++)
+		if ((k.present[s] && k.absent[s]) || k.emask[s] == 0 || k.lo[s] > k.hi[s] || k.boolv[s] == 2)
+			why = (int)s;
+	free(mem);
 	return why;
 }
 
@@ -855,7 +947,7 @@ static void check_methods(ctx *c, su_file *f)
 		}
 		o->methods[t] = m;
 		o->method_order[o->nmethods++] = (unsigned)t;
-		if (m->when && check_cond(c, &m->when) == 0 && never_true(m->when) >= 0)
+		if (m->when && check_cond(c, &m->when) == 0 && never_true(c->sc, m->when) >= 0)
 			su_warning(c->d, m->loc, "method '%s' can never be available", m->name);
 	}
 }
@@ -866,12 +958,12 @@ static void check_rule(ctx *c, su_rule_decl *r)
 	size_t before = c->d->nerrors;
 
 	if (check_cond(c, &r->when) == 0) {
-		int why = never_true(r->when);
-		if (why == SU_SLOT_COUNT)
+		int why = never_true(c->sc, r->when);
+		if (why == (int)c->sc->nfields)
 			su_error(c->d, r->loc, "rule '%s' can never fire: its condition is always false", r->name);
 		else if (why >= 0)
 			su_error(c->d, r->loc, "rule '%s' can never fire: no value of %s satisfies all its tests",
-			         r->name, su_fields[why].path);
+			         r->name, SU_FPATH(c->sc, (unsigned)why));
 	}
 	r->allowed = 0;
 	if (r->outcome != SU_O_STEP_UP)
@@ -899,41 +991,59 @@ static void check_policies(ctx *c, su_file *f)
 {
 	su_checked *o = c->out;
 
+	int slot = c->sc->role_slot[SU_ROLE_CHANNEL];
 	for (su_policy_decl *p = f->policies; p; p = p->next) {
-		int ch = su_enum_lookup(SU_E_CHANNEL, p->channel, strlen(p->channel));
-		if (ch < 0) {
-			su_error(c->d, p->loc, "unknown channel '%s' (expected ECOM_MERCHANT)", p->channel);
+		if (slot < 0) {
+			su_error(c->d, p->loc, "no field of the schema has 'role channel'");
 			continue;
 		}
-		if (ch != 1) {
+		const su_field *fc = &c->sc->fields[slot];
+		int ch = su_schema_value(c->sc, (unsigned)slot, p->channel, strlen(p->channel));
+		char merchant[200] = "";
+		for (unsigned v = 0; v < fc->values.count; v++)
+			if (fc->merchant >> v & 1) {
+				strncat(merchant, merchant[0] ? " or " : "", sizeof(merchant) - strlen(merchant) - 1);
+				strncat(merchant, su_schema_value_name(c->sc, (unsigned)slot, v),
+				        sizeof(merchant) - strlen(merchant) - 1);
+			}
+		if (ch < 0) {
+			su_error(c->d, p->loc, "unknown channel '%s' (expected %s)", p->channel, merchant);
+			continue;
+		}
+		if (!(fc->merchant >> ch & 1)) {
 			su_error(c->d, p->loc,
-			         "step-up belongs to %s; a channel policy applies to ECOM_MERCHANT only",
-			         p->channel);
+			         "step-up belongs to %s; a channel policy applies to %s only",
+			         p->channel, merchant);
 			continue;
 		}
 		if (o->merchant_policy >= 0) {
-			su_error(c->d, p->loc, "the ECOM_MERCHANT policy is declared twice");
+			su_error(c->d, p->loc, "the %s policy is declared twice", p->channel);
 			continue;
 		}
 		o->merchant_policy = p->becomes == SU_O_APPROVE ? STEPUP_GREEN : STEPUP_RED;
 	}
 }
 
-int su_checked_reason_bit(const su_checked *c, const char *name)
+int su_checked_apply(su_checked *c, su_schema *sc)
 {
-	int k = su_reason_lookup(name, strlen(name));
-	if (k >= 0)
-		return k;
-	for (unsigned i = 0; i < c->nextra; i++)
-		if (strcmp(c->extra_reasons[i], name) == 0)
-			return SU_R_KNOWN_COUNT + (int)i;
-	return -1;
+	for (uint32_t s = 0; s < c->ncodes && s < sc->nfields; s++) {
+		su_codes *k = &c->codes[s];
+		uint32_t tmp[SU_MAX_CODE_BITS];
+		for (unsigned i = 0; i < k->n; i++)
+			tmp[i] = su_schema_str(sc, k->v[i], strlen(k->v[i]));
+		sc->fields[s].bits = su_schema_items(sc, tmp, k->n);
+	}
+	return sc->oom ? -1 : 0;
 }
 
 void su_checked_fini(su_checked *c)
 {
-	for (unsigned i = 0; i < c->nextra; i++)
-		free(c->extra_reasons[i]);
+	for (uint32_t s = 0; s < c->ncodes; s++) {
+		for (unsigned i = 0; i < c->codes[s].n; i++)
+			free(c->codes[s].v[i]);
+		free(c->codes[s].v);
+	}
+	free(c->codes);
 	for (size_t i = 0; i < c->nimports; i++) {
 		free(c->imports[i].plugin);
 		free(c->imports[i].fn);
@@ -942,15 +1052,21 @@ void su_checked_fini(su_checked *c)
 	memset(c, 0, sizeof(*c));
 }
 
-size_t su_check(su_diags *d, su_file **files, size_t nfiles, const stepup_plugins *plugins,
+size_t su_check(su_diags *d, su_file **files, size_t nfiles, su_schema *sc, const stepup_plugins *plugins,
                 su_checked *out)
 {
-	ctx c = { .d = d, .out = out, .plugins = plugins };
+	ctx c = { .d = d, .out = out, .sc = sc, .plugins = plugins };
 	size_t before = d->nerrors, nlets = 0, k = 0;
 	su_loc name_loc = {0};
 
 	memset(out, 0, sizeof(*out));
 	out->merchant_policy = -1;
+	out->codes = calloc(sc->nfields ? sc->nfields : 1, sizeof(*out->codes));
+	if (!out->codes) {
+		d->oom = 1;
+		return 1;
+	}
+	out->ncodes = sc->nfields;
 
 	for (size_t i = 0; i < nfiles; i++) {
 		su_file *f = files[i];
@@ -986,7 +1102,7 @@ size_t su_check(su_diags *d, su_file **files, size_t nfiles, const stepup_plugin
 				su_note(d, prev->loc, "first defined here");
 				continue;
 			}
-			if (su_field_lookup(l->name, strlen(l->name)) >= 0 || method_lookup(l->name) >= 0) {
+			if (field_slot(&c, l->name) >= 0 || method_lookup(l->name) >= 0) {
 				su_error(d, l->loc, "'%s' is a field or method name and cannot be redefined", l->name);
 				continue;
 			}

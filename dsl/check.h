@@ -16,15 +16,20 @@ typedef struct su_import_decl {
 	char sig[STEPUP_PLUGIN_MAX_ARGS + 4];  /* "ARGS->RET" */
 } su_import_decl;
 
+typedef struct su_codes {
+	char **v;
+	unsigned n, cap;
+} su_codes;
+
 typedef struct su_checked {
 	const char *name;                 /* ruleset name (borrowed from a file) */
 	su_method_decl *methods[STEPUP_METHOD_COUNT]; /* by type, NULL if undeclared */
 	unsigned method_order[STEPUP_METHOD_COUNT];   /* types in declaration order */
 	unsigned nmethods;
 	int merchant_policy;              /* stepup_outcome, -1 if not declared */
-	/* Reason codes named in quotes that the schema does not know. */
-	char *extra_reasons[SU_REASON_MAX];
-	unsigned nextra;
+	/* Per field: the values of a list field the rules name, by bit. */
+	struct su_codes *codes;
+	uint32_t ncodes;
 	/* Plugin functions called, each once, in order of first use; a CALL
 	 * node's `import` indexes them. */
 	su_import_decl *imports;
@@ -34,11 +39,12 @@ typedef struct su_checked {
 /* Check all files as one ruleset, with the rule functions of `plugins`
  * (may be NULL) callable. Errors go to d; returns the number of errors
  * found by this pass. `out` is filled even when errors were found. */
-size_t su_check(su_diags *d, su_file **files, size_t nfiles, const stepup_plugins *plugins,
+size_t su_check(su_diags *d, su_file **files, size_t nfiles, su_schema *sc, const stepup_plugins *plugins,
                 su_checked *out);
 void su_checked_fini(su_checked *c);
 
-/* Bit of a reason code (known or extra), -1 if unknown. */
-int su_checked_reason_bit(const su_checked *c, const char *name);
+/* Give each list field of sc the values the rules name, by bit (the
+ * schema must then be prepared again). 0, or -1 on OOM. */
+int su_checked_apply(su_checked *c, su_schema *sc);
 
 #endif

@@ -28,6 +28,7 @@ typedef struct leaf {
 typedef struct cc {
 	su_diags *d;
 	struct stepup_ruleset *rs;
+	const su_schema *sc;
 	buf strtab, strs, ints, floats, masks, strsets, setitems, methods, rules, atoms, code;
 	buf clauses, lits, leaves;
 	uint32_t *hash;     /* open addressing over strs indices, SU_NONE = empty */
@@ -167,7 +168,7 @@ static void track(cc *c, int dtri, int dval)
 
 static uint32_t emit(cc *c, uint8_t op, unsigned a, unsigned cmp, uint32_t k, uint32_t atom)
 {
-	su_insn in = { .op = op, .a = (uint8_t)a, .cmp = (uint8_t)cmp, .c = k, .atom = atom };
+	su_insn in = { .op = op, .a = (uint16_t)a, .cmp = (uint8_t)cmp, .c = k, .atom = atom };
 	PUSH(c, code, su_insn, in);
 	int dval = su_op_val[op];
 	if (op == SU_OP_V_CALL || op == SU_OP_V_PCALL)
@@ -189,9 +190,10 @@ static uint32_t atom(cc *c, const su_node *n)
 	return c->atoms.n - 1;
 }
 
-static uint32_t enum_full(int ekind)
+static uint64_t enum_full(const cc *c, int ekind)
 {
-	return (uint32_t)((UINT64_C(1) << su_enums[ekind].count) - 1);
+	unsigned n = su_schema_value_count(c->sc, (unsigned)ekind);
+	return n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
 }
 
 static int is_const(const su_node *n)
@@ -259,7 +261,7 @@ static void emit_cmp(cc *c, const su_node *n)
 		unsigned s = (unsigned)f->slot;
 		if (f->ty == SU_T_ENUM) {
 			uint64_t bit = UINT64_C(1) << k->ival;
-			uint64_t m = op == SU_CMP_EQ ? bit : (enum_full(f->ekind) & ~bit);
+			uint64_t m = op == SU_CMP_EQ ? bit : (enum_full(c, f->ekind) & ~bit);
 			emit(c, SU_OP_ENUM_IN, s, 0, const_mask(c, m), SU_NONE);
 			return;
 		}
@@ -346,7 +348,7 @@ static void emit_leaf(cc *c, const su_node *n)
 		return;
 	case SU_N_IN:
 		if (n->a->kind == SU_N_FIELD && n->a->ty == SU_T_ENUM) {
-			uint64_t m = n->ival ? enum_full(n->a->ekind) & ~n->b->mask : n->b->mask;
+			uint64_t m = n->ival ? enum_full(c, n->a->ekind) & ~n->b->mask : n->b->mask;
 			emit(c, SU_OP_ENUM_IN, (unsigned)n->a->slot, 0, const_mask(c, m), SU_NONE);
 			return;
 		}
@@ -502,6 +504,8 @@ static void revision(su_diags *d, struct stepup_ruleset *rs)
 	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		for (size_t i = 0; i < d->nsrc; i++) {
 			uint64_t n = d->src[i].len;
+			if (d->src[i].builtin)
+				continue;
 			EVP_DigestUpdate(md, &n, sizeof(n));
 			EVP_DigestUpdate(md, d->src[i].text, d->src[i].len);
 		}
@@ -512,12 +516,13 @@ static void revision(su_diags *d, struct stepup_ruleset *rs)
 }
 
 struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
-                                  const su_checked *chk)
+                                  const su_checked *chk, su_schema *sc)
 {
-	cc c = { .d = d };
+	cc c = { .d = d, .sc = sc };
 	struct stepup_ruleset *rs = calloc(1, sizeof(*rs));
 
 	if (!rs) {
+		su_schema_free(sc);
 		d->oom = 1;
 		return NULL;
 	}
@@ -566,15 +571,6 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 		}
 		rs->nimports = (uint32_t)chk->nimports;
 	}
-	for (unsigned i = 0; i < chk->nextra; i++) {
-		uint32_t s = cstr(&c, chk->extra_reasons[i]);
-		if (!rs->reasons)
-			rs->reasons = malloc(sizeof(uint32_t) * SU_REASON_MAX);
-		if (!rs->reasons)
-			c.oom = 1;
-		else
-			rs->reasons[rs->nreasons++] = s;
-	}
 	/* Files are referenced by source index; map them to interned names. */
 	rs->files = fidx;
 	rs->nfiles = (uint32_t)d->nsrc;
@@ -595,6 +591,7 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	free(c.hash);
 	free(c.leaves.p);
 	revision(d, rs);
+	rs->schema = sc;  /* the ruleset owns it from here, failure or not */
 	if (c.oom || c.too_deep) {
 		d->oom |= c.oom;
 		su_program_free(rs);

@@ -7,8 +7,9 @@
 #include "diag.h"
 #include "../engine/program.h"
 
-/* Emit the program for checked files. NULL on OOM (recorded in d). */
+/* Emit the program for checked files over their prepared schema, which
+ * the ruleset takes (freed on failure too). NULL on OOM (recorded in d). */
 struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
-                                  const su_checked *chk);
+                                  const su_checked *chk, su_schema *sc);
 
 #endif

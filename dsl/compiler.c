@@ -6,8 +6,10 @@
 
 #include "check.h"
 #include "compile.h"
+#include "declare.h"
 #include "diag.h"
 #include "parse_ctx.h"
+#include "../engine/bundle.h"
 #include "../engine/util.h"
 
 #define SU_MAX_SOURCE (16u << 20)
@@ -132,11 +134,19 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 	if (n == 0)
 		su_error(&c->diags, file_loc(0), "no rule sources given");
 	/* Checking a file whose syntax is broken would only add noise. */
-	if (c->diags.nerrors == 0 && !c->diags.oom) {
-		su_check(&c->diags, files, n, c->plugins, &chk);
+	su_schema *sc = NULL;
+	if (c->diags.nerrors == 0 && !c->diags.oom)
+		sc = su_declare(&c->diags, files, n);
+	if (sc && c->diags.nerrors == 0 && !c->diags.oom) {
+		char why[256];
+		su_check(&c->diags, files, n, sc, c->plugins, &chk);
+		if (c->diags.nerrors == 0 && !c->diags.oom && su_checked_apply(&chk, sc) < 0)
+			c->diags.oom = 1;
+		if (c->diags.nerrors == 0 && !c->diags.oom && su_schema_prepare(sc, why, sizeof(why)) < 0)
+			su_error(&c->diags, file_loc(0), "internal error: the schema does not prepare: %s", why);
 		if (c->diags.nerrors == 0 && !c->diags.oom) {
-			stepup_ruleset *rs = su_compile(&c->diags, files, n, &chk);
-			char why[200];
+			stepup_ruleset *rs = su_compile(&c->diags, files, n, &chk, sc);
+			sc = NULL;
 			if (rs && su_program_verify(rs, why, sizeof(why)) < 0) {
 				/* A compiler bug, not the analyst's: say so plainly. */
 				su_error(&c->diags, file_loc(0),
@@ -160,6 +170,7 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 		}
 		su_checked_fini(&chk);
 	}
+	su_schema_free(sc);
 	for (size_t i = 0; i < n; i++)
 		su_file_free(files[i]);
 	free(files);
@@ -192,6 +203,89 @@ const stepup_diag *stepup_compiler_diag(const stepup_compiler *c, size_t i)
 size_t stepup_compiler_render_diag(const stepup_compiler *c, size_t i, char *buf, size_t size)
 {
 	return c ? su_diag_render(&c->diags, i, buf, size) : 0;
+}
+
+/* Bundles of formats 1 and 2 carry no schema: theirs was the default one
+ * of the day, whose 26 fields the default schema still has, in the same
+ * slots. Their list field's mask bits were its declared codes, then the
+ * codes the bundle added; their enum constants named one of the six enums
+ * of the day, by number (tsp, channel, card state, capture method, CSC
+ * result, recommended decision), now the slot of a field of that enum. */
+static const uint16_t legacy_enum_slot[] = { 1, 0, 2, 3, 4, 10 };
+
+static int legacy_schema(stepup_ruleset *rs, const su_legacy *lg, char *err, size_t errlen)
+{
+	su_schema *sc = su_default_schema(err, errlen);
+	if (!sc)
+		return STEPUP_ENOMEM;
+	for (uint32_t slot = 0; slot < sc->nfields; slot++) {
+		su_field *f = &sc->fields[slot];
+		if (f->type != SU_T_REASONS)
+			continue;
+		uint32_t bits[SU_MAX_CODE_BITS], n = 0;
+		for (uint32_t i = 0; i < f->values.count && n < SU_MAX_CODE_BITS; i++)
+			bits[n++] = sc->items[f->values.start + i];
+		for (uint32_t i = 0; i < lg->nreasons; i++) {
+			if (n == SU_MAX_CODE_BITS || lg->reasons[i] >= rs->nstrs) {
+				su_schema_free(sc);
+				su_set_err(err, errlen, "bundle corrupted: bad reason code list");
+				return STEPUP_EBUNDLE;
+			}
+			bits[n++] = su_schema_str(sc, SU_STR(rs, lg->reasons[i]), SU_STRLEN(rs, lg->reasons[i]));
+		}
+		f->bits = su_schema_items(sc, bits, n);
+		break;  /* the layout of the day had one list */
+	}
+	for (uint32_t pc = 0; pc < rs->ncode; pc++) {
+		su_insn *in = &rs->code[pc];
+		if (in->op != SU_OP_V_ENUM)
+			continue;
+		if (in->a >= sizeof(legacy_enum_slot) / sizeof(legacy_enum_slot[0])) {
+			su_schema_free(sc);
+			su_set_err(err, errlen, "bundle rejected by the verifier: bad enum at %u", pc);
+			return STEPUP_EBUNDLE;
+		}
+		in->a = legacy_enum_slot[in->a];
+	}
+	char why[200];
+	if (su_schema_prepare(sc, why, sizeof(why)) < 0) {
+		su_schema_free(sc);
+		su_set_err(err, errlen, "the default schema does not prepare: %s", why);
+		return STEPUP_ENOMEM;
+	}
+	rs->schema = sc;
+	return STEPUP_OK;
+}
+
+int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **out, char *err, size_t errlen)
+{
+	return stepup_ruleset_load_bundle_flags(data, len, 0, out, err, errlen);
+}
+
+int stepup_ruleset_load_bundle_flags(const void *data, size_t len, unsigned flags, stepup_ruleset **out,
+                                     char *err, size_t errlen)
+{
+	su_legacy lg;
+	stepup_ruleset *rs;
+
+	if (!out)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	int rc = su_bundle_parse(data, len, &rs, &lg, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
+	if (lg.version) {
+		rc = legacy_schema(rs, &lg, err, errlen);
+		free(lg.reasons);
+		if (rc != STEPUP_OK) {
+			su_program_free(rs);
+			return rc;
+		}
+	}
+	rc = su_bundle_finish(rs, flags, err, errlen);
+	if (rc == STEPUP_OK)
+		*out = rs;
+	return rc;
 }
 
 int stepup_ruleset_load(const char *path, stepup_ruleset **out, char *err, size_t errlen)

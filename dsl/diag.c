@@ -47,6 +47,7 @@ int su_diags_add_source(su_diags *d, const char *name, const char *text, size_t 
 	s->len = len;
 	s->line_at = NULL;
 	s->nlines = 0;
+	s->builtin = 0;
 	const char *slash = strrchr(s->name, '/');
 	s->base = slash ? (char *)slash + 1 : s->name;
 	return (int)d->nsrc++;

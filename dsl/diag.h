@@ -21,6 +21,8 @@ typedef struct su_source {
 	size_t len;
 	size_t *line_at; /* byte offset of each line, built on first use */
 	size_t nlines;
+	int builtin;     /* a schema shipped in the library: not part of the
+	                    ruleset's revision, which covers what the analyst wrote */
 } su_source;
 
 typedef struct su_diags {

@@ -29,6 +29,7 @@ su_file *su_parse(su_diags *d, unsigned file)
 	p.lets_tail = &p.out->lets;
 	p.rules_tail = &p.out->rules;
 	p.policies_tail = &p.out->policies;
+	p.fields_tail = &p.out->fields;
 
 	if (su_yylex_init_extra(&p, &scanner)) {
 		free(p.out);

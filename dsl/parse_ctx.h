@@ -17,6 +17,7 @@ struct su_parser {
 	su_let_decl **lets_tail;
 	su_rule_decl **rules_tail;
 	su_policy_decl **policies_tail;
+	su_field_decl **fields_tail;
 	su_rule_decl *pending;  /* outcome parsed, rule not yet reduced */
 	unsigned nerrs;
 	int recovering;         /* after `decl: error`, until the next keyword */

@@ -131,6 +131,7 @@ static void su_yyerror(su_loc *loc, struct su_parser *p, void *scanner, const ch
 %token <str> NAME "name" STRING "string"
 %token <ival> INTEGER "integer" BOOLEAN "boolean" CMPOP "comparison operator"
 %token <fval> FLOAT "number"
+%token FIELD "'field'" SCHEMA "'schema'" DOTDOT "'..'"
 %token RULESET "'ruleset'" METHOD "'method'" WHEN "'when'" ALWAYS "'always'"
 %token LET "'let'" RULE "'rule'" THEN "'then'" DECLINE "'decline'"
 %token APPROVE "'approve'" STEP_UP "'step_up'" ONLY "'only'" LINE "'line'"
@@ -139,7 +140,8 @@ static void su_yyerror(su_loc *loc, struct su_parser *p, void *scanner, const ch
 %token ALL "'all'" OF "'of'" IS "'is'" PRESENT "'present'" ABSENT "'absent'"
 %token BADTOKEN "invalid token"
 
-%type <node> expr pred value setref set items args arglist
+%type <node> expr pred value setref set items args arglist fitems fitem fnames
+%type <str> fpath
 %type <ids> method_list opt_only
 %type <str> opt_desc
 %type <outcome> becomes
@@ -173,6 +175,8 @@ decl
 	| let_decl
 	| rule_decl
 	| policy_decl
+	| field_decl
+	| schema_decl
 	| error            {
 		if (p->nerrs >= SU_MAX_SYNTAX_ERRORS)
 			YYABORT;
@@ -188,6 +192,74 @@ kw_method : METHOD { RESYNC(@1); } ;
 kw_let    : LET    { RESYNC(@1); } ;
 kw_rule   : RULE   { RESYNC(@1); } ;
 kw_on     : ON     { RESYNC(@1); } ;
+kw_field  : FIELD  { RESYNC(@1); } ;
+kw_schema : SCHEMA { RESYNC(@1); } ;
+
+/* `field PATH ITEMS`: the items are kept as written; declare.c gives
+ * them meaning (type, options), with a location for every complaint. */
+field_decl
+	: kw_field fpath fitems {
+		su_field_decl *f = calloc(1, sizeof(*f));
+		if (!f) { free($2); su_node_free($3); OOM_IF_NULL(f); }
+		f->path = $2; f->loc = @2; f->items = reverse($3);
+		*p->fields_tail = f; p->fields_tail = &f->next;
+	}
+	;
+
+fpath
+	: NAME
+	| CHANNEL  { OOM_IF_NULL($$ = strdup("channel")); }
+	;
+
+fitems
+	: fitem
+	| fitems fitem  { $2->next = $1; $$ = $2; }
+	;
+
+fitem
+	: NAME                   { OOM_IF_NULL($$ = mk_text(SU_N_IDENT, @$, $1)); }
+	| CHANNEL                { char *t = strdup("channel"); OOM_IF_NULL(t); OOM_IF_NULL($$ = mk_text(SU_N_IDENT, @$, t)); }
+	| OF                     { char *t = strdup("of"); OOM_IF_NULL(t); OOM_IF_NULL($$ = mk_text(SU_N_IDENT, @$, t)); }
+	| INTEGER                { OOM_IF_NULL($$ = mk(SU_N_INT, @$, NULL, NULL)); $$->ival = $1; }
+	| INTEGER DOTDOT INTEGER {
+		su_node *lo = mk(SU_N_INT, @1, NULL, NULL), *hi = lo ? mk(SU_N_INT, @3, NULL, NULL) : NULL;
+		if (!hi) { su_node_free(lo); OOM_IF_NULL(NULL); }
+		lo->ival = $1; hi->ival = $3;
+		OOM_IF_NULL($$ = mk(SU_N_RANGE, @$, lo, hi));
+	}
+	| BOOLEAN                { OOM_IF_NULL($$ = mk(SU_N_BOOL, @$, NULL, NULL)); $$->ival = $1; }
+	| STRING                 { OOM_IF_NULL($$ = mk_text(SU_N_STRING, @$, $1)); }
+	| '{' fnames '}'         { OOM_IF_NULL($$ = mk(SU_N_SET, @$, reverse($2), NULL)); }
+	| '{' '}'                { OOM_IF_NULL($$ = mk(SU_N_SET, @$, NULL, NULL)); }
+	| NAME '(' NAME ')'      {
+		su_node *arg = mk_text(SU_N_FIELD, @3, $3);
+		if (!arg) { free($1); OOM_IF_NULL(NULL); }
+		$$ = mk_text(SU_N_CALL, @$, $1);
+		if (!$$) { su_node_free(arg); OOM_IF_NULL(NULL); }
+		$$->a = arg;
+	}
+	;
+
+fnames
+	: NAME                   { OOM_IF_NULL($$ = mk_text(SU_N_IDENT, @$, $1)); }
+	| fnames ',' NAME        {
+		su_node *n = mk_text(SU_N_IDENT, @3, $3);
+		if (!n) { su_node_free($1); OOM_IF_NULL(NULL); }
+		n->next = $1; $$ = n;
+	}
+	;
+
+/* `schema none`: this ruleset declares every field itself. */
+schema_decl
+	: kw_schema NAME {
+		if (p->out->schema) {
+			su_error(p->diags, @2, "the schema is chosen twice in this file");
+			free($2);
+		} else {
+			p->out->schema = $2; p->out->schema_loc = @2;
+		}
+	}
+	;
 
 method_decl
 	: kw_method NAME WHEN expr {

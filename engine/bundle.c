@@ -14,6 +14,15 @@
  * indices each). Format 1 had the same layout with the count always 0, so
  * a format 1 bundle still loads (it imports nothing).
  *
+ * Format 3 starts the body with the schema the rules were compiled against
+ * (the fields, their roles and the value of every code bit:
+ * su_schema_write) and its SHA-256 fingerprint, so a bundle decides as it was
+ * compiled whatever this build's default schema is; instructions name
+ * slots and enum kinds in 16 bits; the list of extra reason codes is gone
+ * (each list field's codes are in the schema). Formats 1 and 2 carry no
+ * schema: su_bundle_parse says so, and the loader (dsl/compiler.c) gives
+ * them the default schema in the layout of their day.
+ *
  * Loading checks the magic, the version, the length and the digest before
  * reading a byte of the body, then bounds-checks every read, then runs the
  * program verifier. A bundle is refused with a message, never trusted. */
@@ -22,10 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "program.h"
 
 #define SU_BUNDLE_MAGIC "STEPUPB\x1a"
-#define SU_BUNDLE_VERSION 2u
+#define SU_BUNDLE_VERSION 3u
 #define SU_BUNDLE_OLDEST 1u  /* oldest format this build still reads */
 #define SU_HEADER_SIZE 56u
 #define SU_BUNDLE_MAX (256u << 20)
@@ -57,6 +67,11 @@ static void wbytes(wbuf *w, const void *d, size_t n)
 }
 
 static void w8(wbuf *w, uint8_t v) { wbytes(w, &v, 1); }
+static void w16(wbuf *w, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	wbytes(w, b, 2);
+}
 static void w32(wbuf *w, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
@@ -85,6 +100,14 @@ static int need(rbuf *r, size_t n)
 static uint8_t r8(rbuf *r)
 {
 	return need(r, 1) ? r->p[r->at++] : 0;
+}
+static uint16_t r16(rbuf *r)
+{
+	if (!need(r, 2))
+		return 0;
+	const uint8_t *b = r->p + r->at;
+	r->at += 2;
+	return (uint16_t)(b[0] | b[1] << 8);
 }
 static uint32_t r32(rbuf *r)
 {
@@ -115,6 +138,14 @@ static void *rarray(rbuf *r, uint32_t *count, size_t min_record, size_t elem)
 
 static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 {
+	/* The schema first: the program is typed against it. */
+	su_wbuf sw = {0};
+	su_schema_write(&sw, rs->schema);
+	if (sw.oom)
+		w->oom = 1;
+	wbytes(w, sw.p, sw.n);
+	free(sw.p);
+	wbytes(w, rs->schema->fingerprint, 32);
 	w32(w, rs->strtab_len);
 	wbytes(w, rs->strtab, rs->strtab_len);
 	w32(w, rs->nstrs);
@@ -147,9 +178,6 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 	w32(w, rs->nsetitems);
 	for (uint32_t i = 0; i < rs->nsetitems; i++)
 		w32(w, rs->setitems[i]);
-	w32(w, rs->nreasons);
-	for (uint32_t i = 0; i < rs->nreasons; i++)
-		w32(w, rs->reasons[i]);
 	w32(w, rs->nmethods);
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
 		w8(w, rs->methods[i].type);
@@ -194,7 +222,7 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 	for (uint32_t i = 0; i < rs->ncode; i++) {
 		const su_insn *in = &rs->code[i];
 		w8(w, in->op);
-		w8(w, in->a);
+		w16(w, in->a);
 		w8(w, in->cmp);
 		w32(w, in->c);
 		w32(w, in->atom);
@@ -211,12 +239,70 @@ static void put_program(wbuf *w, const struct stepup_ruleset *rs)
 	}
 }
 
-static int get_program(rbuf *r, struct stepup_ruleset *rs, uint32_t version)
+static int get_schema(rbuf *r, su_schema *sc)
+{
+	uint32_t n = r32(r);
+	if (!need(r, n))
+		return -1;
+	sc->strtab = malloc(n ? n : 1);
+	if (!sc->strtab)
+		return -1;
+	memcpy(sc->strtab, r->p + r->at, n);
+	sc->strtab_len = sc->strtab_cap = n;
+	r->at += n;
+	if (!(sc->strs = rarray(r, &sc->nstrs, 8, sizeof(*sc->strs))))
+		return -1;
+	sc->capstrs = sc->nstrs;
+	for (uint32_t i = 0; i < sc->nstrs; i++) {
+		sc->strs[i].off = r32(r);
+		sc->strs[i].len = r32(r);
+	}
+	if (!(sc->items = rarray(r, &sc->nitems, 4, sizeof(*sc->items))))
+		return -1;
+	sc->capitems = sc->nitems;
+	for (uint32_t i = 0; i < sc->nitems; i++)
+		sc->items[i] = r32(r);
+	if (!(sc->fields = rarray(r, &sc->nfields, 72, sizeof(*sc->fields))))
+		return -1;
+	sc->capfields = sc->nfields;
+	for (uint32_t i = 0; i < sc->nfields; i++) {
+		su_field *f = &sc->fields[i];
+		f->path = r32(r);
+		f->desc = r32(r);
+		f->type = r8(r);
+		f->format = r8(r);
+		f->role = r8(r);
+		f->derive = r8(r);
+		f->flags = r32(r);
+		f->source = r32(r);
+		f->ekind = r32(r);
+		f->min = (int64_t)r64(r);
+		f->max = (int64_t)r64(r);
+		f->dflt = (int64_t)r64(r);
+		f->values.start = r32(r);
+		f->values.count = r32(r);
+		f->bits.start = r32(r);
+		f->bits.count = r32(r);
+		f->merchant = r64(r);
+	}
+	if (!need(r, 32))
+		return -1;
+	memcpy(sc->fingerprint, r->p + r->at, 32);
+	r->at += 32;
+	return r->bad ? -1 : 0;
+}
+
+static int get_program(rbuf *r, struct stepup_ruleset *rs, uint32_t version, su_legacy *legacy)
 {
 	uint32_t n;
 
 #define ARRAY(field, count, rec) \
 	if (!(rs->field = rarray(r, &rs->count, (rec), sizeof(*rs->field)))) return -1
+
+	if (version >= 3) {
+		if (!(rs->schema = su_schema_new()) || get_schema(r, rs->schema) < 0)
+			return -1;
+	}
 
 	n = r32(r);
 	if (!need(r, n))
@@ -259,9 +345,12 @@ static int get_program(rbuf *r, struct stepup_ruleset *rs, uint32_t version)
 	ARRAY(setitems, nsetitems, 4);
 	for (uint32_t i = 0; i < rs->nsetitems; i++)
 		rs->setitems[i] = r32(r);
-	ARRAY(reasons, nreasons, 4);
-	for (uint32_t i = 0; i < rs->nreasons; i++)
-		rs->reasons[i] = r32(r);
+	if (version < 3) {
+		if (!(legacy->reasons = rarray(r, &legacy->nreasons, 4, sizeof(uint32_t))))
+			return -1;
+		for (uint32_t i = 0; i < legacy->nreasons; i++)
+			legacy->reasons[i] = r32(r);
+	}
 	ARRAY(methods, nmethods, 17);
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
 		rs->methods[i].type = r8(r);
@@ -302,11 +391,11 @@ static int get_program(rbuf *r, struct stepup_ruleset *rs, uint32_t version)
 		rs->lits[i].insn = r32(r);
 		rs->lits[i].neg = r32(r);
 	}
-	ARRAY(code, ncode, 11);
+	ARRAY(code, ncode, version < 3 ? 11 : 12);
 	for (uint32_t i = 0; i < rs->ncode; i++) {
 		su_insn *in = &rs->code[i];
 		in->op = r8(r);
-		in->a = r8(r);
+		in->a = version < 3 ? r8(r) : r16(r);
 		in->cmp = r8(r);
 		in->c = r32(r);
 		in->atom = r32(r);
@@ -371,22 +460,15 @@ static int errf(char *err, size_t n, int code, const char *msg, unsigned a, unsi
 	return code;
 }
 
-int stepup_ruleset_load_bundle(const void *data, size_t len, stepup_ruleset **out,
-                               char *err, size_t errlen)
-{
-	return stepup_ruleset_load_bundle_flags(data, len, 0, out, err, errlen);
-}
-
-int stepup_ruleset_load_bundle_flags(const void *data, size_t len, unsigned flags,
-                                     stepup_ruleset **out, char *err, size_t errlen)
+int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, su_legacy *legacy,
+                    char *err, size_t errlen)
 {
 	const uint8_t *p = data;
 	uint8_t digest[32];
-	char why[160];
+	char why[200];
 
-	if (!out)
-		return STEPUP_EINVAL;
 	*out = NULL;
+	memset(legacy, 0, sizeof(*legacy));
 	if (!data || len < 8 || memcmp(p, SU_BUNDLE_MAGIC, 8) != 0)
 		return errf(err, errlen, STEPUP_EBUNDLE, "not a stepup bundle (bad magic)", 0, 0);
 	if (len < SU_HEADER_SIZE)
@@ -420,10 +502,36 @@ int stepup_ruleset_load_bundle_flags(const void *data, size_t len, unsigned flag
 		return STEPUP_ENOMEM;
 	rs->refs = 1;
 	rbuf r = { p + SU_HEADER_SIZE, (size_t)body, 0, 0 };
-	if (get_program(&r, rs, version) < 0 || r.at != r.n) {
+	if (get_program(&r, rs, version, legacy) < 0 || r.at != r.n) {
 		su_program_free(rs);
+		free(legacy->reasons);
+		legacy->reasons = NULL;
 		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: malformed body", 0, 0);
 	}
+	if (version >= 3) {
+		uint8_t fp[32];
+		memcpy(fp, rs->schema->fingerprint, 32);
+		if (su_schema_prepare(rs->schema, why, sizeof(why)) < 0) {
+			su_program_free(rs);
+			if (err && errlen)
+				snprintf(err, errlen, "bundle corrupted: malformed schema (%s)", why);
+			return STEPUP_EBUNDLE;
+		}
+		if (memcmp(fp, rs->schema->fingerprint, 32) != 0) {
+			su_program_free(rs);
+			return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: schema fingerprint mismatch", 0, 0);
+		}
+	} else {
+		legacy->version = version;
+	}
+	*out = rs;
+	return STEPUP_OK;
+}
+
+int su_bundle_finish(struct stepup_ruleset *rs, unsigned flags, char *err, size_t errlen)
+{
+	char why[200];
+
 	if (su_program_verify(rs, why, sizeof(why)) < 0) {
 		su_program_free(rs);
 		if (err && errlen)
@@ -442,7 +550,6 @@ int stepup_ruleset_load_bundle_flags(const void *data, size_t len, unsigned flag
 		return errf(err, errlen, STEPUP_ENOMEM, "out of memory preparing the bundle", 0, 0);
 	}
 	su_program_set_revision_hex(rs);
-	*out = rs;
 	return STEPUP_OK;
 }
 

@@ -149,8 +149,8 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	const unsigned cs = 1u << STEPUP_CUSTOMER_SERVICE;
 	unsigned data, cond = 0, offered, n = 0;
 
-	data = (unsigned)(r->present >> SU_SLOT_EU_PHONE & 1) << STEPUP_OTP_SMS |
-	       (unsigned)(r->present >> SU_SLOT_EU_EMAIL & 1) << STEPUP_OTP_EMAIL;
+	data = (unsigned)(su_request_role_slot(r, SU_ROLE_CONTACT_SMS) >= 0) << STEPUP_OTP_SMS |
+	       (unsigned)(su_request_role_slot(r, SU_ROLE_CONTACT_EMAIL) >= 0) << STEPUP_OTP_EMAIL;
 	if (e->app_id)
 		data |= 1u << STEPUP_IN_APP;
 	if (e->cs[d->line] || e->cs[STEPUP_LINE_STANDARD])
@@ -212,16 +212,18 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	uint64_t red = 0, yellow = 0, fraud = 0;
 	uint32_t nfired = 0, *fired;
 
-	if (!e || !r || !d || !r->ok)
+	/* A request decoded for another engine has another schema's slots. */
+	if (!e || !r || !d || !r->ok || r->engine != e->serial)
 		return STEPUP_EINVAL;
 	/* A request is a few cache lines (request.h): ask for all of them
 	 * now, so that when it is not in cache the misses overlap. */
-	__builtin_prefetch(&r->f[SU_SLOT_CARD_CSC_FAILURES]);
-	__builtin_prefetch(&r->f[SU_SLOT_EU_APP_ENROLLED]);
-	__builtin_prefetch(&r->f[SU_SLOT_W_PHONE_SUFFIX]);
+	__builtin_prefetch(r->f + 8);
+	__builtin_prefetch(r->f + 16);
+	__builtin_prefetch(r->f + 24);
 	__builtin_prefetch(r->inline_buf + 16);
 	rs = e->rs;
 	d->rs = rs;
+	d->engine = e->serial;
 	d->explain = flags & STEPUP_DECIDE_EXPLAIN;
 	d->nfired = 0;
 	d->nmethods = 0;
@@ -261,8 +263,9 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 		memset(d->method_why, SU_MW_NOT_EVALUATED, sizeof(d->method_why));
 
 	if (sev == STEPUP_YELLOW) {
-		if (SU_PRESENT(r, SU_SLOT_CHANNEL) && r->f[SU_SLOT_CHANNEL].e == 1) {
-			sev = (stepup_outcome)rs->merchant_policy;  /* ECOM_MERCHANT */
+		int ch = su_request_role_slot(r, SU_ROLE_CHANNEL);
+		if (ch >= 0 && (rs->schema->fields[ch].merchant >> r->f[ch].e & 1)) {
+			sev = (stepup_outcome)rs->merchant_policy;  /* no step-up on a merchant channel */
 			d->merchant_policy_applied = 1;
 		} else {
 			sev = offer_methods(e, r, d, allowed);

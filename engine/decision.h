@@ -19,6 +19,7 @@ enum su_method_why {
 
 struct stepup_decision {
 	const stepup_ruleset *rs;      /* borrowed from the engine of the last decide */
+	uint64_t engine;               /* serial of that engine (0: never decided) */
 	stepup_outcome outcome;
 	stepup_outcome combined;       /* before the merchant policy / fallback */
 	uint8_t methods[STEPUP_METHOD_COUNT];
@@ -68,6 +69,6 @@ void su_methods_reset(stepup_decision *d);
 unsigned su_methods_serve(const stepup_engine *e, const stepup_request *r, stepup_decision *d,
                           unsigned offered);
 /* The secret-free request summary handed to plugins (malloc'd JSON). */
-char *su_methods_summary(const stepup_request *r, stepup_cs_line line);
+char *su_methods_summary(const stepup_engine *e, const stepup_request *r, stepup_cs_line line);
 
 #endif

@@ -188,9 +188,57 @@ static int bind_imports(stepup_engine *e, char *err, size_t n)
 	return STEPUP_OK;
 }
 
+/* The summary plan: at each level, its summary fields, then its objects
+ * that hold some (in slot order of first use); "line" after the top
+ * level's fields. */
+static int plan_level(stepup_engine *e, const su_schema *sc, const char *prefix, size_t plen, uint32_t *cap)
+{
+#define STEP(...)                                                                   \
+	do {                                                                            \
+		if (e->nsummary == *cap) {                                                  \
+			*cap = *cap ? *cap * 2 : 16;                                            \
+			su_sumstep *p_ = realloc(e->summary, *cap * sizeof(*p_));               \
+			if (!p_)                                                                \
+				return -1;                                                          \
+			e->summary = p_;                                                        \
+		}                                                                           \
+		e->summary[e->nsummary++] = (su_sumstep){ __VA_ARGS__ };                    \
+	} while (0)
+	for (uint32_t s = 0; s < sc->nfields; s++) {
+		const char *p = SU_FPATH(sc, s);
+		if (!(sc->fields[s].flags & SU_FF_SUMMARY) || strncmp(p, prefix, plen) != 0 ||
+		    strchr(p + plen, '.'))
+			continue;
+		STEP(SU_SUM_LEAF, (uint16_t)s, p + plen, (uint32_t)strlen(p + plen));
+	}
+	if (plen == 0)
+		STEP(SU_SUM_LINE, 0, NULL, 0);
+	for (uint32_t s = 0; s < sc->nfields; s++) {
+		const char *p = SU_FPATH(sc, s);
+		const char *dot = strchr(p + plen, '.');
+		if (!(sc->fields[s].flags & SU_FF_SUMMARY) || strncmp(p, prefix, plen) != 0 || !dot)
+			continue;
+		size_t klen = (size_t)(dot - (p + plen));
+		int seen = 0;  /* an earlier summary field opened this object */
+		for (uint32_t o = 0; o < s && !seen; o++) {
+			const char *q = SU_FPATH(sc, o);
+			seen = (sc->fields[o].flags & SU_FF_SUMMARY) && strncmp(q, p, plen + klen + 1) == 0;
+		}
+		if (seen)
+			continue;
+		STEP(SU_SUM_OPEN, 0, p + plen, (uint32_t)klen);
+		if (plan_level(e, sc, p, plen + klen + 1, cap) < 0)
+			return -1;
+		STEP(SU_SUM_CLOSE, 0, NULL, 0);
+	}
+	return 0;
+#undef STEP
+}
+
 static int engine_new(stepup_ruleset *rs, stepup_plugins *pl, json_t *root, stepup_engine **out,
                       char *err, size_t n)
 {
+	static uint64_t serials;
 	stepup_engine *e;
 	int rc = STEPUP_OK;
 
@@ -200,10 +248,15 @@ static int engine_new(stepup_ruleset *rs, stepup_plugins *pl, json_t *root, step
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return STEPUP_ENOMEM;
+	e->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	e->rs = stepup_ruleset_ref(rs);
 	e->plugins = pl ? stepup_plugins_ref(pl) : NULL;
+	uint32_t cap = 0;
+	if (plan_level(e, rs->schema, "", 0, &cap) < 0)
+		rc = STEPUP_ENOMEM;
 	e->plugin_methods = su_methods_plugin_mask(e);
-	rc = bind_imports(e, err, n);
+	if (rc == STEPUP_OK)
+		rc = bind_imports(e, err, n);
 	if (rc == STEPUP_OK && root)
 		rc = load_settings(e, root, err, n);
 	if (rc == STEPUP_OK && su_engine_prepare_json(e) < 0)
@@ -276,6 +329,7 @@ void stepup_engine_free(stepup_engine *e)
 	free(e->cs[1]);
 	free(e->frag);
 	free(e->reason_at);
+	free(e->summary);
 	free(e);
 }
 

@@ -6,8 +6,21 @@
 #include <stepup/stepup.h>
 #include "program.h"
 
+/* The request summary handed to plugins (plugin.h): the fields with
+ * `summary` nested by path, as a list of steps the writer follows. */
+typedef struct su_sumstep {
+	uint8_t kind;           /* SU_SUM_LEAF, SU_SUM_OPEN, SU_SUM_CLOSE, SU_SUM_LINE */
+	uint16_t slot;          /* LEAF */
+	const char *key;        /* LEAF, OPEN: borrowed from the schema */
+	uint32_t keylen;
+} su_sumstep;
+enum { SU_SUM_LEAF, SU_SUM_OPEN, SU_SUM_CLOSE, SU_SUM_LINE };
+
 struct stepup_engine {
+	uint64_t serial;             /* what requests and decisions remember */
 	stepup_ruleset *rs;
+	su_sumstep *summary;         /* the summary plan */
+	uint32_t nsummary;
 	stepup_plugins *plugins;     /* one reference, or NULL */
 	unsigned plugin_methods;     /* methods a plugin serves (1 << stepup_method) */
 	struct su_bound *imports;    /* the ruleset's imports bound to functions of

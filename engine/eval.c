@@ -204,7 +204,7 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 		case SU_OP_V_FIELD:
 			vs[++v].present = (uint8_t)SU_P(in->a);
 			vs[v].fl = 0;
-			if (su_fields[in->a].type == SU_T_STRING)
+			if (rs->schema->fields[in->a].type == SU_T_STRING)
 				vs[v].v.str = su_rstr(r, in->a);
 			else
 				vs[v].v.i = r->f[in->a].i;  /* the whole 8-byte union */

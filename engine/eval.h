@@ -45,6 +45,10 @@ typedef struct su_trace {
 	}
 
 static inline int cmp_i(int64_t a, int64_t b, unsigned op) { SU_CMP_BODY(a, b, op) }
+
+/* A prepared test's negation bit and its aux operand (program.h). */
+#define SU_FT_INV(t) ((t)->aux >> 31)
+#define SU_FT_AUX(t) ((t)->aux & 0x7fffffffu)
 static inline int cmp_d(double a, double b, unsigned op) { SU_CMP_BODY(a, b, op) }
 
 /* Byte compare for the short strings rules deal in (suffixes, names);
@@ -147,17 +151,18 @@ static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ru
                                                                  const stepup_request *r,
                                                                  const su_ftest *t)
 {
-	unsigned s = t->slot;
+	unsigned s = t->slot, aux = SU_FT_AUX(t);
+	int inv = (int)SU_FT_INV(t);
 
 	switch (t->op) {
 	case SU_F_STR_EQ:
-		return SU_P(s) && str_eq(su_rstr(r, s), SU_STR(rs, t->aux), SU_STRLEN(rs, t->aux)) != t->inv;
+		return SU_P(s) && str_eq(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
 	case SU_F_STR_IN:
-		return SU_P(s) && str_in(rs, t->aux, su_rstr(r, s)) != t->inv;
+		return SU_P(s) && str_in(rs, aux, su_rstr(r, s)) != inv;
 	case SU_F_SUFFIX:
-		return SU_P(s) && SU_P(t->aux) && ends_with(su_rstr(r, s), su_rstr(r, t->aux)) != t->inv;
+		return SU_P(s) && SU_P(aux) && ends_with(su_rstr(r, s), su_rstr(r, aux)) != inv;
 	default: /* SU_F_VM */
-		return su_eval_vm(rs, imp, r, t->aux) == SU_TRUE;
+		return su_eval_vm(rs, imp, r, aux) == SU_TRUE;
 	}
 }
 
@@ -172,30 +177,30 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 {
 	const su_ftest *t = rs->ftests + ch->first;
 	const su_value *f = r->f;
-	const uint64_t pres = r->present;
+	const uint8_t *has = r->has;
 	uint64_t acc = ch->init;
 	uint32_t k;
 
 #define SU_LOOP(K) for (k = ch->count[K]; k; k--, t++)
-#define SU_PR ((pres >> t->slot) & 1)
+#define SU_PR ((uint64_t)(has[t->slot] & 1))
+#define SU_INV ((uint64_t)SU_FT_INV(t))
 #define SU_SET(x) (acc |= (uint64_t)(x) << t->pos)
 	/* TABLE reads the slot's 8 bytes and keeps the low bits (an enum or
 	 * bool slot only where those are its value: see NARROW_TABLE in
-	 * program.c). A table's inv is 63 - slot: shifting the slot's presence
-	 * bit to the top and back spreads it over the word. */
+	 * program.c); an absent field reads entry 0. */
 	SU_LOOP(SU_F_TABLE) {
-		uint64_t v = ((uint64_t)f[t->slot].i & t->pos) + 1;
-		acc |= t->k.tab[v & (uint64_t)((int64_t)(pres << t->inv) >> 63)];
+		uint64_t v = ((uint64_t)f[t->slot].i & t->aux) + 1;
+		acc |= t->k.tab[v & (0 - SU_PR)];
 	}
 	SU_LOOP(SU_F_TABLE_E) {
-		uint64_t v = ((uint64_t)f[t->slot].e & t->pos) + 1;
-		acc |= t->k.tab[v & (uint64_t)((int64_t)(pres << t->inv) >> 63)];
+		uint64_t v = ((uint64_t)f[t->slot].e & t->aux) + 1;
+		acc |= t->k.tab[v & (0 - SU_PR)];
 	}
-	SU_LOOP(SU_F_INT_EQ) SU_SET(SU_PR & ((f[t->slot].i == t->k.i) ^ t->inv));
-	SU_LOOP(SU_F_INT_LE) SU_SET(SU_PR & ((f[t->slot].i <= t->k.i) ^ t->inv));
-	SU_LOOP(SU_F_INT_GE) SU_SET(SU_PR & ((f[t->slot].i >= t->k.i) ^ t->inv));
-	SU_LOOP(SU_F_ANY) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) != 0) ^ t->inv));
-	SU_LOOP(SU_F_ALL) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) == t->k.mask) ^ t->inv));
+	SU_LOOP(SU_F_INT_EQ) SU_SET(SU_PR & ((f[t->slot].i == t->k.i) ^ SU_INV));
+	SU_LOOP(SU_F_INT_LE) SU_SET(SU_PR & ((f[t->slot].i <= t->k.i) ^ SU_INV));
+	SU_LOOP(SU_F_INT_GE) SU_SET(SU_PR & ((f[t->slot].i >= t->k.i) ^ SU_INV));
+	SU_LOOP(SU_F_ANY) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) != 0) ^ SU_INV));
+	SU_LOOP(SU_F_ALL) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) == t->k.mask) ^ SU_INV));
 	if (ch->count[SU_F_COSTLY]) {
 		/* Clauses FALSE for good: unset, with nothing costly left to run.
 		 * A test is skipped when its clause is settled TRUE or its
@@ -207,6 +212,7 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 	}
 #undef SU_LOOP
 #undef SU_PR
+#undef SU_INV
 #undef SU_SET
 	/* A condition is TRUE when every bit of its run is set. Per run, the
 	 * unset bits below the top plus all-ones below the top reach the top

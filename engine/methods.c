@@ -5,6 +5,7 @@
  * deadline) drops out of the offer; the decision then goes on as if the
  * method had no data, so the customer-service fallback and "nothing left:
  * decline" work the same way with and without plugins. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,87 +33,85 @@ void su_methods_reset(stepup_decision *d)
 	d->plugin_failed = 0;
 }
 
-/* A request slot as a NUL-terminated string in buf, or NULL when absent. */
-static const char *slot_str(const stepup_request *r, unsigned slot, char *buf, size_t size)
+/* The request as plugins see it: the fields the schema marks `summary`
+ * (routing facts only: a secret cannot be one, and the default schema
+ * gives no phone or e-mail), nested by path, with the line asked for.
+ * What is not passed cannot leak from a plugin's logs. */
+char *su_methods_summary(const stepup_engine *e, const stepup_request *r, stepup_cs_line line)
 {
-	su_str s;
-	if (!SU_PRESENT(r, slot))
-		return NULL;
-	s = su_rstr(r, slot);
-	if (s.len >= size)
-		return NULL;
-	memcpy(buf, s.s, s.len);
-	buf[s.len] = '\0';
-	return buf;
-}
-
-static void put_str(su_jw *w, int *first, const char *key, const stepup_request *r, unsigned slot)
-{
-	su_str s;
-	if (!SU_PRESENT(r, slot))
-		return;
-	s = su_rstr(r, slot);
-	if (!*first)
-		SU_JW_LIT(w, ",");
-	*first = 0;
-	su_jw_key(w, key);
-	su_jw_str(w, s.s, s.len);
-}
-
-static void put_enum(su_jw *w, int *first, const char *key, const stepup_request *r, unsigned slot)
-{
-	const su_enum *en;
-	if (!SU_PRESENT(r, slot))
-		return;
-	en = &su_enums[su_fields[slot].enum_kind];
-	if (r->f[slot].e >= en->count)
-		return;
-	if (!*first)
-		SU_JW_LIT(w, ",");
-	*first = 0;
-	su_jw_key(w, key);
-	su_jw_cstr(w, en->values[r->f[slot].e]);
-}
-
-/* The request as plugins see it: routing facts only. No PAN, CSC, phone or
- * e-mail: a router or an in-app backend has no need for them, and what is
- * not passed cannot leak from a plugin's logs. */
-char *su_methods_summary(const stepup_request *r, stepup_cs_line line)
-{
+	const su_schema *sc = e->rs->schema;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	su_jw w = { &buf, &len, &cap, 0 };
 	int first = 1;
 
 	SU_JW_LIT(&w, "{");
-	put_str(&w, &first, "request_id", r, SU_SLOT_REQUEST_ID);
-	put_enum(&w, &first, "tsp", r, SU_SLOT_TSP);
-	put_enum(&w, &first, "channel", r, SU_SLOT_CHANNEL);
-	if (!first)
-		SU_JW_LIT(&w, ",");
-	SU_JW_LIT(&w, "\"line\":\"");
-	su_jw_lit(&w, stepup_cs_line_name(line));
-	SU_JW_LIT(&w, "\",\"token_requestor\":{");
-	first = 1;
-	put_str(&w, &first, "id", r, SU_SLOT_TR_ID);
-	put_str(&w, &first, "name", r, SU_SLOT_TR_NAME);
-	SU_JW_LIT(&w, "},\"card\":{");
-	first = 1;
-	put_str(&w, &first, "pan_suffix", r, SU_SLOT_CARD_PAN_SUFFIX);
-	put_enum(&w, &first, "state", r, SU_SLOT_CARD_STATE);
-	SU_JW_LIT(&w, "},\"end_user\":{");
-	first = 1;
-	put_str(&w, &first, "language", r, SU_SLOT_EU_LANGUAGE);
-	SU_JW_LIT(&w, "},\"wallet\":{");
-	first = 1;
-	put_str(&w, &first, "device_country", r, SU_SLOT_W_DEVICE_COUNTRY);
-	SU_JW_LIT(&w, "}}");
+	for (uint32_t i = 0; i < e->nsummary; i++) {
+		const su_sumstep *st = &e->summary[i];
+		if (st->kind == SU_SUM_CLOSE) {
+			SU_JW_LIT(&w, "}");
+			first = 0;
+			continue;
+		}
+		if (st->kind == SU_SUM_LEAF && !SU_PRESENT(r, st->slot))
+			continue;
+		if (st->kind == SU_SUM_LEAF && sc->fields[st->slot].type == SU_T_ENUM &&
+		    r->f[st->slot].e >= sc->fields[st->slot].values.count)
+			continue;  /* an open list's "other" has no name to pass */
+		if (!first)
+			SU_JW_LIT(&w, ",");
+		first = 0;
+		if (st->kind == SU_SUM_LINE) {
+			SU_JW_LIT(&w, "\"line\":\"");
+			su_jw_lit(&w, stepup_cs_line_name(line));
+			SU_JW_LIT(&w, "\"");
+			continue;
+		}
+		su_jw_str(&w, st->key, st->keylen);
+		SU_JW_LIT(&w, ":");
+		if (st->kind == SU_SUM_OPEN) {
+			SU_JW_LIT(&w, "{");
+			first = 1;
+			continue;
+		}
+		const su_field *f = &sc->fields[st->slot];
+		switch (f->type) {
+		case SU_T_STRING: {
+			su_str s = su_rstr(r, st->slot);
+			su_jw_str(&w, s.s, s.len);
+			break;
+		}
+		case SU_T_ENUM:
+			su_jw_cstr(&w, su_schema_value_name(sc, st->slot, r->f[st->slot].e));
+			break;
+		case SU_T_BOOL:
+			su_jw_lit(&w, r->f[st->slot].b ? "true" : "false");
+			break;
+		case SU_T_INT: {
+			char num[24];
+			snprintf(num, sizeof(num), "%lld", (long long)r->f[st->slot].i);
+			su_jw_lit(&w, num);
+			break;
+		}
+		default:
+			SU_JW_LIT(&w, "null");
+			break;
+		}
+	}
+	SU_JW_LIT(&w, "}");
 	su_jw_raw(&w, "", 1);  /* NUL */
 	if (w.oom) {
 		free(buf);
 		return NULL;
 	}
 	return buf;
+}
+
+/* The string of the field with role `role`, NUL-terminated in buf, or
+ * NULL when no field has it or the request lacks it. */
+static const char *role_str(const stepup_request *r, su_role role, char *buf, size_t size)
+{
+	return su_request_role_str(r, role, buf, size);
 }
 
 static void failed(stepup_decision *d, stepup_method m, const su_pcall *res)
@@ -136,18 +135,17 @@ static int serve(const stepup_engine *e, const stepup_request *r, stepup_decisio
 
 	switch (m) {
 	case STEPUP_OTP_SMS:
-		su_plugins_can_deliver(ps, m, slot_str(r, SU_SLOT_EU_PHONE, buf, sizeof(buf)), &res);
+		su_plugins_can_deliver(ps, m, role_str(r, SU_ROLE_CONTACT_SMS, buf, sizeof(buf)), &res);
 		break;
 	case STEPUP_OTP_EMAIL:
-		su_plugins_can_deliver(ps, m, slot_str(r, SU_SLOT_EU_EMAIL, buf, sizeof(buf)), &res);
+		su_plugins_can_deliver(ps, m, role_str(r, SU_ROLE_CONTACT_EMAIL, buf, sizeof(buf)), &res);
 		break;
 	case STEPUP_IN_APP:
 		free(d->app_json);
-		su_plugins_describe(ps, slot_str(r, SU_SLOT_EU_LANGUAGE, lang, sizeof(lang)), &d->app_json,
-		                    &res);
+		su_plugins_describe(ps, role_str(r, SU_ROLE_LANGUAGE, lang, sizeof(lang)), &d->app_json, &res);
 		break;
 	case STEPUP_CUSTOMER_SERVICE: {
-		char *summary = su_methods_summary(r, d->line);
+		char *summary = su_methods_summary(e, r, d->line);
 		free(d->cs_number);
 		free(d->cs_hours);
 		if (!summary) {

@@ -47,7 +47,6 @@ void su_program_free(struct stepup_ruleset *rs)
 	free(rs->masks);
 	free(rs->strsets);
 	free(rs->setitems);
-	free(rs->reasons);
 	free(rs->methods);
 	free(rs->rules);
 	free(rs->atoms);
@@ -58,6 +57,7 @@ void su_program_free(struct stepup_ruleset *rs)
 	free(rs->frules);
 	free(rs->fmethods);
 	free(rs->code);
+	su_schema_free(rs->schema);
 	free(rs);
 }
 
@@ -108,9 +108,9 @@ static int fail(char *err, size_t n, const char *fmt, ...)
 	return -1;
 }
 
-static int slot_is(unsigned slot, su_type t)
+static int slot_is(const struct stepup_ruleset *rs, unsigned slot, su_type t)
 {
-	return slot < SU_SLOT_COUNT && su_fields[slot].type == t;
+	return slot < rs->schema->nfields && rs->schema->fields[slot].type == t;
 }
 
 #define STR_OK(rs, i) ((i) < (rs)->nstrs)
@@ -176,41 +176,41 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 				return fail(err, n, "bad constant at %u", pc);
 			break;
 		case SU_OP_PRESENT:
-			if (in->a >= SU_SLOT_COUNT || in->c > 1)
+			if (in->a >= rs->schema->nfields || in->c > 1)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_V_FIELD:
-			if (in->a >= SU_SLOT_COUNT)
+			if (in->a >= rs->schema->nfields)
 				return fail(err, n, "bad slot at %u", pc);
-			push = (uint8_t)su_fields[in->a].type;
+			push = (uint8_t)rs->schema->fields[in->a].type;
 			break;
 		case SU_OP_BOOL:
-			if (!slot_is(in->a, SU_T_BOOL))
+			if (!slot_is(rs, in->a, SU_T_BOOL))
 				return fail(err, n, "bad slot at %u", pc);
 			break;
 		case SU_OP_ENUM_IN:
-			if (!slot_is(in->a, SU_T_ENUM) || in->c >= rs->nmasks)
+			if (!slot_is(rs, in->a, SU_T_ENUM) || in->c >= rs->nmasks)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_INT_CMP:
-			if (!slot_is(in->a, SU_T_INT) || in->c >= rs->nints || in->cmp > 5)
+			if (!slot_is(rs, in->a, SU_T_INT) || in->c >= rs->nints || in->cmp > 5)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_STR_CMP:
-			if (!slot_is(in->a, SU_T_STRING) || !STR_OK(rs, in->c) || in->cmp > 1)
+			if (!slot_is(rs, in->a, SU_T_STRING) || !STR_OK(rs, in->c) || in->cmp > 1)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_STR_IN:
-			if (!slot_is(in->a, SU_T_STRING) || !set_in(rs, in->c, rs->nsetitems))
+			if (!slot_is(rs, in->a, SU_T_STRING) || !set_in(rs, in->c, rs->nsetitems))
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_STR_SUFFIX:
-			if (!slot_is(in->a, SU_T_STRING) || !slot_is(in->c, SU_T_STRING))
+			if (!slot_is(rs, in->a, SU_T_STRING) || !slot_is(rs, in->c, SU_T_STRING))
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_REASONS_ANY:
 		case SU_OP_REASONS_ALL:
-			if (!slot_is(in->a, SU_T_REASONS) || in->c >= rs->nmasks)
+			if (!slot_is(rs, in->a, SU_T_REASONS) || in->c >= rs->nmasks)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
 		case SU_OP_V_INT:
@@ -229,7 +229,8 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 			push = SU_T_STRING;
 			break;
 		case SU_OP_V_ENUM:
-			if (in->a >= SU_E_COUNT || in->c >= su_enums[in->a].count)
+			if (!slot_is(rs, in->a, SU_T_ENUM) || rs->schema->fields[in->a].ekind != in->a ||
+			    in->c >= su_schema_value_count(rs->schema, in->a))
 				return fail(err, n, "bad enum at %u", pc);
 			push = SU_T_ENUM;
 			break;
@@ -366,11 +367,8 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 	for (uint32_t i = 0; i < rs->nsetitems; i++)
 		if (!STR_OK(rs, rs->setitems[i]))
 			return fail(err, n, "bad set item");
-	if (rs->nreasons > SU_REASON_MAX - SU_R_KNOWN_COUNT)
-		return fail(err, n, "too many reason codes");
-	for (uint32_t i = 0; i < rs->nreasons; i++)
-		if (!STR_OK(rs, rs->reasons[i]))
-			return fail(err, n, "bad reason code");
+	if (!rs->schema)
+		return fail(err, n, "no schema");
 	for (uint32_t i = 0; i < rs->natoms; i++)
 		if (!STR_OK(rs, rs->atoms[i].text) || rs->atoms[i].file >= rs->nfiles)
 			return fail(err, n, "bad atom %u", i);
@@ -435,8 +433,10 @@ typedef struct prep {
 	su_fcond *ch;  size_t nch, capch;
 	su_ftest *lit;  size_t nlit, caplit;    /* tests of the chunk being built */
 	su_fcond cur;
-	uint64_t slots;                         /* slots with a table in cur */
-	slot_tab st[SU_SLOT_COUNT];
+	slot_tab *st;                           /* per slot */
+	uint32_t *tslots;  uint32_t ntslots;    /* slots with a table in cur */
+	uint32_t *tgen;                         /* per slot: chunk + 1 when in tslots */
+	uint32_t chunk;
 	int oom;
 } prep;
 
@@ -467,14 +467,14 @@ static uint32_t pow2_at_least(uint64_t n)
 /* The values a table on `slot` tells apart: enums and booleans by value,
  * integers of a small declared range (scores 1..5) too, since the decoder
  * refuses values outside the range; anything else by presence only. */
-static uint32_t slot_values(unsigned slot)
+static uint32_t slot_values(const su_schema *sc, unsigned slot)
 {
-	const su_field *f = &su_fields[slot];
+	const su_field *f = &sc->fields[slot];
 	switch (f->type) {
 	case SU_T_BOOL:
 		return 2;
 	case SU_T_ENUM:
-		return pow2_at_least(su_enums[f->enum_kind].count);
+		return pow2_at_least(su_schema_value_count(sc, slot));
 	case SU_T_INT:
 		if (f->min >= 0 && f->max >= f->min && f->max < MAX_TABLE_VALUES)
 			return pow2_at_least((uint64_t)f->max + 1);
@@ -487,9 +487,10 @@ static uint32_t slot_values(unsigned slot)
 static slot_tab *table_of(prep *P, unsigned slot)
 {
 	slot_tab *t = &P->st[slot];
-	if (!(P->slots >> slot & 1)) {
-		P->slots |= UINT64_C(1) << slot;
-		t->nval = slot_values(slot);
+	if (P->tgen[slot] != P->chunk + 1) {
+		P->tgen[slot] = P->chunk + 1;
+		P->tslots[P->ntslots++] = slot;
+		t->nval = slot_values(P->rs->schema, slot);
 		memset(t->e, 0, sizeof(t->e));
 	}
 	return t;
@@ -503,10 +504,9 @@ static void add_lit(prep *P, uint8_t op, unsigned slot, unsigned pos, unsigned i
 	su_ftest *t = &P->lit[P->nlit++];
 	memset(t, 0, sizeof(*t));
 	t->op = op;
-	t->slot = (uint8_t)slot;
+	t->slot = (uint16_t)slot;
 	t->pos = (uint8_t)pos;
-	t->inv = (uint8_t)inv;
-	t->aux = aux;
+	t->aux = aux | (uint32_t)inv << 31;
 	t->k.mask = k;
 }
 
@@ -548,7 +548,7 @@ static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit,
 	case SU_OP_ENUM_IN: {
 		uint64_t m = rs->masks[in->c];
 		t = table_of(P, slot);
-		for (uint32_t v = 0; v < su_enums[su_fields[slot].enum_kind].count && v < t->nval; v++)
+		for (uint32_t v = 0; v < su_schema_value_count(rs->schema, slot) && v < t->nval; v++)
 			if (((m >> v) & 1) != (neg != 0))
 				t->e[v + 1] |= b;
 		break;
@@ -558,7 +558,7 @@ static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit,
 		int64_t k = rs->ints[in->c];
 		t = table_of(P, slot);
 		if (t->nval > 1) {
-			const su_field *f = &su_fields[slot];
+			const su_field *f = &rs->schema->fields[slot];
 			for (int64_t v = f->min; v <= f->max; v++)
 				if (cmp_i(v, k, cmp))
 					t->e[v + 1] |= b;
@@ -624,8 +624,15 @@ static void end_chunk(prep *P)
 {
 	su_fcond *c = &P->cur;
 
-	for (uint64_t s = P->slots; s; s &= s - 1) {
-		unsigned slot = (unsigned)__builtin_ctzll(s);
+	/* In slot order, so tables of the hot fields come first. */
+	for (uint32_t i = 1; i < P->ntslots; i++)
+		for (uint32_t j = i; j > 0 && P->tslots[j - 1] > P->tslots[j]; j--) {
+			uint32_t x = P->tslots[j];
+			P->tslots[j] = P->tslots[j - 1];
+			P->tslots[j - 1] = x;
+		}
+	for (uint32_t i = 0; i < P->ntslots; i++) {
+		unsigned slot = P->tslots[i];
 		slot_tab *t = &P->st[slot];
 		uint64_t any = 0;
 		for (uint32_t v = 0; v <= t->nval; v++)
@@ -635,16 +642,18 @@ static void end_chunk(prep *P)
 		P->tab = grow(P->tab, &P->captab, P->ntab + t->nval + 1, sizeof(*P->tab), &P->oom);
 		if (P->oom)
 			return;
-		uint8_t op = su_fields[slot].type == SU_T_BOOL || su_fields[slot].type == SU_T_ENUM ? NARROW_TABLE
-		                                                                                    : SU_F_TABLE;
-		/* k: the table's word in P->tab until su_program_prepare places it */
-		add_lit(P, op, slot, t->nval - 1, 63 - slot, 0, P->ntab);
+		uint8_t type = P->rs->schema->fields[slot].type;
+		uint8_t op = type == SU_T_BOOL || type == SU_T_ENUM ? NARROW_TABLE : SU_F_TABLE;
+		/* k: the table's word in P->tab until su_program_prepare places it;
+		 * aux: the mask of the values it tells apart */
+		add_lit(P, op, slot, 0, 0, t->nval - 1, P->ntab);
 		if (P->oom)
 			return;
 		memcpy(P->tab + P->ntab, t->e, (t->nval + 1) * sizeof(uint64_t));
 		P->ntab += t->nval + 1;
 	}
-	P->slots = 0;
+	P->ntslots = 0;
+	P->chunk++;
 
 	P->rec = grow(P->rec, &P->caprec, P->nrec + P->nlit, sizeof(*P->rec), &P->oom);
 	P->ch = grow(P->ch, &P->capch, P->nch + 1, sizeof(*P->ch), &P->oom);
@@ -736,6 +745,12 @@ int su_program_prepare(struct stepup_ruleset *rs)
 	if (!P)
 		return -1;
 	P->rs = rs;
+	uint32_t nf = rs->schema->nfields ? rs->schema->nfields : 1;
+	P->st = malloc(nf * sizeof(*P->st));
+	P->tslots = malloc(nf * sizeof(*P->tslots));
+	P->tgen = calloc(nf, sizeof(*P->tgen));
+	if (!P->st || !P->tslots || !P->tgen)
+		goto out;
 	prepare_conds(P, 0);
 	size_t nrules = P->nch;
 	prepare_conds(P, 1);
@@ -771,6 +786,9 @@ out:
 	free(P->tab);
 	free(P->ch);
 	free(P->lit);
+	free(P->st);
+	free(P->tslots);
+	free(P->tgen);
 	free(P);
 	return ret;
 }
@@ -857,25 +875,25 @@ static void dis_entry(out *o, const stepup_ruleset *rs, uint32_t pc)
 		put(o, "  %4u  %-12s", pc, su_op_names[in->op]);
 		switch (in->op) {
 		case SU_OP_PRESENT:
-			put(o, " %s%s", su_fields[in->a].path, in->c ? " absent" : "");
+			put(o, " %s%s", SU_FPATH(rs->schema, in->a), in->c ? " absent" : "");
 			break;
 		case SU_OP_BOOL:
 		case SU_OP_V_FIELD:
-			put(o, " %s", su_fields[in->a].path);
+			put(o, " %s", SU_FPATH(rs->schema, in->a));
 			break;
 		case SU_OP_ENUM_IN:
 		case SU_OP_REASONS_ANY:
 		case SU_OP_REASONS_ALL:
-			put(o, " %s 0x%" PRIx64, su_fields[in->a].path, rs->masks[in->c]);
+			put(o, " %s 0x%" PRIx64, SU_FPATH(rs->schema, in->a), rs->masks[in->c]);
 			break;
 		case SU_OP_INT_CMP:
-			put(o, " %s %u %" PRId64, su_fields[in->a].path, in->cmp, rs->ints[in->c]);
+			put(o, " %s %u %" PRId64, SU_FPATH(rs->schema, in->a), in->cmp, rs->ints[in->c]);
 			break;
 		case SU_OP_STR_CMP:
-			put(o, " %s %u \"%s\"", su_fields[in->a].path, in->cmp, SU_STR(rs, in->c));
+			put(o, " %s %u \"%s\"", SU_FPATH(rs->schema, in->a), in->cmp, SU_STR(rs, in->c));
 			break;
 		case SU_OP_STR_SUFFIX:
-			put(o, " %s %s", su_fields[in->a].path, su_fields[in->c].path);
+			put(o, " %s %s", SU_FPATH(rs->schema, in->a), SU_FPATH(rs->schema, in->c));
 			break;
 		case SU_OP_V_CALL:
 			put(o, " %s/%u", su_builtins[in->c].name, in->a);

@@ -24,9 +24,8 @@ enum { SU_FALSE = 0, SU_TRUE = 1, SU_ABSENT = 2 };
 
 typedef struct su_insn {
 	uint8_t op;
-	uint8_t a;       /* slot, nargs or type */
 	uint8_t cmp;     /* su_cmp / has mode */
-	uint8_t pad;
+	uint16_t a;      /* slot, nargs, type or enum kind */
 	uint32_t c;      /* constant index, jump target, builtin id */
 	uint32_t atom;   /* explain: atom index or SU_NONE */
 } su_insn;
@@ -83,8 +82,8 @@ typedef struct su_lit {
  * field's value (0 = absent, else value + 1), whose entry holds the clause
  * bits of the tests TRUE for that value. */
 enum su_fop {
-	SU_F_TABLE,        /* acc |= k.tab[present ? (value & pos) + 1 : 0];
-	                      inv holds 63 - slot */
+	SU_F_TABLE,        /* acc |= k.tab[present ? (value & mask) + 1 : 0];
+	                      mask in aux */
 	SU_F_TABLE_E,      /* as TABLE, the value read as an enum / bool (on
 	                      big-endian hosts; little-endian ones read every
 	                      table field as TABLE) */
@@ -105,10 +104,10 @@ enum su_fop {
 
 typedef struct su_ftest {
 	uint8_t op;            /* enum su_fop */
-	uint8_t slot;
-	uint8_t pos;           /* clause bit set when TRUE; TABLE: value mask */
-	uint8_t inv;           /* negated predicate (absence still sets nothing) */
-	uint32_t aux;          /* see su_fop */
+	uint8_t pos;           /* clause bit set when TRUE */
+	uint16_t slot;
+	uint32_t aux;          /* see su_fop; bit 31: negated predicate (absence
+	                          still sets nothing) for the tests that take no aux */
 	union {
 		uint64_t mask;
 		int64_t i;
@@ -159,6 +158,7 @@ enum su_builtin {
 
 struct stepup_ruleset {
 	int refs;
+	su_schema *schema;             /* the fields the program reads, by slot */
 
 	char *strtab;  uint32_t strtab_len;
 	su_span *strs;  uint32_t nstrs;
@@ -171,7 +171,6 @@ struct stepup_ruleset {
 	uint64_t *masks;  uint32_t nmasks;
 	su_range *strsets;  uint32_t nstrsets;
 	uint32_t *setitems;  uint32_t nsetitems;   /* strs indices */
-	uint32_t *reasons;  uint32_t nreasons;     /* extra codes: strs, bit = KNOWN + i */
 	su_mdecl *methods;  uint32_t nmethods;
 	su_rule *rules;  uint32_t nrules;
 	su_atom *atoms;  uint32_t natoms;

@@ -16,47 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cardnum.h"
+#include "decoder.h"
 #include "engine.h"
 #include "request.h"
 
 #define TOKS_MIN 256u
 #define TOKS_MAX 8192u
 
-enum { G_TOP, G_TR, G_CARD, G_EU, G_WALLET, G_COUNT };
-static const char *const group_names[G_COUNT] = { "", "token_requestor", "card", "end_user", "wallet" };
-
-typedef struct keyent {
-	const char *key;
-	uint32_t len;
-	int group;
-} keyent;
-
-static keyent keys[SU_SLOT_COUNT];
-static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
-
-static void keys_init(void)
-{
-	for (int s = 0; s < SU_SLOT_COUNT; s++) {
-		const char *path = su_fields[s].path, *dot = strchr(path, '.');
-		keys[s].group = G_TOP;
-		if (dot)
-			for (int g = 1; g < G_COUNT; g++)
-				if (strlen(group_names[g]) == (size_t)(dot - path) &&
-				    memcmp(group_names[g], path, (size_t)(dot - path)) == 0)
-					keys[s].group = g;
-		keys[s].key = dot ? dot + 1 : path;
-		keys[s].len = (uint32_t)strlen(keys[s].key);
-	}
-}
-
 typedef struct P {
 	stepup_request *r;
-	const stepup_engine *e;
+	const su_schema *sc;
 	char *js;
 	size_t len;
 	jsmntok_t *t;
 	int n;
-	uint64_t seen;
 	char *err;
 	size_t errlen;
 } P;
@@ -302,7 +276,7 @@ static int unescape(P *p, const jsmntok_t *t, su_str *out)
 	return utf8_ok((const unsigned char *)s, out->len) ? 0 : -1;
 }
 
-static int only_digits(const su_str *s, unsigned min, unsigned max)
+static int only_digits(const su_str *s, int64_t min, int64_t max)
 {
 	if (s->len < min || s->len > max)
 		return 0;
@@ -325,103 +299,38 @@ static void keep_digits(su_str *s, int plus)
 	s->len = (uint32_t)(w - s->s);
 }
 
-static int luhn(const char *d, size_t n)
+/* A string field's format (schema.h). A card number is refused wherever
+ * one is not the field's very format, before anything else: the one
+ * policy (cardnum.c), whatever the field is called. */
+static int check_string(P *p, unsigned slot, su_str *v)
 {
-	unsigned sum = 0;
-	for (size_t k = 0; k < n; k++) {
-		unsigned x = (unsigned)(d[n - 1 - k] - '0');
-		if (k & 1) {
-			x *= 2;
-			if (x > 9)
-				x -= 9;
-		}
-		sum += x;
-	}
-	return sum % 10 == 0;
-}
+	const su_field *fd = &p->sc->fields[slot];
+	const char *f = SU_FPATH(p->sc, slot);
 
-/* Does s carry a card number: a Luhn-valid run of 13 to 19 digits, either
- * unbroken or grouped the way cards are printed (4-4-4-4[-1..3], 4-6-4,
- * 4-6-5, with spaces, dashes, dots or underscores)? Only whole groups
- * count, bounded by non-alphanumerics, so UUIDs and longer numbers do not
- * trip it. */
-static int has_pan(const char *s, size_t n)
-{
-	char digits[24];
-	unsigned groups[8], ng = 0;
-	size_t nd = 0;
-
-	for (size_t i = 0; i <= n;) {
-		/* One group: maximal run of alphanumerics starting at i. */
-		size_t j = i;
-		int pure = 1;
-		while (j < n && ((s[j] >= '0' && s[j] <= '9') || (s[j] >= 'a' && s[j] <= 'z') ||
-		                 (s[j] >= 'A' && s[j] <= 'Z'))) {
-			if (s[j] < '0' || s[j] > '9')
-				pure = 0;
-			j++;
-		}
-		size_t len = j - i;
-		if (pure && len >= 13 && len <= 19 && luhn(s + i, len))
-			return 1;
-		if (pure && len >= 1 && len <= 6 && ng < 8 && nd + len <= sizeof(digits)) {
-			memcpy(digits + nd, s + i, len);
-			nd += len;
-			groups[ng++] = (unsigned)len;
-		} else {
-			ng = 0;
-			nd = 0;
-		}
-		/* Groups of a printed card: all 4 but a short last, or 4-6-4/4-6-5. */
-		if (ng >= 3 && nd >= 13 && nd <= 19) {
-			int printed = (ng == 3 && groups[0] == 4 && groups[1] == 6 && groups[2] >= 4 && groups[2] <= 5);
-			if (!printed && groups[0] == 4) {
-				printed = 1;
-				for (unsigned g = 0; g + 1 < ng; g++)
-					if (groups[g] != 4)
-						printed = 0;
-			}
-			if (printed && luhn(digits, nd))
-				return 1;
-		}
-		if (j >= n)
-			break;
-		if (!(s[j] == ' ' || s[j] == '-' || s[j] == '.' || s[j] == '_')) {
-			ng = 0;
-			nd = 0;
-		}
-		i = j + 1;
-	}
-	return 0;
-}
-
-static int check_string(P *p, int slot, su_str *v)
-{
-	const char *f = su_fields[slot].path;
-
-	switch (slot) {
-	case SU_SLOT_REQUEST_ID:
-		if (v->len == 0 || v->len > 128)
-			return bad(p, f, "must be 1 to 128 characters");
+	if (fd->format != SU_FMT_CARD_NUMBER && su_card_find(v->s, v->len, NULL, NULL))
+		return bad(p, f, "holds a card number; refused without echoing it");
+	switch (fd->format) {
+	case SU_FMT_ID:
+		if (v->len < fd->min || v->len > fd->max)
+			return bad(p, f, "must be %lld to %lld characters", (long long)fd->min, (long long)fd->max);
 		for (uint32_t i = 0; i < v->len; i++)
 			if (v->s[i] < 0x21 || v->s[i] > 0x7e)
 				return bad(p, f, "must be printable ASCII without spaces");
-		if (has_pan(v->s, v->len))
-			return bad(p, f, "looks like a card number; refusing to echo it");
 		return 0;
-	case SU_SLOT_CARD_PAN:
+	case SU_FMT_CARD_NUMBER:
 		if (!only_digits(v, 12, 19))
 			return bad(p, f, "not a card number (12 to 19 digits expected)");
 		return 0;
-	case SU_SLOT_CARD_PAN_SUFFIX:
-		if (!only_digits(v, 1, 8))
-			return bad(p, f, "must be 1 to 8 digits");
+	case SU_FMT_DIGITS:
+		if (!only_digits(v, fd->min ? fd->min : 1, fd->max))
+			return bad(p, f, "must be %lld to %lld digits", (long long)(fd->min ? fd->min : 1),
+			           (long long)fd->max);
 		return 0;
-	case SU_SLOT_CARD_CSC:
+	case SU_FMT_CSC:
 		if (!only_digits(v, 3, 4))
 			return bad(p, f, "not a CSC (3 or 4 digits expected)");
 		return 0;
-	case SU_SLOT_EU_PHONE: {
+	case SU_FMT_PHONE: {
 		for (uint32_t i = 0; i < v->len; i++)
 			if (!strchr("0123456789+ -.()", v->s[i]) || (v->s[i] == '+' && i != 0))
 				return bad(p, f, "not a phone number (digits, with an optional leading '+')");
@@ -431,12 +340,12 @@ static int check_string(P *p, int slot, su_str *v)
 			return bad(p, f, "not a phone number (4 to 15 digits expected)");
 		return 0;
 	}
-	case SU_SLOT_W_PHONE_SUFFIX:
+	case SU_FMT_PHONE_DIGITS:
 		keep_digits(v, 0);
 		if (v->len < 1 || v->len > 15)
 			return bad(p, f, "must hold 1 to 15 digits");
 		return 0;
-	case SU_SLOT_EU_EMAIL: {
+	case SU_FMT_EMAIL: {
 		const char *at = memchr(v->s, '@', v->len);
 		if (v->len > 254 || !at || at == v->s || at == v->s + v->len - 1 ||
 		    memchr(at + 1, '@', (size_t)(v->s + v->len - at - 1)))
@@ -447,8 +356,10 @@ static int check_string(P *p, int slot, su_str *v)
 		return 0;
 	}
 	default:
-		if (v->len > 256)
-			return bad(p, f, "longer than 256 bytes");
+		if (v->len > fd->max)
+			return bad(p, f, "longer than %lld bytes", (long long)fd->max);
+		if (v->len < fd->min)
+			return bad(p, f, "shorter than %lld bytes", (long long)fd->min);
 		return 0;
 	}
 }
@@ -473,16 +384,23 @@ static int parse_int(const char *s, int n, int64_t *out)
 	return 0;
 }
 
-static uint64_t reason_bit(const P *p, const su_str *s)
+/* An integer sent as a string ("4", "04"): networks send scores so. */
+static int parse_int_text(const su_str *v, int64_t *out)
 {
-	int k = su_reason_lookup(s->s, s->len);
-	if (k >= 0)
-		return UINT64_C(1) << k;
-	const stepup_ruleset *rs = p->e ? p->e->rs : NULL;
-	for (uint32_t i = 0; rs && i < rs->nreasons; i++)
-		if (SU_STRLEN(rs, rs->reasons[i]) == s->len &&
-		    memcmp(SU_STR(rs, rs->reasons[i]), s->s, s->len) == 0)
-			return UINT64_C(1) << (SU_R_KNOWN_COUNT + i);
+	uint32_t i = 0;
+	int neg = 0;
+	int64_t x = 0;
+
+	if (v->len && v->s[0] == '-')
+		neg = i = 1;
+	if (i >= v->len || v->len - i > 18)
+		return -1;
+	for (; i < v->len; i++) {
+		if (v->s[i] < '0' || v->s[i] > '9')
+			return -1;
+		x = x * 10 + (v->s[i] - '0');
+	}
+	*out = neg ? -x : x;
 	return 0;
 }
 
@@ -501,31 +419,70 @@ static su_str stash(stepup_request *r, su_str v)
 	return (su_str){ dst, v.len };
 }
 
-/* Decode the value token i into slot; returns the next token index. */
-static int decode_field(P *p, int slot, int i, int depth)
+static void set_present(stepup_request *r, unsigned slot)
 {
-	const su_field *f = &su_fields[slot];
+	r->has[slot] |= 1;
+}
+
+/* The values of a list field: the bits of the ones the ruleset names. */
+static int decode_list(P *p, unsigned slot, int i, int depth)
+{
+	const su_field *fd = &p->sc->fields[slot];
+	const su_decoder *dec = p->sc->dec;
+	const char *f = SU_FPATH(p->sc, slot);
+	stepup_request *r = p->r;
+
+	if (p->t[i].type != JSMN_ARRAY)
+		return bad(p, f, "expected an array of strings");
+	int j = walk_any(p, i, depth);  /* validates the array's syntax */
+	if (j < 0)
+		return -1;
+	uint64_t mask = 0;
+	for (int k = i + 1; k < j; k++) {
+		su_str v;
+		if (p->t[k].type != JSMN_STRING)
+			return bad(p, f, "expected an array of strings");
+		if (unescape(p, &p->t[k], &v) < 0)
+			return bad(p, f, "invalid string");
+		if (su_card_find(v.s, v.len, NULL, NULL))
+			return bad(p, f, "holds a card number; refused without echoing it");
+		int b = su_decoder_value(p->sc, &dec->bits[slot], v.s, v.len);
+		if (b >= 0)
+			mask |= UINT64_C(1) << b;
+		else if (!(fd->flags & SU_FF_FREE) && su_decoder_value(p->sc, &dec->values[slot], v.s, v.len) < 0)
+			r->unknown_reasons++;
+	}
+	r->f[slot].mask = mask;
+	set_present(r, slot);
+	return j;
+}
+
+/* Decode the value token i into slot; returns the next token index. */
+static int decode_field(P *p, unsigned slot, int i, int depth)
+{
+	const su_field *fd = &p->sc->fields[slot];
+	const char *path = SU_FPATH(p->sc, slot);
 	jsmntok_t *t = &p->t[i];
 	stepup_request *r = p->r;
 	const char *s = p->js + t->start;
 	int n = t->end - t->start;
 
-	if (p->seen >> slot & 1)
-		return bad(p, f->path, "given twice");
-	p->seen |= UINT64_C(1) << slot;
+	if (r->has[slot] & 2)
+		return bad(p, path, "given twice");
+	r->has[slot] |= 2;
 	if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
 		return i + 1;  /* null reads as absent */
 
-	switch (f->type) {
+	switch (fd->type) {
 	case SU_T_STRING: {
 		su_str v;
 		if (t->type != JSMN_STRING)
-			return bad(p, f->path, "expected a string");
+			return bad(p, path, "expected a string");
 		if (unescape(p, t, &v) < 0)
-			return bad(p, f->path, "invalid string (bad escape, control character or UTF-8)");
+			return bad(p, path, "invalid string (bad escape, control character or UTF-8)");
 		if (check_string(p, slot, &v) < 0)
 			return -1;
-		if ((f->flags & (SU_F_PHONE | SU_F_DIGITS)) && !(f->flags & SU_F_SECRET))
+		if (fd->format == SU_FMT_PHONE || fd->format == SU_FMT_PHONE_DIGITS || fd->format == SU_FMT_DIGITS)
 			v = stash(r, v);
 		r->f[slot].str = su_sref_of(r, v);
 		break;
@@ -533,30 +490,40 @@ static int decode_field(P *p, int slot, int i, int depth)
 	case SU_T_ENUM: {
 		su_str v;
 		if (t->type != JSMN_STRING)
-			return bad(p, f->path, "expected a string");
+			return bad(p, path, "expected a string");
 		if (unescape(p, t, &v) < 0)
-			return bad(p, f->path, "invalid string");
-		int id = su_enum_lookup(f->enum_kind, v.s, v.len);
+			return bad(p, path, "invalid string");
+		int id = su_decoder_value(p->sc, &p->sc->dec->values[slot], v.s, v.len);
 		if (id < 0) {
-			const su_enum *en = &su_enums[f->enum_kind];
-			char list[200] = "";
-			for (unsigned k = 0; k < en->count; k++) {
-				strncat(list, k == 0 ? "" : k + 1 == en->count ? " or " : ", ", sizeof(list) - strlen(list) - 1);
-				strncat(list, en->values[k], sizeof(list) - strlen(list) - 1);
+			if (!(fd->flags & SU_FF_OPEN)) {
+				char list[200] = "";
+				for (unsigned k = 0; k < fd->values.count; k++) {
+					strncat(list, k == 0 ? "" : k + 1 == fd->values.count ? " or " : ", ",
+					        sizeof(list) - strlen(list) - 1);
+					strncat(list, su_schema_value_name(p->sc, slot, k), sizeof(list) - strlen(list) - 1);
+				}
+				return bad(p, path, "unknown value (expected %s)", list);
 			}
-			return bad(p, f->path, "unknown value (expected %s)", list);
+			if (su_card_find(v.s, v.len, NULL, NULL))
+				return bad(p, path, "holds a card number; refused without echoing it");
+			id = (int)fd->values.count;  /* an open list's "other" */
 		}
 		r->f[slot].e = (uint32_t)id;
 		break;
 	}
 	case SU_T_INT: {
 		int64_t v;
-		if (t->type != JSMN_PRIMITIVE || !literal_ok(s, n) || s[0] == 't' || s[0] == 'f')
-			return bad(p, f->path, "expected an integer");
-		if (parse_int(s, n, &v) < 0)
-			return bad(p, f->path, "expected an integer");
-		if (v < f->min || v > f->max)
-			return bad(p, f->path, "out of range (%lld to %lld)", (long long)f->min, (long long)f->max);
+		if (t->type == JSMN_STRING && (fd->flags & SU_FF_FROM_STRING)) {
+			su_str txt;
+			if (unescape(p, t, &txt) < 0 || parse_int_text(&txt, &v) < 0)
+				return bad(p, path, "expected an integer");
+		} else {
+			if (t->type != JSMN_PRIMITIVE || !literal_ok(s, n) || s[0] == 't' || s[0] == 'f' ||
+			    parse_int(s, n, &v) < 0)
+				return bad(p, path, "expected an integer");
+		}
+		if (v < fd->min || v > fd->max)
+			return bad(p, path, "out of range (%lld to %lld)", (long long)fd->min, (long long)fd->max);
 		r->f[slot].i = v;
 		break;
 	}
@@ -566,57 +533,23 @@ static int decode_field(P *p, int slot, int i, int depth)
 		else if (t->type == JSMN_PRIMITIVE && n == 5 && memcmp(s, "false", 5) == 0)
 			r->f[slot].b = 0;
 		else
-			return bad(p, f->path, "expected true or false");
+			return bad(p, path, "expected true or false");
 		break;
-	case SU_T_REASONS: {
-		if (t->type != JSMN_ARRAY)
-			return bad(p, f->path, "expected an array of strings");
-		int j = walk_any(p, i, depth);  /* validates the array's syntax */
-		if (j < 0)
-			return -1;
-		uint64_t mask = 0;
-		for (int k = i + 1; k < j; k++) {
-			su_str v;
-			if (p->t[k].type != JSMN_STRING)
-				return bad(p, f->path, "expected an array of strings");
-			if (unescape(p, &p->t[k], &v) < 0)
-				return bad(p, f->path, "invalid string");
-			uint64_t b = reason_bit(p, &v);
-			if (!b)
-				r->unknown_reasons++;
-			mask |= b;
-		}
-		r->f[slot].mask = mask;
-		r->present |= UINT64_C(1) << slot;
-		return j;
-	}
+	case SU_T_REASONS:
+		return decode_list(p, slot, i, depth);
 	default:
-		return bad(p, f->path, "unsupported type");
+		return bad(p, path, "unsupported type");
 	}
-	r->present |= UINT64_C(1) << slot;
+	set_present(r, slot);
 	return i + 1;
 }
 
-static int lookup_key(int group, const char *k, int n)
-{
-	for (int s = 0; s < SU_SLOT_COUNT; s++)
-		if (keys[s].group == group && keys[s].len == (uint32_t)n && memcmp(keys[s].key, k, (size_t)n) == 0)
-			return s;
-	return -1;
-}
-
-static int group_of(const char *k, int n)
-{
-	for (int g = 1; g < G_COUNT; g++)
-		if (strlen(group_names[g]) == (size_t)n && memcmp(group_names[g], k, (size_t)n) == 0)
-			return g;
-	return -1;
-}
-
-/* Walk an object; when `group` >= 0 its known keys are decoded. */
-static int walk_object(P *p, int i, int depth, int group)
+/* Walk an object; node >= 0 is its place in the schema (its known keys
+ * are decoded), -1 an object the schema does not know. */
+static int walk_object(P *p, int i, int depth, int node)
 {
 	const jsmntok_t *o = &p->t[i];
+	const su_decoder *dec = p->sc->dec;
 	int j = i + 1, prev_end = o->start + 1;
 
 	if (depth > SU_REQUEST_MAX_DEPTH)
@@ -635,20 +568,18 @@ static int walk_object(P *p, int i, int depth, int group)
 		su_str key;
 		if (unescape(p, k, &key) < 0)
 			return bad(p, "", "invalid object key near byte %d", k->start);
-		const char *kn = key.s;
-		int kl = (int)key.len, next;
-		int slot = group >= 0 ? lookup_key(group, kn, kl) : -1;
-		int sub = group == G_TOP && slot < 0 ? group_of(kn, kl) : -1;
-		if (slot >= 0) {
-			next = decode_field(p, slot, j + 1, depth + 1);
-		} else if (sub > 0) {
+		const su_dkey *dk = node >= 0 ? su_decoder_key(dec, (uint32_t)node, key.s, key.len) : NULL;
+		int next;
+		if (dk && dk->slot >= 0) {
+			next = decode_field(p, (unsigned)dk->slot, j + 1, depth + 1);
+		} else if (dk) {
 			jsmntok_t *v = &p->t[j + 1];
 			if (v->type == JSMN_PRIMITIVE && v->end - v->start == 4 && memcmp(p->js + v->start, "null", 4) == 0)
 				next = j + 2;
 			else if (v->type != JSMN_OBJECT)
-				return bad(p, group_names[sub], "expected an object");
+				return bad(p, dec->nodes[dk->child].path, "expected an object");
 			else
-				next = walk_object(p, j + 1, depth + 1, sub);
+				next = walk_object(p, j + 1, depth + 1, dk->child);
 		} else {
 			next = walk_any(p, j + 1, depth + 1);  /* unknown: checked, ignored */
 		}
@@ -732,30 +663,34 @@ static int text_depth(const char *s, size_t n)
 	return max;
 }
 
-/* After a failed walk, find a valid request_id among the top-level keys so
+/* After a failed walk, find a valid request id among the top-level keys so
  * the error answer can still be matched to its request. */
 static void salvage_request_id(P *p)
 {
 	stepup_request *r = p->r;
 	const jsmntok_t *o = &p->t[0];
-	int j = 1;
+	int slot = p->sc->role_slot[SU_ROLE_REQUEST_ID], j = 1;
 	char field[sizeof(r->err_field)];
 
-	if (SU_PRESENT(r, SU_SLOT_REQUEST_ID) || o->type != JSMN_OBJECT)
+	if (slot < 0 || SU_PRESENT(r, slot) || o->type != JSMN_OBJECT)
 		return;
+	const char *name = SU_FPATH(p->sc, slot);
+	size_t nlen = strlen(name);
+	if (memchr(name, '.', nlen))
+		return;  /* a nested id is not worth a second walk */
 	memcpy(field, r->err_field, sizeof(field));
 	for (int m = 0; m < o->size && j + 1 < p->n; m++) {
 		const jsmntok_t *k = &p->t[j], *v = &p->t[j + 1];
-		if (k->type == JSMN_STRING && k->end - k->start == 10 &&
-		    memcmp(p->js + k->start, "request_id", 10) == 0 && v->type == JSMN_STRING &&
+		if (k->type == JSMN_STRING && (size_t)(k->end - k->start) == nlen &&
+		    memcmp(p->js + k->start, name, nlen) == 0 && v->type == JSMN_STRING &&
 		    p->js[v->end] == '"') {  /* not yet unescaped in place */
 			su_str id;
 			P q = *p;
 			q.err = NULL;
 			q.errlen = 0;
-			if (unescape(&q, v, &id) == 0 && check_string(&q, SU_SLOT_REQUEST_ID, &id) == 0) {
-				r->f[SU_SLOT_REQUEST_ID].str = su_sref_of(r, id);
-				r->present |= UINT64_C(1) << SU_SLOT_REQUEST_ID;
+			if (unescape(&q, v, &id) == 0 && check_string(&q, (unsigned)slot, &id) == 0) {
+				r->f[slot].str = su_sref_of(r, id);
+				set_present(r, (unsigned)slot);
 			}
 			break;
 		}
@@ -768,10 +703,59 @@ static void salvage_request_id(P *p)
 	memcpy(r->err_field, field, sizeof(field));
 }
 
+/* Defaults and derivations, after the walk: sources come first (schema.c
+ * checks that a derivation reads a plain field). */
+static void fill(P *p)
+{
+	const su_decoder *dec = p->sc->dec;
+	stepup_request *r = p->r;
+
+	for (uint32_t k = 0; k < dec->nfill; k++) {
+		unsigned slot = dec->fill[k];
+		const su_field *fd = &p->sc->fields[slot];
+		if ((fd->flags & SU_FF_DERIVED) || ((fd->flags & SU_FF_DEFAULT_DERIVED) && !SU_PRESENT(r, slot))) {
+			if (!SU_PRESENT(r, fd->source))
+				continue;
+			su_str src = su_rstr(r, fd->source), v = src;
+			if (fd->derive == SU_DERIVE_LAST4) {
+				if (src.len > 4)
+					v = (su_str){ src.s + src.len - 4, 4 };
+			} else {  /* BIN */
+				uint32_t bin = src.len >= 16 ? 8 : 6;
+				if (src.len > bin)
+					v.len = bin;
+			}
+			/* A derived value is a substring of its source: no copy is
+			 * needed, one near the other compared strings is nicer. */
+			r->f[slot].str = su_sref_of(r, stash(r, v));
+			set_present(r, slot);
+		} else if ((fd->flags & SU_FF_DEFAULT) && !SU_PRESENT(r, slot)) {
+			if (fd->type == SU_T_STRING) {
+				uint32_t len = SU_SSTRLEN(p->sc, (uint32_t)fd->dflt);
+				char *dst = r->buf + r->defaults_at;
+				memcpy(dst, SU_SSTR(p->sc, (uint32_t)fd->dflt), len + 1);
+				r->defaults_at += len + 1;
+				r->f[slot].str = su_sref_of(r, (su_str){ dst, len });
+			} else if (fd->type == SU_T_ENUM) {
+				r->f[slot].e = (uint32_t)fd->dflt;
+			} else if (fd->type == SU_T_BOOL) {
+				r->f[slot].b = (int)fd->dflt;
+			} else {
+				r->f[slot].i = fd->dflt;
+			}
+			set_present(r, slot);
+		}
+	}
+}
+
 stepup_request *stepup_request_new(void)
 {
-	pthread_once(&keys_once, keys_init);
-	return calloc(1, sizeof(stepup_request));
+	stepup_request *r = calloc(1, sizeof(stepup_request));
+	if (r) {
+		r->f = r->f_inline;
+		r->has = r->has_inline;
+	}
+	return r;
 }
 
 void stepup_request_free(stepup_request *r)
@@ -780,6 +764,8 @@ void stepup_request_free(stepup_request *r)
 		return;
 	free(r->heap);
 	free(r->toks);
+	free(r->fheap);
+	free(r->hasheap);
 	free(r);
 }
 
@@ -790,41 +776,94 @@ const char *stepup_request_error_field(const stepup_request *r)
 
 const char *stepup_request_id(const stepup_request *r)
 {
-	return r && r->ok && SU_PRESENT(r, SU_SLOT_REQUEST_ID) ? su_rstr(r, SU_SLOT_REQUEST_ID).s : "";
+	int slot = r && r->ok ? r->rs->schema->role_slot[SU_ROLE_REQUEST_ID] : -1;
+	return slot >= 0 && SU_PRESENT(r, slot) ? su_rstr(r, (unsigned)slot).s : "";
+}
+
+int su_request_role_slot(const stepup_request *r, su_role role)
+{
+	int slot = r->rs ? r->rs->schema->role_slot[role] : -1;
+	return slot >= 0 && SU_PRESENT(r, slot) ? slot : -1;
+}
+
+const char *su_request_role_str(const stepup_request *r, su_role role, char *buf, size_t size)
+{
+	int slot = su_request_role_slot(r, role);
+	if (slot < 0 || r->rs->schema->fields[slot].type != SU_T_STRING)
+		return NULL;
+	su_str s = su_rstr(r, (unsigned)slot);
+	if (s.len >= size)
+		return NULL;
+	memcpy(buf, s.s, s.len);
+	buf[s.len] = '\0';
+	return buf;
+}
+
+/* Slots for the engine's schema: inline up to SU_INLINE_SLOTS. */
+static int slots_for(stepup_request *r, uint32_t n)
+{
+	if (n <= SU_INLINE_SLOTS) {
+		r->f = r->f_inline;
+		r->has = r->has_inline;
+	} else {
+		if (r->slotcap < n) {
+			su_value *f = realloc(r->fheap, n * sizeof(*f));
+			if (!f)
+				return -1;
+			r->fheap = f;
+			uint8_t *h = realloc(r->hasheap, n);
+			if (!h)
+				return -1;
+			r->hasheap = h;
+			r->slotcap = n;
+		}
+		r->f = r->fheap;
+		r->has = r->hasheap;
+	}
+	r->nslots = n;
+	memset(r->has, 0, n);
+	return 0;
 }
 
 int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *json,
                          size_t len, char *err, size_t errlen)
 {
-	P p = { .r = r, .e = e, .len = len, .err = err, .errlen = errlen };
+	P p = { .r = r, .len = len, .err = err, .errlen = errlen };
 	jsmn_parser jp;
 	int n;
 
-	if (!r || (!json && len))
+	if (!r || !e || (!json && len))
 		return STEPUP_EINVAL;
-	r->present = 0;
+	p.sc = e->rs->schema;
+	r->ok = 0;
 	r->unknown_reasons = 0;
 	r->err_field[0] = '\0';
-	r->ok = 0;
+	r->engine = e->serial;
+	r->rs = e->rs;
 	if (err && errlen)
 		err[0] = '\0';
+	if (slots_for(r, p.sc->nfields) < 0)
+		return STEPUP_ENOMEM;
 	if (len > SU_REQUEST_MAX_BYTES) {
 		bad(&p, "", "request larger than %u bytes", SU_REQUEST_MAX_BYTES);
 		return STEPUP_ETOOBIG;
 	}
-	if (SU_NORM_BYTES + len + 1 <= SU_INLINE_BYTES) {
+	/* Normalised strings, the text, then room for the string defaults. */
+	size_t need = SU_NORM_BYTES + len + 1 + p.sc->dec->defaults_bytes;
+	if (need <= SU_INLINE_BYTES) {
 		r->buf = r->inline_buf;
 	} else {
-		if (r->heapcap < SU_NORM_BYTES + len + 1) {
-			char *b = realloc(r->heap, SU_NORM_BYTES + len + 1);
+		if (r->heapcap < need) {
+			char *b = realloc(r->heap, need);
 			if (!b)
 				return STEPUP_ENOMEM;
 			r->heap = b;
-			r->heapcap = SU_NORM_BYTES + len + 1;
+			r->heapcap = need;
 		}
 		r->buf = r->heap;
 	}
 	r->norm_used = 0;
+	r->defaults_at = (uint32_t)(SU_NORM_BYTES + len + 1);
 	p.js = r->buf + SU_NORM_BYTES;
 	if (len)
 		memcpy(p.js, json, len);
@@ -881,7 +920,7 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 		bad(&p, "", "malformed JSON");
 		return STEPUP_EBADREQ;
 	}
-	int end = walk_object(&p, 0, 1, G_TOP);
+	int end = walk_object(&p, 0, 1, 0);
 	if (end < 0) {
 		salvage_request_id(&p);
 		return STEPUP_EBADREQ;
@@ -890,17 +929,13 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 		bad(&p, "", "trailing data after the JSON object");
 		return STEPUP_EBADREQ;
 	}
-	if (!SU_PRESENT(r, SU_SLOT_REQUEST_ID)) {
-		bad(&p, "request_id", "required");
-		return STEPUP_EBADREQ;
-	}
-	/* Derive the PAN suffix the OTP messages quote, when only the PAN came. */
-	if (SU_PRESENT(r, SU_SLOT_CARD_PAN) && !SU_PRESENT(r, SU_SLOT_CARD_PAN_SUFFIX)) {
-		su_str pan = su_rstr(r, SU_SLOT_CARD_PAN);
-		su_str suffix = { pan.s + pan.len - 4, 4 };
-		r->f[SU_SLOT_CARD_PAN_SUFFIX].str = su_sref_of(r, stash(r, suffix));
-		r->present |= UINT64_C(1) << SU_SLOT_CARD_PAN_SUFFIX;
-	}
+	const su_decoder *dec = p.sc->dec;
+	for (uint32_t k = 0; k < dec->nrequired; k++)
+		if (!SU_PRESENT(r, dec->required[k])) {
+			bad(&p, SU_FPATH(p.sc, dec->required[k]), "required");
+			return STEPUP_EBADREQ;
+		}
+	fill(&p);
 	r->ok = 1;
 	return STEPUP_OK;
 }

@@ -29,6 +29,7 @@ typedef union su_value {
 } su_value;
 
 #define SU_REQUEST_MAX_BYTES (1u << 20)
+#define SU_INLINE_SLOTS 64
 #define SU_REQUEST_MAX_DEPTH 32
 
 /* The first SU_NORM_BYTES of the buffer hold normalised copies of the short
@@ -40,22 +41,31 @@ typedef union su_value {
 
 struct stepup_request {
 	/* What deciding reads comes first, together. */
-	uint64_t present;              /* bit per slot */
+	uint8_t *has;                  /* per slot: bit 0 present, bit 1 given
+	                                  (possibly as null) */
+	su_value *f;                   /* per slot; f_inline or the heap */
 	int ok;
 	unsigned unknown_reasons;      /* codes the ruleset does not know */
 	char *buf;                     /* inline or heap; see above */
-	su_value f[SU_SLOT_COUNT];
-	char inline_buf[SU_INLINE_BYTES];  /* right after the slots: its first
-	                                      bytes are the normalised strings */
+	uint64_t engine;               /* serial of the engine that decoded it */
+	const struct stepup_ruleset *rs;
+	uint32_t nslots, slotcap;      /* slots of rs; heap arrays' capacity */
+	su_value f_inline[SU_INLINE_SLOTS];
+	uint8_t has_inline[SU_INLINE_SLOTS];
+	char inline_buf[SU_INLINE_BYTES];  /* its first bytes are the normalised
+	                                      strings */
 	unsigned norm_used;
+	uint32_t defaults_at;          /* next free byte after the text (string defaults) */
 	char *heap;                    /* buffer for large requests */
 	size_t heapcap;
+	su_value *fheap;               /* slots of schemas over SU_INLINE_SLOTS */
+	uint8_t *hasheap;
 	void *toks;                    /* jsmntok_t scratch for large requests */
 	unsigned ntoks;
 	char err_field[64];
 };
 
-#define SU_PRESENT(r, slot) (((r)->present >> (slot)) & 1u)
+#define SU_PRESENT(r, slot) ((r)->has[(slot)] & 1u)
 
 /* The string in a slot. */
 static inline su_str su_rstr(const struct stepup_request *r, unsigned slot)
@@ -63,6 +73,13 @@ static inline su_str su_rstr(const struct stepup_request *r, unsigned slot)
 	su_str s = { r->buf + r->f[slot].str.off, r->f[slot].str.len };
 	return s;
 }
+
+/* The string of the field with `role` as a NUL-terminated copy in buf;
+ * NULL when no field has the role, the request lacks it or it does not
+ * fit (request.c). */
+const char *su_request_role_str(const struct stepup_request *r, su_role role, char *buf, size_t size);
+/* The slot of `role` when the request carries it, else -1. */
+int su_request_role_slot(const struct stepup_request *r, su_role role);
 
 static inline su_sref su_sref_of(const struct stepup_request *r, su_str s)
 {

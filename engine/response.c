@@ -46,12 +46,12 @@ static void write_method(su_jw *w, const stepup_engine *e, const stepup_request 
 		}
 		su_jw_raw(w, e->frag + e->inapp_at, e->inapp_end - e->inapp_at);
 		return;
-	case STEPUP_OTP_SMS:
-		c = su_rstr(r, SU_SLOT_EU_PHONE);
+	case STEPUP_OTP_SMS:  /* offered only when the contact is present */
+		c = su_rstr(r, (unsigned)su_request_role_slot(r, SU_ROLE_CONTACT_SMS));
 		n = stepup_mask_phone(c.s, c.len, masked, sizeof(masked));
 		break;
 	case STEPUP_OTP_EMAIL:
-		c = su_rstr(r, SU_SLOT_EU_EMAIL);
+		c = su_rstr(r, (unsigned)su_request_role_slot(r, SU_ROLE_CONTACT_EMAIL));
 		n = stepup_mask_email(c.s, c.len, masked, sizeof(masked));
 		break;
 	default:
@@ -227,8 +227,16 @@ const char *stepup_decision_json(const stepup_engine *e, const stepup_request *r
                                  stepup_decision *d, size_t *len)
 {
 	su_jw w = { &d->out, &d->outlen, &d->outcap, 0 };
-	su_str id = su_rstr(r, SU_SLOT_REQUEST_ID);
 
+	/* Handles remember their origin: slots and rule numbers mean
+	 * something only to the engine that decoded and decided. */
+	if (!e || !r || !d || d->engine != e->serial || r->engine != e->serial) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	int idslot = su_request_role_slot(r, SU_ROLE_REQUEST_ID);
+	su_str id = idslot >= 0 ? su_rstr(r, (unsigned)idslot) : (su_str){ "", 0 };
 	d->outlen = 0;
 	SU_JW_LIT(&w, "{\"request_id\":");
 	su_jw_str(&w, id.s, id.len);
@@ -271,10 +279,11 @@ const char *su_error_json(stepup_decision *d, const stepup_request *r, const cha
 
 	d->outlen = 0;
 	SU_JW_LIT(&w, "{");
-	if (r && SU_PRESENT(r, SU_SLOT_REQUEST_ID) && r->f[SU_SLOT_REQUEST_ID].str.len <= 128) {
-		/* Only a request_id that passed validation is echoed. */
+	int idslot = r && r->rs ? su_request_role_slot(r, SU_ROLE_REQUEST_ID) : -1;
+	if (idslot >= 0 && r->f[idslot].str.len <= 128) {
+		/* Only a request id that passed validation is echoed. */
 		SU_JW_LIT(&w, "\"request_id\":");
-		su_str id = su_rstr(r, SU_SLOT_REQUEST_ID);
+		su_str id = su_rstr(r, (unsigned)idslot);
 		su_jw_str(&w, id.s, id.len);
 		SU_JW_LIT(&w, ",");
 	}

@@ -14,14 +14,15 @@
 #include "request.h"
 #include "util.h"
 
-/* A request string slot into dst; "" when absent or longer than dst can
- * hold (a truncated contact would be a wrong contact). */
-static void slot_copy(const stepup_request *r, unsigned slot, char *dst, size_t size, int truncate)
+/* The request's field with `role` into dst; "" when absent or longer than
+ * dst can hold (a truncated contact would be a wrong contact). */
+static void role_copy(const stepup_request *r, su_role role, char *dst, size_t size, int truncate)
 {
+	int slot = su_request_role_slot(r, role);
 	dst[0] = '\0';
-	if (!SU_PRESENT(r, slot))
+	if (slot < 0)
 		return;
-	su_str s = su_rstr(r, slot);
+	su_str s = su_rstr(r, (unsigned)slot);
 	if (s.len >= size) {
 		if (!truncate)
 			return;
@@ -72,11 +73,11 @@ int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_re
 		         stepup_method_name(m));
 		switch (m) {
 		case STEPUP_OTP_SMS:
-			slot_copy(r, SU_SLOT_EU_PHONE, cs.phone, sizeof(cs.phone), 0);
+			role_copy(r, SU_ROLE_CONTACT_SMS, cs.phone, sizeof(cs.phone), 0);
 			stepup_mask_phone(cs.phone, strlen(cs.phone), cs.phone_masked, sizeof(cs.phone_masked));
 			break;
 		case STEPUP_OTP_EMAIL:
-			slot_copy(r, SU_SLOT_EU_EMAIL, cs.email, sizeof(cs.email), 0);
+			role_copy(r, SU_ROLE_CONTACT_EMAIL, cs.email, sizeof(cs.email), 0);
 			stepup_mask_email(cs.email, strlen(cs.email), cs.email_masked, sizeof(cs.email_masked));
 			break;
 		case STEPUP_CUSTOMER_SERVICE: {
@@ -92,16 +93,16 @@ int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_re
 			break;
 		}
 	}
-	slot_copy(r, SU_SLOT_EU_LANGUAGE, cs.language, sizeof(cs.language), 0);
-	slot_copy(r, SU_SLOT_CARD_PAN_SUFFIX, cs.pan_suffix, sizeof(cs.pan_suffix), 0);
-	slot_copy(r, SU_SLOT_TR_ID, cs.tr_id, sizeof(cs.tr_id), 1);
-	slot_copy(r, SU_SLOT_TR_NAME, cs.tr_name, sizeof(cs.tr_name), 1);
+	role_copy(r, SU_ROLE_LANGUAGE, cs.language, sizeof(cs.language), 0);
+	role_copy(r, SU_ROLE_PAN_SUFFIX, cs.pan_suffix, sizeof(cs.pan_suffix), 0);
+	role_copy(r, SU_ROLE_TOKEN_REQUESTOR_ID, cs.tr_id, sizeof(cs.tr_id), 1);
+	role_copy(r, SU_ROLE_TOKEN_REQUESTOR_NAME, cs.tr_name, sizeof(cs.tr_name), 1);
 
 	stepup_plugins *ps = su_lc_plugins(c);
 	if (su_case_offers(&cs, STEPUP_IN_APP) && ps &&
 	    stepup_plugins_for_method(ps, STEPUP_IN_APP) >= 0) {
 		/* The same secret-free summary the plugins saw when deciding. */
-		if (!(summary = su_methods_summary(r, d->line)) ||
+		if (!(summary = su_methods_summary(e, r, d->line)) ||
 		    su_lc_inapp_row(c, &cs, summary, &row) != STEPUP_OK) {
 			rc = STEPUP_ENOMEM;
 			goto out;

@@ -29,7 +29,7 @@
 
 #define HEADER 56u
 #define TRAILER 14u
-#define INSN 11u
+#define INSN 12u  /* format 3: op, slot (16 bits), cmp, constant, atom */
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -174,7 +174,7 @@ static void round_trip_default_rules(void **state)
 	uint8_t *b = serialize(rs, &len);
 
 	assert_memory_equal(b, "STEPUPB\x1a", 8);
-	assert_int_equal(get32(b + 8), 2);
+	assert_int_equal(get32(b + 8), 3);
 	assert_int_equal(get32(b + 12), 0);
 	assert_int_equal(get32(b + 16), len - HEADER);
 	assert_int_equal(get32(b + 20), 0);
@@ -491,10 +491,14 @@ static void refuses_bit_flips(void **state)
 			b[i] ^= (uint8_t)(1u << bit);
 			int rc = try_load(b, len, err, sizeof(err));
 			b[i] ^= (uint8_t)(1u << bit);
-			int want = i >= 8 && i < 12 ? STEPUP_EVERSION : STEPUP_EBUNDLE;
+			/* A version byte flipped to an older format this build
+			 * reads (3 ^ 1 = 2, 3 ^ 2 = 1) is a malformed body. */
+			uint32_t v = i >= 8 && i < 12 ? get32(b + 8) ^ (1u << (8 * (i - 8) + bit)) : 0;
+			int older = i >= 8 && i < 12 && v >= 1 && v <= 2;
+			int want = i >= 8 && i < 12 && !older ? STEPUP_EVERSION : STEPUP_EBUNDLE;
 			if (rc != want)
 				fail_msg("flip of bit %u at byte %zu/%zu: rc=%d (want %d) err='%s'", bit, i, len, rc, want, err);
-			const char *why = i < 8 ? "bad magic" : i < 12 ? "version" : i < 24 ? "bundle" : "checksum";
+			const char *why = i < 8 ? "bad magic" : older ? "malformed" : i < 12 ? "version" : i < 24 ? "bundle" : "checksum";
 			if (!strstr(err, why))
 				fail_msg("flip of bit %u at byte %zu: message '%s' lacks '%s'", bit, i, err, why);
 		}
@@ -537,23 +541,25 @@ static void refuses_other_versions(void **state)
 	char err[256];
 	uint8_t *b = serialize(rs, &len);
 	static const struct { uint32_t v; const char *text; } cases[] = {
-		{ 3, "version 3" }, { 0, "version 0" }, { 0xffffffffu, "version 4294967295" }, { 0x100, "version 256" },
+		{ 4, "version 4" }, { 0, "version 0" }, { 0xffffffffu, "version 4294967295" }, { 0x100, "version 256" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		put32(b + 8, cases[i].v);
 		assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EVERSION);
-		if (!strstr(err, cases[i].text) || !strstr(err, "versions 1 to 2"))
+		if (!strstr(err, cases[i].text) || !strstr(err, "versions 1 to 3"))
 			fail_msg("version %u: message '%s' should name both versions", cases[i].v, err);
 	}
 	/* The version is checked before the length: a short foreign-version
 	 * header is still reported as a version problem. */
-	put32(b + 8, 3);
+	put32(b + 8, 4);
 	assert_int_equal(try_load(b, HEADER, err, sizeof(err)), STEPUP_EVERSION);
+	put32(b + 8, 3);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
+	/* A format 3 body read as format 2 or 1 is malformed, not misread. */
 	put32(b + 8, 2);
-	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
-	/* Format 1 is format 2 without imports: such a bundle still loads. */
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
 	put32(b + 8, 1);
-	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
 	free(b);
 	stepup_ruleset_unref(rs);
 }
@@ -663,25 +669,25 @@ static void refuses_corrupted_code_and_tables(void **state)
 	/* Each case starts again from a pristine bundle. */
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_JF, 0);
-	put32(at_insn(&c, pc) + 3, pc);  /* jump to itself */
+	put32(at_insn(&c, pc) + 4, pc);  /* jump to itself */
 	expect_refused(&c, "JF to itself");
 	craft_free(&c);
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_JF, 0);
-	put32(at_insn(&c, pc) + 3, 0);  /* backwards */
+	put32(at_insn(&c, pc) + 4, 0);  /* backwards */
 	expect_refused(&c, "JF backwards");
 	craft_free(&c);
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_JT, 0);
-	put32(at_insn(&c, pc) + 3, c.ncode + 5);  /* past the code */
+	put32(at_insn(&c, pc) + 4, c.ncode + 5);  /* past the code */
 	expect_refused(&c, "JT past the code");
 	craft_free(&c);
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_JT, 0);
-	put32(at_insn(&c, pc) + 3, find_op(&c, SU_OP_END, pc) + 1);  /* into the next condition */
+	put32(at_insn(&c, pc) + 4, find_op(&c, SU_OP_END, pc) + 1);  /* into the next condition */
 	expect_refused(&c, "JT past its END");
 	craft_free(&c);
 
@@ -699,19 +705,19 @@ static void refuses_corrupted_code_and_tables(void **state)
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_ENUM_IN, 0);
-	put32(at_insn(&c, pc) + 3, 1000);  /* mask index */
+	put32(at_insn(&c, pc) + 4, 1000);  /* mask index */
 	expect_refused(&c, "ENUM_IN mask out of range");
 	craft_free(&c);
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_INT_CMP, 0);
-	at_insn(&c, pc)[2] = 6;  /* comparison operator */
+	at_insn(&c, pc)[3] = 6;  /* comparison operator */
 	expect_refused(&c, "INT_CMP with cmp 6");
 	craft_free(&c);
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_STR_IN, 0);
-	put32(at_insn(&c, pc) + 3, 99);  /* set index */
+	put32(at_insn(&c, pc) + 4, 99);  /* set index */
 	expect_refused(&c, "STR_IN set out of range");
 	craft_free(&c);
 
@@ -735,7 +741,7 @@ static void refuses_corrupted_code_and_tables(void **state)
 
 	c = craft(small_rules);
 	pc = find_op(&c, SU_OP_INT_CMP, 0);
-	put32(at_insn(&c, pc) + 7, 5000);  /* explain atom */
+	put32(at_insn(&c, pc) + 8, 5000);  /* explain atom */
 	expect_refused(&c, "atom out of range");
 	craft_free(&c);
 
@@ -832,8 +838,8 @@ static void verifier_rejects_string_test_on_int_set(void **state)
 	snprintf(src + n, sizeof(src) - n, "} then decline\nrule strs when end_user.language in {\"fr\"} then decline\n");
 	crafted c = craft(src);
 	uint32_t pc = find_op(&c, SU_OP_STR_IN, 0);
-	assert_int_equal(get32(at_insn(&c, pc) + 3), 1);
-	put32(at_insn(&c, pc) + 3, 0);  /* the integer set */
+	assert_int_equal(get32(at_insn(&c, pc) + 4), 1);
+	put32(at_insn(&c, pc) + 4, 0);  /* the integer set */
 	fix_digest(c.b, c.len);
 	char err[256];
 	int rc = try_load(c.b, c.len, err, sizeof(err));

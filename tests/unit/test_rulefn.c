@@ -37,7 +37,7 @@
 #endif
 
 #define HEADER 56u
-#define INSN 11u
+#define INSN 12u  /* format 3: op, slot or nargs (16 bits), cmp, constant, atom */
 
 /* ---- fixtures ---------------------------------------------------------------- */
 
@@ -677,7 +677,7 @@ static void bundle_round_trip_with_imports(void **state)
 	size_t len, len2;
 	char err[256];
 	uint8_t *b = serialize(rs, &len);
-	assert_int_equal(get32(b + 8), 2);
+	assert_int_equal(get32(b + 8), 3);
 	/* The imports close the body: count, then 3 string indices each. */
 	assert_int_equal(rs->nimports, 5);
 	assert_int_equal(get32(b + len - 4 - 12 * 5), 5);
@@ -808,14 +808,14 @@ static void bundle_refuses_corrupted_imports(void **state)
 	c = craft();
 	{
 		uint32_t pc = find_pcall(&c, 1);
-		put32(c.b + c.code + (size_t)INSN * pc + 3, 5);  /* import index */
+		put32(c.b + c.code + (size_t)INSN * pc + 4, 5);  /* import index */
 	}
 	expect_refused(&c, "V_PCALL import out of range", "bad plugin call");
 
 	c = craft();
 	{
 		uint32_t pc = find_pcall(&c, 3);  /* good.half: d->d */
-		put32(c.b + c.code + (size_t)INSN * pc + 3, 1);  /* call country_risk (s->i) instead */
+		put32(c.b + c.code + (size_t)INSN * pc + 4, 1);  /* call country_risk (s->i) instead */
 	}
 	expect_refused(&c, "V_PCALL on another signature", "bad argument type");
 
