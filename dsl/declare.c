@@ -187,7 +187,10 @@ static const su_node *read_type(ctx *c, const su_field_decl *fd, const su_node *
 			err(c, it->loc, "unknown type '%s' for field '%s' (expected %s)", t, fd->path, types_hint);
 		return NULL;
 	}
-	snprintf(p->typesig, sizeof(p->typesig), "%s%s", open ? "open " : "",
+	/* Whether unknown values are refused or read as "other" is how the
+	 * decoder treats them, not the type: `enum {A, B}` may redeclare an
+	 * `open enum {A, B}` (the first declaration decides). */
+	snprintf(p->typesig, sizeof(p->typesig), "%s",
 	         p->f.type == SU_T_REASONS ? (p->f.flags & SU_FF_FREE ? "list of string" : "list of code")
 	                                   : t);
 	if (p->values && p->f.type == SU_T_ENUM)
@@ -499,7 +502,7 @@ static void resolve_default(ctx *c, uint32_t slot, const su_node *v)
 		err(c, v->loc, "a list has no default");
 		return;
 	}
-	err(c, v->loc, "default %s does not fit field '%s', a %s", item_text(v, b, sizeof(b)), path,
+	err(c, v->loc, "this default (%s) does not fit field '%s', a %s", item_text(v, b, sizeof(b)), path,
 	    su_type_name(f->type));
 }
 
@@ -551,17 +554,17 @@ static void redeclare(ctx *c, const su_field_decl *fd, uint32_t slot, pend *p, c
 
 	if (strcmp(in->typesig, p->typesig) != 0) {
 		err(c, p->type_loc, "field '%s' is declared as %s here but as %s in %s:%u", fd->path,
-		    p->typesig, in->typesig, src->base, in->loc.first_line);
+		    p->typesig, in->typesig, src->name, in->loc.first_line);
 		su_note(c->d, in->loc, "first declared here");
 		return;
 	}
 	unsigned allowed = 1u << option_index("summary") | 1u << option_index("default") |
 	                   1u << option_index("length");
-	if ((p->given & ~allowed) || p->f.flags & (SU_FF_OPEN & ~f->flags)) {
+	if (p->given & ~allowed) {
 		err(c, fd->loc,
 		    "field '%s' is already declared (%s:%u): a later declaration may add a description, "
 		    "a default or 'summary', or narrow its range or length, nothing else",
-		    fd->path, src->base, in->loc.first_line);
+		    fd->path, src->name, in->loc.first_line);
 		return;
 	}
 	const su_node *narrow = p->range ? p->range : p->length;

@@ -212,7 +212,7 @@ fpath
 	;
 
 fitems
-	: fitem
+	: %empty        { $$ = NULL; }
 	| fitems fitem  { $2->next = $1; $$ = $2; }
 	;
 

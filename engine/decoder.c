@@ -114,7 +114,7 @@ static int value_table(const su_schema *sc, su_decoder *d, uint32_t *nv, uint32_
 	*nv += cap;
 	for (uint32_t i = 0; i < r.count; i++) {
 		uint32_t s = sc->items[r.start + i];
-		uint32_t h = su_hash(SU_SSTR(sc, s), SU_SSTRLEN(sc, s)) & t->hmask;
+		uint32_t h = su_key_hash(SU_SSTR(sc, s), SU_SSTRLEN(sc, s)) & t->hmask;
 		while (d->vhtab[t->hoff + h])
 			h = (h + 1) & t->hmask;
 		d->vhtab[t->hoff + h] = i + 1;
@@ -127,24 +127,12 @@ int su_decoder_value(const su_schema *sc, const su_vtab *t, const char *v, uint3
 	if (!t->r.count)
 		return -1;
 	const uint32_t *h = t->hoff + (const uint32_t *)sc->dec->vhtab;
-	for (uint32_t k = su_hash(v, n) & t->hmask; h[k]; k = (k + 1) & t->hmask) {
+	for (uint32_t k = su_key_hash(v, n) & t->hmask; h[k]; k = (k + 1) & t->hmask) {
 		uint32_t s = sc->items[t->r.start + h[k] - 1];
-		if (SU_SSTRLEN(sc, s) == n && memcmp(SU_SSTR(sc, s), v, n) == 0)
+		if (SU_SSTRLEN(sc, s) == n && su_key_eq(SU_SSTR(sc, s), v, n))
 			return (int)h[k] - 1;
 	}
 	return -1;
-}
-
-const su_dkey *su_decoder_key(const su_decoder *d, uint32_t node, const char *k, uint32_t n)
-{
-	const su_dnode *nd = &d->nodes[node];
-	const uint32_t *h = d->htab + nd->hoff;
-	for (uint32_t i = su_hash(k, n) & nd->hmask; h[i]; i = (i + 1) & nd->hmask) {
-		const su_dkey *key = &d->keys[h[i] - 1];
-		if (key->len == n && memcmp(key->name, k, n) == 0)
-			return key;
-	}
-	return NULL;
 }
 
 void su_decoder_free(su_decoder *d)
@@ -277,7 +265,7 @@ int su_decoder_build(const su_schema *sc, su_decoder **out, char *err, size_t er
 			nm[bk->len] = '\0';
 			d->keys[ki] = (su_dkey){ nm, bk->len, bk->slot, bk->child };
 			nm += bk->len + 1;
-			uint32_t h = su_hash(d->keys[ki].name, bk->len) & dn->hmask;
+			uint32_t h = su_key_hash(d->keys[ki].name, bk->len) & dn->hmask;
 			while (d->htab[dn->hoff + h])
 				h = (h + 1) & dn->hmask;
 			d->htab[dn->hoff + h] = ki + 1;

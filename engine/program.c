@@ -810,6 +810,83 @@ size_t stepup_ruleset_rule_count(const stepup_ruleset *rs)
 	return rs ? rs->nrules : 0;
 }
 
+size_t stepup_ruleset_field_count(const stepup_ruleset *rs)
+{
+	return rs && rs->schema ? rs->schema->nfields : 0;
+}
+
+int stepup_ruleset_field(const stepup_ruleset *rs, size_t i, stepup_field_info *out)
+{
+	static const char *const derivations[] = { "", "last4", "bin" };
+	if (!rs || !out || i >= stepup_ruleset_field_count(rs))
+		return STEPUP_EINVAL;
+	const su_schema *sc = rs->schema;
+	const su_field *f = &sc->fields[i];
+	/* The mutable scratch of an immutable ruleset: a description call is
+	 * for tools, not for deciding threads. */
+	char *text = (char *)rs->field_text;
+	size_t tsize = sizeof(rs->field_text);
+
+	memset(out, 0, sizeof(*out));
+	out->path = SU_FPATH(sc, i);
+	out->description = f->desc != SU_SNONE ? SU_SSTR(sc, f->desc) : "";
+	out->type = f->type == SU_T_REASONS ? (f->flags & SU_FF_FREE ? "list of string" : "list of code")
+	                                    : su_type_name(f->type);
+	out->format = su_format_name(f->format);
+	out->role = su_role_name(f->role);
+	out->derived = "";
+	text[0] = '\0';
+	out->default_text = text;
+	if (f->flags & (SU_FF_DERIVED | SU_FF_DEFAULT_DERIVED)) {
+		snprintf(text, tsize, "%s(%s)", derivations[f->derive], SU_FPATH(sc, f->source));
+		if (f->flags & SU_FF_DERIVED) {
+			out->derived = text;
+			out->default_text = "";
+		}
+	} else if (f->flags & SU_FF_DEFAULT) {
+		if (f->type == SU_T_STRING)
+			snprintf(text, tsize, "\"%s\"", SU_SSTR(sc, (uint32_t)f->dflt));
+		else if (f->type == SU_T_ENUM)
+			snprintf(text, tsize, "%s", su_schema_value_name(sc, (unsigned)i, (unsigned)f->dflt));
+		else if (f->type == SU_T_BOOL)
+			snprintf(text, tsize, "%s", f->dflt ? "true" : "false");
+		else
+			snprintf(text, tsize, "%" PRId64, f->dflt);
+	}
+	out->flags = (f->flags & SU_FF_SECRET ? STEPUP_FIELD_SECRET : 0) |
+	             (f->flags & SU_FF_REQUIRED ? STEPUP_FIELD_REQUIRED : 0) |
+	             (f->flags & SU_FF_SUMMARY ? STEPUP_FIELD_SUMMARY : 0) |
+	             (f->flags & SU_FF_OPEN ? STEPUP_FIELD_OPEN : 0) |
+	             (f->flags & SU_FF_FROM_STRING ? STEPUP_FIELD_FROM_STRING : 0) |
+	             (f->flags & (SU_FF_DEFAULT | SU_FF_DEFAULT_DERIVED) ? STEPUP_FIELD_DEFAULT : 0);
+	out->min = f->min;
+	out->max = f->max;
+	out->nvalues = f->values.count;
+	return STEPUP_OK;
+}
+
+const char *stepup_ruleset_field_value(const stepup_ruleset *rs, size_t i, size_t k)
+{
+	if (i >= stepup_ruleset_field_count(rs) || k >= rs->schema->fields[i].values.count)
+		return NULL;
+	return su_schema_value_name(rs->schema, (unsigned)i, (unsigned)k);
+}
+
+const char *stepup_ruleset_schema_fingerprint(const stepup_ruleset *rs)
+{
+	if (!rs || !rs->schema)
+		return NULL;
+	static const char hex[] = "0123456789abcdef";
+	char *p = (char *)rs->schema_hex;
+	memcpy(p, "sha256:", 7);
+	for (int i = 0; i < 32; i++) {
+		p[7 + 2 * i] = hex[rs->schema->fingerprint[i] >> 4];
+		p[8 + 2 * i] = hex[rs->schema->fingerprint[i] & 15];
+	}
+	p[71] = '\0';
+	return p;
+}
+
 size_t stepup_ruleset_outcome_count(const stepup_ruleset *rs, stepup_outcome o)
 {
 	size_t n = 0;

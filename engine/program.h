@@ -165,6 +165,8 @@ struct stepup_ruleset {
 	uint32_t name;                 /* strs index */
 	uint8_t revision[32];
 	char revision_hex[8 + 64 + 1]; /* "sha256:" + hex */
+	char schema_hex[8 + 64 + 1];   /* the schema's fingerprint, the same way */
+	char field_text[96];           /* stepup_ruleset_field()'s default_text */
 	uint32_t *files;  uint32_t nfiles;         /* strs indices */
 	int64_t *ints;  uint32_t nints;
 	double *floats;  uint32_t nfloats;

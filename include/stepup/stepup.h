@@ -163,6 +163,41 @@ size_t stepup_ruleset_rule_count(const stepup_ruleset *rs);
  * swapping one for another (stepupd's reload guards). */
 size_t stepup_ruleset_outcome_count(const stepup_ruleset *rs, stepup_outcome o);
 
+/* ---- The request schema (docs/schema.md) ---------------------------------
+ * The fields a ruleset's requests may carry, as declared (its `field`
+ * lines and the default schema, rules/schema/tokenization.rules), in slot
+ * order. Strings are borrowed from rs. */
+#define STEPUP_FIELD_SECRET   0x01u  /* read by rules; never output, logged or stored */
+#define STEPUP_FIELD_REQUIRED 0x02u  /* a request without it is refused */
+#define STEPUP_FIELD_SUMMARY  0x04u  /* in the request summary plugins get */
+#define STEPUP_FIELD_OPEN     0x08u  /* enum: unknown values read as none of them */
+#define STEPUP_FIELD_FROM_STRING 0x10u /* int: "4" is read as 4 */
+#define STEPUP_FIELD_DEFAULT  0x20u  /* absent reads as its default */
+
+typedef struct stepup_field_info {
+	const char *path;         /* "card.state" */
+	const char *description;  /* "" when none */
+	const char *type;         /* "bool", "int", "string", "enum", "list of string", "list of code" */
+	const char *format;       /* "" or id, card_number, csc, phone, phone_digits, email, digits */
+	const char *role;         /* "" or request_id, channel, language, pan_suffix,
+	                             token_requestor_id, token_requestor_name,
+	                             contact OTP_SMS, contact OTP_EMAIL */
+	const char *derived;      /* "" or "last4(card.pan)", "bin(card.pan)" */
+	const char *default_text; /* "" or the default as written */
+	unsigned flags;           /* STEPUP_FIELD_* */
+	int64_t min, max;         /* int: range; string: length */
+	size_t nvalues;           /* enum values / declared codes */
+} stepup_field_info;
+
+size_t stepup_ruleset_field_count(const stepup_ruleset *rs);
+/* STEPUP_EINVAL when i is out of range. default_text points into a buffer
+ * of out that the next call overwrites. */
+int stepup_ruleset_field(const stepup_ruleset *rs, size_t i, stepup_field_info *out);
+/* Value k of field i's enum or code list, NULL when out of range. */
+const char *stepup_ruleset_field_value(const stepup_ruleset *rs, size_t i, size_t k);
+/* "sha256:<64 hex>" of the schema the ruleset was compiled against. */
+const char *stepup_ruleset_schema_fingerprint(const stepup_ruleset *rs);
+
 /* Human-readable listing of the compiled program (for `stepup compile -S`).
  * Returns a malloc'd string; free() it. NULL on allocation failure. */
 char *stepup_ruleset_disassemble(const stepup_ruleset *rs);

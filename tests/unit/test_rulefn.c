@@ -978,6 +978,21 @@ static void engine_refuses_unbound_imports(void **state)
 }
 
 /* A ruleset without imports needs no plugins, and ignores those given. */
+/* A BIN-risk function gets card.bin (the schema derives it from the PAN;
+ * the PAN itself is refused at compile time): the value the plugin sees. */
+static void plugin_gets_the_bin(void **state)
+{
+	(void)state;
+	stepup_ruleset *rs = compile_with(S, "rule bin when good.upper(card.bin) == \"41111111\" then decline\n"
+	                                     "rule short_bin when good.upper(card.bin) == \"378282\" then decline\n");
+	stepup_engine *e = engine_on(rs, S);
+	TH_EXPECT(e, "{\"card\":{\"pan\":\"4111111111111111\"}}", STEPUP_RED, "bin", "");
+	TH_EXPECT(e, "{\"card\":{\"pan\":\"378282246310005\"}}", STEPUP_RED, "short_bin", "");
+	TH_EXPECT(e, "{\"card\":{\"pan\":null}}", STEPUP_GREEN, "", "");
+	stepup_engine_free(e);
+	stepup_ruleset_unref(rs);
+}
+
 static void no_imports_no_binding(void **state)
 {
 	(void)state;
@@ -1162,6 +1177,7 @@ int main(void)
 		cmocka_unit_test(bundle_import_bit_flips),
 		cmocka_unit_test(engine_refuses_unbound_imports),
 		cmocka_unit_test(no_imports_no_binding),
+		cmocka_unit_test(plugin_gets_the_bin),
 		cmocka_unit_test(geo_functions),
 		cmocka_unit_test(geo_config_is_strict),
 	};
