@@ -10,6 +10,7 @@ int cmd_compile(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 
 /* Print every diagnostic of c to stderr; returns the error count. */
 size_t cli_print_diags(const stepup_compiler *c);
@@ -22,6 +23,9 @@ int cli_plugins(const char *path, stepup_plugins **out);
  * configuration file) when given, else from the settings file's
  * "plugins" section: the rules may call their functions. */
 stepup_engine *cli_engine(const char *rules, const char *settings, const char *plugins);
+/* Does the file start with a bundle's magic? (0 when unreadable: the
+ * compiler then says why.) */
+int cli_is_bundle(const char *path);
 /* Read one line of any length; returns its length or -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 

@@ -104,14 +104,7 @@ stepup_engine *cli_engine(const char *rules, const char *settings, const char *p
 		goto out;
 
 	/* Sources get full diagnostics; bundles a one-line reason. */
-	FILE *f = fopen(rules, "rb");
-	char magic[8] = {0};
-	if (f) {
-		size_t n = fread(magic, 1, sizeof(magic), f);
-		(void)n;
-		fclose(f);
-	}
-	if (f && memcmp(magic, "STEPUPB", 7) != 0) {
+	if (!cli_is_bundle(rules)) {
 		stepup_compiler *c = stepup_compiler_new();
 		if (!c)
 			goto out;
@@ -141,6 +134,17 @@ out:
 	stepup_plugins_unref(pl);  /* the engine holds its own reference */
 	free(text);
 	return e;
+}
+
+int cli_is_bundle(const char *path)
+{
+	char magic[8] = {0};
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	size_t n = fread(magic, 1, sizeof(magic), f);
+	fclose(f);
+	return n == sizeof(magic) && memcmp(magic, "STEPUPB", 7) == 0;
 }
 
 long cli_getline(char **buf, size_t *cap, FILE *f)

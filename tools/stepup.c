@@ -18,6 +18,9 @@ static void usage(FILE *f)
 	      "                                        show, for one request, why each rule fired or not\n"
 	      "  test --rules FILE|BUNDLE [--config SETTINGS] TESTS.jsonl...\n"
 	      "                                        run analyst test cases\n"
+	      "  schema [--rules FILE...] [--json | --format text|json|markdown]\n"
+	      "                                        the request fields rules may read (default schema\n"
+	      "                                        unless rule files declare their own)\n"
 	      "  version                               print the version\n"
 	      "\n"
 	      "Every command but version also takes --plugins CONFIG.json: the plugins of that\n"
@@ -43,6 +46,8 @@ int main(int argc, char **argv)
 		return cmd_explain(argc - 1, argv + 1);
 	if (strcmp(cmd, "test") == 0)
 		return cmd_test(argc - 1, argv + 1);
+	if (strcmp(cmd, "schema") == 0)
+		return cmd_schema(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("stepup %s\n", STEPUP_VERSION);
 		return 0;

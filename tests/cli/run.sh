@@ -393,6 +393,30 @@ else
 	skip "plugins: GEO_PLUGIN_DIR has no geo.so"
 fi
 
+# ---- the schema: fields declared in the language (docs/schema.md) ------------
+run test --rules "$DATA/schema/age.rules" --config "$CONFIG" "$DATA/schema/age.tests.jsonl"
+check "a declared field: stepup test proves the rule fires at 29 days, not at 30" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "^3 passed, 0 failed$" "$2"' _ "$rc" "$T/out"
+printf '{"request_id":"bad","wallet":{"account_age_days":"abc"}}\n' >"$T/abc.json"
+run eval --rules "$DATA/schema/age.rules" "$T/abc.json"
+check "a declared field: \"abc\" for an int is a 400 naming the field" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "\"field\":\"wallet.account_age_days\"" "$2"' _ "$rc" "$T/out"
+run schema
+check "stepup schema lists the default fields with roles" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "^card.bin  *string" "$2" && grep -q "role contact OTP_SMS" "$2"' _ "$rc" "$T/out"
+run schema --rules "$DATA/schema/age.rules" --json
+check "stepup schema --json is JSON with the declared field" \
+	bash -c '[ "$1" -eq 0 ] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert any(f[\"path\"]==\"wallet.account_age_days\" for f in d[\"fields\"])" "$2"' _ "$rc" "$T/out"
+# docs/language.md §6 carries the table stepup schema prints from the
+# default schema file: regenerate it with `make update-schema-docs`.
+run schema --format markdown
+awk '/<!-- schema:begin/{on=1; next} /<!-- schema:end/{on=0} on' "$SRCDIR/docs/language.md" >"$T/doc-table.md"
+if cmp -s "$T/out" "$T/doc-table.md"; then
+	ok "docs/language.md's field table is the default schema's (rules/schema/tokenization.rules)"
+else
+	bad "docs/language.md's field table is stale: run make update-schema-docs" "$(diff "$T/doc-table.md" "$T/out" | head -20)"
+fi
+
 # ---- the minimal plugin of docs/plugins.md, built as the docs say ----------
 # The walkthrough's code is compiled from the page itself, so the page
 # cannot drift from the ABI.
