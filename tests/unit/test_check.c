@@ -516,7 +516,7 @@ static void reason_codes_semantics(void **state)
 	stepup_engine_free(e);
 }
 
-/* tsp, channel and request_id are schema fields (engine/schema.def) and
+/* tsp, channel and request_id are schema fields (rules/schema/tokenization.rules) and
  * read like any other, in the natural operand order. */
 static void toplevel_fields_readable(void **state)
 {
