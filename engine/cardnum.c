@@ -8,7 +8,17 @@
  *
  * Within a run of groups every window of whole groups is a candidate, so
  * "4111 1111 1111 1111 0" or a card number followed by a date still holds
- * one; a single unbroken run of more than 19 digits (a nanosecond
+ * one, as long as a window of several groups is grouped the way cards
+ * are printed: a first group of 4 digits, middle groups of 4 to 6, a last
+ * group of 1 to 6 (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3). Without that, the
+ * digits ending one UUID group and its 12-digit last group
+ * ("...-88f4-861460384002"), or its first groups when they happen to be
+ * all digits ("25575316-0573-1444-..."), made ids "card numbers".
+ * A UUID (8-4-4-4-12 hexadecimal digits, the most common request id)
+ * is not one either: its groups are not printed as cards are, yet about
+ * one random UUID in ten thousand has all-digit middle groups that a
+ * window would read as a Luhn-valid 4-4-4-5.
+ * A single unbroken run of more than 19 digits (a nanosecond
  * timestamp with a suffix, a 20+ digit reference) is not a card number,
  * nor is a run that fails Luhn or starts with a prefix no network issues
  * at its length (nanosecond timestamps start with 1, which only UATP
@@ -27,9 +37,40 @@
 #define SEP_RUN_MAX 3   /* separator characters allowed between two groups */
 #define WINDOW_MAX 19   /* digits */
 
+/* The group sizes of a card number printed in groups. */
+static int printed(size_t len, int first, int last)
+{
+	if (first)
+		return len == 4;
+	return last ? len >= 1 && len <= 6 : len >= 4 && len <= 6;
+}
+
 static int is_digit(char c)
 {
 	return c >= '0' && c <= '9';
+}
+
+static int is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int is_alnum(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A UUID at s[i..i+36), standing alone (no letter or digit around it). */
+static int uuid_at(const char *s, size_t n, size_t i)
+{
+	if (n - i < 36 || (i > 0 && is_alnum(s[i - 1])) || (n - i > 36 && is_alnum(s[i + 36])))
+		return 0;
+	for (size_t k = 0; k < 36; k++) {
+		int dash = k == 8 || k == 13 || k == 18 || k == 23;
+		if (dash ? s[i + k] != '-' : !is_hex(s[i + k]))
+			return 0;
+	}
+	return 1;
 }
 
 static int is_sep(char c)
@@ -112,6 +153,7 @@ static int window_hit(const char *s, const group *ring, unsigned count, unsigned
 {
 	char digits[WINDOW_MAX];
 	size_t total = 0;
+	int grouped = 1;  /* the window's groups after its first one are printed-like */
 
 	/* Walk back from the newest group, prepending its digits. */
 	for (unsigned k = 0; k < count; k++) {
@@ -122,13 +164,14 @@ static int window_hit(const char *s, const group *ring, unsigned count, unsigned
 		memmove(digits + len, digits, total);
 		memcpy(digits, s + g->start, len);
 		total += len;
-		if (total >= 13 && su_card_digits_ok(digits, total)) {
+		if (total >= 13 && (k == 0 || (grouped && printed(len, 1, 0))) && su_card_digits_ok(digits, total)) {
 			if (start)
 				*start = g->start;
 			if (end)
 				*end = ring[last].end;
 			return 1;
 		}
+		grouped = grouped && printed(len, 0, k == 0);
 	}
 	return 0;
 }
@@ -149,6 +192,11 @@ int su_card_find(const char *s, size_t n, size_t *start, size_t *end)
 	unsigned count = 0, last = 0;
 	size_t i = 0;
 	while (i < n) {
+		if (is_hex(s[i]) && n - i >= 36 && uuid_at(s, n, i)) {
+			i += 36;
+			count = 0;
+			continue;
+		}
 		if (!is_digit(s[i])) {
 			i++;
 			continue;
