@@ -375,9 +375,14 @@ static int errf(char *err, size_t n, int code, const char *fmt, ...) __attribute
 static int errf(char *err, size_t n, int code, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[256];
 	va_start(ap, fmt);
-	su_vset_err(err, n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Lengths come from the (untrusted) header: one that spells a card
+	 * number is not repeated (docs/pci.md). */
+	if (err && n)
+		stepup_scrub(msg, strlen(msg), STEPUP_SCRUB_CARD, err, n);
 	return code;
 }
 

@@ -614,6 +614,13 @@ static void lengths_over_4gib_printed_whole(void **state)
 	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
 	snprintf(want, sizeof(want), "bundle truncated: body has %zu of 4294967306 bytes", len - HEADER);
 	assert_string_equal(err, want);
+	/* A claimed length that spells a card number is not repeated. */
+	body = UINT64_C(4111111111111111);
+	put32(b + 16, (uint32_t)body);
+	put32(b + 20, (uint32_t)(body >> 32));
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	snprintf(want, sizeof(want), "bundle truncated: body has %zu of [card number] bytes", len - HEADER);
+	assert_string_equal(err, want);
 	free(b);
 	stepup_ruleset_unref(rs);
 }
