@@ -4,7 +4,8 @@
  * walk over the tokens then checks the JSON grammar jsmn leaves loose
  * (separators, literals, nesting depth), ignores unknown fields and decodes
  * known ones straight into their slots: no tree, no per-field allocation.
- * Secrets are validated without ever being quoted in an error. */
+ * Secrets are validated without ever being quoted in an error, and a card
+ * number in any string field but card.pan is refused (docs/pci.md). */
 #define JSMN_STATIC
 #define JSMN_STRICT
 #define JSMN_PARENT_LINKS  /* closing brackets find their parent in O(1) */
@@ -16,11 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cardnum.h"
 #include "engine.h"
 #include "request.h"
+#include "util.h"
 
+/* JSON values a request may hold (docs/contract.md); every jsmn token
+ * counts, object keys included. */
 #define TOKS_MIN 256u
-#define TOKS_MAX 8192u
+#define TOKS_MAX SU_REQUEST_MAX_VALUES
 
 enum { G_TOP, G_TR, G_CARD, G_EU, G_WALLET, G_COUNT };
 static const char *const group_names[G_COUNT] = { "", "token_requestor", "card", "end_user", "wallet" };
@@ -205,35 +210,6 @@ static int hex4(const char *s, uint32_t *v)
 	return 0;
 }
 
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
-		else return 0;
-		if (i + k >= n)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 /* Unescape string token t in place; returns the string or NULL (bad escape,
  * control character, invalid UTF-8). */
 static int unescape(P *p, const jsmntok_t *t, su_str *out)
@@ -299,7 +275,7 @@ static int unescape(P *p, const jsmntok_t *t, su_str *out)
 	*o = '\0';  /* the closing quote (or escape slack) is ours to overwrite */
 	out->s = s;
 	out->len = (uint32_t)(o - s);
-	return utf8_ok((const unsigned char *)s, out->len) ? 0 : -1;
+	return su_utf8_valid(s, out->len) ? 0 : -1;
 }
 
 static int only_digits(const su_str *s, unsigned min, unsigned max)
@@ -325,80 +301,24 @@ static void keep_digits(su_str *s, int plus)
 	s->len = (uint32_t)(w - s->s);
 }
 
-static int luhn(const char *d, size_t n)
+/* The one card-number policy (cardnum.c, docs/pci.md), on every string
+ * field but card.pan, where a card number belongs. It runs first, on the
+ * value as sent (unescaped, before keep_digits() could hide separators),
+ * and for every field the schema gains later without a line of code here.
+ * The value is never quoted back: the message names the field only. */
+static int card_number_refused(P *p, int slot, const su_str *v)
 {
-	unsigned sum = 0;
-	for (size_t k = 0; k < n; k++) {
-		unsigned x = (unsigned)(d[n - 1 - k] - '0');
-		if (k & 1) {
-			x *= 2;
-			if (x > 9)
-				x -= 9;
-		}
-		sum += x;
-	}
-	return sum % 10 == 0;
-}
-
-/* Does s carry a card number: a Luhn-valid run of 13 to 19 digits, either
- * unbroken or grouped the way cards are printed (4-4-4-4[-1..3], 4-6-4,
- * 4-6-5, with spaces, dashes, dots or underscores)? Only whole groups
- * count, bounded by non-alphanumerics, so UUIDs and longer numbers do not
- * trip it. */
-static int has_pan(const char *s, size_t n)
-{
-	char digits[24];
-	unsigned groups[8], ng = 0;
-	size_t nd = 0;
-
-	for (size_t i = 0; i <= n;) {
-		/* One group: maximal run of alphanumerics starting at i. */
-		size_t j = i;
-		int pure = 1;
-		while (j < n && ((s[j] >= '0' && s[j] <= '9') || (s[j] >= 'a' && s[j] <= 'z') ||
-		                 (s[j] >= 'A' && s[j] <= 'Z'))) {
-			if (s[j] < '0' || s[j] > '9')
-				pure = 0;
-			j++;
-		}
-		size_t len = j - i;
-		if (pure && len >= 13 && len <= 19 && luhn(s + i, len))
-			return 1;
-		if (pure && len >= 1 && len <= 6 && ng < 8 && nd + len <= sizeof(digits)) {
-			memcpy(digits + nd, s + i, len);
-			nd += len;
-			groups[ng++] = (unsigned)len;
-		} else {
-			ng = 0;
-			nd = 0;
-		}
-		/* Groups of a printed card: all 4 but a short last, or 4-6-4/4-6-5. */
-		if (ng >= 3 && nd >= 13 && nd <= 19) {
-			int printed = (ng == 3 && groups[0] == 4 && groups[1] == 6 && groups[2] >= 4 && groups[2] <= 5);
-			if (!printed && groups[0] == 4) {
-				printed = 1;
-				for (unsigned g = 0; g + 1 < ng; g++)
-					if (groups[g] != 4)
-						printed = 0;
-			}
-			if (printed && luhn(digits, nd))
-				return 1;
-		}
-		if (j >= n)
-			break;
-		if (!(s[j] == ' ' || s[j] == '-' || s[j] == '.' || s[j] == '_')) {
-			ng = 0;
-			nd = 0;
-		}
-		i = j + 1;
-	}
-	return 0;
+	if (slot == SU_SLOT_CARD_PAN || !su_card_find(v->s, v->len, NULL, NULL))
+		return 0;
+	return bad(p, su_fields[slot].path, "holds a card number; refused without echoing it");
 }
 
 static int check_string(P *p, int slot, su_str *v)
 {
 	const char *f = su_fields[slot].path;
 
+	if (card_number_refused(p, slot, v) < 0)
+		return -1;
 	switch (slot) {
 	case SU_SLOT_REQUEST_ID:
 		if (v->len == 0 || v->len > 128)
@@ -406,8 +326,6 @@ static int check_string(P *p, int slot, su_str *v)
 		for (uint32_t i = 0; i < v->len; i++)
 			if (v->s[i] < 0x21 || v->s[i] > 0x7e)
 				return bad(p, f, "must be printable ASCII without spaces");
-		if (has_pan(v->s, v->len))
-			return bad(p, f, "looks like a card number; refusing to echo it");
 		return 0;
 	case SU_SLOT_CARD_PAN:
 		if (!only_digits(v, 12, 19))
@@ -581,6 +499,8 @@ static int decode_field(P *p, int slot, int i, int depth)
 				return bad(p, f->path, "expected an array of strings");
 			if (unescape(p, &p->t[k], &v) < 0)
 				return bad(p, f->path, "invalid string");
+			if (card_number_refused(p, slot, &v) < 0)
+				return -1;
 			uint64_t b = reason_bit(p, &v);
 			if (!b)
 				r->unknown_reasons++;
@@ -681,7 +601,7 @@ static int walk_any(P *p, int i, int depth)
 		for (int k = t->start; k < t->end; k++)
 			if ((unsigned char)p->js[k] < 0x20)
 				return bad(p, "", "control character in a JSON string");
-		if (!utf8_ok((const unsigned char *)p->js + t->start, (size_t)(t->end - t->start)))
+		if (!su_utf8_valid(p->js + t->start, (size_t)(t->end - t->start)))
 			return bad(p, "", "invalid UTF-8 in a JSON string");
 		return i + 1;
 	case JSMN_OBJECT:
@@ -847,7 +767,8 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 				bad(&p, "", "request has more than %u JSON values", TOKS_MAX);
 			return STEPUP_EBADREQ;
 		}
-		ntoks *= 4;
+		/* 256, 1024, 4096, then exactly TOKS_MAX: the documented limit. */
+		ntoks = ntoks * 4 < TOKS_MAX ? ntoks * 4 : TOKS_MAX;
 		if (r->ntoks < ntoks) {
 			void *t = realloc(r->toks, ntoks * sizeof(jsmntok_t));
 			if (!t)
