@@ -211,7 +211,7 @@ int su_card_find_min(const char *s, size_t n, unsigned min_digits, size_t *start
 	/* Most text holds fewer than 13 digits in all: one cheap pass, eight
 	 * bytes at a time (a byte is a digit when it is 0x30..0x39). */
 	size_t i0 = 0;
-	for (; i0 + 8 <= n && digits < 13; i0 += 8) {
+	for (; i0 + 8 <= n && digits < min_digits; i0 += 8) {
 		uint64_t w, lo, hi;
 		memcpy(&w, s + i0, 8);
 		/* high bit of each byte: >= '0' and <= '9' (bytes < 0x80 only) */
@@ -219,7 +219,7 @@ int su_card_find_min(const char *s, size_t n, unsigned min_digits, size_t *start
 		hi = (0xb9b9b9b9b9b9b9b9ull - (w & 0x7f7f7f7f7f7f7f7full)) & ~w;
 		digits += (size_t)__builtin_popcountll(lo & hi & 0x8080808080808080ull);
 	}
-	for (; i0 < n && digits < 13; i0++)
+	for (; i0 < n && digits < min_digits; i0++)
 		digits += is_digit(s[i0]);
 	if (digits < min_digits)
 		return 0;

@@ -308,7 +308,9 @@ static void keep_digits(su_str *s, int plus)
  * The value is never quoted back: the message names the field only. */
 static int card_number_refused(P *p, int slot, const su_str *v)
 {
-	if (slot == SU_SLOT_CARD_PAN || !su_card_find(v->s, v->len, NULL, NULL))
+	/* Phone fields: only card numbers no phone number can be (docs/pci.md). */
+	unsigned min = su_fields[slot].flags & SU_F_PHONE ? 15 : 13;
+	if (slot == SU_SLOT_CARD_PAN || !su_card_find_min(v->s, v->len, min, NULL, NULL))
 		return 0;
 	return bad(p, su_fields[slot].path, "holds a card number; refused without echoing it");
 }

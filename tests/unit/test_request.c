@@ -877,6 +877,16 @@ static void harmless_long_numbers_pass(void **state)
 		expect_ok(buf);
 	}
 	expect_ok("{\"request_id\":\"x\",\"card\":{\"pan\":\"4111111111111111\"}}");
+	/* Real mobile numbers that pass Luhn with a card prefix (a German and
+	 * a Brazilian one, 13 digits) are phones in a phone field; elsewhere
+	 * they are card numbers. UUIDs and digests never are. */
+	expect_ok("{\"request_id\":\"x\",\"end_user\":{\"phone\":\"+4915112345678\"},"
+	          "\"wallet\":{\"phone_suffix\":\"4915112345678\"}}");
+	expect_ok("{\"request_id\":\"x\",\"end_user\":{\"phone\":\"+55 11 98765 4341\"}}");
+	expect_card_refused("{\"request_id\":\"r1\",\"token_requestor\":{\"name\":\"+4915112345678\"}}",
+	                    "token_requestor.name", "4915112345678");
+	expect_ok("{\"request_id\":\"31bba01b-5573-4340-9203-29d3b4f18e43\"}");
+	expect_ok("{\"request_id\":\"ab7a1419d5461399195992810aaa9f2c1e4b7a3d5f60812e9c4b7d1a3f5e\"}");
 }
 
 static void malformed_pan_csc_phone_email(void **state)
