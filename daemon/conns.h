@@ -35,6 +35,7 @@ typedef struct req {
 	size_t discarded;          /* bytes read past the limit */
 	int started;               /* the handler saw the headers */
 	int suspended;             /* parked by its handler (http_resp.suspend) */
+	int woken;                 /* atomic: http_resume() was called on it */
 	void *job;                 /* the handler's state while suspended */
 	char allow[32];            /* Allow header of a 405 */
 } req;

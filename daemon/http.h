@@ -43,6 +43,12 @@ typedef struct http_resp {
 	 * before (a resume must not overtake the suspend). */
 	void (*after_suspend)(void *arg);
 	void *after_arg;
+	/* Called once the answer was handed to the client (delivered 1) or
+	 * could not be (0: the connection was gone), after the handler
+	 * returned; for records that must say whether the client got it
+	 * (the decision log). Always called once when set. */
+	void (*sent)(void *arg, int delivered);
+	void *sent_arg;
 } http_resp;
 
 /* A request header (case-insensitive name), or NULL. */

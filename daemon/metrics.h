@@ -58,6 +58,8 @@ void met_over_deadline(void);
 void met_reload(int ok, uint64_t wall);
 void met_idle_closed(void);
 void met_declog_error(void);
+/* An answer that could not be handed to its client (route_index()). */
+void met_undelivered(size_t route_idx);
 
 /* Gauges sampled at scrape time. */
 typedef struct met_gauges {

@@ -64,6 +64,21 @@ const route *route_find(const char *method, const char *path, http_req *rq,
 	return NULL;
 }
 
+size_t route_count(void)
+{
+	return NROUTES;
+}
+
+const route *route_at(size_t i)
+{
+	return i < NROUTES ? &table[i] : NULL;
+}
+
+size_t route_index(const route *r)
+{
+	return (size_t)(r - table);
+}
+
 const char *route_list(void)
 {
 	static char list[512];

@@ -25,6 +25,12 @@ typedef struct route {
 const route *route_find(const char *method, const char *path, http_req *rq,
                         char *allow, size_t allowlen);
 
+/* The table, for per-route metrics: route_at(i) for i < route_count(),
+ * and the index of a route of the table. */
+size_t route_count(void);
+const route *route_at(size_t i);
+size_t route_index(const route *r);
+
 /* "POST /v1/decisions, GET /health/live, ..." for 404 messages. */
 const char *route_list(void);
 

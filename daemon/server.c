@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +81,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, conn *k, const char *
 		r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
 	}
 	dbuf_free(&rs->body);
-	if (!r)
+	if (!r) {
+		if (rs->sent)
+			rs->sent(rs->sent_arg, 0);
 		return MHD_NO;
+	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        rs->content_type ? rs->content_type : "application/json");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -93,6 +97,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, conn *k, const char *
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ok = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
+	if (rs->sent)
+		rs->sent(rs->sent_arg, ok == MHD_YES);
 
 	met_response(status);
 	if (rs->cause >= 0)
@@ -292,6 +298,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	http_resp rs = { .cause = -1 };
 	q->suspended = 0;
+	q->woken = 0;
 	q->route->fn(&rq, &rs);
 	if (rs.suspend) {
 		dbuf_free(&rs.body);
@@ -306,6 +313,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 void http_resume(void *handle)
 {
+	/* Marked first: from here on the job is finished, and on_completed()
+	 * may answer from it if MHD closes the connection instead of calling
+	 * the handler again. */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(handle, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	conn *k = ci ? ci->socket_context : NULL;
+	if (k)
+		__atomic_store_n(&k->rq.woken, 1, __ATOMIC_RELEASE);
 	MHD_resume_connection(handle);
 }
 
@@ -366,15 +381,145 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return k;
 }
 
+/* ---- answers MHD gave up on ------------------------------------------------------
+ *
+ * A parked request is woken with MHD's read interest still set (libmicrohttpd
+ * 0.9.75 keeps the event-loop state of the moment it was suspended). If the
+ * client half-closed its socket after sending (shutdown(SHUT_WR), which
+ * some HTTP stacks do), that read returns end-of-stream and MHD closes the
+ * connection, MHD_REQUEST_TERMINATED_WITH_ERROR, before it calls the
+ * handler again: the job is done (a case stored, an activation saved) and
+ * its answer would be lost without a trace. The completion callback runs
+ * before MHD shuts the socket down or closes it, so the answer is taken
+ * from the handler here and written on the descriptor as a whole HTTP/1.1
+ * response that closes the connection. If even that fails, the client is
+ * really gone: the answer is counted as undelivered and the handler's
+ * records say so (http_resp.sent). */
+
+/* Total time a late answer may wait for room in the socket buffer: it runs
+ * on an MHD thread, and a response of a few hundred bytes fits at once. */
+#define LATE_WRITE_MS 200
+
+static int write_late(int fd, unsigned status, const char *ctype, const char *body, size_t len)
+{
+	char head[384];
+	const char *reason = MHD_get_reason_phrase_for(status);
+	int hn = snprintf(head, sizeof(head),
+	                  "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                  "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+	                  status, reason && reason[0] ? reason : "Unknown", ctype, len);
+	if (fd < 0 || hn < 0 || (size_t)hn >= sizeof(head)) {
+		errno = EBADF;
+		return -1;
+	}
+	struct iovec iov[2] = { { head, (size_t)hn }, { (void *)body, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	uint64_t end = mono_ns() + LATE_WRITE_MS * 1000000ull;
+	while (m.msg_iovlen) {
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			uint64_t now = mono_ns();
+			struct pollfd p = { fd, POLLOUT, 0 };
+			if (now >= end || poll(&p, 1, (int)((end - now) / 1000000u) + 1) <= 0 ||
+			    (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+				errno = now >= end ? ETIMEDOUT : EPIPE;
+				return -1;
+			}
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		size_t done = (size_t)w;
+		while (m.msg_iovlen && done >= m.msg_iov->iov_len) {
+			done -= m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + done;
+			m.msg_iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+/* Undelivered answers are counted each; said in the log at most every 10 s. */
+static void say_undelivered(const route *rt, unsigned status, int err)
+{
+	static uint64_t last_ns;
+	static unsigned quiet;
+	uint64_t now = mono_ns(), prev = __atomic_load_n(&last_ns, __ATOMIC_RELAXED);
+	met_undelivered(route_index(rt));
+	if (prev && now - prev < 10000000000u) {
+		__atomic_fetch_add(&quiet, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_store_n(&last_ns, now, __ATOMIC_RELAXED);
+	log_kv(LOG_WARN, "answer not delivered: the client's connection was gone "
+	       "(further ones counted in metrics only, for 10 s)",
+	       LS("route", rt->path), LU("status", status), LS("error", strerror(err)),
+	       LU("not_said_before", __atomic_exchange_n(&quiet, 0, __ATOMIC_RELAXED)), LOG_END);
+}
+
+/* The request was parked, its job is finished and MHD closed the
+ * connection without asking for the answer: write it ourselves. */
+static void answer_late(conn *k)
+{
+	req *q = &k->rq;
+	const route *rt = q->route;
+	http_req rq = {
+		.method = rt->method,
+		.path = rt->path,
+		.body = k->body ? k->body : "",
+		.body_len = q->len,
+		.start_ns = q->start_ns,
+		.loopback = k->loopback,
+		.job = &q->job,
+		.resumed = 1,
+	};
+	for (int i = 0; i < HTTP_MAX_PARAMS; i++) {
+		rq.params[i] = q->params[i];
+		rq.param_len[i] = q->param_len[i];
+	}
+	http_resp rs = { .cause = -1 };
+	q->suspended = 0;
+	rt->fn(&rq, &rs);
+	unsigned status = rs.status ? rs.status : 200;
+	const char *body = rs.borrowed ? rs.borrowed : rs.body.s;
+	size_t len = rs.borrowed ? rs.borrowed_len : rs.body.len;
+	int ok = (body || !len) && !rs.body.failed && !rs.suspend &&
+	         write_late(k->fd, status, rs.content_type ? rs.content_type : "application/json",
+	                    body ? body : "", len) == 0;
+	int err = errno;
+	if (ok) {
+		met_response(status);
+		if (rs.cause >= 0)
+			met_reject((enum reject_cause)rs.cause);
+		log_kv(LOG_DEBUG, "answer written after the client half-closed", LS("route", rt->path),
+		       LU("status", status), LOG_END);
+	} else {
+		say_undelivered(rt, status, rs.suspend ? EINVAL : err);
+	}
+	dbuf_free(&rs.body);
+	if (rs.sent)
+		rs.sent(rs.sent_arg, ok);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	conn *k = *req_cls;
 	(void)cls;
 	(void)c;
-	(void)toe;
 	if (!k)
 		return;
+	/* Parked and woken, but the handler was not called again: only MHD
+	 * gave up on the connection (a parked request is never timed out). */
+	if (k->rq.suspended && k->rq.route && __atomic_load_n(&k->rq.woken, __ATOMIC_ACQUIRE) &&
+	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		answer_late(k);
 	/* A keep-alive connection that once carried a big body gives the
 	 * memory back rather than hold it while idle. */
 	if (k->body_cap > 16384) {
