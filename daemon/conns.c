@@ -1,4 +1,5 @@
 /* conns.c: connection records, limits and the request-timeout reaper. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -103,6 +104,10 @@ conn *conns_open(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		c->addr.ss_family = AF_UNSPEC;
 	}
 	addr_key((const struct sockaddr *)&c->addr, key, &c->loopback);
+	if (c->addr.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&c->addr)->sin_addr, c->peer, sizeof(c->peer));
+	else if (c->addr.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&c->addr)->sin6_addr, c->peer, sizeof(c->peer));
 	c->waiting_since = mono_ns();
 
 	pthread_mutex_lock(&mu);

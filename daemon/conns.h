@@ -45,6 +45,7 @@ typedef struct conn {
 	int fd;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	char peer[48];            /* addr as text (INET6_ADDRSTRLEN) */
 	int loopback;
 	int refused;              /* over a limit: closed at once */
 	/* Monotonic ns since when the connection owes us a complete request;

@@ -17,6 +17,7 @@ typedef struct http_req {
 	size_t body_len;
 	uint64_t start_ns;         /* monotonic: request line received */
 	int loopback;              /* client on 127.0.0.0/8 or ::1 */
+	const char *peer;          /* the client's address, as text */
 	/* Handlers that finish elsewhere (see http_resp.suspend) keep their
 	 * state here between the calls. */
 	void **job;

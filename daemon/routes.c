@@ -16,7 +16,7 @@ static const route table[] = {
 	{ "GET", "/health/live", h_live, 0 },
 	{ "GET", "/health/ready", h_ready, 0 },
 	{ "GET", "/metrics", h_metrics, 0 },
-	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN },
+	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
 };
 #define NROUTES (sizeof(table) / sizeof(table[0]))
 

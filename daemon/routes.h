@@ -10,6 +10,7 @@ enum {
 	ROUTE_JSON_BODY = 1,  /* reads a JSON body: 415 unless Content-Type is JSON */
 	ROUTE_ADMIN = 2,      /* loopback client or admin bearer token only */
 	ROUTE_ISSUER = 4,     /* loopback client or lifecycle bearer token only */
+	ROUTE_OPT_BODY = 8,   /* may read a JSON body: 415 if one comes that is not JSON */
 };
 
 typedef struct route {

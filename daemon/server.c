@@ -137,6 +137,7 @@ static int is_json_type(const char *ct)
 }
 
 static int admin_allowed(struct MHD_Connection *c, const conn *k);
+static int has_body(struct MHD_Connection *c, const req *q);
 static int issuer_allowed(struct MHD_Connection *c, const conn *k);
 
 /* The first call, headers in: decide whether to read the body at all. */
@@ -185,7 +186,8 @@ static void on_headers(struct MHD_Connection *c, conn *k, const char *url, const
 		q->early_msg = "issuer endpoints need a loopback client or the lifecycle bearer token";
 		return;
 	}
-	if ((q->route->flags & ROUTE_JSON_BODY) &&
+	if (((q->route->flags & ROUTE_JSON_BODY) ||
+	     ((q->route->flags & ROUTE_OPT_BODY) && has_body(c, q))) &&
 	    !is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		q->early_status = 415;
 		q->early_cause = RJ_NOT_JSON;
@@ -200,7 +202,7 @@ static void on_headers(struct MHD_Connection *c, conn *k, const char *url, const
 		q->early_msg = "request body larger than limits.max_body_bytes";
 		return;
 	}
-	if ((q->route->flags & ROUTE_JSON_BODY) && q->expected &&
+	if ((q->route->flags & (ROUTE_JSON_BODY | ROUTE_OPT_BODY)) && q->expected &&
 	    conns_body_reserve(k, q->expected + 1) < 0) {
 		q->early_status = 500;
 		q->early_cause = RJ_INTERNAL;
@@ -219,7 +221,8 @@ static int has_body(struct MHD_Connection *c, const req *q)
 static int on_data(conn *k, const char *data, size_t n)
 {
 	req *q = &k->rq;
-	int keep = q->route && (q->route->flags & ROUTE_JSON_BODY) && !q->early_status;
+	int keep = q->route && (q->route->flags & (ROUTE_JSON_BODY | ROUTE_OPT_BODY)) &&
+	           !q->early_status;
 	if (keep && q->len + n > max_body) {
 		q->early_status = 413;
 		q->early_cause = RJ_TOO_LARGE;
@@ -286,6 +289,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		.body_len = q->len,
 		.start_ns = q->start_ns,
 		.loopback = k->loopback,
+		.peer = k->peer,
 		.job = &q->job,
 		.resumed = q->suspended,
 		.impl = c,
@@ -465,7 +469,7 @@ static void say_undelivered(const route *rt, unsigned status, int err)
 
 /* The request was parked, its job is finished and MHD closed the
  * connection without asking for the answer: write it ourselves. */
-static void answer_late(conn *k)
+static void answer_late(struct MHD_Connection *c, conn *k)
 {
 	req *q = &k->rq;
 	const route *rt = q->route;
@@ -476,8 +480,10 @@ static void answer_late(conn *k)
 		.body_len = q->len,
 		.start_ns = q->start_ns,
 		.loopback = k->loopback,
+		.peer = k->peer,
 		.job = &q->job,
 		.resumed = 1,
+		.impl = c,
 	};
 	for (int i = 0; i < HTTP_MAX_PARAMS; i++) {
 		rq.params[i] = q->params[i];
@@ -512,14 +518,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
 	conn *k = *req_cls;
 	(void)cls;
-	(void)c;
 	if (!k)
 		return;
 	/* Parked and woken, but the handler was not called again: only MHD
 	 * gave up on the connection (a parked request is never timed out). */
 	if (k->rq.suspended && k->rq.route && __atomic_load_n(&k->rq.woken, __ATOMIC_ACQUIRE) &&
 	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		answer_late(k);
+		answer_late(c, k);
 	/* A keep-alive connection that once carried a big body gives the
 	 * memory back rather than hold it while idle. */
 	if (k->body_cap > 16384) {
