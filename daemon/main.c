@@ -239,6 +239,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) reached by the decision log must be
+	 * a failed write (EFBIG, declog.c), not the end of the process. */
+	signal(SIGXFSZ, SIG_IGN);
 	harden();
 
 	stepupd_config *boot;

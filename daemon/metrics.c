@@ -29,7 +29,7 @@ struct shard {
 	uint64_t lat_sum_ns, lat_count;
 	uint64_t rejects[RJ_COUNT];
 	uint64_t status[NSTATUS + 1];  /* + "other" */
-	uint64_t over_deadline, idle_closed, declog_errors;
+	uint64_t over_deadline, idle_closed, declog_errors, declog_lost;
 	uint64_t undelivered[MAX_ROUTES];
 } __attribute__((aligned(CACHELINE)));
 
@@ -204,6 +204,11 @@ void met_idle_closed(void)
 void met_declog_error(void)
 {
 	ADD(&sh()->declog_errors, 1);
+}
+
+void met_declog_lost(uint64_t lines)
+{
+	ADD(&sh()->declog_lost, lines);
 }
 
 void met_undelivered(size_t route_idx)
@@ -487,6 +492,9 @@ void met_render(dbuf *b, const met_gauges *gg)
 	dbuf_printf(b, "stepupd_connections_idle_closed_total %llu\n", (unsigned long long)SUM(idle_closed));
 	family(b, "stepupd_decision_log_errors_total", "counter", "Failed writes to the decision log.");
 	dbuf_printf(b, "stepupd_decision_log_errors_total %llu\n", (unsigned long long)SUM(declog_errors));
+	family(b, "stepupd_decision_log_lines_lost_total", "counter",
+	       "Decision log lines not written (disk full, file size limit); a gap line in the log counts them too.");
+	dbuf_printf(b, "stepupd_decision_log_lines_lost_total %llu\n", (unsigned long long)SUM(declog_lost));
 
 	family(b, "stepupd_responses_undelivered_total", "counter",
 	       "Answers that could not be handed to the client (connection gone), by route.");

@@ -58,6 +58,8 @@ void met_over_deadline(void);
 void met_reload(int ok, uint64_t wall);
 void met_idle_closed(void);
 void met_declog_error(void);
+/* Decision log lines that could not be written (disk full, size limit). */
+void met_declog_lost(uint64_t lines);
 /* An answer that could not be handed to its client (route_index()). */
 void met_undelivered(size_t route_idx);
 
