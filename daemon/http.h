@@ -44,10 +44,11 @@ typedef struct http_resp {
 	 * before (a resume must not overtake the suspend). */
 	void (*after_suspend)(void *arg);
 	void *after_arg;
-	/* Called once the answer was handed to the client (delivered 1) or
-	 * could not be (0: the connection was gone), after the handler
-	 * returned; for records that must say whether the client got it
-	 * (the decision log). Always called once when set. */
+	/* Called once the answer was written to the client's socket
+	 * (delivered 1) or could not be (0: the connection was gone), after
+	 * the handler returned, on an MHD thread; for records that must say
+	 * whether the client got it (the decision log). Always called once
+	 * when set. */
 	void (*sent)(void *arg, int delivered);
 	void *sent_arg;
 } http_resp;

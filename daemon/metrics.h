@@ -30,6 +30,7 @@
 	X(DEADLINE, "deadline_exceeded") \
 	X(PER_IP, "per_ip_connection_limit") \
 	X(CONN_LIMIT, "connection_limit") \
+	X(FAIR_SHARE, "fair_share") \
 	X(TIMEOUT, "request_timeout") \
 	X(LIFECYCLE_OFF, "lifecycle_disabled") \
 	X(CASE_STORE, "case_store") \

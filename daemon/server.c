@@ -81,11 +81,14 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, conn *k, const char *
 		r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
 	}
 	dbuf_free(&rs->body);
-	if (!r) {
-		if (rs->sent)
-			rs->sent(rs->sent_arg, 0);
+	/* Whether it reaches the client is known when MHD is done with the
+	 * request (on_completed). */
+	k->rq.answered = 1;
+	k->rq.status = status;
+	k->rq.sent = rs->sent;
+	k->rq.sent_arg = rs->sent_arg;
+	if (!r)
 		return MHD_NO;
-	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        rs->content_type ? rs->content_type : "application/json");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -97,8 +100,6 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, conn *k, const char *
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ok = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
-	if (rs->sent)
-		rs->sent(rs->sent_arg, ok == MHD_YES);
 
 	met_response(status);
 	if (rs->cause >= 0)
@@ -450,7 +451,7 @@ static int write_late(int fd, unsigned status, const char *ctype, const char *bo
 }
 
 /* Undelivered answers are counted each; said in the log at most every 10 s. */
-static void say_undelivered(const route *rt, unsigned status, int err)
+static void say_undelivered(const route *rt, unsigned status, const char *why)
 {
 	static uint64_t last_ns;
 	static unsigned quiet;
@@ -463,7 +464,7 @@ static void say_undelivered(const route *rt, unsigned status, int err)
 	__atomic_store_n(&last_ns, now, __ATOMIC_RELAXED);
 	log_kv(LOG_WARN, "answer not delivered: the client's connection was gone "
 	       "(further ones counted in metrics only, for 10 s)",
-	       LS("route", rt->path), LU("status", status), LS("error", strerror(err)),
+	       LS("route", rt->path), LU("status", status), LS("error", why),
 	       LU("not_said_before", __atomic_exchange_n(&quiet, 0, __ATOMIC_RELAXED)), LOG_END);
 }
 
@@ -506,7 +507,7 @@ static void answer_late(struct MHD_Connection *c, conn *k)
 		log_kv(LOG_DEBUG, "answer written after the client half-closed", LS("route", rt->path),
 		       LU("status", status), LOG_END);
 	} else {
-		say_undelivered(rt, status, rs.suspend ? EINVAL : err);
+		say_undelivered(rt, status, rs.suspend ? "the handler parked again" : strerror(err));
 	}
 	dbuf_free(&rs.body);
 	if (rs.sent)
@@ -520,11 +521,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)cls;
 	if (!k)
 		return;
+	req *q = &k->rq;
 	/* Parked and woken, but the handler was not called again: only MHD
 	 * gave up on the connection (a parked request is never timed out). */
-	if (k->rq.suspended && k->rq.route && __atomic_load_n(&k->rq.woken, __ATOMIC_ACQUIRE) &&
-	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (q->suspended && q->route && __atomic_load_n(&q->woken, __ATOMIC_ACQUIRE) &&
+	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		answer_late(c, k);
+	} else if (q->answered) {
+		/* MHD says COMPLETED_OK once the whole response is written. */
+		int delivered = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+		if (!delivered && q->route)
+			say_undelivered(q->route, q->status, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN
+			                ? "closed at shutdown before it was sent"
+			                : "the connection closed before it was sent");
+		if (q->sent)
+			q->sent(q->sent_arg, delivered);
+	}
+	q->sent = NULL;
+	q->answered = 0;
 	/* A keep-alive connection that once carried a big body gives the
 	 * memory back rather than hold it while idle. */
 	if (k->body_cap > 16384) {
