@@ -95,7 +95,9 @@ static void failed(const char *trigger, reload_job *jobs, const char *why)
 	log_kv(LOG_ERROR, "reload failed; still serving the previous ruleset",
 	       LS("trigger", trigger), LS("reason", why), LS("ruleset", name),
 	       LS("revision", rev), LOG_END);
-	sd_notifyf(0, "READY=1\nSTATUS=serving %s %s (last reload failed: %.200s)", name, rev, why);
+	/* Never READY=1 after STOPPING=1. */
+	if (!app_draining())
+		sd_notifyf(0, "READY=1\nSTATUS=serving %s %s (last reload failed: %.200s)", name, rev, why);
 	answer(jobs, 0, why);
 }
 

@@ -496,18 +496,18 @@ static void answer_late(struct MHD_Connection *c, conn *k)
 	unsigned status = rs.status ? rs.status : 200;
 	const char *body = rs.borrowed ? rs.borrowed : rs.body.s;
 	size_t len = rs.borrowed ? rs.borrowed_len : rs.body.len;
-	int ok = (body || !len) && !rs.body.failed && !rs.suspend &&
-	         write_late(k->fd, status, rs.content_type ? rs.content_type : "application/json",
-	                    body ? body : "", len) == 0;
-	int err = errno;
+	const char *why = rs.suspend ? "the handler parked again"
+	                  : (!body && len) || rs.body.failed ? "out of memory" : NULL;
+	int ok = !why && write_late(k->fd, status, rs.content_type ? rs.content_type : "application/json",
+	                            body ? body : "", len) == 0;
 	if (ok) {
 		met_response(status);
 		if (rs.cause >= 0)
 			met_reject((enum reject_cause)rs.cause);
-		log_kv(LOG_DEBUG, "answer written after the client half-closed", LS("route", rt->path),
-		       LU("status", status), LOG_END);
+		log_kv(LOG_DEBUG, "answer written by the daemon after libmicrohttpd closed the request",
+		       LS("route", rt->path), LU("status", status), LOG_END);
 	} else {
-		say_undelivered(rt, status, rs.suspend ? "the handler parked again" : strerror(err));
+		say_undelivered(rt, status, why ? why : strerror(errno));
 	}
 	dbuf_free(&rs.body);
 	if (rs.sent)
