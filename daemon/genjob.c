@@ -10,6 +10,7 @@
 #include "log.h"
 
 struct genjob {
+	pthread_t thread;      /* joined by genjob_take, detached when abandoned */
 	char *path;            /* a reload's configuration file, or NULL */
 	stepupd_config *cfg;   /* a start's configuration (borrowed) */
 	void (*wake)(void);
@@ -97,8 +98,8 @@ static void *run(void *arg)
 genjob *genjob_start(const char *path, stepupd_config *cfg, void (*wake)(void),
                      char *err, size_t errlen)
 {
+	/* The thread is created joinable: genjob_take joins it. */
 	genjob *j = calloc(1, sizeof(*j));
-	pthread_t t;
 	if (!j || (path && !(j->path = strdup(path)))) {
 		free(j);
 		snprintf(err, errlen, "out of memory");
@@ -107,13 +108,12 @@ genjob *genjob_start(const char *path, stepupd_config *cfg, void (*wake)(void),
 	j->cfg = cfg;
 	j->wake = wake;
 	snprintf(j->stage, sizeof(j->stage), "starting");
-	int rc = pthread_create(&t, NULL, run, j);
+	int rc = pthread_create(&j->thread, NULL, run, j);
 	if (rc != 0) {
 		free_job(j);
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(rc));
 		return NULL;
 	}
-	pthread_detach(t);
 	return j;
 }
 
@@ -134,6 +134,10 @@ void genjob_stage(genjob *j, char *buf, size_t size)
 
 int genjob_take(genjob *j, gen **out, char *err, size_t errlen)
 {
+	/* Finished: the thread is returning. Joined, so that its thread-local
+	 * state (the libraries') is gone before the caller goes on, an exit
+	 * included. */
+	pthread_join(j->thread, NULL);
 	int rc = j->rc;
 	*out = j->g;
 	if (rc < 0)
@@ -148,12 +152,15 @@ void genjob_abandon(genjob *j)
 	if (j->finished) {
 		/* Finished meanwhile: nobody else will free it. */
 		pthread_mutex_unlock(&mu);
+		pthread_join(j->thread, NULL);
 		gen_discard(j->g);
 		free_job(j);
 		return;
 	}
 	j->abandoned = 1;
 	stuck++;
+	/* Still running: it frees itself; nobody will join it. */
+	pthread_detach(j->thread);
 	pthread_mutex_unlock(&mu);
 }
 

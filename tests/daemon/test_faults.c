@@ -941,11 +941,11 @@ int main(void)
 		cmocka_unit_test(test_fifo_start),
 	};
 	const struct CMUnitTest guards[] = {
-		cmocka_unit_test(test_no_rules_at_start),
 		cmocka_unit_test(test_no_rules_at_reload),
 		cmocka_unit_test(test_reload_guards),
 	};
 	const struct CMUnitTest alone[] = {
+		cmocka_unit_test(test_no_rules_at_start),
 		cmocka_unit_test(test_declog_disk_full),
 		cmocka_unit_test(test_fair_share),
 		cmocka_unit_test(test_library_log_scrubbed),
