@@ -167,9 +167,14 @@ void lc_free_pools(void)
 void lc_close(unsigned timeout_ms)
 {
 	stepup_cases *c = APP.cases;
+	char why[300];
 	if (!c)
 		return;
-	if (timeout_ms && stepup_cases_flush(c, timeout_ms) != STEPUP_OK) {
+	if (stepup_cases_health(c, why, sizeof(why)) != STEPUP_OK) {
+		/* Its outbox went with the file: nothing to deliver or wait for. */
+		log_kv(LOG_ERROR, "case store unusable at shutdown; what it held since is not in the database file",
+		       LS("reason", why), LOG_END);
+	} else if (timeout_ms && stepup_cases_flush(c, timeout_ms) != STEPUP_OK) {
 		stepup_cases_stats st;
 		stepup_cases_stats_get(c, &st);
 		log_kv(LOG_WARN, "notifications still pending at shutdown; the next start sends them",

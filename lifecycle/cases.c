@@ -1067,6 +1067,11 @@ int stepup_cases_flush(stepup_cases *c, unsigned timeout_ms)
 
 	if (!c)
 		return STEPUP_EINVAL;
+	/* A store that lost its file can deliver nothing (every claim is a
+	 * refused write): do not wait for it. */
+	char why[256];
+	if (c->store->ops->health(c->store, why, sizeof(why)) != STEPUP_OK)
+		return STEPUP_EIO;
 	deadline = su_lc_now_ms() + timeout_ms;
 	if (c->running) {
 		/* Ask for one forced pass and wait until a forced pass that

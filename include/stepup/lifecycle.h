@@ -149,7 +149,8 @@ int stepup_cases_tick(stepup_cases *c, unsigned *expired);
 
 /* Try every pending notification now (ignoring its backoff) and wait up to
  * timeout_ms until none is pending: STEPUP_OK, or STEPUP_ETIMEOUT with the
- * rest still queued (kept for the next start). For shutdown and tests.
+ * rest still queued (kept for the next start), or at once STEPUP_EIO when
+ * stepup_cases_health() fails. For shutdown and tests.
  * Without a background thread the deliveries run on the caller's thread. */
 int stepup_cases_flush(stepup_cases *c, unsigned timeout_ms);
 

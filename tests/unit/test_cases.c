@@ -821,7 +821,7 @@ static void card_numbers_refused(void **state)
 	r = tc_activate(t->c,
 	                "{\"decision_id\":\"%s\",\"digital_card_id\":\"DWSPMC1700000000123456789\","
 	                "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"agent-5412751234561234\","
-	                "\"ticket\":\"41111111111111111111\"}",
+	                "\"ticket\":\"99999999999999999999\"}",
 	                id);
 	if (r.http != 200)
 		fail_msg("harmless numbers refused: %d %s", r.http, r.text);
