@@ -215,7 +215,8 @@ static int read_token(ctx *x, const char *key, const char *path, char **out)
 {
 	struct stat st;
 	char buf[513];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in its place must be refused, not waited on. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(x, "%s: cannot open %s: %s", key, path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -241,6 +242,31 @@ static int read_token(ctx *x, const char *key, const char *path, char **out)
 	*out = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return *out ? 0 : fail(x, "out of memory");
+}
+
+static int sect_allow_empty(ctx *x, json_t *v)
+{
+	if (!json_is_boolean(v))
+		return fail(x, "allow_empty_ruleset: must be true or false");
+	x->c->allow_empty_ruleset = json_is_true(v);
+	return 0;
+}
+
+static int sect_reload(ctx *x, json_t *v)
+{
+	static const char *const keys[] = { "timeout_ms", "max_rule_drop_percent", NULL };
+	unsigned long long n;
+	if (want_object(x, v, "reload") < 0 || only_keys(x, v, "reload", keys) < 0)
+		return -1;
+	n = x->c->reload.timeout_ms;
+	if (get_uint(x, v, "reload", "timeout_ms", 100, 600000, &n) < 0)
+		return -1;
+	x->c->reload.timeout_ms = (unsigned)n;
+	n = x->c->reload.max_rule_drop_percent;
+	if (get_uint(x, v, "reload", "max_rule_drop_percent", 0, 100, &n) < 0)
+		return -1;
+	x->c->reload.max_rule_drop_percent = (unsigned)n;
+	return 0;
 }
 
 static int sect_admin(ctx *x, json_t *v)
@@ -408,6 +434,8 @@ static const struct section {
 	{ "listen", sect_listen, listen_differs },
 	{ "threads", sect_threads, threads_differ },
 	{ "rules", sect_rules, NULL },
+	{ "allow_empty_ruleset", sect_allow_empty, NULL },
+	{ "reload", sect_reload, NULL },
 	{ "limits", sect_limits, limits_differ },
 	{ "admin", sect_admin, NULL },
 	{ "decision_log", sect_decision_log, decision_log_differs },
@@ -431,6 +459,8 @@ static void defaults(stepupd_config *c)
 	c->limits.decision_deadline_ms = 1000;
 	c->limits.shutdown_grace_ms = 10000;
 	c->admin.allow_loopback = 1;
+	c->reload.timeout_ms = 10000;
+	c->reload.max_rule_drop_percent = 50;
 	c->lifecycle.workers = 8;
 	c->lifecycle.allow_loopback = 1;
 	c->decision_log.flush_interval_ms = 200;
@@ -440,7 +470,9 @@ static void defaults(stepupd_config *c)
 static int read_file(ctx *x)
 {
 	struct stat st;
-	int fd = open(x->c->path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in its place is refused below, not waited on
+	 * (regular files ignore the flag). */
+	int fd = open(x->c->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(x, "cannot open: %s", strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {

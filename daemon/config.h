@@ -39,6 +39,18 @@ typedef struct stepupd_config {
 
 	struct cfg_limits limits;
 
+	/* Opt-in for a ruleset with no rules (tests, a deliberate allow-all):
+	 * otherwise start and reload refuse one, as the library does. */
+	int allow_empty_ruleset;
+
+	/* Hot reload (reload.h): the deadline of one reload (reading the
+	 * configuration, rules and plugins) and the guards against a ruleset
+	 * that decides less than the serving one. */
+	struct {
+		unsigned timeout_ms;
+		unsigned max_rule_drop_percent;
+	} reload;
+
 	struct {
 		int allow_loopback;
 		char *token;       /* NULL: no token accepted */

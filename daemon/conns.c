@@ -1,4 +1,5 @@
 /* conns.c: connection records, limits and the request-timeout reaper. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -89,6 +90,21 @@ static unsigned ip_adjust(const unsigned char key[16], int delta)
 	return n;
 }
 
+/* Fair share: a few addresses at their per-address limit could fill the
+ * whole table (5 x 256 > 1024) and lock every other client out. The last
+ * eighth of max_connections is kept for addresses that hold few
+ * connections: past 7/8 of it, an address already holding its quota
+ * (max_connections / 128, at least 1) gets no more. */
+static unsigned fair_mark(void)
+{
+	return lim.max_total - lim.max_total / 8;
+}
+
+static unsigned fair_quota(void)
+{
+	return lim.max_total / 128 ? lim.max_total / 128 : 1;
+}
+
 conn *conns_open(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
 	unsigned char key[16];
@@ -103,6 +119,10 @@ conn *conns_open(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		c->addr.ss_family = AF_UNSPEC;
 	}
 	addr_key((const struct sockaddr *)&c->addr, key, &c->loopback);
+	if (c->addr.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&c->addr)->sin_addr, c->peer, sizeof(c->peer));
+	else if (c->addr.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&c->addr)->sin6_addr, c->peer, sizeof(c->peer));
 	c->waiting_since = mono_ns();
 
 	pthread_mutex_lock(&mu);
@@ -122,6 +142,8 @@ conn *conns_open(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		cause = RJ_CONN_LIMIT;
 	else if (per_ip > lim.max_per_ip)
 		cause = RJ_PER_IP;
+	else if (total > fair_mark() && per_ip > fair_quota())
+		cause = RJ_FAIR_SHARE;
 	if (cause >= 0)
 		c->refused = 1;
 	c->next = head;
@@ -141,7 +163,8 @@ conn *conns_open(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		/* One line per 10 s: a flood must not become a log flood. */
 		if (say)
 			log_kv(LOG_WARN, "connection refused (further refusals counted in metrics only, for 10 s)",
-			       LS("cause", cause == RJ_PER_IP ? "per_ip_connection_limit" : "connection_limit"),
+			       LS("cause", cause == RJ_PER_IP ? "per_ip_connection_limit"
+			                   : cause == RJ_FAIR_SHARE ? "fair_share" : "connection_limit"),
 			       LU("connections", t), LU("from_this_address", per_ip),
 			       LU("max_connections", lim.max_total),
 			       LU("max_connections_per_ip", lim.max_per_ip), LOG_END);

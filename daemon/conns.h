@@ -4,7 +4,9 @@
  * MHD_OPTION_NOTIFY_CONNECTION). The records give three things libmicrohttpd
  * does not:
  *   - connection limits (total and per client address) that count each
- *     refusal by cause;
+ *     refusal by cause, and a fair share: past 7/8 of the total, an address
+ *     already holding max_connections/128 (at least 1) gets no more, so a
+ *     few busy addresses cannot lock every other client out;
  *   - a request timeout that a slow sender cannot defeat: MHD's timeout is
  *     an inactivity timeout, which one byte a second keeps resetting. Here
  *     a connection must deliver each whole request within
@@ -35,7 +37,14 @@ typedef struct req {
 	size_t discarded;          /* bytes read past the limit */
 	int started;               /* the handler saw the headers */
 	int suspended;             /* parked by its handler (http_resp.suspend) */
+	int woken;                 /* atomic: http_resume() was called on it */
 	void *job;                 /* the handler's state while suspended */
+	/* A response was queued (status), and the handler's http_resp.sent,
+	 * called once MHD says whether it went out (server.c). */
+	int answered;
+	unsigned status;
+	void (*sent)(void *arg, int delivered);
+	void *sent_arg;
 	char allow[32];            /* Allow header of a 405 */
 } req;
 
@@ -44,6 +53,7 @@ typedef struct conn {
 	int fd;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	char peer[48];            /* addr as text (INET6_ADDRSTRLEN) */
 	int loopback;
 	int refused;              /* over a limit: closed at once */
 	/* Monotonic ns since when the connection owes us a complete request;

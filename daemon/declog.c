@@ -1,4 +1,6 @@
-/* declog.c: double-buffered decision log writer. */
+/* declog.c: double-buffered decision log writer. Lines go to the file
+ * whole or not at all: a failed write is cut back to the last complete
+ * line and the loss is recorded in the file once writing works again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -29,7 +31,11 @@ static struct {
 	char *active, *spare;
 	size_t active_len;
 	uint64_t appended, written;  /* bytes, since start */
-	uint64_t last_error_log_ns;
+	/* The writer's: lines lost since writes began to fail (0: none),
+	 * the first error and when. */
+	uint64_t gap_lost;
+	int gap_err;
+	char gap_since[32];
 } L = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.fd = -1,
@@ -43,27 +49,83 @@ static int open_file(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-static void write_all(int fd, const char *p, size_t n)
+static uint64_t count_lines(const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
+	uint64_t k = 0;
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		k++;
+	return k;
+}
+
+/* Append n bytes of whole lines to fd. 0, or -1 with the error in *err
+ * and the number of lines that did not make it in *lost: the file is cut
+ * back to its last complete line, so a short write (disk full, file size
+ * limit) never leaves a torn line for the next one to be glued onto. */
+static int write_lines(int fd, const char *p, size_t n, uint64_t *lost, int *err)
+{
+	off_t start = lseek(fd, 0, SEEK_END);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			int e = w < 0 ? errno : EIO;
+			*err = w < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	if (done == n)
+		return 0;
+	size_t keep = done;
+	while (keep && p[keep - 1] != '\n')
+		keep--;
+	if (keep < done && (start < 0 || ftruncate(fd, start + (off_t)keep) < 0))
+		log_kv(LOG_ERROR, "decision log: cannot cut a torn line off; the file ends mid-line",
+		       LS("path", L.path), LS("error", strerror(errno)), LOG_END);
+	*lost = count_lines(p + keep, n - keep);
+	return -1;
+}
+
+/* The writer's one job per buffer: while writes fail, count the lines
+ * lost (one log line per episode, with the error); once a write works
+ * again, a gap marker line goes first, so the log itself says what it is
+ * missing:
+ *   {"time":"...","gap":{"lost":12,"reason":"File too large","since":"..."}} */
+static void write_out(int fd, const char *buf, size_t n)
+{
+	uint64_t lost = 0;
+	int err = 0;
+	if (L.gap_lost) {
+		char ts[32], marker[512];
+		rfc3339_ms(wall_ns(), ts);
+		int mn = snprintf(marker, sizeof(marker),
+		                  "{\"time\":\"%s\",\"gap\":{\"lost\":%llu,\"reason\":\"%s\",\"since\":\"%s\"}}\n",
+		                  ts, (unsigned long long)L.gap_lost, strerror(L.gap_err), L.gap_since);
+		if (write_lines(fd, marker, (size_t)mn, &lost, &err) < 0) {
+			lost = count_lines(buf, n);
 			met_declog_error();
-			/* A full disk fails every write: say so every 10 s, not 1000 times a second. */
-			uint64_t now = mono_ns();
-			if (!L.last_error_log_ns || now - L.last_error_log_ns > 10000000000u) {
-				L.last_error_log_ns = now;
-				log_kv(LOG_ERROR, "decision log write failed; lines lost",
-				       LS("path", L.path), LS("error", strerror(e)), LU("bytes", n), LOG_END);
-			}
+			met_declog_lost(lost);
+			L.gap_lost += lost;
 			return;
 		}
-		p += w;
-		n -= (size_t)w;
+		log_kv(LOG_WARN, "decision log writable again; a gap line records the lines lost",
+		       LS("path", L.path), LU("lost", L.gap_lost), LS("reason", strerror(L.gap_err)),
+		       LS("since", L.gap_since), LOG_END);
+		L.gap_lost = 0;
 	}
+	if (write_lines(fd, buf, n, &lost, &err) == 0)
+		return;
+	met_declog_error();
+	met_declog_lost(lost);
+	if (!L.gap_lost) {
+		L.gap_err = err;
+		rfc3339_ms(wall_ns(), L.gap_since);
+		log_kv(LOG_ERROR, "decision log write failed; lines are lost until a write works again "
+		       "(then a gap line says how many)", LS("path", L.path), LS("error", strerror(err)),
+		       LU("lines", lost), LOG_END);
+	}
+	L.gap_lost += lost;
 }
 
 static void *writer(void *arg)
@@ -89,7 +151,7 @@ static void *writer(void *arg)
 			L.writing = 1;
 			L.kicked = 0;
 			pthread_mutex_unlock(&L.mu);
-			write_all(fd, buf, n);
+			write_out(fd, buf, n);
 			pthread_mutex_lock(&L.mu);
 			L.writing = 0;
 			L.written += n;
@@ -199,6 +261,9 @@ void dlog_close(void)
 	pthread_cond_signal(&L.wake);
 	pthread_mutex_unlock(&L.mu);
 	pthread_join(L.thread, NULL);
+	if (L.gap_lost)
+		log_kv(LOG_ERROR, "decision log closed with lines lost and no gap line written",
+		       LS("path", L.path), LU("lost", L.gap_lost), LS("reason", strerror(L.gap_err)), LOG_END);
 	if (fsync(L.fd) < 0 && errno != EINVAL)
 		log_kv(LOG_ERROR, "decision log fsync failed", LS("path", L.path),
 		       LS("error", strerror(errno)), LOG_END);

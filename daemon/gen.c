@@ -40,7 +40,10 @@ int gen_build(stepupd_config *cfg, int own, gen **out, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	rc = stepup_ruleset_load_with_plugins(cfg->rules, g->plugins, &rs, why, sizeof(why));
+	/* Fail closed: no rules would approve everything (unless opted in). */
+	rc = stepup_ruleset_load_flags(cfg->rules, g->plugins,
+	                               cfg->allow_empty_ruleset ? STEPUP_LOAD_ALLOW_EMPTY : 0, &rs,
+	                               why, sizeof(why));
 	if (rc != STEPUP_OK) {
 		snprintf(err, errlen, "rules: %s", why[0] ? why : stepup_strerror(rc));
 		goto fail;

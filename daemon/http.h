@@ -17,6 +17,7 @@ typedef struct http_req {
 	size_t body_len;
 	uint64_t start_ns;         /* monotonic: request line received */
 	int loopback;              /* client on 127.0.0.0/8 or ::1 */
+	const char *peer;          /* the client's address, as text */
 	/* Handlers that finish elsewhere (see http_resp.suspend) keep their
 	 * state here between the calls. */
 	void **job;
@@ -43,6 +44,13 @@ typedef struct http_resp {
 	 * before (a resume must not overtake the suspend). */
 	void (*after_suspend)(void *arg);
 	void *after_arg;
+	/* Called once the answer was written to the client's socket
+	 * (delivered 1) or could not be (0: the connection was gone), after
+	 * the handler returned, on an MHD thread; for records that must say
+	 * whether the client got it (the decision log). Always called once
+	 * when set. */
+	void (*sent)(void *arg, int delivered);
+	void *sent_arg;
 } http_resp;
 
 /* A request header (case-insensitive name), or NULL. */

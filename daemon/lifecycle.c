@@ -115,6 +115,15 @@ int lc_check(const stepupd_config *cfg, char *err, size_t errlen)
 		goto out;
 	}
 	stepup_cases_close(c);
+	/* The real database, read-only: corrupt, unreadable or from a newer
+	 * stepup fails here rather than at start. Nothing is written to it or
+	 * created beside it (a check run as root must not leave root-owned
+	 * -wal/-shm files behind). */
+	src = stepup_cases_check_store(cfg->text, cfg->base_dir, why, sizeof(why));
+	if (src != STEPUP_OK) {
+		snprintf(err, errlen, "cases.path: %s", why[0] ? why : stepup_strerror(src));
+		goto out;
+	}
 	rc = 0;
 out:
 	if (scratch[0])
@@ -126,6 +135,14 @@ out:
 	}
 	json_decref(root);
 	return rc;
+}
+
+int lc_health(char *err, size_t errlen)
+{
+	stepup_cases *c = APP.cases;
+	if (!c)
+		return 0;
+	return stepup_cases_health(c, err, errlen) == STEPUP_OK ? 0 : -1;
 }
 
 void lc_set_plugins(stepup_plugins *plugins)
@@ -150,9 +167,14 @@ void lc_free_pools(void)
 void lc_close(unsigned timeout_ms)
 {
 	stepup_cases *c = APP.cases;
+	char why[300];
 	if (!c)
 		return;
-	if (timeout_ms && stepup_cases_flush(c, timeout_ms) != STEPUP_OK) {
+	if (stepup_cases_health(c, why, sizeof(why)) != STEPUP_OK) {
+		/* Its outbox went with the file: nothing to deliver or wait for. */
+		log_kv(LOG_ERROR, "case store unusable at shutdown; what it held since is not in the database file",
+		       LS("reason", why), LOG_END);
+	} else if (timeout_ms && stepup_cases_flush(c, timeout_ms) != STEPUP_OK) {
 		stepup_cases_stats st;
 		stepup_cases_stats_get(c, &st);
 		log_kv(LOG_WARN, "notifications still pending at shutdown; the next start sends them",

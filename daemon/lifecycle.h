@@ -24,12 +24,19 @@
 int lc_start(const stepupd_config *cfg, stepup_plugins *plugins, int *exit_status,
              char *err, size_t errlen);
 
-/* Check cfg's "cases" section as a start would, without touching its
+/* Check cfg's "cases" section as a start would, without changing its
  * database: open the library on a scratch file created (then removed)
  * in the database's directory, which also proves that directory
- * writable, and check the database file if it exists. For --check-config
- * and for a reload that changes the section. 0, or -1 and err. */
+ * writable; and when the database file exists, check it is ours to write
+ * and open it read-only for PRAGMA quick_check and its schema version
+ * (stepup_cases_check_store). For --check-config and for a reload that
+ * changes the section. 0, or -1 and err. */
 int lc_check(const stepupd_config *cfg, char *err, size_t errlen);
+
+/* Whether the case store can acknowledge writes (stepup_cases_health):
+ * 0, also when the lifecycle is off; -1 with the reason in err. For
+ * GET /health/ready. */
+int lc_health(char *err, size_t errlen);
 
 /* A reload swapped in a new generation: serve channels with its plugins. */
 void lc_set_plugins(stepup_plugins *plugins);

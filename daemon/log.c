@@ -1,6 +1,8 @@
-/* log.c: JSON lines on stderr. */
+/* log.c: JSON lines on stderr, every string through the one card-number
+ * policy (stepup_scrub, docs/pci.md). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -8,6 +10,8 @@
 #include "util.h"
 
 #define UNTRUSTED_MAX 512
+/* Library and plugin messages may be longer (a diagnostic with context). */
+#define LIBRARY_MAX 4096
 
 int log_level_ = LOG_INFO;
 
@@ -56,6 +60,26 @@ static void emit(dbuf *b)
 	}
 }
 
+/* s as a JSON string with what `what` names (STEPUP_SCRUB_*) replaced. */
+static void put_scrubbed(dbuf *b, const char *s, unsigned what)
+{
+	char stack[512];
+	size_t n = strlen(s);
+	size_t need = stepup_scrub(s, n, what, stack, sizeof(stack));
+	if (need < sizeof(stack)) {
+		dbuf_json_str(b, stack, need);
+		return;
+	}
+	char *h = malloc(need + 1);
+	if (!h) {
+		b->failed = 1;
+		return;
+	}
+	stepup_scrub(s, n, what, h, need + 1);
+	dbuf_json_str(b, h, need);
+	free(h);
+}
+
 static void head(dbuf *b, int level, const char *msg)
 {
 	char ts[32];
@@ -65,7 +89,7 @@ static void head(dbuf *b, int level, const char *msg)
 	dbuf_puts(b, "\",\"level\":\"");
 	dbuf_puts(b, log_level_name(level));
 	dbuf_puts(b, "\",\"msg\":");
-	dbuf_json(b, msg);
+	put_scrubbed(b, msg, STEPUP_SCRUB_CARD);
 }
 
 void log_kv(int level, const char *msg, ...)
@@ -100,7 +124,7 @@ void log_kv(int level, const char *msg, ...)
 		dbuf_json(&b, k);
 		dbuf_putc(&b, ':');
 		if (t == 's')
-			dbuf_json(&b, s);
+			put_scrubbed(&b, s, STEPUP_SCRUB_CARD);
 		else if (t == 'u')
 			dbuf_printf(&b, "%llu", u);
 		else if (t == 'i')
@@ -113,14 +137,35 @@ void log_kv(int level, const char *msg, ...)
 	dbuf_free(&b);
 }
 
+/* Text of foreign origin (the library, plugins, libmicrohttpd) may quote
+ * what it was given: card numbers, phone numbers and e-mail addresses are
+ * replaced before it becomes a message. At most size - 1 bytes, on one
+ * line. Returns msg. */
+static char *foreign(const char *text, char *msg, size_t size)
+{
+	size_t n = stepup_scrub(text, strlen(text), STEPUP_SCRUB_ALL, msg, size);
+	if (n >= size)
+		n = size - 1;
+	for (size_t i = 0; i < n; i++)
+		if (msg[i] == '\n' || msg[i] == '\r')
+			msg[i] = ' ';
+	while (n && msg[n - 1] == ' ')
+		n--;
+	msg[n] = '\0';
+	return msg;
+}
+
 void log_from_library(void *ctx, int level, const char *source, const char *msg)
 {
+	char buf[LIBRARY_MAX];
 	(void)ctx;
 	if (level < LOG_ERROR)
 		level = LOG_ERROR;
 	if (level > LOG_DEBUG)
 		level = LOG_DEBUG;
-	log_kv(level, msg ? msg : "", LS("source", source ? source : "plugin"), LOG_END);
+	if (!log_on(level))
+		return;
+	log_kv(level, foreign(msg ? msg : "", buf, sizeof(buf)), LS("source", source ? source : "plugin"), LOG_END);
 }
 
 void log_untrusted(int level, const char *source, const char *text)
@@ -136,19 +181,7 @@ void log_untrusted(int level, const char *source, const char *text)
 		return;
 	}
 	__atomic_store_n(&last_ns, now, __ATOMIC_RELAXED);
-	size_t o = 0, run = 0;
-	for (size_t i = 0; text[i] && o + 1 < sizeof(msg); i++) {
-		run = (text[i] >= '0' && text[i] <= '9') ? run + 1 : 0;
-		if (run >= 6) {
-			if (run == 6)
-				o -= 5;  /* take back the five already copied */
-			continue;
-		}
-		msg[o++] = text[i] == '\n' ? ' ' : text[i];
-	}
-	while (o && msg[o - 1] == ' ')
-		o--;
-	msg[o] = '\0';
+	foreign(text, msg, sizeof(msg));
 	unsigned skipped = __atomic_exchange_n(&suppressed, 0, __ATOMIC_RELAXED);
 	if (skipped)
 		log_kv(level, msg, LS("source", source), LU("suppressed_before", skipped), LOG_END);

@@ -9,6 +9,9 @@
  *
  * Never pass request bodies, card data or contact data: the daemon logs
  * facts about requests (route, status, request_id, field names), not values.
+ * As a last line of defence every string (message and values) goes through
+ * the one card-number policy (stepup_scrub, docs/pci.md): a card number
+ * becomes "[card number]".
  * Each line is written with one write(2), so lines from several threads
  * never interleave. */
 #ifndef STEPUPD_LOG_H
@@ -46,13 +49,15 @@ static inline int log_on(int level)
 void log_kv(int level, const char *msg, ...);
 
 /* A message from a third party (libmicrohttpd) as msg, with "source".
- * Digit runs of 6 or more, which could be part of a card number, are cut
- * out, and at most one such line a second is written (the others are
- * counted in the next one's "suppressed_before"): a misbehaving client
- * must not be able to flood the log through them. */
+ * Card numbers, phone numbers and e-mail addresses are replaced
+ * (stepup_scrub, STEPUP_SCRUB_ALL), and at most one such line a second is
+ * written (the others are counted in the next one's "suppressed_before"):
+ * a misbehaving client must not be able to flood the log through them. */
 void log_untrusted(int level, const char *source, const char *text);
 
-/* The stepup_log_fn the library and plugins log through; ctx unused. */
+/* The stepup_log_fn the library and plugins log through; ctx unused. The
+ * message is scrubbed as log_untrusted's is (not rate-limited: the
+ * library's and plugins' own lines). */
 void log_from_library(void *ctx, int level, const char *source, const char *msg);
 
 #endif

@@ -6,9 +6,12 @@
  *   SIGHUP          reload (reload.h)
  *   SIGUSR1         reopen the decision log (rotation)
  *   SIGTERM/SIGINT  graceful shutdown
- *   SIGUSR2         internal: an admin reload is queued
+ *   SIGUSR2         internal: a reload was asked for or finished
  * Between signals the main thread closes timed-out connections (conns.h),
- * frees retired generations (gen.h) and feeds the systemd watchdog.
+ * frees retired generations (gen.h), times reloads out and feeds the
+ * systemd watchdog. It never reads a file that could block (a FIFO, a
+ * hung network mount): generations are built on a thread of their own
+ * (genjob.h), the first one too, so SIGTERM is always served.
  *
  * The case store (lifecycle.h) is opened after the first generation (it
  * serves channels with its plugins) and closed after the HTTP server
@@ -30,6 +33,7 @@
 #include "conns.h"
 #include "declog.h"
 #include "gen.h"
+#include "genjob.h"
 #include "handlers/scratch.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -107,6 +111,51 @@ static void fatal_config(int check, const char *msg)
 		log_kv(LOG_ERROR, "invalid configuration", LS("error", msg), LOG_END);
 }
 
+static void wake_self(void)
+{
+	/* Only the main thread waits for SIGUSR2 (sigtimedwait). */
+	kill(getpid(), SIGUSR2);
+}
+
+/* The first generation, built on its own thread within
+ * reload.timeout_ms, so that a rules path that blocks (a FIFO) fails the
+ * start instead of hanging it, and SIGTERM/SIGINT stop the wait. 0 and *g,
+ * -1 and err, or -2 when a signal asked to stop. */
+static int build_first(stepupd_config *boot, const sigset_t *sigs, gen **g, char *err, size_t errlen)
+{
+	genjob *j = genjob_start(NULL, boot, wake_self, err, errlen);
+	if (!j)
+		return -1;
+	uint64_t end = mono_ns() + (uint64_t)boot->reload.timeout_ms * 1000000u;
+	while (!genjob_finished(j)) {
+		struct timespec ts = { 0, TICK_MS * 1000000 };
+		int sig = sigtimedwait(sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT || mono_ns() >= end) {
+			char stage[512];
+			genjob_stage(j, stage, sizeof(stage));
+			genjob_abandon(j);
+			if (sig == SIGTERM || sig == SIGINT)
+				return -2;
+			snprintf(err, errlen, "timed out after %u ms (reload.timeout_ms) %s; "
+			         "a file that blocks (a FIFO, a hung network mount)?",
+			         boot->reload.timeout_ms, stage);
+			return -1;
+		}
+	}
+	return genjob_take(j, g, err, errlen);
+}
+
+/* At exit: a build given up on may still wake up and use the boot
+ * configuration and the metrics registry; then they are left to the
+ * process's end. */
+static void free_shared(stepupd_config *boot)
+{
+	if (genjob_stuck())
+		return;
+	met_shutdown();
+	cfg_free(boot);
+}
+
 /* Returns how long it took, in ms. */
 static unsigned drain(void)
 {
@@ -119,7 +168,7 @@ static unsigned drain(void)
 	       LU("grace_ms", APP.boot->limits.shutdown_grace_ms), LOG_END);
 	for (;;) {
 		uint64_t last = conns_last_request_ns(), now = mono_ns();
-		reload_jobs_run(1);
+		reload_refuse();
 		if (conns_count() == 0)
 			break;
 		if (conns_inflight() == 0 && now - (last > start ? last : start) >= QUIET_MS * 1000000u)
@@ -190,6 +239,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) reached by the decision log must be
+	 * a failed write (EFBIG, declog.c), not the end of the process. */
+	signal(SIGXFSZ, SIG_IGN);
 	harden();
 
 	stepupd_config *boot;
@@ -201,13 +253,16 @@ int main(int argc, char **argv)
 	APP.boot = boot;
 
 	gen *g;
-	if (gen_build(boot, 0, &g, err, sizeof(err)) < 0) {
+	int brc = build_first(boot, &sigs, &g, err, sizeof(err));
+	if (brc < 0) {
 		char msg[1200];
 		snprintf(msg, sizeof(msg), "config %s: %s", boot->path, err);
-		fatal_config(check, msg);
-		cfg_free(boot);
-		met_shutdown();
-		return EXIT_CONFIG;
+		if (brc == -2)
+			log_kv(LOG_INFO, "stopped by a signal while loading", LOG_END);
+		else
+			fatal_config(check, msg);
+		free_shared(boot);
+		return brc == -2 ? 0 : EXIT_CONFIG;
 	}
 	if (check && lc_check(boot, err, sizeof(err)) < 0) {
 		char msg[1200];
@@ -258,7 +313,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	gen_publish(g);
-	reload_jobs_init(pthread_self());
+	reload_init(pthread_self());
 	if (server_start(boot, err, sizeof(err)) < 0) {
 		log_kv(LOG_ERROR, "cannot start", LS("error", err), LOG_END);
 		goto out;
@@ -285,8 +340,7 @@ int main(int argc, char **argv)
 			log_kv(LOG_INFO, "signal", LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"), LOG_END);
 			break;
 		} else if (sig == SIGHUP) {
-			char name[128], rev[80];
-			reload_now("SIGHUP", err, sizeof(err), name, sizeof(name), rev, sizeof(rev));
+			reload_request();
 		} else if (sig == SIGUSR1) {
 			if (dlog_reopen(err, sizeof(err)) < 0)
 				log_kv(LOG_ERROR, "decision log reopen failed; still writing the old file",
@@ -294,10 +348,11 @@ int main(int argc, char **argv)
 			else if (dlog_enabled())
 				log_kv(LOG_INFO, "decision log reopened", LS("path", boot->decision_log.path), LOG_END);
 		} else if (sig == SIGUSR2) {
-			reload_jobs_run(0);
+			reload_poll();
 		}
 		if (now - last_tick >= TICK_MS * 1000000u || sig < 0) {
 			last_tick = now;
+			reload_poll();
 			conns_reap();
 			gen_collect();
 		}
@@ -318,8 +373,10 @@ out:
 	gen_shutdown();
 	dlog_close();
 	conns_shutdown();
-	met_shutdown();
+	if (genjob_stuck())
+		log_kv(LOG_WARN, "reloads still blocked reading their files are left to the exit",
+		       LU("blocked", genjob_stuck()), LOG_END);
 	log_kv(rc == 0 ? LOG_INFO : LOG_ERROR, rc == 0 ? "stopped" : "stopped after a start failure", LOG_END);
-	cfg_free(boot);
+	free_shared(boot);
 	return rc;
 }

@@ -5,8 +5,11 @@
 
 #include "gen.h"
 #include "metrics.h"
+#include "routes.h"
 
 #define NSHARD 8
+/* Per-route counters; the route table is smaller (routes.c). */
+#define MAX_ROUTES 16
 #define CACHELINE 64
 
 /* Decision latency buckets (upper bounds, ns); the last bucket is +Inf. */
@@ -26,7 +29,8 @@ struct shard {
 	uint64_t lat_sum_ns, lat_count;
 	uint64_t rejects[RJ_COUNT];
 	uint64_t status[NSTATUS + 1];  /* + "other" */
-	uint64_t over_deadline, idle_closed, declog_errors;
+	uint64_t over_deadline, idle_closed, declog_errors, declog_lost;
+	uint64_t undelivered[MAX_ROUTES];
 } __attribute__((aligned(CACHELINE)));
 
 static struct shard shards[NSHARD];
@@ -200,6 +204,17 @@ void met_idle_closed(void)
 void met_declog_error(void)
 {
 	ADD(&sh()->declog_errors, 1);
+}
+
+void met_declog_lost(uint64_t lines)
+{
+	ADD(&sh()->declog_lost, lines);
+}
+
+void met_undelivered(size_t route_idx)
+{
+	if (route_idx < MAX_ROUTES)
+		ADD(&sh()->undelivered[route_idx], 1);
 }
 
 void met_reload(int ok, uint64_t wall)
@@ -477,6 +492,17 @@ void met_render(dbuf *b, const met_gauges *gg)
 	dbuf_printf(b, "stepupd_connections_idle_closed_total %llu\n", (unsigned long long)SUM(idle_closed));
 	family(b, "stepupd_decision_log_errors_total", "counter", "Failed writes to the decision log.");
 	dbuf_printf(b, "stepupd_decision_log_errors_total %llu\n", (unsigned long long)SUM(declog_errors));
+	family(b, "stepupd_decision_log_lines_lost_total", "counter",
+	       "Decision log lines not written (disk full, file size limit); a gap line in the log counts them too.");
+	dbuf_printf(b, "stepupd_decision_log_lines_lost_total %llu\n", (unsigned long long)SUM(declog_lost));
+
+	family(b, "stepupd_responses_undelivered_total", "counter",
+	       "Answers that could not be handed to the client (connection gone), by route.");
+	for (size_t i = 0; i < route_count() && i < MAX_ROUTES; i++) {
+		dbuf_puts(b, "stepupd_responses_undelivered_total{route=");
+		label(b, route_at(i)->path);
+		dbuf_printf(b, "} %llu\n", (unsigned long long)SUM(undelivered[i]));
+	}
 
 	render_cases(b, gg);
 

@@ -30,6 +30,7 @@
 	X(DEADLINE, "deadline_exceeded") \
 	X(PER_IP, "per_ip_connection_limit") \
 	X(CONN_LIMIT, "connection_limit") \
+	X(FAIR_SHARE, "fair_share") \
 	X(TIMEOUT, "request_timeout") \
 	X(LIFECYCLE_OFF, "lifecycle_disabled") \
 	X(CASE_STORE, "case_store") \
@@ -58,6 +59,10 @@ void met_over_deadline(void);
 void met_reload(int ok, uint64_t wall);
 void met_idle_closed(void);
 void met_declog_error(void);
+/* Decision log lines that could not be written (disk full, size limit). */
+void met_declog_lost(uint64_t lines);
+/* An answer that could not be handed to its client (route_index()). */
+void met_undelivered(size_t route_idx);
 
 /* Gauges sampled at scrape time. */
 typedef struct met_gauges {

@@ -16,7 +16,7 @@ static const route table[] = {
 	{ "GET", "/health/live", h_live, 0 },
 	{ "GET", "/health/ready", h_ready, 0 },
 	{ "GET", "/metrics", h_metrics, 0 },
-	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN },
+	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
 };
 #define NROUTES (sizeof(table) / sizeof(table[0]))
 
@@ -62,6 +62,21 @@ const route *route_find(const char *method, const char *path, http_req *rq,
 		strncat(allow, table[i].method, allowlen - strlen(allow) - 1);
 	}
 	return NULL;
+}
+
+size_t route_count(void)
+{
+	return NROUTES;
+}
+
+const route *route_at(size_t i)
+{
+	return i < NROUTES ? &table[i] : NULL;
+}
+
+size_t route_index(const route *r)
+{
+	return (size_t)(r - table);
 }
 
 const char *route_list(void)

@@ -10,6 +10,7 @@ enum {
 	ROUTE_JSON_BODY = 1,  /* reads a JSON body: 415 unless Content-Type is JSON */
 	ROUTE_ADMIN = 2,      /* loopback client or admin bearer token only */
 	ROUTE_ISSUER = 4,     /* loopback client or lifecycle bearer token only */
+	ROUTE_OPT_BODY = 8,   /* may read a JSON body: 415 if one comes that is not JSON */
 };
 
 typedef struct route {
@@ -24,6 +25,12 @@ typedef struct route {
  * "" when no route has this path (404 rather than 405). */
 const route *route_find(const char *method, const char *path, http_req *rq,
                         char *allow, size_t allowlen);
+
+/* The table, for per-route metrics: route_at(i) for i < route_count(),
+ * and the index of a route of the table. */
+size_t route_count(void);
+const route *route_at(size_t i);
+size_t route_index(const route *r);
 
 /* "POST /v1/decisions, GET /health/live, ..." for 404 messages. */
 const char *route_list(void);

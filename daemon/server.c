@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,12 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, conn *k, const char *
 		r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
 	}
 	dbuf_free(&rs->body);
+	/* Whether it reaches the client is known when MHD is done with the
+	 * request (on_completed). */
+	k->rq.answered = 1;
+	k->rq.status = status;
+	k->rq.sent = rs->sent;
+	k->rq.sent_arg = rs->sent_arg;
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -131,6 +138,7 @@ static int is_json_type(const char *ct)
 }
 
 static int admin_allowed(struct MHD_Connection *c, const conn *k);
+static int has_body(struct MHD_Connection *c, const req *q);
 static int issuer_allowed(struct MHD_Connection *c, const conn *k);
 
 /* The first call, headers in: decide whether to read the body at all. */
@@ -179,7 +187,8 @@ static void on_headers(struct MHD_Connection *c, conn *k, const char *url, const
 		q->early_msg = "issuer endpoints need a loopback client or the lifecycle bearer token";
 		return;
 	}
-	if ((q->route->flags & ROUTE_JSON_BODY) &&
+	if (((q->route->flags & ROUTE_JSON_BODY) ||
+	     ((q->route->flags & ROUTE_OPT_BODY) && has_body(c, q))) &&
 	    !is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		q->early_status = 415;
 		q->early_cause = RJ_NOT_JSON;
@@ -194,7 +203,7 @@ static void on_headers(struct MHD_Connection *c, conn *k, const char *url, const
 		q->early_msg = "request body larger than limits.max_body_bytes";
 		return;
 	}
-	if ((q->route->flags & ROUTE_JSON_BODY) && q->expected &&
+	if ((q->route->flags & (ROUTE_JSON_BODY | ROUTE_OPT_BODY)) && q->expected &&
 	    conns_body_reserve(k, q->expected + 1) < 0) {
 		q->early_status = 500;
 		q->early_cause = RJ_INTERNAL;
@@ -213,7 +222,8 @@ static int has_body(struct MHD_Connection *c, const req *q)
 static int on_data(conn *k, const char *data, size_t n)
 {
 	req *q = &k->rq;
-	int keep = q->route && (q->route->flags & ROUTE_JSON_BODY) && !q->early_status;
+	int keep = q->route && (q->route->flags & (ROUTE_JSON_BODY | ROUTE_OPT_BODY)) &&
+	           !q->early_status;
 	if (keep && q->len + n > max_body) {
 		q->early_status = 413;
 		q->early_cause = RJ_TOO_LARGE;
@@ -280,6 +290,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		.body_len = q->len,
 		.start_ns = q->start_ns,
 		.loopback = k->loopback,
+		.peer = k->peer,
 		.job = &q->job,
 		.resumed = q->suspended,
 		.impl = c,
@@ -292,6 +303,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	http_resp rs = { .cause = -1 };
 	q->suspended = 0;
+	q->woken = 0;
 	q->route->fn(&rq, &rs);
 	if (rs.suspend) {
 		dbuf_free(&rs.body);
@@ -306,6 +318,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 void http_resume(void *handle)
 {
+	/* Marked first: from here on the job is finished, and on_completed()
+	 * may answer from it if MHD closes the connection instead of calling
+	 * the handler again. */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(handle, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	conn *k = ci ? ci->socket_context : NULL;
+	if (k)
+		__atomic_store_n(&k->rq.woken, 1, __ATOMIC_RELEASE);
 	MHD_resume_connection(handle);
 }
 
@@ -366,15 +386,159 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return k;
 }
 
+/* ---- answers MHD gave up on ------------------------------------------------------
+ *
+ * A parked request is woken with MHD's read interest still set (libmicrohttpd
+ * 0.9.75 keeps the event-loop state of the moment it was suspended). If the
+ * client half-closed its socket after sending (shutdown(SHUT_WR), which
+ * some HTTP stacks do), that read returns end-of-stream and MHD closes the
+ * connection, MHD_REQUEST_TERMINATED_WITH_ERROR, before it calls the
+ * handler again: the job is done (a case stored, an activation saved) and
+ * its answer would be lost without a trace. The completion callback runs
+ * before MHD shuts the socket down or closes it, so the answer is taken
+ * from the handler here and written on the descriptor as a whole HTTP/1.1
+ * response that closes the connection. If even that fails, the client is
+ * really gone: the answer is counted as undelivered and the handler's
+ * records say so (http_resp.sent). */
+
+/* Total time a late answer may wait for room in the socket buffer: it runs
+ * on an MHD thread, and a response of a few hundred bytes fits at once. */
+#define LATE_WRITE_MS 200
+
+static int write_late(int fd, unsigned status, const char *ctype, const char *body, size_t len)
+{
+	char head[384];
+	const char *reason = MHD_get_reason_phrase_for(status);
+	int hn = snprintf(head, sizeof(head),
+	                  "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                  "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+	                  status, reason && reason[0] ? reason : "Unknown", ctype, len);
+	if (fd < 0 || hn < 0 || (size_t)hn >= sizeof(head)) {
+		errno = EBADF;
+		return -1;
+	}
+	struct iovec iov[2] = { { head, (size_t)hn }, { (void *)body, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	uint64_t end = mono_ns() + LATE_WRITE_MS * 1000000ull;
+	while (m.msg_iovlen) {
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			uint64_t now = mono_ns();
+			struct pollfd p = { fd, POLLOUT, 0 };
+			if (now >= end || poll(&p, 1, (int)((end - now) / 1000000u) + 1) <= 0 ||
+			    (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+				errno = now >= end ? ETIMEDOUT : EPIPE;
+				return -1;
+			}
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		size_t done = (size_t)w;
+		while (m.msg_iovlen && done >= m.msg_iov->iov_len) {
+			done -= m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + done;
+			m.msg_iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+/* Undelivered answers are counted each; said in the log at most every 10 s. */
+static void say_undelivered(const route *rt, unsigned status, const char *why)
+{
+	static uint64_t last_ns;
+	static unsigned quiet;
+	uint64_t now = mono_ns(), prev = __atomic_load_n(&last_ns, __ATOMIC_RELAXED);
+	met_undelivered(route_index(rt));
+	if (prev && now - prev < 10000000000u) {
+		__atomic_fetch_add(&quiet, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_store_n(&last_ns, now, __ATOMIC_RELAXED);
+	log_kv(LOG_WARN, "answer not delivered: the client's connection was gone "
+	       "(further ones counted in metrics only, for 10 s)",
+	       LS("route", rt->path), LU("status", status), LS("error", why),
+	       LU("not_said_before", __atomic_exchange_n(&quiet, 0, __ATOMIC_RELAXED)), LOG_END);
+}
+
+/* The request was parked, its job is finished and MHD closed the
+ * connection without asking for the answer: write it ourselves. */
+static void answer_late(struct MHD_Connection *c, conn *k)
+{
+	req *q = &k->rq;
+	const route *rt = q->route;
+	http_req rq = {
+		.method = rt->method,
+		.path = rt->path,
+		.body = k->body ? k->body : "",
+		.body_len = q->len,
+		.start_ns = q->start_ns,
+		.loopback = k->loopback,
+		.peer = k->peer,
+		.job = &q->job,
+		.resumed = 1,
+		.impl = c,
+	};
+	for (int i = 0; i < HTTP_MAX_PARAMS; i++) {
+		rq.params[i] = q->params[i];
+		rq.param_len[i] = q->param_len[i];
+	}
+	http_resp rs = { .cause = -1 };
+	q->suspended = 0;
+	rt->fn(&rq, &rs);
+	unsigned status = rs.status ? rs.status : 200;
+	const char *body = rs.borrowed ? rs.borrowed : rs.body.s;
+	size_t len = rs.borrowed ? rs.borrowed_len : rs.body.len;
+	const char *why = rs.suspend ? "the handler parked again"
+	                  : (!body && len) || rs.body.failed ? "out of memory" : NULL;
+	int ok = !why && write_late(k->fd, status, rs.content_type ? rs.content_type : "application/json",
+	                            body ? body : "", len) == 0;
+	if (ok) {
+		met_response(status);
+		if (rs.cause >= 0)
+			met_reject((enum reject_cause)rs.cause);
+		log_kv(LOG_DEBUG, "answer written by the daemon after libmicrohttpd closed the request",
+		       LS("route", rt->path), LU("status", status), LOG_END);
+	} else {
+		say_undelivered(rt, status, why ? why : strerror(errno));
+	}
+	dbuf_free(&rs.body);
+	if (rs.sent)
+		rs.sent(rs.sent_arg, ok);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	conn *k = *req_cls;
 	(void)cls;
-	(void)c;
-	(void)toe;
 	if (!k)
 		return;
+	req *q = &k->rq;
+	/* Parked and woken, but the handler was not called again: only MHD
+	 * gave up on the connection (a parked request is never timed out). */
+	if (q->suspended && q->route && __atomic_load_n(&q->woken, __ATOMIC_ACQUIRE) &&
+	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		answer_late(c, k);
+	} else if (q->answered) {
+		/* MHD says COMPLETED_OK once the whole response is written. */
+		int delivered = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+		if (!delivered && q->route)
+			say_undelivered(q->route, q->status, toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN
+			                ? "closed at shutdown before it was sent"
+			                : "the connection closed before it was sent");
+		if (q->sent)
+			q->sent(q->sent_arg, delivered);
+	}
+	q->sent = NULL;
+	q->answered = 0;
 	/* A keep-alive connection that once carried a big body gives the
 	 * memory back rather than hold it while idle. */
 	if (k->body_cap > 16384) {

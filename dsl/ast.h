@@ -85,6 +85,7 @@ typedef struct su_let_decl {
 	su_loc loc;
 	su_node *value;
 	int used;
+	int expanding;            /* checker: its value is being checked (cycles) */
 	struct su_let_decl *next;
 } su_let_decl;
 

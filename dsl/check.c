@@ -24,8 +24,23 @@ typedef struct ctx {
 	const stepup_plugins *plugins;
 	su_let_decl **lets;
 	size_t nlets;
-	unsigned let_depth;   /* guards `let A = B` / `let B = A` cycles */
+	unsigned let_depth;   /* constants being substituted, one inside the other */
+	size_t let_nodes;     /* nodes substituted into the current condition */
+	unsigned let_height;  /* levels the constants being substituted add */
+	int let_over;         /* a limit below was hit in this condition: said once */
+	int let_cut;          /* ...in any condition: constants past it went unread */
+	su_loc let_use;       /* the outermost constant being substituted: limits */
+	const char *let_name; /* are reported where the rule uses it */
 } ctx;
+
+/* A chain of constants (`let A = B`, `let B = C`...) may be this long: far
+ * more than any ruleset needs, well within the C stack. Cycles are found
+ * by marking, not by this limit. */
+#define SU_LET_MAX_DEPTH 256
+/* Substituting constants made of calls of constants can double the tree
+ * at each step; one condition may grow to this many nodes (sets count as
+ * one: their members are literals). */
+#define SU_LET_MAX_NODES 65536u
 
 static int check_value(ctx *c, su_node **np, su_type want, int want_ekind);
 static int check_set(ctx *c, su_node **np, su_type elem, int ekind);
@@ -108,13 +123,40 @@ static int is_literal(const su_node *n)
 	       n->kind == SU_N_BOOL || n->kind == SU_N_IDENT;
 }
 
-/* Replace a constant reference by a copy of its value. 1 = substituted,
- * 0 = not a constant, -1 = error. */
-static int substitute_let(ctx *c, su_node **np, int want_set)
+static size_t count_nodes(const su_node *n)
+{
+	size_t k = 0;
+	for (; n; n = n->next)
+		k += 1 + count_nodes(n->a) + count_nodes(n->b);
+	return k;
+}
+
+/* Height of n's subtree (call arguments included), n itself counting 1. */
+static unsigned height(const su_node *n)
+{
+	unsigned h = 0;
+	for (const su_node *k = n->a; k; k = k->next) {
+		unsigned x = height(k);
+		if (x > h)
+			h = x;
+	}
+	if (n->b) {
+		unsigned x = height(n->b);
+		if (x > h)
+			h = x;
+	}
+	return h + 1;
+}
+
+/* Replace a constant reference by a copy of its value. 1 = substituted
+ * (*lp is the constant: the caller marks it `expanding` while it checks
+ * the copy), 0 = not a constant, -1 = error. */
+static int substitute_let(ctx *c, su_node **np, int want_set, su_let_decl **lp)
 {
 	su_let_decl *l = find_let(c, (*np)->text);
 	su_node *copy;
 
+	*lp = l;
 	if (!l)
 		return 0;
 	l->used = 1;
@@ -129,8 +171,30 @@ static int substitute_let(ctx *c, su_node **np, int want_set)
 		su_error(c->d, (*np)->loc, "'%s' is a set; use it after 'in' or 'has any of'", l->name);
 		return -1;
 	}
-	if (c->let_depth > 16) {
+	/* Reached again while its own value is being checked: a cycle. */
+	if (l->expanding) {
 		su_error(c->d, (*np)->loc, "constant '%s' is defined in terms of itself", l->name);
+		return -1;
+	}
+	if (c->let_over)
+		return -1;
+	if (c->let_depth == 0) {
+		c->let_use = (*np)->loc;
+		c->let_name = l->name;
+	}
+	if (c->let_depth >= SU_LET_MAX_DEPTH) {
+		su_error(c->d, c->let_use, "constants nested more than %d deep (through '%s')",
+		         SU_LET_MAX_DEPTH, c->let_name);
+		c->let_over = c->let_cut = 1;
+		return -1;
+	}
+	/* A set holds literals only, so sets cannot multiply; a large one
+	 * (100,000 members) counts as one node. */
+	c->let_nodes += want_set ? 1 : count_nodes(l->value->a) + count_nodes(l->value->b) + 1;
+	if (c->let_nodes > SU_LET_MAX_NODES) {
+		su_error(c->d, c->let_use, "constants expand this condition to more than %u nodes (through '%s')",
+		         SU_LET_MAX_NODES, c->let_name);
+		c->let_over = c->let_cut = 1;
 		return -1;
 	}
 	copy = su_node_clone(l->value);
@@ -520,14 +584,28 @@ static int check_value(ctx *c, su_node **np, su_type want, int want_ekind)
 		n->ekind = n->ty == SU_T_ENUM ? (int)c->sc->fields[n->slot].ekind
 		         : n->ty == SU_T_REASONS ? n->slot : SU_E_NONE;
 		return 0;
-	case SU_N_IDENT:
-		r = substitute_let(c, np, 0);
+	case SU_N_IDENT: {
+		su_let_decl *l;
+		r = substitute_let(c, np, 0, &l);
 		if (r < 0)
 			return -1;
 		if (r > 0) {
+			/* A constant whose value is a call deepens the tree where
+			 * it is used; every later pass recurses that deep. */
+			unsigned extra = height(*np) - 1;
+			if (c->let_height + extra > SU_MAX_EXPR_DEPTH) {
+				su_error(c->d, c->let_use, "constants nest this expression deeper than %d levels "
+				         "(through '%s')", SU_MAX_EXPR_DEPTH, c->let_name);
+				c->let_over = c->let_cut = 1;
+				return -1;
+			}
+			l->expanding = 1;
 			c->let_depth++;
+			c->let_height += extra;
 			r = check_value(c, np, want, want_ekind);
+			c->let_height -= extra;
 			c->let_depth--;
+			l->expanding = 0;
 			return r;
 		}
 		/* Top-level request fields (tsp, request_id) have no dot. */
@@ -536,6 +614,7 @@ static int check_value(ctx *c, su_node **np, su_type want, int want_ekind)
 			return check_value(c, np, want, want_ekind);
 		}
 		return resolve_ident(c, n, want, want_ekind);
+	}
 	case SU_N_STRING:
 		if (want == SU_T_REASON && want_ekind >= 0) {
 			int bit = add_code(c, want_ekind, n);
@@ -622,16 +701,18 @@ static int check_cmp(ctx *c, su_node *n)
 
 static int check_set(ctx *c, su_node **np, su_type elem, int ekind)
 {
+	su_let_decl *l = NULL;
 	int rc = 0;
 
 	if ((*np)->kind == SU_N_IDENT) {
-		int r = substitute_let(c, np, 1);
+		int r = substitute_let(c, np, 1, &l);
 		if (r < 0)
 			return -1;
 		if (r == 0) {
 			su_error(c->d, (*np)->loc, "undefined set '%s'", (*np)->text);
 			return -1;
 		}
+		l->expanding = 1;  /* its members may name constants too */
 	}
 	su_node *set = *np;
 	set->ty = SU_T_SET;
@@ -664,6 +745,8 @@ static int check_set(ctx *c, su_node **np, su_type elem, int ekind)
 		if (elem == SU_T_ENUM || elem == SU_T_REASON)
 			set->mask |= UINT64_C(1) << it->ival;
 	}
+	if (l)
+		l->expanding = 0;
 	return rc;
 }
 
@@ -947,6 +1030,8 @@ static void check_methods(ctx *c, su_file *f)
 		}
 		o->methods[t] = m;
 		o->method_order[o->nmethods++] = (unsigned)t;
+		c->let_nodes = 0;
+		c->let_over = 0;
 		if (m->when && check_cond(c, &m->when) == 0 && never_true(c->sc, m->when) >= 0)
 			su_warning(c->d, m->loc, "method '%s' can never be available", m->name);
 	}
@@ -957,6 +1042,8 @@ static void check_rule(ctx *c, su_rule_decl *r)
 	su_checked *o = c->out;
 	size_t before = c->d->nerrors;
 
+	c->let_nodes = 0;
+	c->let_over = 0;
 	if (check_cond(c, &r->when) == 0) {
 		int why = never_true(c->sc, r->when);
 		if (why == (int)c->sc->nfields)
@@ -1146,7 +1233,9 @@ size_t su_check(su_diags *d, su_file **files, size_t nfiles, su_schema *sc, cons
 		}
 	free(seen);
 
-	for (size_t i = 0; i < c.nlets; i++)
+	/* After a constant limit, the constants past it were never read:
+	 * calling them unused would be wrong. */
+	for (size_t i = 0; i < c.nlets && !c.let_cut; i++)
 		if (!c.lets[i]->used)
 			su_warning(d, c.lets[i]->loc, "constant '%s' is never used", c.lets[i]->name);
 	free(c.lets);

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/cardnum.h"
+#include "../engine/util.h"
+
 typedef struct buf {
 	void *p;
 	uint32_t n, cap;
@@ -184,6 +187,10 @@ static uint32_t atom(cc *c, const su_node *n)
 		c->oom = 1;
 		return SU_NONE;
 	}
+	/* Explain output quotes this text. Every token was screened by the
+	 * lexer; this catches a card number the tokens only make together. */
+	if (su_card_find(text, strlen(text), NULL, NULL))
+		su_error(c->d, n->loc, "this test's text holds a card number: explain output would quote it");
 	su_atom a = { cstr(c, text), n->loc.file, n->loc.first_line, n->loc.first_col };
 	free(text);
 	PUSH(c, atoms, su_atom, a);
@@ -520,6 +527,7 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 {
 	cc c = { .d = d, .sc = sc };
 	struct stepup_ruleset *rs = calloc(1, sizeof(*rs));
+	size_t errors = d->nerrors;
 
 	if (!rs) {
 		su_schema_free(sc);
@@ -535,8 +543,16 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	uint32_t *fidx = calloc(d->nsrc ? d->nsrc : 1, sizeof(*fidx));
 	if (!fidx)
 		c.oom = 1;
-	for (size_t i = 0; fidx && i < d->nsrc; i++)
-		fidx[i] = cstr(&c, d->src[i].base);
+	for (size_t i = 0; fidx && i < d->nsrc; i++) {
+		const char *base = d->src[i].base;
+		su_loc whole = { .file = (unsigned)i };
+		/* File names go into explain output and logs too. */
+		if (!su_utf8_valid(base, strlen(base)))
+			su_error(d, whole, "the file name is not valid UTF-8: rename the file");
+		else if (su_card_find(base, strlen(base), NULL, NULL))
+			su_error(d, whole, "the file name holds a card number: rename the file");
+		fidx[i] = cstr(&c, base);
+	}
 
 	for (unsigned i = 0; i < chk->nmethods; i++) {
 		const su_method_decl *m = chk->methods[chk->method_order[i]];
@@ -592,7 +608,7 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	free(c.leaves.p);
 	revision(d, rs);
 	rs->schema = sc;  /* the ruleset owns it from here, failure or not */
-	if (c.oom || c.too_deep) {
+	if (c.oom || c.too_deep || d->nerrors > errors) {
 		d->oom |= c.oom;
 		su_program_free(rs);
 		return NULL;

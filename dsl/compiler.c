@@ -80,33 +80,39 @@ int stepup_compiler_add_source(stepup_compiler *c, const char *name, const char 
 	return su_diags_add_source(&c->diags, name, text ? text : "", len) < 0 ? STEPUP_ENOMEM : STEPUP_OK;
 }
 
+/* A diagnostic about a whole file that could not be read. */
+static void file_error(stepup_compiler *c, const char *path, const char *why)
+{
+	int k = su_diags_add_source(&c->diags, path, "", 0);
+	if (k >= 0)
+		su_error(&c->diags, file_loc((unsigned)k), "%s", why);
+}
+
+/* why = "<path>: <reason>" from su_read_file; the diagnostic names the
+ * file already. */
+static const char *reason_of(const char *path, const char *why)
+{
+	size_t n = strlen(path);
+	return strncmp(why, path, n) == 0 && why[n] == ':' && why[n + 1] == ' ' ? why + n + 2 : why;
+}
+
 int stepup_compiler_add_file(stepup_compiler *c, const char *path)
 {
-	char *buf;
+	char *buf, why[512];
 	size_t len;
 	int rc;
 
 	if (!c || !path)
 		return STEPUP_EINVAL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		int k = su_diags_add_source(&c->diags, path, "", 0);
-		if (k >= 0)
-			su_error(&c->diags, file_loc((unsigned)k), "cannot open: %s",
-			         "no such file or not readable");
-		return STEPUP_EIO;
+	rc = su_read_file(path, SU_MAX_SOURCE, &buf, &len, why, sizeof(why));
+	if (rc == STEPUP_ENOMEM)
+		return rc;
+	if (rc == STEPUP_ETOOBIG)
+		snprintf(why, sizeof(why), "source larger than %u bytes", SU_MAX_SOURCE);
+	if (rc != STEPUP_OK) {
+		file_error(c, path, reason_of(path, why));
+		return rc;
 	}
-	rc = su_read_stream(f, SU_MAX_SOURCE, &buf, &len);
-	fclose(f);
-	if (rc == -1)
-		return STEPUP_ENOMEM;
-	if (rc < 0) {
-		int k = su_diags_add_source(&c->diags, path, "", 0);
-		if (k >= 0)
-			su_error(&c->diags, file_loc((unsigned)k), "read error");
-		return STEPUP_EIO;
-	}
-	/* add_source refuses what is over the limit, with a diagnostic. */
 	rc = stepup_compiler_add_source(c, path, buf, len);
 	free(buf);
 	return rc;
@@ -299,54 +305,44 @@ int stepup_ruleset_load_with_plugins(const char *path, const stepup_plugins *plu
 	return stepup_ruleset_load_flags(path, plugins, 0, out, err, errlen);
 }
 
+/* A bundle is read whole, at most this much (the loader's own limit on the
+ * body is lower; this bounds the read). */
+#define SU_BUNDLE_READ_MAX (512u << 20)
+
 int stepup_ruleset_load_flags(const char *path, const stepup_plugins *plugins, unsigned flags,
                               stepup_ruleset **out, char *err, size_t errlen)
 {
-	FILE *f;
-	unsigned char magic[8];
-	size_t got;
+	char *buf, why[512];
+	size_t len;
+	int rc;
 
 	if (!path || !out)
 		return STEPUP_EINVAL;
 	*out = NULL;
-	f = fopen(path, "rb");
-	if (!f) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s: cannot open", path);
-		return STEPUP_EIO;
-	}
-	got = fread(magic, 1, sizeof(magic), f);
-	if (got == sizeof(magic) && memcmp(magic, "STEPUPB", 7) == 0) {
-		/* A bundle: read it whole (bounded) and hand it to the loader. */
-		char *buf;
-		size_t len;
-		int rc;
-		rewind(f);
-		rc = su_read_stream(f, 512u << 20, &buf, &len);
-		fclose(f);
-		if (rc < 0) {
-			if (err && errlen)
-				snprintf(err, errlen, "%s: %s", path, rc == -1 ? "out of memory" : "read error");
-			return rc == -1 ? STEPUP_ENOMEM : STEPUP_EIO;
-		}
-		rc = stepup_ruleset_load_bundle_flags(buf, len, flags, out, err, errlen);
-		free(buf);
-		if (rc != STEPUP_OK && err && errlen) {
-			char tmp[512];
-			snprintf(tmp, sizeof(tmp), "%s: %s", path, err);
-			snprintf(err, errlen, "%s", tmp);
-		}
+	/* One read of the file decides what it is and feeds the loader or
+	 * the compiler: no second open that could see another file. */
+	rc = su_read_file(path, SU_BUNDLE_READ_MAX, &buf, &len, why, sizeof(why));
+	if (rc != STEPUP_OK) {
+		su_set_err(err, errlen, "%s", why);
 		return rc;
 	}
-	fclose(f);
+	if (len >= 8 && memcmp(buf, "STEPUPB", 7) == 0) {
+		rc = stepup_ruleset_load_bundle_flags(buf, len, flags, out, why, sizeof(why));
+		free(buf);
+		if (rc != STEPUP_OK)
+			su_set_err(err, errlen, "%s: %s", path, why);
+		return rc;
+	}
 
 	stepup_compiler *c = stepup_compiler_new();
-	int rc;
-	if (!c)
+	if (!c) {
+		free(buf);
 		return STEPUP_ENOMEM;
+	}
 	c->plugins = plugins;
 	c->flags = flags;
-	rc = stepup_compiler_add_file(c, path);
+	rc = stepup_compiler_add_source(c, path, buf, len);
+	free(buf);
 	if (rc == STEPUP_OK)
 		rc = stepup_compiler_compile(c, out);
 	if (rc != STEPUP_OK && err && errlen) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/cardnum.h"
+
 void su_diags_init(su_diags *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -55,9 +57,12 @@ int su_diags_add_source(su_diags *d, const char *name, const char *text, size_t 
 
 void su_vdiag(su_diags *d, stepup_severity sev, su_loc loc, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char raw[512], msg[512];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A message may quote source text (a name, a bad number): it must not
+	 * carry a card number out (docs/pci.md). */
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	stepup_scrub(raw, strlen(raw), STEPUP_SCRUB_CARD, msg, sizeof(msg));
 	if (sev == STEPUP_DIAG_ERROR)
 		d->nerrors++;
 	if (d->n == d->cap) {
@@ -134,7 +139,45 @@ static const char *find_line(const su_source *s, unsigned line, size_t *len)
 	return p;
 }
 
+/* Overwrite the digits of every card number in s[0..n) with '*': the
+ * rendering quotes source lines and file names, and the carets under them
+ * must keep their columns, so the text keeps its length. */
+static void mask_cards(char *s, size_t n)
+{
+	size_t at = 0, a, b;
+	while (at < n && su_card_find(s + at, n - at, &a, &b)) {
+		for (size_t k = at + a; k < at + b; k++)
+			if (s[k] >= '0' && s[k] <= '9')
+				s[k] = '*';
+		at += b;
+	}
+}
+
+static size_t render(const su_diags *d, size_t i, char *buf, size_t size);
+
 size_t su_diag_render(const su_diags *d, size_t i, char *buf, size_t size)
+{
+	size_t need = render(d, i, NULL, 0);
+	char *tmp = malloc(need + 1);
+
+	if (!tmp) {  /* mask what fits: the length is the same either way */
+		render(d, i, buf, size);
+		if (size)
+			mask_cards(buf, strlen(buf));
+		return need;
+	}
+	render(d, i, tmp, need + 1);
+	mask_cards(tmp, need);
+	if (size) {
+		size_t k = need < size ? need : size - 1;
+		memcpy(buf, tmp, k);
+		buf[k] = '\0';
+	}
+	free(tmp);
+	return need;
+}
+
+static size_t render(const su_diags *d, size_t i, char *buf, size_t size)
 {
 	const stepup_diag *g;
 	size_t out = 0;

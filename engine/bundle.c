@@ -26,13 +26,20 @@
  * Loading checks the magic, the version, the length and the digest before
  * reading a byte of the body, then bounds-checks every read, then runs the
  * program verifier. A bundle is refused with a message, never trusted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bundle.h"
 #include "program.h"
+#include "util.h"
 
 #define SU_BUNDLE_MAGIC "STEPUPB\x1a"
 #define SU_BUNDLE_VERSION 3u
@@ -453,10 +460,18 @@ int stepup_ruleset_serialize(const stepup_ruleset *rs, void **data, size_t *len)
 	return STEPUP_OK;
 }
 
-static int errf(char *err, size_t n, int code, const char *msg, unsigned a, unsigned b)
+static int errf(char *err, size_t n, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t n, int code, const char *fmt, ...)
 {
+	va_list ap;
+	char msg[256];
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Lengths come from the (untrusted) header: one that spells a card
+	 * number is not repeated (docs/pci.md). */
 	if (err && n)
-		snprintf(err, n, msg, a, b);
+		stepup_scrub(msg, strlen(msg), STEPUP_SCRUB_CARD, err, n);
 	return code;
 }
 
@@ -470,10 +485,10 @@ int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, s
 	*out = NULL;
 	memset(legacy, 0, sizeof(*legacy));
 	if (!data || len < 8 || memcmp(p, SU_BUNDLE_MAGIC, 8) != 0)
-		return errf(err, errlen, STEPUP_EBUNDLE, "not a stepup bundle (bad magic)", 0, 0);
+		return errf(err, errlen, STEPUP_EBUNDLE, "not a stepup bundle (bad magic)");
 	if (len < SU_HEADER_SIZE)
-		return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: %u bytes, header needs %u",
-		            (unsigned)len, SU_HEADER_SIZE);
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: %zu bytes, header needs %u",
+		            len, SU_HEADER_SIZE);
 	rbuf h = { p, len, 8, 0 };
 	uint32_t version = r32(&h);
 	uint32_t reserved = r32(&h);
@@ -484,18 +499,22 @@ int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, s
 		            "recompile the rules",
 		            version, SU_BUNDLE_VERSION);
 	if (reserved != 0)
-		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: reserved header bytes are set", 0, 0);
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: reserved header bytes are set");
 	if (body > SU_BUNDLE_MAX || body != len - SU_HEADER_SIZE) {
+		/* Lengths are 64-bit: print them whole (a header may claim 5 GiB). */
 		if (body > len - SU_HEADER_SIZE)
-			return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: body has %u of %u bytes",
-			            (unsigned)(len - SU_HEADER_SIZE), (unsigned)(body > UINT32_MAX ? UINT32_MAX : body));
-		return errf(err, errlen, STEPUP_EBUNDLE, "bundle has %u bytes of trailing data",
-		            (unsigned)(len - SU_HEADER_SIZE - body), 0);
+			return errf(err, errlen, STEPUP_EBUNDLE, "bundle truncated: body has %zu of %" PRIu64 " bytes",
+			            len - SU_HEADER_SIZE, body);
+		if (body > SU_BUNDLE_MAX)
+			return errf(err, errlen, STEPUP_EBUNDLE, "bundle body of %" PRIu64 " bytes is over the limit of %u",
+			            body, SU_BUNDLE_MAX);
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle has %" PRIu64 " bytes of trailing data",
+		            (uint64_t)(len - SU_HEADER_SIZE) - body);
 	}
 	if (sha256(p + SU_HEADER_SIZE, (size_t)body, digest) < 0)
 		return STEPUP_ENOMEM;
 	if (memcmp(digest, p + 24, 32) != 0)
-		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: checksum mismatch", 0, 0);
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: checksum mismatch");
 
 	struct stepup_ruleset *rs = calloc(1, sizeof(*rs));
 	if (!rs)
@@ -506,7 +525,7 @@ int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, s
 		su_program_free(rs);
 		free(legacy->reasons);
 		legacy->reasons = NULL;
-		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: malformed body", 0, 0);
+		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: malformed body");
 	}
 	if (version >= 3) {
 		uint8_t fp[32];
@@ -519,7 +538,7 @@ int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, s
 		}
 		if (memcmp(fp, rs->schema->fingerprint, 32) != 0) {
 			su_program_free(rs);
-			return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: schema fingerprint mismatch", 0, 0);
+			return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: schema fingerprint mismatch");
 		}
 	} else {
 		legacy->version = version;
@@ -543,11 +562,11 @@ int su_bundle_finish(struct stepup_ruleset *rs, unsigned flags, char *err, size_
 		su_program_free(rs);
 		return errf(err, errlen, STEPUP_ECOMPILE,
 		            "the bundle has no rules: it would approve every request "
-		            "(an empty ruleset must be allowed explicitly)", 0, 0);
+		            "(an empty ruleset must be allowed explicitly)");
 	}
 	if (su_program_prepare(rs) < 0) {
 		su_program_free(rs);
-		return errf(err, errlen, STEPUP_ENOMEM, "out of memory preparing the bundle", 0, 0);
+		return errf(err, errlen, STEPUP_ENOMEM, "out of memory preparing the bundle");
 	}
 	su_program_set_revision_hex(rs);
 	return STEPUP_OK;
@@ -565,17 +584,29 @@ int stepup_ruleset_save(const stepup_ruleset *rs, const char *path, char *err, s
 	/* Write beside and rename, so a reader never sees half a bundle. */
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		free(data);
-		return errf(err, errlen, STEPUP_EINVAL, "path too long", 0, 0);
+		return errf(err, errlen, STEPUP_EINVAL, "path too long");
 	}
-	FILE *f = fopen(tmp, "wb");
-	int ok = f && fwrite(data, 1, len, f) == len;
-	if (f && fclose(f) != 0)
+	/* O_NONBLOCK: a FIFO planted at the temporary path fails at once
+	 * instead of blocking; anything but a regular file is refused. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+	struct stat st;
+	int regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode), ok = regular;
+	for (size_t at = 0; ok && at < len;) {
+		ssize_t k = write(fd, (const char *)data + at, len - at);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			ok = 0;
+		else
+			at += (size_t)k;
+	}
+	if (fd >= 0 && close(fd) != 0)
 		ok = 0;
 	free(data);
 	if (!ok || rename(tmp, path) != 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "cannot write %s", path);
-		remove(tmp);
+		su_set_err(err, errlen, "cannot write %s", path);
+		if (regular)  /* ours to remove; anything else is left alone */
+			unlink(tmp);
 		return STEPUP_EIO;
 	}
 	return STEPUP_OK;

@@ -18,6 +18,9 @@
  * is not one either: its groups are not printed as cards are, yet about
  * one random UUID in ten thousand has all-digit middle groups that a
  * window would read as a Luhn-valid 4-4-4-5.
+ * Nor is a run of 32 or more hexadecimal characters with a letter among
+ * them: a digest (a ruleset revision, a schema fingerprint) holds a
+ * Luhn-valid 13-19 digit run about once in 700.
  * A single unbroken run of more than 19 digits (a nanosecond
  * timestamp with a suffix, a 20+ digit reference) is not a card number,
  * nor is a run that fails Luhn or starts with a prefix no network issues
@@ -58,6 +61,24 @@ static int is_hex(char c)
 static int is_alnum(char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A run of hexadecimal characters starting at i, standing alone (no
+ * letter or digit around it): its length when it is a digest (32 or more,
+ * a letter among them), else 0. */
+static size_t digest_at(const char *s, size_t n, size_t i)
+{
+	size_t j = i;
+	int letter = 0;
+	if (i > 0 && is_alnum(s[i - 1]))
+		return 0;
+	while (j < n && is_hex(s[j])) {
+		letter |= !is_digit(s[j]);
+		j++;
+	}
+	if (j - i < 32 || !letter || (j < n && is_alnum(s[j])))
+		return 0;
+	return j - i;
 }
 
 /* A UUID at s[i..i+36), standing alone (no letter or digit around it). */
@@ -148,7 +169,7 @@ typedef struct group {
 
 /* The windows of whole groups that end at group `last` (ring index) and
  * hold 13 to 19 digits. */
-static int window_hit(const char *s, const group *ring, unsigned count, unsigned last,
+static int window_hit(const char *s, const group *ring, unsigned count, unsigned last, unsigned min,
                       size_t *start, size_t *end)
 {
 	char digits[WINDOW_MAX];
@@ -164,7 +185,7 @@ static int window_hit(const char *s, const group *ring, unsigned count, unsigned
 		memmove(digits + len, digits, total);
 		memcpy(digits, s + g->start, len);
 		total += len;
-		if (total >= 13 && (k == 0 || (grouped && printed(len, 1, 0))) && su_card_digits_ok(digits, total)) {
+		if (total >= min && (k == 0 || (grouped && printed(len, 1, 0))) && su_card_digits_ok(digits, total)) {
 			if (start)
 				*start = g->start;
 			if (end)
@@ -178,14 +199,19 @@ static int window_hit(const char *s, const group *ring, unsigned count, unsigned
 
 int su_card_find(const char *s, size_t n, size_t *start, size_t *end)
 {
+	return su_card_find_min(s, n, 13, start, end);
+}
+
+int su_card_find_min(const char *s, size_t n, unsigned min_digits, size_t *start, size_t *end)
+{
 	size_t digits = 0;
 
-	if (!s || n < 13)
+	if (!s || n < min_digits)
 		return 0;
 	/* Most text holds fewer than 13 digits in all: one cheap pass, eight
 	 * bytes at a time (a byte is a digit when it is 0x30..0x39). */
 	size_t i0 = 0;
-	for (; i0 + 8 <= n && digits < 13; i0 += 8) {
+	for (; i0 + 8 <= n && digits < min_digits; i0 += 8) {
 		uint64_t w, lo, hi;
 		memcpy(&w, s + i0, 8);
 		/* high bit of each byte: >= '0' and <= '9' (bytes < 0x80 only) */
@@ -193,19 +219,22 @@ int su_card_find(const char *s, size_t n, size_t *start, size_t *end)
 		hi = (0xb9b9b9b9b9b9b9b9ull - (w & 0x7f7f7f7f7f7f7f7full)) & ~w;
 		digits += (size_t)__builtin_popcountll(lo & hi & 0x8080808080808080ull);
 	}
-	for (; i0 < n && digits < 13; i0++)
+	for (; i0 < n && digits < min_digits; i0++)
 		digits += is_digit(s[i0]);
-	if (digits < 13)
+	if (digits < min_digits)
 		return 0;
 
 	group ring[WINDOW_MAX + 1];
 	unsigned count = 0, last = 0;
 	size_t i = 0;
 	while (i < n) {
-		if (is_hex(s[i]) && n - i >= 36 && uuid_at(s, n, i)) {
-			i += 36;
-			count = 0;
-			continue;
+		if (is_hex(s[i]) && n - i >= 32 && (i == 0 || !is_alnum(s[i - 1]))) {
+			size_t skip = uuid_at(s, n, i) ? 36 : digest_at(s, n, i);
+			if (skip) {
+				i += skip;
+				count = 0;
+				continue;
+			}
 		}
 		if (!is_digit(s[i])) {
 			i++;
@@ -222,7 +251,7 @@ int su_card_find(const char *s, size_t n, size_t *start, size_t *end)
 			ring[last] = (group){ i, j };
 			if (count < WINDOW_MAX + 1)
 				count++;
-			if (window_hit(s, ring, count, last, start, end))
+			if (window_hit(s, ring, count, last, min_digits < 13 ? 13 : min_digits, start, end))
 				return 1;
 		}
 		/* Does the run go on: 1 to SEP_RUN_MAX separators, then a digit? */

@@ -11,6 +11,10 @@
 #include "eval.h"
 #include "plugins.h"
 #include "request.h"
+#include "util.h"
+
+/* A settings file is read whole, at most this much. */
+#define SU_SETTINGS_MAX (16u << 20)
 
 const char *stepup_strerror(int status)
 {
@@ -304,7 +308,14 @@ int stepup_engine_new_from_file(stepup_ruleset *rs, const char *path, stepup_eng
 	int rc;
 
 	if (path) {
-		root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+		/* Never json_load_file(): it would block on a FIFO. */
+		char *text;
+		size_t len;
+		rc = su_read_file(path, SU_SETTINGS_MAX, &text, &len, err, errlen);
+		if (rc != STEPUP_OK)
+			return rc == STEPUP_ENOMEM ? rc : STEPUP_ECONFIG;
+		root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+		free(text);
 		if (!root) {
 			if (err && errlen)
 				snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);

@@ -3,14 +3,17 @@
  * include/stepup/plugin.h. Never prints, never exits. */
 #include <dlfcn.h>
 #include <ffi.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <stepup/error.h>
+#include <stepup/stepup.h>
 
 #include "plugin_loader.h"
 #include "util.h"
@@ -66,15 +69,121 @@ static const stepup_host_api su_host_api = {
 	.alloc = malloc,
 	.free = free,
 	.now_ms = host_now_ms,
+	.card_number_find = stepup_card_number_find,
 };
 
 /* ---- helpers -------------------------------------------------------------- */
 
-
-static int is_file(const char *path)
+/* A plain module name: [A-Za-z0-9_.-]+, no "..", so "<dir>/<name>.so"
+ * stays in <dir>. */
+static int plain_name(const char *s)
 {
+	if (!*s || strstr(s, ".."))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '.' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* Does the path have a ".." component? */
+static int has_dotdot(const char *p)
+{
+	for (const char *c = p; (c = strstr(c, "..")); c += 2)
+		if ((c == p || c[-1] == '/') && (c[2] == '\0' || c[2] == '/'))
+			return 1;
+	return 0;
+}
+
+int su_plugin_check_module(const char *name_or_path, char *err, size_t errlen)
+{
+	if (strchr(name_or_path, '/') ? has_dotdot(name_or_path) : 0) {
+		su_set_err(err, errlen, "%s: a module path may not contain '..'", name_or_path);
+		return STEPUP_EINVAL;
+	}
+	if (!strchr(name_or_path, '/') && !plain_name(name_or_path)) {
+		su_set_err(err, errlen, "%s: not a plain module name ([A-Za-z0-9_.-], no '..') nor a path",
+			   name_or_path);
+		return STEPUP_EINVAL;
+	}
+	return STEPUP_OK;
+}
+
+/* Who may change one component (the module file or a directory above
+ * it): see trusted(). "" when nobody but root and us, else the reason. */
+static const char *who_writes(const struct stat *st, char *why, size_t n)
+{
+	uid_t me = geteuid();
+	mode_t m = st->st_mode;
+	int sticky = S_ISDIR(m) && (m & S_ISVTX);
+
+	if (st->st_uid != 0 && st->st_uid != me)
+		snprintf(why, n, "is owned by uid %u, not root or uid %u", (unsigned)st->st_uid, (unsigned)me);
+	else if ((m & S_IWOTH) && !sticky)
+		snprintf(why, n, "is writable by others (mode %04o)", (unsigned)(m & 07777));
+	else if ((m & S_IWGRP) && !sticky && st->st_gid != getegid())
+		snprintf(why, n, "is writable by group %u (mode %04o)", (unsigned)st->st_gid, (unsigned)(m & 07777));
+	else
+		why[0] = '\0';
+	return why;
+}
+
+/* A module runs with the process's rights, so only root and the user the
+ * process runs as may be able to change it: the file and every directory
+ * above it (symbolic links resolved) must be owned by root or the euid,
+ * not writable by others, and not writable by a group other than the
+ * process's own; a directory with the sticky bit (/tmp) may be, as others
+ * cannot replace what they do not own there. `real` is the resolved path;
+ * messages name `shown`, the path as configured. */
+static int trusted(const char *shown, const char *real, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], why[96];
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+
+	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+		su_set_err(err, errlen, "%s: not a regular file", shown);
+		return 0;
+	}
+	if (who_writes(&st, why, sizeof(why))[0]) {
+		su_set_err(err, errlen, "%s: refused: the file %s", shown, why);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", real);
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			break;
+		slash[slash == dir] = '\0';  /* "/a/b" -> "/a", "/a" -> "/" */
+		if (stat(dir, &st) != 0) {
+			su_set_err(err, errlen, "%s: refused: cannot check directory %s", shown, dir);
+			return 0;
+		}
+		if (who_writes(&st, why, sizeof(why))[0]) {
+			su_set_err(err, errlen, "%s: refused: directory %s %s", shown, dir, why);
+			return 0;
+		}
+		if (strcmp(dir, "/") == 0)
+			break;
+	}
+	return 1;
+}
+
+/* Is the resolved file inside one of the search directories? */
+static int inside_search_path(const char *real, const char *const *search_path)
+{
+	for (size_t k = 0; search_path[k]; k++) {
+		char dir[PATH_MAX];
+		size_t n;
+		if (!realpath(search_path[k], dir))
+			continue;
+		n = strlen(dir);
+		if (n == 1)  /* "/" holds everything */
+			return 1;
+		if (strncmp(real, dir, n) == 0 && real[n] == '/')
+			return 1;
+	}
+	return 0;
 }
 
 static int is_ident(const char *s)
@@ -121,38 +230,63 @@ static ffi_type *ffi_type_of(char c)
 	}
 }
 
-/* Resolve name_or_path to a malloc'd path, or NULL (err set). */
-static char *resolve(const char *name_or_path, const char *const *search_path, char *err,
-		     size_t errlen, int *status)
+/* Resolve name_or_path to the path to show (malloc'd, *shown) and the
+ * resolved path to load (*real, PATH_MAX bytes), after every check;
+ * 0 or a status (err set). */
+static int resolve(const char *name_or_path, const char *const *search_path, char **shown, char *real,
+		   char *err, size_t errlen)
 {
-	*status = STEPUP_ENOTFOUND;
+	int configured = search_path && search_path[0];
+
+	*shown = NULL;
+	int rc = su_plugin_check_module(name_or_path, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
 	if (strchr(name_or_path, '/')) {
-		if (!is_file(name_or_path)) {
+		if (!realpath(name_or_path, real)) {
 			su_set_err(err, errlen, "%s: no such file", name_or_path);
-			return NULL;
+			return STEPUP_ENOTFOUND;
 		}
-		char *p = strdup(name_or_path);
-		if (!p) {
-			*status = STEPUP_ENOMEM;
+		/* With a search path configured, a path may not lead out of it. */
+		if (configured && !inside_search_path(real, search_path)) {
+			su_set_err(err, errlen, "%s: outside the plugin search path", name_or_path);
+			return STEPUP_EPLUGIN;
+		}
+		if (!trusted(name_or_path, real, err, errlen))
+			return STEPUP_EPLUGIN;
+		if (!(*shown = strdup(name_or_path))) {
 			su_set_err(err, errlen, "%s: out of memory", name_or_path);
+			return STEPUP_ENOMEM;
 		}
-		return p;
+		return STEPUP_OK;
 	}
 	for (size_t k = 0; search_path && search_path[k]; k++) {
-		size_t len = strlen(search_path[k]) + strlen(name_or_path) + 5;
-		char *p = malloc(len);
-		if (!p) {
-			*status = STEPUP_ENOMEM;
+		char *p;
+		struct stat st;
+		if (asprintf(&p, "%s/%s.so", search_path[k], name_or_path) < 0) {
 			su_set_err(err, errlen, "%s: out of memory", name_or_path);
-			return NULL;
+			return STEPUP_ENOMEM;
 		}
-		snprintf(p, len, "%s/%s.so", search_path[k], name_or_path);
-		if (is_file(p))
-			return p;
-		free(p);
+		if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+			free(p);
+			continue;
+		}
+		/* The first file found is the one: a refused one is an error,
+		 * never a reason to look further down the path. */
+		if (!realpath(p, real)) {
+			su_set_err(err, errlen, "%s: no such file", p);
+			free(p);
+			return STEPUP_ENOTFOUND;
+		}
+		if (!trusted(p, real, err, errlen)) {
+			free(p);
+			return STEPUP_EPLUGIN;
+		}
+		*shown = p;
+		return STEPUP_OK;
 	}
 	su_set_err(err, errlen, "%s: not found in the plugin search path", name_or_path);
-	return NULL;
+	return STEPUP_ENOTFOUND;
 }
 
 /* Check and prepare the rule functions; 0 or a status (err set). */
@@ -263,13 +397,16 @@ int su_plugin_load_logged(const char *name_or_path, const char *const *search_pa
 	p->magic = SU_PLUGIN_MAGIC;
 	p->log = log;
 	p->log_ctx = log_ctx;
-	p->path = resolve(name_or_path, search_path, err, errlen, &rc);
-	if (!p->path)
+	char real[PATH_MAX];
+	rc = resolve(name_or_path, search_path, &p->path, real, err, errlen);
+	if (rc != STEPUP_OK)
 		goto out;
 
 	rc = STEPUP_EPLUGIN;
 	dlerror();
-	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+	/* The checked file itself: a symbolic link swapped since cannot
+	 * redirect the load. */
+	p->handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!p->handle) {
 		const char *why = dlerror();
 		su_set_err(err, errlen, "%s: cannot load: %s", p->path, why ? why : "unknown error");

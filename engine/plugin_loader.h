@@ -23,9 +23,15 @@ typedef union su_plugin_arg {
 	char *s;
 } su_plugin_arg;
 
-/* Load a plugin. `name_or_path` containing a '/' is used as is; otherwise
- * it is a name looked up as "<dir>/<name>.so" in each directory of the
- * NULL-terminated `search_path` (may be NULL), first found wins.
+/* Load a plugin. `name_or_path` containing a '/' is a path: it may not
+ * have a ".." component and, when `search_path` has directories, the file
+ * it leads to (symbolic links resolved) must lie inside one of them.
+ * Otherwise it is a plain name ([A-Za-z0-9_.-], no "..") looked up as
+ * "<dir>/<name>.so" in each directory of the NULL-terminated `search_path`
+ * (may be NULL); the first file found is the one. Either way the file is
+ * refused unless it and every directory above it are owned by root or the
+ * euid and writable by nobody else (a group other than the egid, or
+ * others; sticky directories excepted): "<path>: refused: ...".
  * `config_json` is passed to init() ("{}" when NULL). On success *out is
  * the plugin (free with su_plugin_unload) and STEPUP_OK is returned; on
  * failure a stepup_status (STEPUP_ENOTFOUND, STEPUP_EVERSION,
@@ -33,6 +39,10 @@ typedef union su_plugin_arg {
  * "<path>: <reason>". err may be NULL. */
 int su_plugin_load(const char *name_or_path, const char *const *search_path,
 		   const char *config_json, su_plugin **out, char *err, size_t errlen);
+
+/* The name rules above alone: STEPUP_OK, or STEPUP_EINVAL with
+ * "<name_or_path>: <why>" in err. */
+int su_plugin_check_module(const char *name_or_path, char *err, size_t errlen);
 
 /* Same, with a sink for the plugin's host->log() lines (level clamped to
  * STEPUP_PLUGIN_LOG_*); log may be NULL. */

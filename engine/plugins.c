@@ -15,6 +15,7 @@
  * once a second per plugin so a dead gateway cannot flood the log. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -919,6 +920,10 @@ static int load_one(stepup_plugins *ps, size_t k, json_t *spec, const load_ctx *
 	}
 	if (!module)
 		return cerr(err, n, STEPUP_ECONFIG, "load[%zu] has no \"module\"", k);
+	/* The key named with the reason: a bad name or a ".." path is the
+	 * configuration's mistake, not the file's. */
+	if ((rc = su_plugin_check_module(module, why, sizeof(why))) != STEPUP_OK)
+		return cerr(err, n, STEPUP_ECONFIG, "load[%zu].module: %s", k, why);
 	cfg = config ? json_dumps(config, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
 	modpath = strchr(module, '/') ? resolve_path(lc->base_dir, module) : strdup(module);
 	if (!cfg || !modpath) {
@@ -996,6 +1001,12 @@ static int configure(stepup_plugins *ps, json_t *sec, const char *base_dir, char
 {
 	json_t *v, *load = NULL, *methods = NULL, *path = NULL;
 	const char *key;
+	/* Relative paths are joined to the configuration's folder as it
+	 * really is: a ".." in how the caller named that folder is not one in
+	 * the module's path. */
+	char real_base[PATH_MAX];
+	if (base_dir && *base_dir && realpath(base_dir, real_base))
+		base_dir = real_base;
 	load_ctx lc = { NULL, SU_DEFAULT_TIMEOUT_MS, base_dir };
 	int rc = STEPUP_OK;
 

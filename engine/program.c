@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cardnum.h"
 #include "eval.h"
 #include "plugin_loader.h"
 
@@ -359,6 +360,23 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 		if ((uint64_t)rs->strs[i].off + rs->strs[i].len >= rs->strtab_len ||
 		    rs->strtab[rs->strs[i].off + rs->strs[i].len] != '\0')
 			return fail(err, n, "string %u out of bounds", i);
+	/* Every string and integer of a program can reach a response, a log
+	 * line or a disassembly: none may hold a card number (docs/pci.md),
+	 * and strings must be UTF-8 (a response is JSON). The compiler refuses
+	 * both with a location; this catches a crafted bundle. */
+	for (uint32_t i = 0; i < rs->nstrs; i++) {
+		const char *t = rs->strtab + rs->strs[i].off;
+		if (!su_utf8_valid(t, rs->strs[i].len))
+			return fail(err, n, "string %u is not valid UTF-8", i);
+		if (su_card_find(t, rs->strs[i].len, NULL, NULL))
+			return fail(err, n, "string %u holds a card number", i);
+	}
+	for (uint32_t i = 0; i < rs->nints; i++) {
+		char num[24];
+		int k = snprintf(num, sizeof(num), "%" PRId64, rs->ints[i]);
+		if (su_card_find(num, (size_t)k, NULL, NULL))
+			return fail(err, n, "integer constant %u is a card number", i);
+	}
 	if (!STR_OK(rs, rs->name))
 		return fail(err, n, "bad ruleset name");
 	for (uint32_t i = 0; i < rs->nfiles; i++)

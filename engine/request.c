@@ -4,7 +4,8 @@
  * walk over the tokens then checks the JSON grammar jsmn leaves loose
  * (separators, literals, nesting depth), ignores unknown fields and decodes
  * known ones straight into their slots: no tree, no per-field allocation.
- * Secrets are validated without ever being quoted in an error. */
+ * Secrets are validated without ever being quoted in an error, and a card
+ * number in any string field but card.pan is refused (docs/pci.md). */
 #define JSMN_STATIC
 #define JSMN_STRICT
 #define JSMN_PARENT_LINKS  /* closing brackets find their parent in O(1) */
@@ -20,9 +21,12 @@
 #include "decoder.h"
 #include "engine.h"
 #include "request.h"
+#include "util.h"
 
+/* JSON values a request may hold (docs/contract.md); every jsmn token
+ * counts, object keys included. */
 #define TOKS_MIN 256u
-#define TOKS_MAX 8192u
+#define TOKS_MAX SU_REQUEST_MAX_VALUES
 
 typedef struct P {
 	stepup_request *r;
@@ -179,35 +183,6 @@ static int hex4(const char *s, uint32_t *v)
 	return 0;
 }
 
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
-		else return 0;
-		if (i + k >= n)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 /* Unescape string token t in place; returns the string or NULL (bad escape,
  * control character, invalid UTF-8). */
 static int unescape(P *p, const jsmntok_t *t, su_str *out)
@@ -273,7 +248,7 @@ static int unescape(P *p, const jsmntok_t *t, su_str *out)
 	*o = '\0';  /* the closing quote (or escape slack) is ours to overwrite */
 	out->s = s;
 	out->len = (uint32_t)(o - s);
-	return utf8_ok((const unsigned char *)s, out->len) ? 0 : -1;
+	return su_utf8_valid(s, out->len) ? 0 : -1;
 }
 
 static int only_digits(const su_str *s, int64_t min, int64_t max)
@@ -299,16 +274,29 @@ static void keep_digits(su_str *s, int plus)
 	s->len = (uint32_t)(w - s->s);
 }
 
-/* A string field's format (schema.h). A card number is refused wherever
- * one is not the field's very format, before anything else: the one
- * policy (cardnum.c), whatever the field is called. */
+/* The one card-number policy (cardnum.c, docs/pci.md), on every string
+ * field but a card number's own: every string, list value and open enum
+ * value, of every field the schema declares. It runs first, on the value
+ * as sent (unescaped, before keep_digits() could hide separators). The
+ * value is never quoted back: the message names the field only. Phone
+ * fields refuse only card numbers no phone number can be (docs/pci.md). */
+static int card_number_refused(P *p, unsigned slot, const su_str *v)
+{
+	const su_field *fd = &p->sc->fields[slot];
+	unsigned min = fd->format == SU_FMT_PHONE || fd->format == SU_FMT_PHONE_DIGITS ? 15 : 13;
+	if (fd->format == SU_FMT_CARD_NUMBER || !su_card_find_min(v->s, v->len, min, NULL, NULL))
+		return 0;
+	return bad(p, SU_FPATH(p->sc, slot), "holds a card number; refused without echoing it");
+}
+
+/* A string field's format (schema.h), after the card-number policy. */
 static int check_string(P *p, unsigned slot, su_str *v)
 {
 	const su_field *fd = &p->sc->fields[slot];
 	const char *f = SU_FPATH(p->sc, slot);
 
-	if (fd->format != SU_FMT_CARD_NUMBER && su_card_find(v->s, v->len, NULL, NULL))
-		return bad(p, f, "holds a card number; refused without echoing it");
+	if (card_number_refused(p, slot, v) < 0)
+		return -1;
 	switch (fd->format) {
 	case SU_FMT_ID:
 		if (v->len < fd->min || v->len > fd->max)
@@ -444,8 +432,8 @@ static int decode_list(P *p, unsigned slot, int i, int depth)
 			return bad(p, f, "expected an array of strings");
 		if (unescape(p, &p->t[k], &v) < 0)
 			return bad(p, f, "invalid string");
-		if (su_card_find(v.s, v.len, NULL, NULL))
-			return bad(p, f, "holds a card number; refused without echoing it");
+		if (card_number_refused(p, slot, &v) < 0)
+			return -1;
 		int b = su_decoder_value(p->sc, &dec->bits[slot], v.s, v.len);
 		if (b >= 0)
 			mask |= UINT64_C(1) << b;
@@ -504,8 +492,8 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 				}
 				return bad(p, path, "unknown value (expected %s)", list);
 			}
-			if (su_card_find(v.s, v.len, NULL, NULL))
-				return bad(p, path, "holds a card number; refused without echoing it");
+			if (card_number_refused(p, slot, &v) < 0)
+				return -1;
 			id = (int)fd->values.count;  /* an open list's "other" */
 		}
 		r->f[slot].e = (uint32_t)id;
@@ -612,7 +600,7 @@ static int walk_any(P *p, int i, int depth)
 		for (int k = t->start; k < t->end; k++)
 			if ((unsigned char)p->js[k] < 0x20)
 				return bad(p, "", "control character in a JSON string");
-		if (!utf8_ok((const unsigned char *)p->js + t->start, (size_t)(t->end - t->start)))
+		if (!su_utf8_valid(p->js + t->start, (size_t)(t->end - t->start)))
 			return bad(p, "", "invalid UTF-8 in a JSON string");
 		return i + 1;
 	case JSMN_OBJECT:
@@ -886,7 +874,8 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 				bad(&p, "", "request has more than %u JSON values", TOKS_MAX);
 			return STEPUP_EBADREQ;
 		}
-		ntoks *= 4;
+		/* 256, 1024, 4096, then exactly TOKS_MAX: the documented limit. */
+		ntoks = ntoks * 4 < TOKS_MAX ? ntoks * 4 : TOKS_MAX;
 		if (r->ntoks < ntoks) {
 			void *t = realloc(r->toks, ntoks * sizeof(jsmntok_t));
 			if (!t)

@@ -31,6 +31,8 @@ typedef union su_value {
 #define SU_REQUEST_MAX_BYTES (1u << 20)
 #define SU_INLINE_SLOTS 64
 #define SU_REQUEST_MAX_DEPTH 32
+/* JSON values per request, object keys included (docs/contract.md). */
+#define SU_REQUEST_MAX_VALUES 8192u
 
 /* The first SU_NORM_BYTES of the buffer hold normalised copies of the short
  * strings rules compare (phone, phone suffix, PAN suffix), next to each

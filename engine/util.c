@@ -1,7 +1,15 @@
 /* util.c: small helpers shared inside libstepup. */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stepup/error.h>
 
 void su_vset_err(char *err, size_t errlen, const char *fmt, va_list ap)
 {
@@ -54,4 +62,140 @@ int su_read_stream(FILE *f, size_t max, char **out, size_t *len)
 	*out = buf;
 	*len = n;
 	return 0;
+}
+
+int su_open_file(const char *path, int *fd, char *err, size_t errlen)
+{
+	struct stat st;
+	int k, flags;
+
+	*fd = -1;
+	/* O_NONBLOCK: opening a FIFO nobody writes, or a device, must not
+	 * wedge the caller (a reload on the daemon's main thread). */
+	k = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (k < 0) {
+		su_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return STEPUP_EIO;
+	}
+	if (fstat(k, &st) != 0) {
+		su_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		close(k);
+		return STEPUP_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		su_set_err(err, errlen, "%s: not a regular file", path);
+		close(k);
+		return STEPUP_EIO;
+	}
+	/* A regular file never blocks the way a FIFO does; clear the flag so
+	 * reads behave as usual on every file system. */
+	flags = fcntl(k, F_GETFL);
+	if (flags < 0 || fcntl(k, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		su_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		close(k);
+		return STEPUP_EIO;
+	}
+	*fd = k;
+	return STEPUP_OK;
+}
+
+int su_read_fd(int fd, size_t max, char **out, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	char *buf = NULL;
+
+	*out = NULL;
+	*len = 0;
+	for (;;) {
+		if (n + 1 >= cap) {
+			size_t want = cap ? cap * 2 : 65536;
+			if (want > max + 2)
+				want = max + 2;
+			if (want <= n + 1)
+				break;  /* read max + 1 bytes: enough to say "too large" */
+			char *b = realloc(buf, want);
+			if (!b) {
+				free(buf);
+				return -1;
+			}
+			buf = b;
+			cap = want;
+		}
+		ssize_t k = read(fd, buf + n, cap - n - 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			free(buf);
+			return -2;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	if (!buf && !(buf = malloc(1)))
+		return -1;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int su_read_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+{
+	int fd, rc;
+
+	*out = NULL;
+	*len = 0;
+	rc = su_open_file(path, &fd, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
+	rc = su_read_fd(fd, max, out, len);
+	close(fd);
+	if (rc == -1) {
+		su_set_err(err, errlen, "%s: out of memory", path);
+		return STEPUP_ENOMEM;
+	}
+	if (rc < 0) {
+		su_set_err(err, errlen, "%s: read error", path);
+		return STEPUP_EIO;
+	}
+	if (*len > max) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+		su_set_err(err, errlen, "%s: larger than %zu bytes", path, max);
+		return STEPUP_ETOOBIG;
+	}
+	return STEPUP_OK;
+}
+
+int su_utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t k;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
+		else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
+		else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
+		else return 0;
+		if (i + k >= n)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
 }

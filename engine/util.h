@@ -12,7 +12,30 @@ void su_vset_err(char *err, size_t errlen, const char *fmt, va_list ap) __attrib
 
 /* Read f to the end, at most max + 1 bytes (so the caller can tell "over
  * max" from "exactly max"). *out is malloc'd and NUL-terminated.
- * 0 on success, -1 out of memory, -2 read error. */
+ * 0 on success, -1 out of memory, -2 read error. Prefer su_read_file for a
+ * path: fopen() blocks on a FIFO. */
 int su_read_stream(FILE *f, size_t max, char **out, size_t *len);
+
+/* Open a file the library is asked to read (rules, bundles, settings)
+ * without ever blocking on it: O_NONBLOCK so a FIFO or a device returns at
+ * once, then anything but a regular file is refused ("<path>: not a
+ * regular file"), then O_NONBLOCK is cleared for the reads. *fd is the
+ * open descriptor (O_CLOEXEC) on STEPUP_OK; otherwise STEPUP_EIO with
+ * "<path>: <why>" in err. */
+int su_open_file(const char *path, int *fd, char *err, size_t errlen);
+
+/* Read fd from its current offset to the end, at most max + 1 bytes (so
+ * the caller can tell "over max" from "exactly max"). *out is malloc'd and
+ * NUL-terminated. 0 on success, -1 out of memory, -2 read error. */
+int su_read_fd(int fd, size_t max, char **out, size_t *len);
+
+/* su_open_file + su_read_fd + close: the whole file, read once.
+ * STEPUP_OK, STEPUP_EIO or STEPUP_ENOMEM, with "<path>: <why>" in err.
+ * A file over max bytes is STEPUP_ETOOBIG ("<path>: larger than N bytes"). */
+int su_read_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
+
+/* 1 when s[0..n) is well-formed UTF-8 (no overlong forms, no surrogates,
+ * nothing above U+10FFFF), else 0. */
+int su_utf8_valid(const char *s, size_t n);
 
 #endif

@@ -19,8 +19,16 @@
  * (so mutations reach the body decoder and the program verifier, not just
  * the checksum test), then loaded and, if accepted, decided on.
  *
+ * Responses are JSON (so UTF-8) whatever the rule text. No output
+ * (diagnostics as data and rendered, disassembly, responses with
+ * explain, load errors) may hold a card number by the one policy whose
+ * digits the input also holds, in any spelling: the oracle of
+ * fuzz/common.c, with no excuse (the compiler refuses card numbers in
+ * rule text; the verifier refuses them in bundles).
+ *
  * Any invariant broken calls abort(), so libFuzzer reports it as a crash.
  */
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,7 +46,7 @@ static const char *const requests[] = {
 	/* DESIGN.md §3 example. */
 	"{\"request_id\":\"fz-1\",\"tsp\":\"MDES\",\"channel\":\"XPAY_WALLET\","
 	"\"token_requestor\":{\"id\":\"50110030273\",\"name\":\"APPLE_PAY\"},"
-	"\"card\":{\"pan\":\"5412751234561234\",\"pan_suffix\":\"1234\",\"state\":\"ACTIVE\","
+	"\"card\":{\"pan\":\"4111111111111111\",\"pan_suffix\":\"1234\",\"state\":\"ACTIVE\","
 	"\"capture_method\":\"MANUAL\",\"csc_result\":\"ABSENT\",\"active_tokens\":2,\"csc_failures_24h\":0},"
 	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\",\"app_enrolled\":true,"
 	"\"language\":\"en-US\",\"otp_exhausted\":false},"
@@ -47,7 +55,7 @@ static const char *const requests[] = {
 	"\"device_suspicious\":true,\"device_country\":\"US\"}}",
 	/* The same without the fraud signals, so OTP methods can be offered. */
 	"{\"request_id\":\"fz-3\",\"channel\":\"XPAY_WALLET\","
-	"\"card\":{\"pan\":\"5412751234561234\",\"state\":\"ACTIVE\",\"capture_method\":\"CAMERA\","
+	"\"card\":{\"pan\":\"4111111111111111\",\"state\":\"ACTIVE\",\"capture_method\":\"CAMERA\","
 	"\"csc_result\":\"ABSENT\",\"active_tokens\":0,\"csc_failures_24h\":0},"
 	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\",\"app_enrolled\":false,"
 	"\"otp_exhausted\":false},"
@@ -95,10 +103,24 @@ static void decide_all(stepup_ruleset *rs, char **got, char *const *want)
 		/* The fixed requests are valid: any ruleset must decide them. */
 		CHECK(rc == STEPUP_OK);
 		CHECK(out && outlen == strlen(out));
+		check_no_card_echo("fuzz_compile: a response with explain", cur_input, cur_len, out, outlen);
+		/* A response is JSON, hence UTF-8, whatever the rules' strings
+		 * (jansson checks both). */
+		json_error_t je;
+		json_t *parsed = json_loadb(out, outlen, 0, &je);
+		if (!parsed) {
+			fprintf(stderr, "fuzz_compile: the response is not JSON (%s):\n%.*s\n", je.text, (int)outlen, out);
+			abort();
+		}
+		json_decref(parsed);
+		/* The request's PAN (a test Visa number) is an input too. */
+		check_no_card_echo("fuzz_compile: a response with explain", requests[i], strlen(requests[i]), out,
+		                   outlen);
 		/* The request's secrets and contact data never come out, unless
 		 * the rules or bundle themselves spell them (a rule may quote
-		 * "4155551234"; a fuzzed bundle may hold anything in its strings). */
-		static const char *const secrets[] = { "5412751234561234", "4155551234", "jane.doe" };
+		 * "4155551234"; a fuzzed bundle may hold anything in its strings).
+		 * The card-number checks above excuse nothing. */
+		static const char *const secrets[] = { "4111111111111111", "4155551234", "jane.doe" };
 		for (size_t k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
 			size_t sl = strlen(secrets[k]);
 			if (memmem(out, outlen, secrets[k], sl) && !memmem(cur_input, cur_len, secrets[k], sl)) {
@@ -145,10 +167,15 @@ static void exercise_ruleset(stepup_ruleset *rs)
 	size_t l1 = 0, l2 = 0;
 	char err[256];
 
-	CHECK(stepup_ruleset_name(rs) != NULL);
+	const char *name = stepup_ruleset_name(rs);
+	CHECK(name != NULL);
+	check_no_card_echo("fuzz_compile: the ruleset name", cur_input, cur_len, name, strlen(name));
 	const char *rev = stepup_ruleset_revision(rs);
 	CHECK(rev && strncmp(rev, "sha256:", 7) == 0 && strlen(rev) == 7 + 64);
-	free(stepup_ruleset_disassemble(rs));
+	char *dis = stepup_ruleset_disassemble(rs);
+	if (dis)
+		check_no_card_echo("fuzz_compile: the disassembly", cur_input, cur_len, dis, strlen(dis));
+	free(dis);
 
 	decide_all(rs, first, NULL);
 
@@ -197,6 +224,7 @@ static void fuzz_bundle(const uint8_t *data, size_t size)
 		return;
 	}
 	CHECK(rs == NULL);
+	check_no_card_echo("fuzz_compile: a bundle refusal", data, size, err, strlen(err));
 	if (size < BUNDLE_HEADER)
 		return;
 
@@ -216,6 +244,7 @@ static void fuzz_bundle(const uint8_t *data, size_t size)
 	} else {
 		CHECK(rs == NULL);
 		CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+		check_no_card_echo("fuzz_compile: a bundle refusal", data, size, err, strlen(err));
 	}
 	free(b);
 }
@@ -323,6 +352,8 @@ static void fuzz_source(const uint8_t *data, size_t size)
 		const stepup_diag *g = stepup_compiler_diag(c, i);
 		CHECK(g && g->file && g->message);
 		CHECK(g->severity <= STEPUP_DIAG_NOTE);
+		check_no_card_echo("fuzz_compile: a diagnostic's message", data, size, g->message,
+		                   strlen(g->message));
 		size_t need = stepup_compiler_render_diag(c, i, small, sizeof(small));
 		CHECK(memchr(small, '\0', sizeof(small)) != NULL);
 		size_t need2 = stepup_compiler_render_diag(c, i, big, sizeof(big));
@@ -331,6 +362,7 @@ static void fuzz_source(const uint8_t *data, size_t size)
 			CHECK(strlen(big) == need);
 			CHECK(strncmp(small, big, sizeof(small) - 1) == 0);
 		}
+		check_no_card_echo("fuzz_compile: a rendered diagnostic", data, size, big, strlen(big));
 		/* Size 0 must not write. */
 		CHECK(stepup_compiler_render_diag(c, i, NULL, 0) == need);
 	}

@@ -4,7 +4,8 @@
 #   SECONDS  fuzzing time per target (default 600). 0 = build, then replay
 #            the seeds and fuzz/regressions/ once without fuzzing (a quick
 #            regression run; exits non-zero if any input crashes).
-#   TARGET   compile | request | all (default all; run one after the other)
+#   TARGET   compile | request | lifecycle | all (default all; run one after
+#            the other)
 #
 # Environment:
 #   FUZZ_BUILD  build/work directory (default ${TMPDIR:-/tmp}/stepup-fuzz).
@@ -18,7 +19,9 @@
 # The library is compiled straight from dsl/*.c and engine/*.c plus the
 # bison/flex outputs (generated into $FUZZ_BUILD/gen), with
 # -fsanitize=fuzzer,address,undefined -g -O1, and linked with jansson and
-# libcrypto. See fuzz/README.md.
+# libcrypto; fuzz_lifecycle adds lifecycle/*.c with SQLite and libcurl, and
+# its fake channel plugin (fuzz_lifecycle.c built with -DFUZZ_CHANNEL). See
+# fuzz/README.md.
 set -u
 
 SECONDS_PER_TARGET=${1:-600}
@@ -28,11 +31,12 @@ BUILD=${FUZZ_BUILD:-${TMPDIR:-/tmp}/stepup-fuzz}
 CC=${CC:-clang}
 JOBS=${FUZZ_JOBS:-1}
 
-case "$SECONDS_PER_TARGET" in *[!0-9]*|'') echo "usage: $0 [SECONDS] [compile|request|all]" >&2; exit 2 ;; esac
+usage="usage: $0 [SECONDS] [compile|request|lifecycle|all]"
+case "$SECONDS_PER_TARGET" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
 case "$TARGET" in
-compile|request) TARGETS=$TARGET ;;
-all) TARGETS="compile request" ;;
-*) echo "usage: $0 [SECONDS] [compile|request|all]" >&2; exit 2 ;;
+compile|request|lifecycle) TARGETS=$TARGET ;;
+all) TARGETS="compile request lifecycle" ;;
+*) echo "$usage" >&2; exit 2 ;;
 esac
 
 die() { echo "fuzz/run.sh: $*" >&2; exit 2; }
@@ -68,6 +72,22 @@ for t in compile request; do
 		"$SRC/fuzz/fuzz_$t.c" "$BUILD/obj/fuzz_common.o" "${OBJS[@]}" $LIBS -o "$BUILD/fuzz_$t" ||
 		die "linking fuzz_$t failed"
 done
+# The lifecycle target: lifecycle/*.c on top, SQLite and libcurl, and its
+# fake channel as a plugin in $BUILD (plain, like any plugin the host
+# dlopen()s; it records nothing itself, it hands what it gets to the target).
+LC_OBJS=()
+for f in "$SRC"/lifecycle/*.c; do
+	o="$BUILD/obj/lifecycle_$(basename "$f" .c).o"
+	"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -I"$SRC/lifecycle" -c "$f" -o "$o" || die "compiling $f failed"
+	LC_OBJS+=("$o")
+done
+"$CC" -std=c11 -D_GNU_SOURCE -g -O1 -fPIC -shared -fvisibility=hidden -I"$SRC/include" -DFUZZ_CHANNEL \
+	"$SRC/fuzz/fuzz_lifecycle.c" -o "$BUILD/fuzz_lifecycle_channel.so" || die "building the fake channel failed"
+"$CC" $CFLAGS -fsanitize=fuzzer $INC \
+	-DFUZZ_RULES="\"$SRC/rules/default.rules\"" -DFUZZ_SETTINGS="\"$SRC/rules/issuer.example.json\"" \
+	-DFUZZ_REQUEST="\"$SRC/tests/data/sample-request.json\"" -DFUZZ_CHANNEL_DIR="\"$BUILD\"" \
+	"$SRC/fuzz/fuzz_lifecycle.c" "$BUILD/obj/fuzz_common.o" "${LC_OBJS[@]}" "${OBJS[@]}" \
+	$LIBS -lsqlite3 -lcurl -o "$BUILD/fuzz_lifecycle" || die "linking fuzz_lifecycle failed"
 
 # A small helper that compiles rule files to bundles, to seed the bundle
 # mode of fuzz_compile (inputs starting with the bundle magic).
@@ -114,7 +134,7 @@ seed() {
 		done
 		"$BUILD/mkbundle" "${args[@]}" 2>"$BUILD/mkbundle.log" ||
 			echo "fuzz/run.sh: making seed bundles failed; see $BUILD/mkbundle.log" >&2
-	else
+	elif [ "$t" = request ]; then
 		# One request per seed file from the analyst tests, when there are any.
 		if [ -s "$SRC/rules/default.tests.jsonl" ] && command -v python3 >/dev/null; then
 			python3 - "$SRC/rules/default.tests.jsonl" "$BUILD/seeds-$t" <<'EOF'
@@ -147,7 +167,7 @@ for t in $TARGETS; do
 	bin=$BUILD/fuzz_$t
 	art=$BUILD/artifacts/$t
 	mkdir -p "$art"
-	case $t in compile) maxlen=4096 ;; request) maxlen=8192 ;; esac
+	case $t in compile) maxlen=4096 ;; request|lifecycle) maxlen=8192 ;; esac
 	dict=()
 	[ -f "$SRC/fuzz/corpus/$t.dict" ] && dict=(-dict="$SRC/fuzz/corpus/$t.dict")
 

@@ -100,9 +100,31 @@ stepup_plugins *su_lc_plugins(stepup_cases *c)
 int su_lc_store_failed(stepup_cases *c, int rc, const char *what)
 {
 	char why[256];
+	unsigned unlogged;
 	atomic_fetch_add(&c->st.store_errors, 1);
-	c->store->ops->error(c->store, why, sizeof(why));
-	su_lc_log(c, STEPUP_LOG_ERROR, "case store: %s: %s", what, why);
+	if (rc == STEPUP_EIO)
+		c->store->ops->error(c->store, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s", stepup_strerror(rc));
+	/* Keyed by the reason alone: a lost file fails every operation. */
+	int64_t now = su_lc_now_ms();
+	pthread_mutex_lock(&c->log_mu);
+	if (strcmp(why, c->last_failure) == 0 && now - c->last_failure_ms < 60000) {
+		c->failures_unlogged++;
+		pthread_mutex_unlock(&c->log_mu);
+		return rc;
+	}
+	snprintf(c->last_failure, sizeof(c->last_failure), "%s", why);
+	c->last_failure_ms = now;
+	unlogged = c->failures_unlogged;
+	c->failures_unlogged = 0;
+	pthread_mutex_unlock(&c->log_mu);
+	if (unlogged)
+		su_lc_log(c, STEPUP_LOG_ERROR,
+		          "case store: %s: %s (%u failures for the previous reason were not logged)", what,
+		          why, unlogged);
+	else
+		su_lc_log(c, STEPUP_LOG_ERROR, "case store: %s: %s", what, why);
 	return rc;
 }
 
@@ -194,9 +216,106 @@ static int store_error(stepup_cases *c, reply *rp, int rc, const char *what)
 	return send_error(rp, E_STORE_UNAVAILABLE, NULL, NULL, "the case store is unavailable; retry later");
 }
 
+static int id_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '-';
+}
+
+/* A stepup decision id: 1 to 64 letters, digits, '_' and '-' (the form
+ * stepup gives them). Card numbers are refused before this is asked. */
+static int valid_decision_id(const char *s, size_t n)
+{
+	if (n < 1 || n > SU_DECISION_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!id_char(s[i]))
+			return 0;
+	return 1;
+}
+
+/* ---- card numbers: the one policy (docs/pci.md) ---------------------------
+ *
+ * Nothing a caller sends to the lifecycle is meant to hold a card number:
+ * ids, method names, reasons, the OTP, the proof. So the whole body is
+ * searched (every string, number and key, known fields or not) before
+ * any field is read, and a body that holds one is refused with 400
+ * naming where it is. Nothing of it is then quoted, stored, logged or
+ * handed on. */
+
+#define FIELD_MAX 96
+
+static int holds_card(const char *s, size_t n)
+{
+	return stepup_card_number_find(s, n, NULL, NULL);
+}
+
+/* A key that may appear in an error's "field": short, of id characters,
+ * no card number (the key is the caller's text, like a value). */
+static int nameable(const char *k, size_t n)
+{
+	if (n == 0 || n > 40 || holds_card(k, n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!id_char(k[i]))
+			return 0;
+	return 1;
+}
+
+/* Whether v (with everything in it) holds a card number. On the way down
+ * field[0..len) grows by ".key" / "[i]" as long as each step can be
+ * named; where it holds one, field is left naming the deepest nameable
+ * place above it (the document itself: ""). */
+static int card_in(json_t *v, char *field, size_t len, int naming)
+{
+	char num[48];
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return holds_card(json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return holds_card(num, strlen(num));
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		return holds_card(num, strlen(num));
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *m;
+		json_object_foreach(v, k, m) {
+			size_t kn = strlen(k);
+			if (holds_card(k, kn))
+				return 1;
+			int named = naming && nameable(k, kn) && len + kn + 2 < FIELD_MAX;
+			if (named)
+				snprintf(field + len, FIELD_MAX - len, "%s%s", len ? "." : "", k);
+			if (card_in(m, field, named ? strlen(field) : len, named))
+				return 1;
+			field[len] = '\0';
+		}
+		return 0;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		json_t *m;
+		json_array_foreach(v, i, m) {
+			int named = naming && len && len + 24 < FIELD_MAX;
+			if (named)
+				snprintf(field + len, FIELD_MAX - len, "[%zu]", i);
+			if (card_in(m, field, named ? strlen(field) : len, named))
+				return 1;
+			field[len] = '\0';
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
 /* ---- request fields ------------------------------------------------------ */
 
-/* The body as a JSON object, or a 400/413 already sent (returns NULL). */
+/* The body as a JSON object holding no card number, or a 400/413 already
+ * sent (returns NULL). */
 static json_t *parse_body(reply *rp, const char *body, size_t len, int *rc)
 {
 	json_error_t je;
@@ -219,6 +338,13 @@ static json_t *parse_body(reply *rp, const char *body, size_t len, int *rc)
 	if (!json_is_object(root)) {
 		json_decref(root);
 		*rc = send_error(rp, E_BAD_REQUEST, "", NULL, "the body must be a JSON object");
+		return NULL;
+	}
+	char field[FIELD_MAX] = "";
+	if (card_in(root, field, 0, 1)) {
+		json_decref(root);
+		*rc = send_error(rp, E_BAD_REQUEST, field, NULL,
+		                 "%s holds a card number: refused, and not kept", field[0] ? field : "the body");
 		return NULL;
 	}
 	return root;
@@ -252,35 +378,6 @@ static const char *field_str(json_t *obj, const char *key, size_t min, size_t ma
 			return NULL;
 		}
 	return s;
-}
-
-/* Letters, digits, '_' and '-', and no run of 13 or more digits: an id
- * that could be a card number is refused before it can be stored, logged
- * or quoted back in a message. */
-static int valid_decision_id(const char *s)
-{
-	size_t digits = 0;
-	for (; *s; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-'))
-			return 0;
-		digits = *s >= '0' && *s <= '9' ? digits + 1 : 0;
-		if (digits >= 13)
-			return 0;
-	}
-	return 1;
-}
-
-/* 13 to 19 digits and nothing else: a card number (or a token PAN),
- * which must not be stored under another name. Luhn is not checked: the
- * test cards of a sandbox often fail it, and no token reference is all
- * digits. */
-static int looks_like_pan(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 13 || n > 19)
-		return 0;
-	return strspn(s, "0123456789") == n;
 }
 
 static int method_parse(const char *s)
@@ -448,7 +545,7 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 			goto out;
 		}
 	if (!(id = field_str(root, "decision_id", 1, SU_DECISION_ID_MAX, 1, &why)) ||
-	    !valid_decision_id(id)) {
+	    !valid_decision_id(id, strlen(id))) {
 		rc = send_error(&rp, E_BAD_REQUEST, "decision_id", NULL, "decision_id %s",
 		                why ? why : "is not a stepup decision id");
 		goto out;
@@ -655,15 +752,13 @@ int stepup_cases_activate_json(stepup_cases *c, const char *body, size_t len, ch
 		return rc;
 
 	if (!(id = field_str(root, "decision_id", 1, SU_DECISION_ID_MAX, 1, &why)) ||
-	    !valid_decision_id(id)) {
+	    !valid_decision_id(id, strlen(id))) {
 		rc = send_error(&rp, E_BAD_REQUEST, "decision_id", NULL, "decision_id %s",
 		                why ? why : "is not a stepup decision id");
 		goto out;
 	}
-	if (!(card = field_str(root, "digital_card_id", 1, SU_CARD_ID_MAX, 1, &why)) ||
-	    looks_like_pan(card)) {
-		rc = send_error(&rp, E_BAD_REQUEST, "digital_card_id", NULL, "digital_card_id %s",
-		                why ? why : "looks like a card number; send the token reference");
+	if (!(card = field_str(root, "digital_card_id", 1, SU_CARD_ID_MAX, 1, &why))) {
+		rc = send_error(&rp, E_BAD_REQUEST, "digital_card_id", NULL, "digital_card_id %s", why);
 		goto out;
 	}
 	const char *mname = field_str(root, "method", 1, 32, 1, &why);
@@ -883,9 +978,15 @@ int stepup_cases_get_json(stepup_cases *c, const char *decision_id, char **out, 
 		return STEPUP_EINVAL;
 	*out = NULL;
 	*outlen = 0;
-	if (!decision_id || !decision_id[0] || strlen(decision_id) > SU_DECISION_ID_MAX ||
-	    !valid_decision_id(decision_id))
-		return send_error(&rp, E_BAD_REQUEST, "decision_id", NULL, "not a decision id");
+	if (!decision_id)
+		return send_error(&rp, E_BAD_REQUEST, "decision_id", NULL, "decision_id is required");
+	size_t idlen = strlen(decision_id);
+	if (holds_card(decision_id, idlen))
+		return send_error(&rp, E_BAD_REQUEST, "decision_id", NULL,
+		                  "decision_id holds a card number: refused, and not kept");
+	if (!valid_decision_id(decision_id, idlen))
+		return send_error(&rp, E_BAD_REQUEST, "decision_id", NULL,
+		                  "decision_id must be 1 to %d letters, digits, '_' or '-'", SU_DECISION_ID_MAX);
 	rc = c->store->ops->get(c->store, decision_id, &cs);
 	if (rc == STEPUP_ENOTFOUND)
 		return send_error(&rp, E_CASE_NOT_FOUND, NULL, NULL, "no case for decision %s", decision_id);
@@ -966,6 +1067,11 @@ int stepup_cases_flush(stepup_cases *c, unsigned timeout_ms)
 
 	if (!c)
 		return STEPUP_EINVAL;
+	/* A store that lost its file can deliver nothing (every claim is a
+	 * refused write): do not wait for it. */
+	char why[256];
+	if (c->store->ops->health(c->store, why, sizeof(why)) != STEPUP_OK)
+		return STEPUP_EIO;
 	deadline = su_lc_now_ms() + timeout_ms;
 	if (c->running) {
 		/* Ask for one forced pass and wait until a forced pass that
@@ -1016,6 +1122,29 @@ int stepup_cases_flush(stepup_cases *c, unsigned timeout_ms)
 	}
 }
 
+int stepup_cases_health(stepup_cases *c, char *err, size_t errlen)
+{
+	char why[256] = "";
+	if (!c)
+		return STEPUP_EINVAL;
+	int rc = c->store->ops->health(c->store, why, sizeof(why));
+	if (rc != STEPUP_OK)
+		su_set_err(err, errlen, "case store: %s", why);
+	return rc;
+}
+
+int stepup_cases_check_store(const char *config_json, const char *base_dir, char *err,
+                             size_t errlen)
+{
+	su_lc_config cfg;
+	int rc = su_lc_config_parse(config_json, base_dir, &cfg, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
+	rc = su_store_sqlite_check(cfg.path, err, errlen);
+	su_lc_config_free(&cfg);
+	return rc;
+}
+
 void stepup_cases_stats_get(stepup_cases *c, stepup_cases_stats *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -1058,6 +1187,7 @@ int stepup_cases_open(const char *config_json, const char *base_dir, stepup_plug
 	c->log_ctx = log_ctx;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->deliver_mu, NULL);
+	pthread_mutex_init(&c->log_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->wake, &ca);
@@ -1095,6 +1225,7 @@ void stepup_cases_close(stepup_cases *c)
 	pthread_cond_destroy(&c->progress);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->deliver_mu);
+	pthread_mutex_destroy(&c->log_mu);
 	su_lc_config_free(&c->cfg);
 	free(c);
 }

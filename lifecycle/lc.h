@@ -38,6 +38,14 @@ struct stepup_cases {
 	pthread_mutex_t deliver_mu;
 	void *http;                /* CURL *, made on first use */
 
+	/* A store failure with the same reason as the last one logged, less
+	 * than a minute later, is counted but not logged: a store that lost
+	 * its file fails every pass of the delivery thread. */
+	pthread_mutex_t log_mu;
+	char last_failure[256];
+	int64_t last_failure_ms;
+	unsigned failures_unlogged;
+
 	struct {
 		atomic_uint_fast64_t opened, otp_sent, otp_refused, otp_failed, activated, declined,
 			expired, notify_delivered, notify_retried, notify_gave_up, outbox_pending,
@@ -55,7 +63,9 @@ void su_lc_time(int64_t ms, char buf[32]);
 /* The plugin set with a reference for the caller (NULL when none). */
 stepup_plugins *su_lc_plugins(stepup_cases *c);
 
-/* Log a store failure (and count it). Returns rc. */
+/* Log a store failure (and count it): what failed and the store's reason
+ * (read on this thread, right after the failing call). The reason last
+ * logged, again within a minute, is counted, not logged. Returns rc. */
 int su_lc_store_failed(stepup_cases *c, int rc, const char *what);
 
 /* notify.c ------------------------------------------------------------------- */

@@ -78,11 +78,14 @@ void su_outbox_clear(su_outbox *o);
 typedef struct su_store su_store;
 
 /* Every function returns a stepup_status. Failures of the database itself
- * are STEPUP_EIO with a reason in the store's last error (see `error`). */
+ * are STEPUP_EIO with a reason in the store's last error (see `error`):
+ * the first failure of that call, kept per thread. Writes are refused
+ * (STEPUP_EIO) while `health` fails, and a write found afterwards to have
+ * gone into a file no longer at the path is reported failed. */
 typedef struct su_store_ops {
 	const char *name;
 	void (*close)(su_store *s);
-	/* The reason of the last STEPUP_EIO, copied into buf. */
+	/* The reason of the last STEPUP_EIO returned on this thread. */
 	void (*error)(su_store *s, char *buf, size_t size);
 
 	/* A new PENDING case and its first outbox rows. STEPUP_ECONFLICT
@@ -131,6 +134,11 @@ typedef struct su_store_ops {
 	 * pending; delete closed cases (and their finished rows) whose
 	 * updated_ms < before_ms (0: keep). *erased / *deleted may be NULL. */
 	int (*purge)(su_store *s, int64_t before_ms, unsigned *erased, unsigned *deleted);
+
+	/* Whether writes can be acknowledged: STEPUP_OK, or STEPUP_EIO with
+	 * the reason in buf (for SQLite: the database file was deleted,
+	 * moved or replaced under the process). Cheap: for readiness probes. */
+	int (*health)(su_store *s, char *buf, size_t size);
 } su_store_ops;
 
 struct su_store {
@@ -143,6 +151,12 @@ typedef struct su_store_config {
 	unsigned busy_timeout_ms;
 } su_store_config;
 
+/* Open (creating it if needed) after PRAGMA quick_check; a corrupt file
+ * is STEPUP_EIO with "the database is corrupt" and what was found. */
 int su_store_sqlite_open(const su_store_config *cfg, su_store **out, char *err, size_t errlen);
+/* Check the file at path without changing it or creating anything beside
+ * it: opened read-only, quick_check, schema version. STEPUP_OK when it
+ * does not exist; STEPUP_EIO (unreadable, corrupt), STEPUP_EVERSION. */
+int su_store_sqlite_check(const char *path, char *err, size_t errlen);
 
 #endif

@@ -17,14 +17,32 @@
  * deadlock and one gets SQLITE_BUSY at once, ignoring busy_timeout).
  *
  * The schema is versioned with PRAGMA user_version; a database written by
- * a newer schema is refused rather than misread. */
+ * a newer schema is refused rather than misread, and a corrupt one (PRAGMA
+ * quick_check) is refused at open rather than found by the first write.
+ *
+ * Errors: the message a caller gets (`error`) is the first failure of its
+ * call, taken from SQLite at the failing step, before a rollback can
+ * replace it ("database or disk is full", not "cannot rollback - no
+ * transaction is active"). It is kept per thread, so another thread's
+ * failure in between cannot replace it either.
+ *
+ * The file under us: SQLite keeps writing to the file it opened, so a
+ * database deleted, moved or replaced by another file under a running
+ * process would take every later commit with it into an unlinked inode.
+ * The device and inode of the path are recorded at open and compared with
+ * the path before and after every write: when they differ the write is
+ * refused (or, found after the commit, reported failed), so nothing is
+ * acknowledged that a restart would not find. A stat() costs about a
+ * microsecond next to a commit. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -131,18 +149,80 @@ typedef struct sq_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_COUNT];
 	pthread_mutex_t mu;
-	char last_err[256];
+	int failed;        /* the call under mu has recorded its error */
+	char *path;        /* as configured, made absolute */
+	dev_t dev;         /* the file opened, for same_file() */
+	ino_t ino;
 } sq_store;
+
+/* The reason of the last STEPUP_EIO a store call returned on this thread
+ * (callers read it right after the call, on the same thread). */
+static _Thread_local char last_err[256];
 
 static const char *const kind_names[] = { "webhook", "end_user", "inapp_start" };
 
 /* ---- plumbing -------------------------------------------------------------- */
 
-/* Record a database failure; always STEPUP_EIO. Caller holds mu. */
+/* Take the connection for one call: its first failure is yet to come. */
+static void lock(sq_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->failed = 0;
+}
+
+static void unlock(sq_store *s)
+{
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Record the call's failure, unless it already has one (a failed
+ * rollback after a failed commit must not hide why the commit failed);
+ * always STEPUP_EIO. Caller holds mu. */
+static int fail_msg(sq_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail_msg(sq_store *s, const char *fmt, ...)
+{
+	va_list ap;
+	if (s->failed)
+		return STEPUP_EIO;
+	s->failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(last_err, sizeof(last_err), fmt, ap);
+	va_end(ap);
+	return STEPUP_EIO;
+}
+
+/* A failure of the statement just stepped (before it is reset). */
 static int fail(sq_store *s, const char *what)
 {
-	snprintf(s->last_err, sizeof(s->last_err), "%s: %s", what, sqlite3_errmsg(s->db));
-	return STEPUP_EIO;
+	return fail_msg(s, "%s: %s (SQLite error %d)", what, sqlite3_errmsg(s->db),
+	                sqlite3_extended_errcode(s->db));
+}
+
+/* Whether the path still names the file we opened (see the top). */
+static int same_file(const sq_store *s, char *why, size_t size)
+{
+	struct stat st;
+	if (stat(s->path, &st) != 0) {
+		snprintf(why, size, "the database file %s is gone (%s): it was deleted or moved under the running process; writes are refused until it is back or the store is reopened",
+		         s->path, strerror(errno));
+		return 0;
+	}
+	if (st.st_dev != s->dev || st.st_ino != s->ino) {
+		snprintf(why, size, "the database file %s was replaced by another file under the running process; writes are refused until the store is reopened",
+		         s->path);
+		return 0;
+	}
+	return 1;
+}
+
+/* Before and after a write: STEPUP_OK while the file is ours. */
+static int check_file(sq_store *s)
+{
+	char why[sizeof(last_err)];
+	if (same_file(s, why, sizeof(why)))
+		return STEPUP_OK;
+	return fail_msg(s, "%s", why);
 }
 
 static sqlite3_stmt *stmt(sq_store *s, int k)
@@ -157,24 +237,27 @@ static sqlite3_stmt *stmt(sq_store *s, int k)
 static int exec(sq_store *s, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		fail(s, what);
+		sqlite3_reset(st);
+		return STEPUP_EIO;
+	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? STEPUP_OK : fail(s, what);
+	return STEPUP_OK;
 }
 
-static int begin(sq_store *s)
+/* A write outside a transaction (one statement is its own): the file
+ * checked before it and after it. */
+static int exec_write(sq_store *s, sqlite3_stmt *st, const char *what)
 {
-	return exec(s, stmt(s, S_BEGIN), "begin");
-}
-
-static int commit(sq_store *s)
-{
-	int rc = exec(s, stmt(s, S_COMMIT), "commit");
-	if (rc != STEPUP_OK)
-		exec(s, stmt(s, S_ROLLBACK), "rollback");
+	int rc = check_file(s);
+	if (rc == STEPUP_OK && (rc = exec(s, st, what)) == STEPUP_OK)
+		rc = check_file(s);
 	return rc;
 }
 
-/* Leave a failed transaction; keeps the first error. */
+/* Leave a failed transaction, if SQLite has not already (it rolls back by
+ * itself on some errors, disk full among them); keeps the first error. */
 static int rollback(sq_store *s, int rc)
 {
 	if (!sqlite3_get_autocommit(s->db)) {
@@ -183,6 +266,23 @@ static int rollback(sq_store *s, int rc)
 		sqlite3_reset(st);
 	}
 	return rc;
+}
+
+/* A write transaction starts only on our own file. */
+static int begin(sq_store *s)
+{
+	int rc = check_file(s);
+	return rc == STEPUP_OK ? exec(s, stmt(s, S_BEGIN), "begin") : rc;
+}
+
+/* Commit, and acknowledge only if the file is still ours afterwards: a
+ * commit into a file deleted or replaced meanwhile is lost at restart. */
+static int commit(sq_store *s)
+{
+	int rc = exec(s, stmt(s, S_COMMIT), "commit");
+	if (rc != STEPUP_OK)
+		return rollback(s, rc);
+	return check_file(s);
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -271,13 +371,11 @@ static int get_locked(sq_store *s, const char *id, su_case *out)
 	sqlite3_stmt *st = stmt(s, S_GET_CASE);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW)
 		row_to_case(st, out);
-		sqlite3_reset(st);
-		return STEPUP_OK;
-	}
+	rc = rc == SQLITE_ROW ? STEPUP_OK : rc == SQLITE_DONE ? STEPUP_ENOTFOUND : fail(s, "read case");
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? STEPUP_ENOTFOUND : fail(s, "read case");
+	return rc;
 }
 
 static int insert_outbox(sq_store *s, const su_outbox *ob, size_t nob)
@@ -304,10 +402,13 @@ static int insert_outbox(sq_store *s, const su_outbox *ob, size_t nob)
 
 static void sq_error(su_store *base, char *buf, size_t size)
 {
-	sq_store *s = SQ(base);
-	pthread_mutex_lock(&s->mu);
-	snprintf(buf, size, "%s", s->last_err[0] ? s->last_err : "no error");
-	pthread_mutex_unlock(&s->mu);
+	(void)base;
+	snprintf(buf, size, "%s", last_err[0] ? last_err : "no error");
+}
+
+static int sq_health(su_store *base, char *buf, size_t size)
+{
+	return same_file(SQ(base), buf, size) ? STEPUP_OK : STEPUP_EIO;
 }
 
 static int sq_insert(su_store *base, const su_case *c, const su_outbox *ob, size_t nob)
@@ -317,7 +418,7 @@ static int sq_insert(su_store *base, const su_case *c, const su_outbox *ob, size
 	int rc;
 
 	methods_text(c, methods, sizeof(methods));
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	if ((rc = begin(s)) != STEPUP_OK)
 		goto out;
 	sqlite3_stmt *st = stmt(s, S_INSERT_CASE);
@@ -349,13 +450,15 @@ static int sq_insert(su_store *base, const su_case *c, const su_outbox *ob, size
 	if (c->closed_ms)
 		sqlite3_bind_int64(st, 24, c->closed_ms);
 	int step = sqlite3_step(st);
+	if (step != SQLITE_DONE && step != SQLITE_CONSTRAINT)
+		fail(s, "insert case");
 	sqlite3_reset(st);
 	if (step == SQLITE_CONSTRAINT) {
 		rc = rollback(s, STEPUP_ECONFLICT);
 		goto out;
 	}
 	if (step != SQLITE_DONE) {
-		rc = rollback(s, fail(s, "insert case"));
+		rc = rollback(s, STEPUP_EIO);
 		goto out;
 	}
 	if ((rc = insert_outbox(s, ob, nob)) != STEPUP_OK) {
@@ -364,16 +467,16 @@ static int sq_insert(su_store *base, const su_case *c, const su_outbox *ob, size
 	}
 	rc = commit(s);
 out:
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
 static int sq_get(su_store *base, const char *id, su_case *out)
 {
 	sq_store *s = SQ(base);
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	int rc = get_locked(s, id, out);
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -383,7 +486,7 @@ static int sq_close_case(su_store *base, const su_case *c, const su_outbox *ob, 
 	sq_store *s = SQ(base);
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	if ((rc = begin(s)) != STEPUP_OK)
 		goto out;
 	sqlite3_stmt *st = stmt(s, S_CLOSE_CASE);
@@ -415,7 +518,7 @@ static int sq_close_case(su_store *base, const su_case *c, const su_outbox *ob, 
 	if ((rc = commit(s)) == STEPUP_OK && cur)
 		get_locked(s, c->decision_id, cur);
 out:
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -425,7 +528,7 @@ static int sq_reserve_send(su_store *base, const char *id, stepup_method m, unsi
 	sq_store *s = SQ(base);
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	sqlite3_stmt *st = stmt(s, S_RESERVE);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_ms);
@@ -433,26 +536,26 @@ static int sq_reserve_send(su_store *base, const char *id, stepup_method m, unsi
 	sqlite3_bind_text(st, 4, stepup_method_name(m), -1, SQLITE_STATIC);
 	/* One statement is its own transaction: the check and the count are
 	 * atomic, so concurrent sends can never exceed the limit. */
-	if ((rc = exec(s, st, "count OTP send")) == STEPUP_OK) {
+	if ((rc = exec_write(s, st, "count OTP send")) == STEPUP_OK) {
 		int changed = sqlite3_changes(s->db) > 0;
 		rc = get_locked(s, id, cur);
 		if (rc == STEPUP_OK && !changed)
 			rc = STEPUP_ECONFLICT;
 	}
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
 static int sq_finish_send(su_store *base, const char *id, stepup_method m, int ok)
 {
 	sq_store *s = SQ(base);
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	sqlite3_stmt *st = stmt(s, ok ? S_MARK_SENT : S_RELEASE);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (ok)
 		sqlite3_bind_int64(st, 2, 1u << m);
-	int rc = exec(s, st, ok ? "mark OTP sent" : "give back OTP send");
-	pthread_mutex_unlock(&s->mu);
+	int rc = exec_write(s, st, ok ? "mark OTP sent" : "give back OTP send");
+	unlock(s);
 	return rc;
 }
 
@@ -463,7 +566,7 @@ static int sq_list_due(su_store *base, int64_t now_ms, char (*ids)[SU_DECISION_I
 	int rc = STEPUP_OK, step;
 
 	*n = 0;
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	sqlite3_stmt *st = stmt(s, S_LIST_DUE);
 	sqlite3_bind_int64(st, 1, now_ms);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
@@ -472,7 +575,7 @@ static int sq_list_due(su_store *base, int64_t now_ms, char (*ids)[SU_DECISION_I
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = fail(s, "list due cases");
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -492,7 +595,7 @@ static int sq_claim(su_store *base, int64_t now_ms, int64_t after_id, int64_t le
 	char buf[32];
 
 	*n = 0;
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	if ((rc = begin(s)) != STEPUP_OK)
 		goto out;
 	sqlite3_stmt *st = stmt(s, after_id < 0 ? S_CLAIM : S_CLAIM_ALL);
@@ -518,11 +621,11 @@ static int sq_claim(su_store *base, int64_t now_ms, int64_t after_id, int64_t le
 			break;
 		}
 	}
-	sqlite3_reset(st);
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = step == SQLITE_NOMEM ? STEPUP_ENOMEM : fail(s, "claim notifications");
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		goto undo;
-	}
 	for (size_t i = 0; i < *n; i++) {
 		st = stmt(s, S_LEASE);
 		sqlite3_bind_int64(st, 1, out[i].id);
@@ -538,7 +641,7 @@ undo:
 		su_outbox_clear(&out[i]);
 	*n = 0;
 out:
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -546,15 +649,15 @@ static int finish_row(su_store *base, int k, int64_t id, unsigned attempts, int6
                       const char *why, const char *what)
 {
 	sq_store *s = SQ(base);
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	sqlite3_stmt *st = stmt(s, k);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, attempts);
 	sqlite3_bind_int64(st, 3, ms);
 	if (k != S_ACK)
 		bind_text(st, 4, why);
-	int rc = exec(s, st, what);
-	pthread_mutex_unlock(&s->mu);
+	int rc = exec_write(s, st, what);
+	unlock(s);
 	return rc;
 }
 
@@ -576,7 +679,7 @@ static int sq_give_up(su_store *s, int64_t id, unsigned attempts, int64_t now_ms
 /* A query with one integer result: STEPUP_ENOTFOUND when it is NULL. */
 static int one_int(sq_store *s, int k, int64_t *v, const char *what)
 {
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	sqlite3_stmt *st = stmt(s, k);
 	int step = sqlite3_step(st), rc = STEPUP_OK;
 	if (step != SQLITE_ROW)
@@ -586,7 +689,7 @@ static int one_int(sq_store *s, int k, int64_t *v, const char *what)
 	else
 		*v = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -609,7 +712,7 @@ static int sq_purge(su_store *base, int64_t before_ms, unsigned *erased, unsigne
 	int rc;
 	unsigned e = 0, d = 0;
 
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	if ((rc = begin(s)) != STEPUP_OK)
 		goto out;
 	if ((rc = exec(s, stmt(s, S_ERASE), "erase contacts")) != STEPUP_OK)
@@ -632,7 +735,7 @@ undo:
 	rollback(s, rc);
 	e = d = 0;
 out:
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	if (erased)
 		*erased = e;
 	if (deleted)
@@ -650,6 +753,7 @@ static void sq_close(su_store *base)
 	/* The last connection to close checkpoints the WAL and removes it. */
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
+	free(s->path);
 	free(s);
 }
 
@@ -670,9 +774,64 @@ static const su_store_ops sq_ops = {
 	.next_due = sq_next_due,
 	.pending = sq_pending,
 	.purge = sq_purge,
+	.health = sq_health,
 };
 
 /* ---- opening ---------------------------------------------------------------- */
+
+/* Why the database cannot be used, worded so an operator knows what to
+ * do: a corrupt file is told apart from everything else. */
+static void open_error(sqlite3 *db, const char *path, const char *what, char *err, size_t errlen)
+{
+	int code = db ? sqlite3_extended_errcode(db) : SQLITE_CANTOPEN;
+	const char *msg = db ? sqlite3_errmsg(db) : "cannot open";
+	if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
+		su_set_err(err, errlen,
+		           "%s: the database is corrupt (%s: %s): restore it from a backup or move it away",
+		           path, what, msg);
+	else
+		su_set_err(err, errlen, "%s: %s: %s (SQLite error %d)", path, what, msg, code);
+}
+
+/* PRAGMA quick_check (the b-trees and their indexes, without the costlier
+ * cross-checks of integrity_check): STEPUP_OK, or STEPUP_EIO with what it
+ * found. Its findings name pages, tables and indexes, never a value. */
+static int quick_check(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char found[400] = "";
+	size_t n = 0;
+	int step, rows = 0, ok = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &st, NULL) != SQLITE_OK) {
+		open_error(db, path, "quick_check", err, errlen);
+		return STEPUP_EIO;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		rows++;
+		if (v && strcmp((const char *)v, "ok") == 0)
+			ok = 1;
+		else if (n < sizeof(found))
+			n += (size_t)snprintf(found + n, sizeof(found) - n, "%s%s", n ? "; " : "",
+			                      v ? (const char *)v : "?");
+	}
+	if (step != SQLITE_DONE) {
+		open_error(db, path, "quick_check", err, errlen);
+		sqlite3_finalize(st);
+		return STEPUP_EIO;
+	}
+	sqlite3_finalize(st);
+	if (rows == 1 && ok)
+		return STEPUP_OK;
+	for (char *p = found; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	su_set_err(err, errlen,
+	           "%s: the database is corrupt (quick_check: %s): restore it from a backup or move it away",
+	           path, found[0] ? found : "no answer");
+	return STEPUP_EIO;
+}
 
 /* A pragma whose answer we check, e.g. journal_mode -> "wal". */
 static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
@@ -690,54 +849,74 @@ static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
 	return rc;
 }
 
-/* Create or check the schema, under a write lock so that two processes
- * opening a new file at once do not both create it. */
-static int setup_schema(sqlite3 *db, char *err, size_t errlen)
+/* The schema version of db: STEPUP_OK, STEPUP_EVERSION (newer than ours)
+ * or STEPUP_EIO, with the reason in err. */
+static int schema_version(sqlite3 *db, const char *path, long *version, char *err, size_t errlen)
 {
 	char v[32];
+	if (pragma_text(db, "PRAGMA user_version", v, sizeof(v)) != SQLITE_OK) {
+		open_error(db, path, "read schema version", err, errlen);
+		return STEPUP_EIO;
+	}
+	*version = strtol(v, NULL, 10);
+	if (*version > SCHEMA_VERSION) {
+		su_set_err(err, errlen,
+		           "%s: schema version %ld was written by a newer stepup (this one knows %d)", path,
+		           *version, SCHEMA_VERSION);
+		return STEPUP_EVERSION;
+	}
+	return STEPUP_OK;
+}
+
+/* Create or check the schema, under a write lock so that two processes
+ * opening a new file at once do not both create it. */
+static int setup_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	long version;
 	int rc;
 
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		su_set_err(err, errlen, "lock for schema: %s", sqlite3_errmsg(db));
+		open_error(db, path, "lock for schema", err, errlen);
 		return STEPUP_EIO;
 	}
-	if (pragma_text(db, "PRAGMA user_version", v, sizeof(v)) != SQLITE_OK) {
-		su_set_err(err, errlen, "read schema version: %s", sqlite3_errmsg(db));
-		rc = STEPUP_EIO;
+	if ((rc = schema_version(db, path, &version, err, errlen)) != STEPUP_OK)
 		goto undo;
-	}
-	long version = strtol(v, NULL, 10);
-	if (version > SCHEMA_VERSION) {
-		su_set_err(err, errlen, "schema version %ld was written by a newer stepup (this one knows %d)",
-		           version, SCHEMA_VERSION);
-		rc = STEPUP_EVERSION;
-		goto undo;
-	}
 	if (version == 0) {
-		char *msg = NULL;
-		if (sqlite3_exec(db, schema_v1, NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, &msg) != SQLITE_OK) {
-			su_set_err(err, errlen, "create schema: %s", msg ? msg : sqlite3_errmsg(db));
-			sqlite3_free(msg);
+		if (sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK) {
+			open_error(db, path, "create schema", err, errlen);
 			rc = STEPUP_EIO;
 			goto undo;
 		}
 	}
 	/* Later versions migrate here, one step at a time, in this transaction. */
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		su_set_err(err, errlen, "commit schema: %s", sqlite3_errmsg(db));
-		return STEPUP_EIO;
+		open_error(db, path, "commit schema", err, errlen);
+		rc = STEPUP_EIO;
+		goto undo;
 	}
 	return STEPUP_OK;
 undo:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
+}
+
+/* path, absolute (the process may change directory later); malloc'd. */
+static char *absolute(const char *path)
+{
+	char cwd[4096];
+	char *abs = NULL;
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	return asprintf(&abs, "%s/%s", cwd, path) < 0 ? NULL : abs;
 }
 
 int su_store_sqlite_open(const su_store_config *cfg, su_store **out, char *err, size_t errlen)
 {
 	sq_store *s;
 	char v[32];
+	struct stat st;
 	int rc = STEPUP_EIO, fd;
 
 	*out = NULL;
@@ -753,20 +932,30 @@ int su_store_sqlite_open(const su_store_config *cfg, su_store **out, char *err, 
 		return STEPUP_ENOMEM;
 	s->base.ops = &sq_ops;
 	pthread_mutex_init(&s->mu, NULL);
+	if (!(s->path = absolute(cfg->path))) {
+		rc = STEPUP_ENOMEM;
+		goto fail;
+	}
 	/* NOMUTEX: our own mutex serialises the connection. */
 	if (sqlite3_open_v2(cfg->path, &s->db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
-		su_set_err(err, errlen, "%s: %s", cfg->path,
-		           s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		open_error(s->db, cfg->path, "open", err, errlen);
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, (int)cfg->busy_timeout_ms);
 	sqlite3_extended_result_codes(s->db, 0);
-	if (pragma_text(s->db, "PRAGMA journal_mode = WAL", v, sizeof(v)) != SQLITE_OK ||
-	    strcmp(v, "wal") != 0) {
-		su_set_err(err, errlen, "%s: cannot use WAL mode (%s)", cfg->path,
-		           v[0] ? v : sqlite3_errmsg(s->db));
+	/* Before anything writes: a corrupt file is refused with a reason at
+	 * start, not found by the first case that lands on a bad page. */
+	if ((rc = quick_check(s->db, cfg->path, err, errlen)) != STEPUP_OK)
+		goto fail;
+	rc = STEPUP_EIO;
+	if (pragma_text(s->db, "PRAGMA journal_mode = WAL", v, sizeof(v)) != SQLITE_OK) {
+		open_error(s->db, cfg->path, "cannot use WAL mode", err, errlen);
+		goto fail;
+	}
+	if (strcmp(v, "wal") != 0) {
+		su_set_err(err, errlen, "%s: cannot use WAL mode (%s)", cfg->path, v);
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, cfg->synchronous_full ? "PRAGMA synchronous = FULL"
@@ -774,25 +963,101 @@ int su_store_sqlite_open(const su_store_config *cfg, su_store **out, char *err, 
 	                 NULL, NULL, NULL) != SQLITE_OK ||
 	    /* Erased contacts are overwritten, not just unlinked from the b-tree. */
 	    sqlite3_exec(s->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL) != SQLITE_OK) {
-		su_set_err(err, errlen, "%s: %s", cfg->path, sqlite3_errmsg(s->db));
+		open_error(s->db, cfg->path, "settings", err, errlen);
 		goto fail;
 	}
-	if ((rc = setup_schema(s->db, err, errlen)) != STEPUP_OK) {
-		char msg[200];
-		snprintf(msg, sizeof(msg), "%s", err ? err : "");
-		su_set_err(err, errlen, "%s: %s", cfg->path, msg);
+	if ((rc = setup_schema(s->db, cfg->path, err, errlen)) != STEPUP_OK)
 		goto fail;
-	}
 	rc = STEPUP_EIO;
 	for (int k = 0; k < S_COUNT; k++)
 		if (sqlite3_prepare_v3(s->db, statement_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &s->st[k],
 		                       NULL) != SQLITE_OK) {
-			su_set_err(err, errlen, "%s: prepare: %s", cfg->path, sqlite3_errmsg(s->db));
+			open_error(s->db, cfg->path, "prepare", err, errlen);
 			goto fail;
 		}
+	/* The file SQLite has open (it is open, so the path names it now). */
+	if (stat(s->path, &st) != 0) {
+		su_set_err(err, errlen, "%s: %s", cfg->path, strerror(errno));
+		goto fail;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
 	*out = &s->base;
 	return STEPUP_OK;
 fail:
 	sq_close(&s->base);
+	return rc;
+}
+
+/* "file:" URI of path with query (SQLite's URI rules: %, ? and # escaped). */
+static char *file_uri(const char *path, const char *query)
+{
+	size_t n = strlen(path), o = 0;
+	char *u = malloc(5 + 3 * n + strlen(query) + 1);
+	if (!u)
+		return NULL;
+	memcpy(u, "file:", 5);
+	o = 5;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)path[i];
+		if (ch == '%' || ch == '?' || ch == '#') {
+			o += (size_t)sprintf(u + o, "%%%02X", ch);
+		} else
+			u[o++] = (char)ch;
+	}
+	strcpy(u + o, query);
+	return u;
+}
+
+static int exists(const char *path, const char *suffix)
+{
+	char p[4200];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &st) == 0;
+}
+
+int su_store_sqlite_check(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	sqlite3 *db = NULL;
+	char *uri;
+	long version;
+	int rc;
+
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return STEPUP_OK;  /* created at the first open */
+		su_set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return STEPUP_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		su_set_err(err, errlen, "%s: not a regular file", path);
+		return STEPUP_EIO;
+	}
+	/* Commits not yet checkpointed are in the -wal file, read through the
+	 * -shm index: with both there (a process has it open, or crashed),
+	 * open read-only through them. Without them the main file is the
+	 * whole database (a clean close removes both), and it is opened
+	 * immutable: a read-only open would create a -wal and a -shm beside
+	 * it, owned by whoever runs the check. */
+	int live = exists(path, "-wal") && exists(path, "-shm");
+	if (!(uri = file_uri(path, live ? "?mode=ro" : "?immutable=1")))
+		return STEPUP_ENOMEM;
+	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	free(uri);
+	if (rc != SQLITE_OK) {
+		open_error(db, path, "open read-only", err, errlen);
+		sqlite3_close(db);
+		return STEPUP_EIO;
+	}
+	/* Never checkpoint into the file we only check. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_busy_timeout(db, 2000);
+	rc = quick_check(db, path, err, errlen);
+	if (rc == STEPUP_OK)
+		rc = schema_version(db, path, &version, err, errlen);
+	sqlite3_close(db);
 	return rc;
 }

@@ -21,11 +21,12 @@ int cli_plugins(const char *path, stepup_plugins **out);
 /* Load rules (source or bundle) and settings into an engine; prints the
  * problem and returns NULL on failure. Plugins come from `plugins` (a
  * configuration file) when given, else from the settings file's
- * "plugins" section: the rules may call their functions. */
-stepup_engine *cli_engine(const char *rules, const char *settings, const char *plugins);
-/* Does the file start with a bundle's magic? (0 when unreadable: the
- * compiler then says why.) */
-int cli_is_bundle(const char *path);
+ * "plugins" section: the rules may call their functions. `flags` are
+ * STEPUP_LOAD_* (--allow-empty). */
+stepup_engine *cli_engine(const char *rules, const char *settings, const char *plugins, unsigned flags);
+/* A whole file, read without blocking on a FIFO or a device (refused:
+ * not a regular file); NULL after printing why. malloc'd, NUL-terminated. */
+char *cli_read_file(const char *path, size_t *len);
 /* Read one line of any length; returns its length or -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 

@@ -5,17 +5,20 @@
 
 #include "cli.h"
 
-#define CHECK_USAGE "usage: stepup check [--plugins CONFIG.json] FILE...\n"
+#define CHECK_USAGE "usage: stepup check [--plugins CONFIG.json] [--allow-empty] FILE...\n"
 
 int cmd_check(int argc, char **argv)
 {
 	const char *plugins = NULL;
 	stepup_plugins *pl = NULL;
 	int status = 0, nfiles = 0;
+	unsigned flags = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
 			plugins = argv[++i];
+		else if (strcmp(argv[i], "--allow-empty") == 0)
+			flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else if (argv[i][0] == '-') {
 			fprintf(stderr, "stepup check: unknown option %s\n" CHECK_USAGE, argv[i]);
 			return 2;
@@ -34,6 +37,8 @@ int cmd_check(int argc, char **argv)
 			i++;
 			continue;
 		}
+		if (strcmp(argv[i], "--allow-empty") == 0)
+			continue;
 		stepup_compiler *c = stepup_compiler_new();
 		stepup_ruleset *rs = NULL;
 		if (!c) {
@@ -41,6 +46,7 @@ int cmd_check(int argc, char **argv)
 			break;
 		}
 		stepup_compiler_set_plugins(c, pl);
+		stepup_compiler_set_flags(c, flags);
 		stepup_compiler_add_file(c, argv[i]);
 		int rc = stepup_compiler_compile(c, &rs);
 		size_t errors = cli_print_diags(c);
@@ -76,6 +82,8 @@ int cmd_compile(int argc, char **argv)
 			plugins = argv[++i];
 		else if (strcmp(argv[i], "-S") == 0)
 			dump = 1;
+		else if (strcmp(argv[i], "--allow-empty") == 0)
+			stepup_compiler_set_flags(c, STEPUP_LOAD_ALLOW_EMPTY);
 		else if (argv[i][0] == '-') {
 			fprintf(stderr, "stepup compile: unknown option %s\n", argv[i]);
 			stepup_compiler_free(c);
@@ -86,7 +94,7 @@ int cmd_compile(int argc, char **argv)
 		}
 	}
 	if (!nsrc || (!out && !dump)) {
-		fprintf(stderr, "usage: stepup compile [--plugins CONFIG.json] FILE... -o OUT.bundle [-S]\n");
+		fprintf(stderr, "usage: stepup compile [--plugins CONFIG.json] [--allow-empty] FILE... -o OUT.bundle [-S]\n");
 		stepup_compiler_free(c);
 		return 2;
 	}

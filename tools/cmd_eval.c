@@ -10,6 +10,7 @@
 struct opts {
 	const char *rules, *config, *plugins, *input;
 	int explain, json;
+	unsigned flags;  /* STEPUP_LOAD_* */
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
@@ -26,6 +27,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 			o->explain = 1;
 		else if (strcmp(argv[i], "--json") == 0)
 			o->json = 1;
+		else if (strcmp(argv[i], "--allow-empty") == 0)
+			o->flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "%s", usage);
 			return -1;
@@ -53,9 +56,9 @@ int cmd_eval(int argc, char **argv)
 	int failed = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup eval --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--explain] [INPUT.jsonl]\n") < 0)
+	               "usage: stepup eval --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--explain] [INPUT.jsonl]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins);
+	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins, o.flags);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {
@@ -185,9 +188,9 @@ int cmd_explain(int argc, char **argv)
 	int status = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup explain --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--json] [INPUT.json]\n") < 0)
+	               "usage: stepup explain --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--json] [INPUT.json]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins);
+	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins, o.flags);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {

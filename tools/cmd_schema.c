@@ -207,17 +207,25 @@ int cmd_schema(int argc, char **argv)
 		free(files);
 		return 2;
 	}
-	if (nfiles == 1 && cli_is_bundle(files[0])) {
+	/* Read once (a FIFO is refused, not waited on); a bundle is detected
+	 * by its magic. A schema file may declare fields and no rules. */
+	size_t len = 0;
+	char *first = nfiles == 1 ? cli_read_file(files[0], &len) : NULL;
+	if (nfiles == 1 && !first) {
+		/* cli_read_file said why */
+	} else if (first && len >= 8 && memcmp(first, "STEPUPB", 7) == 0) {
 		char err[512];
-		if (stepup_ruleset_load_flags(files[0], pl, STEPUP_LOAD_ALLOW_EMPTY, &rs, err, sizeof(err)) != STEPUP_OK)
-			fprintf(stderr, "stepup schema: %s\n", err);
+		if (stepup_ruleset_load_bundle_flags(first, len, STEPUP_LOAD_ALLOW_EMPTY, &rs, err, sizeof(err)) !=
+		    STEPUP_OK)
+			fprintf(stderr, "stepup schema: %s: %s\n", files[0], err);
 	} else {
-		/* A schema file may declare fields and no rules. */
 		stepup_compiler *c = stepup_compiler_new();
 		if (c) {
 			stepup_compiler_set_plugins(c, pl);
 			stepup_compiler_set_flags(c, STEPUP_LOAD_ALLOW_EMPTY);
-			for (size_t i = 0; i < nfiles; i++)
+			if (first)
+				stepup_compiler_add_source(c, files[0], first, len);
+			for (size_t i = first ? 1 : 0; i < nfiles; i++)
 				stepup_compiler_add_file(c, files[i]);
 			if (!nfiles)
 				stepup_compiler_add_source(c, "(default schema)", "", 0);
@@ -226,6 +234,7 @@ int cmd_schema(int argc, char **argv)
 			stepup_compiler_free(c);
 		}
 	}
+	free(first);
 	if (rs)
 		rc = strcmp(format, "json") == 0 ? print_json(rs)
 		   : strcmp(format, "markdown") == 0 ? print_markdown(rs) : print_text(rs);

@@ -145,6 +145,7 @@ int cmd_test(int argc, char **argv)
 {
 	const char *rules = NULL, *config = NULL, *plugins = NULL;
 	int passed = 0, failed = 0, verbose = 0, nfiles = 0;
+	unsigned flags = 0;
 	char **files = calloc((size_t)argc, sizeof(char *));
 
 	if (!files)
@@ -158,15 +159,17 @@ int cmd_test(int argc, char **argv)
 			plugins = argv[++i];
 		else if (strcmp(argv[i], "-v") == 0)
 			verbose = 1;
+		else if (strcmp(argv[i], "--allow-empty") == 0)
+			flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else
 			files[nfiles++] = argv[i];
 	}
 	if (!rules || !nfiles) {
-		fprintf(stderr, "usage: stepup test --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [-v] TESTS.jsonl...\n");
+		fprintf(stderr, "usage: stepup test --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [-v] TESTS.jsonl...\n");
 		free(files);
 		return 2;
 	}
-	stepup_engine *e = cli_engine(rules, config, plugins);
+	stepup_engine *e = cli_engine(rules, config, plugins, flags);
 	stepup_request *r = stepup_request_new();
 	stepup_decision *d = stepup_decision_new();
 	if (!e || !r || !d) {

@@ -25,7 +25,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "Every command but version also takes --plugins CONFIG.json: the plugins of that\n"
 	      "file's \"plugins\" section, whose functions rules may call (plugin.function(...)).\n"
-	      "eval, explain and test load the plugins of the SETTINGS file by default.\n",
+	      "eval, explain and test load the plugins of the SETTINGS file by default.\n"
+	      "A ruleset with no rules would approve every request and is refused unless\n"
+	      "--allow-empty is given (check, compile, eval, explain, test).\n",
 	      f);
 }
 

@@ -2,8 +2,11 @@
  *
  * A reload compiles rules and loads plugins, which can take a while; the
  * request is parked (its worker thread serves other connections
- * meanwhile) and the main thread, which runs every reload, wakes it with
- * the result. */
+ * meanwhile) and woken with the result when its reload is over (reload.h).
+ * The body is optional: {} or {"force": true}, which skips the reload
+ * guards for a deliberate change (logged with who asked). */
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,12 +42,32 @@ void h_admin_reload(const http_req *rq, http_resp *rs)
 {
 	reload_job *j = *rq->job;
 	if (!rq->resumed) {
+		int force = 0;
+		if (rq->body_len) {
+			json_t *b = json_loadb(rq->body, rq->body_len, 0, NULL);
+			json_t *f = json_object_get(b, "force");
+			int ok = json_is_object(b) && json_object_size(b) == (f ? 1u : 0u) &&
+			         (!f || json_is_boolean(f));
+			force = ok && json_is_true(f);
+			json_decref(b);
+			if (!ok) {
+				http_error(rs, 400, RJ_BAD_REQUEST, "bad_request",
+				           "the body must be empty, {} or {\"force\": true}");
+				rs->log_field = "force";
+				return;
+			}
+		}
 		j = calloc(1, sizeof(*j));
 		if (!j) {
 			http_error(rs, 500, RJ_INTERNAL, "internal", "out of memory");
 			return;
 		}
 		j->handle = rq->impl;
+		j->force = force;
+		/* Who asked, for the log of a forced reload: the client address
+		 * and how it was let in (the token itself is never logged). */
+		snprintf(j->who, sizeof(j->who), "%s via %s", rq->peer ? rq->peer : "?",
+		         http_header(rq, "Authorization") ? "admin token" : "loopback");
 		*rq->job = j;
 		rs->suspend = 1;
 		rs->after_suspend = post;

@@ -32,9 +32,9 @@ typedef struct lc_job {
 	 * is parked; writable, so the OTP in it can be wiped. */
 	char *body;
 	size_t len;
-	/* 64 is the longest decision id; one more makes a longer one fail the
-	 * library's check instead of matching a truncated id. */
-	char id[66];
+	/* The path's decision id, whole (malloc'd): the library checks it
+	 * for a card number and its form, and quotes it only when valid. */
+	char *id;
 	int refused;        /* the pool was stopping: not served */
 	int http;
 	char *out;          /* the library's body (malloc'd) */
@@ -94,6 +94,7 @@ static void destroy(work *w)
 {
 	lc_job *j = (lc_job *)w;
 	free(j->out);
+	free(j->id);
 	free(j);
 }
 
@@ -141,19 +142,6 @@ static void answer(const http_req *rq, http_resp *rs)
 	workq_done(&j->w);
 }
 
-/* libstepup's "no case" message names the id asked for. Ours start with
- * "dcs_"; a path of 13 to 19 digits is a card number sent by mistake and
- * must not come back in a response. */
-static int looks_like_pan(const char *s, size_t n)
-{
-	if (n < 13 || n > 19)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 static void park(const http_req *rq, http_resp *rs, enum op op)
 {
 	unsigned depth = APP.boot->limits.max_json_depth;
@@ -180,15 +168,10 @@ static void park(const http_req *rq, http_resp *rs, enum op op)
 	j->op = op;
 	j->body = (char *)rq->body;
 	j->len = rq->body_len;
-	if (op == OP_GET) {
-		if (looks_like_pan(rq->params[0], rq->param_len[0])) {
-			free(j);
-			http_error(rs, 404, -1, "case_not_found", "no case for this decision id");
-			return;
-		}
-		size_t n = rq->param_len[0] < sizeof(j->id) - 1 ? rq->param_len[0] : sizeof(j->id) - 1;
-		memcpy(j->id, rq->params[0], n);
-		j->id[n] = '\0';
+	if (op == OP_GET && !(j->id = strndup(rq->params[0], rq->param_len[0]))) {
+		free(j);
+		http_error(rs, 500, RJ_INTERNAL, "internal", "out of memory");
+		return;
 	}
 	*rq->job = j;
 	rs->suspend = 1;

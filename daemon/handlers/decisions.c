@@ -66,8 +66,10 @@ int json_too_deep(const char *s, size_t n, unsigned max)
 }
 
 /* One decision log line: facts about the decision, no request data but
- * the request id (validated by the library: printable, not a card number). */
-static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns)
+ * the request id (validated by the library: printable, not a card number).
+ * "delivered":false marks a decision whose answer never reached the
+ * client (server.c); the key is absent otherwise. */
+static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns, int delivered)
 {
 	char ts[32];
 	dbuf *b = &s->line;
@@ -102,6 +104,8 @@ static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns)
 	}
 	dbuf_puts(b, "],\"latency_us\":");
 	dbuf_u64(b, latency_ns / 1000u);
+	if (!delivered)
+		dbuf_puts(b, ",\"delivered\":false");
 	dbuf_puts(b, "}\n");
 	if (!b->failed)
 		dlog_append(b->s, b->len);
@@ -114,6 +118,7 @@ typedef struct rec_job {
 	gen *g;             /* the generation that decided, held until answered */
 	const char *out;    /* the response, in s->d */
 	size_t outlen;
+	uint64_t took;      /* request line to answer, case stored */
 	int refused;        /* the pool was stopping */
 	int rc;
 	char err[256];
@@ -144,7 +149,7 @@ static void rec_post(void *arg)
 }
 
 /* Decided 200: metrics, the over-deadline warning, the decision log. */
-static void decided(struct scratch *s, gen *g, uint64_t took)
+static void decided(struct scratch *s, gen *g, uint64_t took, int delivered)
 {
 	const struct cfg_limits *l = &APP.boot->limits;
 	met_decision(g->stats, s->d, took);
@@ -157,7 +162,7 @@ static void decided(struct scratch *s, gen *g, uint64_t took)
 		       LU("deadline_ms", l->decision_deadline_ms), LOG_END);
 	}
 	if (dlog_enabled())
-		log_line(s, g, took);
+		log_line(s, g, took, delivered);
 }
 
 /* Park the request; takes s (from the thread) and the reference on g.
@@ -186,6 +191,14 @@ static int park_record(const http_req *rq, http_resp *rs, struct scratch *s, gen
 	return 0;
 }
 
+/* The answer of a recorded YELLOW decision went out, or could not. */
+static void recorded(void *arg, int delivered)
+{
+	rec_job *j = arg;
+	decided(j->s, j->g, j->took, delivered);
+	workq_done(&j->w);
+}
+
 static void answer_recorded(const http_req *rq, http_resp *rs)
 {
 	rec_job *j = *rq->job;
@@ -199,10 +212,16 @@ static void answer_recorded(const http_req *rq, http_resp *rs)
 		http_error(rs, 503, RJ_CASE_STORE, "store_unavailable",
 		           "the step-up case could not be stored, so no step-up is promised; retry");
 	} else {
-		/* Copied: the objects become a spare, for any thread, below. The
-		 * latency includes storing the case: the TSP waited for it. */
+		/* Copied: the objects become a spare, for any thread, once
+		 * recorded. The latency includes storing the case: the TSP
+		 * waited for it. Its case is stored whatever happens to the
+		 * answer, so the decision log gets its line either way, saying
+		 * whether the answer reached the client (recorded()). */
 		dbuf_put(&rs->body, j->out, j->outlen);
-		decided(j->s, j->g, mono_ns() - rq->start_ns);
+		j->took = mono_ns() - rq->start_ns;
+		rs->sent = recorded;
+		rs->sent_arg = j;
+		return;
 	}
 	workq_done(&j->w);
 }
@@ -250,7 +269,7 @@ void h_decisions(const http_req *rq, http_resp *rs)
 		}
 		rs->borrowed = out;
 		rs->borrowed_len = outlen;
-		decided(s, g, took);
+		decided(s, g, took, 1);
 		break;
 	case STEPUP_EBADREQ:
 		rs->status = 400;

@@ -13,6 +13,11 @@
  *                 --in-app proof saying DECLINED--> DECLINED
  *                 --ttl passed--> EXPIRED
  *
+ * CARD NUMBERS: a card number (docs/pci.md, stepup_card_number_find) in
+ * any string, number or key of a JSON call's body, or in the decision id
+ * of a case read, is refused with 400 bad_request naming the field; it is
+ * never quoted back, stored, logged, or handed to a plugin or a webhook.
+ *
  * The API mirrors the HTTP contract of stepupd (POST /v1/otp-deliveries,
  * POST /v1/activations, GET /v1/cases/{decision_id}): JSON in, JSON out,
  * plus the HTTP status to answer, so that a daemon is a thin layer and an
@@ -78,8 +83,9 @@ typedef struct stepup_cases stepup_cases;
  * channels; the handle takes its own reference. log may be NULL. Unknown
  * keys and bad values are STEPUP_ECONFIG naming the key; no "cases"
  * section is STEPUP_ENOTFOUND (the caller decides whether the lifecycle is
- * optional); a database that cannot be opened or was written by a newer
- * schema is STEPUP_EIO / STEPUP_EVERSION. */
+ * optional); a database that cannot be opened, is corrupt (PRAGMA
+ * quick_check, run at every open) or was written by a newer schema is
+ * STEPUP_EIO / STEPUP_EVERSION. */
 int stepup_cases_open(const char *config_json, const char *base_dir, stepup_plugins *plugins,
                       stepup_log_fn log, void *log_ctx, stepup_cases **out,
                       char *err, size_t errlen);
@@ -143,9 +149,31 @@ int stepup_cases_tick(stepup_cases *c, unsigned *expired);
 
 /* Try every pending notification now (ignoring its backoff) and wait up to
  * timeout_ms until none is pending: STEPUP_OK, or STEPUP_ETIMEOUT with the
- * rest still queued (kept for the next start). For shutdown and tests.
+ * rest still queued (kept for the next start), or at once STEPUP_EIO when
+ * stepup_cases_health() fails. For shutdown and tests.
  * Without a background thread the deliveries run on the caller's thread. */
 int stepup_cases_flush(stepup_cases *c, unsigned timeout_ms);
+
+/* Whether the store can acknowledge writes: STEPUP_OK, or STEPUP_EIO with
+ * the reason in err (may be NULL). Today that means the database file is
+ * still the one opened: a file deleted, moved or replaced under the
+ * process would take every later commit with it into an unlinked file,
+ * so writes are then refused (the JSON calls answer 503
+ * store_unavailable, stepup_cases_record fails) and this call says why,
+ * for a readiness probe. Cheap (one stat()); safe from any thread. */
+int stepup_cases_health(stepup_cases *c, char *err, size_t errlen);
+
+/* Check the database of the "cases" section in config_json without
+ * changing it or creating anything beside it (for a --check-config): when
+ * the file exists it is opened read-only, checked with PRAGMA quick_check
+ * and its schema version read. STEPUP_OK (also when the file does not
+ * exist yet: the first open creates it); STEPUP_ENOTFOUND without a
+ * "cases" section; STEPUP_ECONFIG for a bad section; STEPUP_EIO for a
+ * file that cannot be read or is corrupt ("the database is corrupt" and
+ * what quick_check found); STEPUP_EVERSION for a newer schema.
+ * stepup_cases_open() runs the same quick_check before using a file. */
+int stepup_cases_check_store(const char *config_json, const char *base_dir, char *err,
+                             size_t errlen);
 
 /* Counters since open (monotonic) and two gauges, for metrics. */
 typedef struct stepup_cases_stats {

@@ -33,6 +33,8 @@
  *    `size` (set it to sizeof the struct you compiled against).
  *
  * ABI bump log (newest first; one line per bump, dated):
+ *   1.1  2026-12-07  host API: card_number_find (the host's one
+ *                    card-number policy, docs/pci.md).
  *   1.0  2026-11-22  initial ABI: descriptor, host API (log, alloc, free,
  *                    now_ms), rule functions, OTP channel, in-app,
  *                    customer-service routing.
@@ -97,7 +99,7 @@ extern "C" {
 #endif
 
 #define STEPUP_PLUGIN_ABI_MAJOR 1
-#define STEPUP_PLUGIN_ABI_MINOR 0
+#define STEPUP_PLUGIN_ABI_MINOR 1
 
 /* The one exported symbol's name, for the host's dlsym(). */
 #define STEPUP_PLUGIN_SYMBOL "stepup_plugin"
@@ -143,6 +145,14 @@ typedef struct stepup_host_api {
 	void (*free)(void *ptr);
 	/* Milliseconds on the clock deadlines are expressed in (monotonic). */
 	int64_t (*now_ms)(void);
+	/* --- 1.1 --- */
+	/* The host's one card-number policy (docs/pci.md): 1 when
+	 * text[0..len) holds a card number, else 0; *start and *end (either
+	 * may be NULL) get the byte span of the first one. A plugin uses it
+	 * before it stores, logs or forwards text it did not make, and to
+	 * refuse a card number where none belongs. Thread-safe. Check
+	 * `size` first: hosts before 1.1 do not have it. */
+	int (*card_number_find)(const char *text, size_t len, size_t *start, size_t *end);
 } stepup_host_api;
 
 /* ---- per-call context ----------------------------------------------------

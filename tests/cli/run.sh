@@ -59,6 +59,7 @@ lines_of() { wc -l <"$1" | tr -d ' '; }
 strip_ids() { sed -e 's/"decision_id":"[^"]*",\{0,1\}//' "$1"; }
 
 cd "$T" || exit 99
+one0='{"request_id":"x","channel":"XPAY_WALLET"}'
 
 # ---- check ----------------------------------------------------------------
 run check "$RULES"
@@ -90,6 +91,70 @@ run check "$T/no-such-file.rules"
 check "check on a missing file fails with a message" bash -c '[ "$1" -eq 1 ] && grep -q "no-such-file.rules" "$2"' _ "$rc" "$T/err"
 run check
 check "check without a file is a usage error (exit 2)" rc_is 2
+
+# ---- fail closed: rulesets with no rules (issue 9) ---------------------------
+# An emptied file would approve every request: every command refuses it with
+# the library's message unless --allow-empty is given.
+EMPTY_MSG='the ruleset has no rules: it would approve every request'
+: >"$T/empty0.rules"
+printf '  \n\t\n\n' >"$T/empty-blank.rules"
+printf '# all rules were here\n  # and here\n' >"$T/empty-comments.rules"
+printf 'ruleset "only-constants"\nlet MAX = 3\nmethod OTP_SMS always\n' >"$T/empty-decls.rules"
+for f in empty0 empty-blank empty-comments empty-decls; do
+	run check "$T/$f.rules"
+	if [ "$rc" -eq 1 ] && err_has "$EMPTY_MSG" && out_lacks ': ok:'; then
+		ok "check refuses $f.rules (exit 1, the library's message)"
+	else
+		bad "check refuses $f.rules (exit 1, the library's message)" "rc=$rc" "stdout: $(head -c 300 "$T/out")" \
+			"stderr: $(head -c 300 "$T/err")"
+	fi
+done
+run check --allow-empty "$T/empty-comments.rules"
+check "check --allow-empty accepts a comment-only file" bash -c '[ "$1" -eq 0 ] && grep -q ": ok: .* 0 rules" "$2"' _ "$rc" "$T/out"
+run compile "$T/empty0.rules" -o "$T/empty.bundle"
+check "compile refuses an empty file and writes nothing" \
+	bash -c '[ "$1" -eq 1 ] && [ ! -e "$2" ] && grep -q "$3" "$4"' _ "$rc" "$T/empty.bundle" "$EMPTY_MSG" "$T/err"
+run compile --allow-empty "$T/empty0.rules" -o "$T/empty.bundle"
+check "compile --allow-empty writes an empty bundle" bash -c '[ "$1" -eq 0 ] && [ -s "$2" ]' _ "$rc" "$T/empty.bundle"
+closed='{"request_id":"closed-1","channel":"XPAY_WALLET","card":{"state":"CLOSED"}}'
+for rules in "$T/empty-blank.rules" "$T/empty.bundle"; do
+	run eval --rules "$rules" <<<"$closed"
+	check "eval refuses $(basename "$rules") and decides nothing" \
+		bash -c '[ "$1" -eq 2 ] && [ ! -s "$2" ] && grep -q "no rules" "$3"' _ "$rc" "$T/out" "$T/err"
+	run eval --allow-empty --rules "$rules" <<<"$closed"
+	check "eval --allow-empty on $(basename "$rules") decides (GREEN: nothing fires)" \
+		bash -c '[ "$1" -eq 0 ] && grep -q "\"decision\":\"GREEN\"" "$2"' _ "$rc" "$T/out"
+	run explain --rules "$rules" <<<"$closed"
+	check "explain refuses $(basename "$rules")" bash -c '[ "$1" -eq 2 ] && grep -q "no rules" "$2"' _ "$rc" "$T/err"
+	run explain --allow-empty --rules "$rules" <<<"$closed"
+	check "explain --allow-empty on $(basename "$rules")" rc_is 0
+	printf '{"name":"closed","request":%s,"expect":{"decision":"GREEN"}}\n' "$closed" >"$T/empty.tests.jsonl"
+	run test --rules "$rules" "$T/empty.tests.jsonl"
+	check "test refuses $(basename "$rules")" bash -c '[ "$1" -eq 2 ] && grep -q "no rules" "$2"' _ "$rc" "$T/err"
+	run test --allow-empty --rules "$rules" "$T/empty.tests.jsonl"
+	check "test --allow-empty on $(basename "$rules")" bash -c '[ "$1" -eq 0 ] && grep -q "^1 passed, 0 failed" "$2"' _ "$rc" "$T/out"
+done
+
+# ---- special files: a FIFO nobody writes fails at once (issue 9) ----------------
+# timeout is only a hang guard: each command must return immediately.
+if mkfifo "$T/rules.fifo" 2>/dev/null; then
+	for cmd in check eval explain; do
+		if [ "$cmd" = check ]; then
+			timeout 30 "$STEPUP" check "$T/rules.fifo" >"$T/out" 2>"$T/err" </dev/null
+		else
+			timeout 30 "$STEPUP" "$cmd" --rules "$T/rules.fifo" >"$T/out" 2>"$T/err" <<<"$one0"
+		fi
+		rc=$?
+		check "$cmd on a FIFO fails at once: not a regular file" \
+			bash -c '[ "$1" -ne 0 ] && [ "$1" -lt 124 ] && grep -q "rules.fifo: .*not a regular file" "$2"' _ "$rc" "$T/err"
+	done
+	timeout 30 "$STEPUP" eval --rules "$RULES" --config "$T/rules.fifo" >"$T/out" 2>"$T/err" <<<"$one0"
+	rc=$?
+	check "a FIFO as settings fails at once" \
+		bash -c '[ "$1" -eq 2 ] && grep -q "rules.fifo: not a regular file" "$2"' _ "$rc" "$T/err"
+else
+	skip "special files: mkfifo failed"
+fi
 
 # ---- compile ----------------------------------------------------------------
 run compile "$RULES" -o "$T/default.bundle"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -171,6 +172,12 @@ int hd_start(hd *d)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (int i = 0; i < 4 && d->env[i]; i++)
 			putenv((char *)d->env[i]);
+		if (d->fsize_limit) {
+			struct rlimit rl = { d->fsize_limit, d->fsize_limit };
+			signal(SIGXFSZ, SIG_IGN);
+			if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+				_exit(126);
+		}
 		exec_daemon(d);
 		_exit(127);
 	}
@@ -186,6 +193,7 @@ int hd_start(hd *d)
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			d->pid = -1;
+			d->exit_status = st;
 			return -1;
 		}
 		hd_sleep_ms(10);

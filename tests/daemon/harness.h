@@ -25,6 +25,11 @@ typedef struct hd {
 	char dir[128];
 	char config[192], rules[192], stderr_log[192], declog[192], portfile[192];
 	const char *env[4];  /* extra "NAME=value" for the daemon, NULL-terminated */
+	/* Non-zero: the daemon runs with RLIMIT_FSIZE at this many bytes (and
+	 * SIGXFSZ ignored), a disk that fills up. Every file it writes is
+	 * limited, its stderr log too. */
+	unsigned long long fsize_limit;
+	int exit_status;     /* wait status, when hd_start saw the daemon exit */
 } hd;
 
 /* Make the directory and copy rules/default.rules into dir/rules.rules. */
@@ -36,7 +41,8 @@ int hd_write_default_config(hd *d, const char *log_level, const char *limits_jso
                             const char *extra_members);
 int hd_write(const char *path, const char *text);
 /* Start stepupd -c dir/stepupd.json --port-file dir/port; wait (up to 30 s)
- * for the port file. 0 on success; -1 if it exited or never got ready. */
+ * for the port file. 0 on success; -1 if it exited (its wait status in
+ * exit_status) or never got ready. */
 int hd_start(hd *d);
 /* Send sig and wait up to timeout_ms for exit; the wait status in *status.
  * -1 on timeout (the daemon is then killed). */

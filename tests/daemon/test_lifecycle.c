@@ -273,7 +273,7 @@ static void activate_inapp(const char *id, const char *result, const char *key,
 
 static void get_case(const char *id, hresp *r)
 {
-	char path[160];
+	char path[512];
 	snprintf(path, sizeof(path), "/v1/cases/%s", id);
 	hd_http(&D, NULL, "GET", path, NULL, NULL, 0, auth_header, r);
 }
@@ -532,10 +532,12 @@ static void test_refusals(void **state)
 	get_case("dcs_NOSUCHCASE00000", &r);
 	expect_error(&r, 404, "case_not_found");
 	hresp_free(&r);
-	/* A card number where a decision id goes is never echoed. */
-	get_case("4111111111111111", &r);
-	expect_error(&r, 404, "case_not_found");
-	assert_null(strstr(r.body, "4111111111111111"));
+	/* A card number where a decision id goes: 400 naming the field, never
+	 * echoed (the card_numbers group tries every spelling in every field). */
+	get_case("4111-1111-1111-1111", &r);
+	expect_error(&r, 400, "bad_request");
+	assert_string_equal(field(&r, "error.field"), "decision_id");
+	assert_null(strstr(r.body, "4111"));
 	hresp_free(&r);
 
 	/* A destination in the request: refused, naming the field; the OTP
@@ -1207,10 +1209,15 @@ static void test_canary(void **state)
 	collect(r.body);
 	hresp_free(&r);
 
-	/* Deliver OTP, good and bad, with card data and contacts about. */
+	/* Deliver OTP, good and bad, with card data and contacts about (a
+	 * card number anywhere in the body refuses it). */
 	snprintf(body, sizeof(body), "{\"decision_id\":\"%s\",\"method\":\"OTP_SMS\",\"otp\":\"" CANARY_OTP1 "\","
 	         "\"expires_at\":%lld,\"reason\":\"CARD-DIGITIZATION\",\"card\":{\"pan\":\"" CANARY_PAN "\","
 	         "\"csc\":\"123\"}}", id, (long long)time(NULL) + 300);
+	canary_http("POST", "/v1/otp-deliveries", JSON_CT, body, "X-Phone: " CANARY_PHONE, 400);
+	snprintf(body, sizeof(body), "{\"decision_id\":\"%s\",\"method\":\"OTP_SMS\",\"otp\":\"" CANARY_OTP1 "\","
+	         "\"expires_at\":%lld,\"reason\":\"CARD-DIGITIZATION\",\"card\":{\"csc\":\"123\"}}",
+	         id, (long long)time(NULL) + 300);
 	canary_http("POST", "/v1/otp-deliveries", JSON_CT, body, "X-Phone: " CANARY_PHONE, 200);
 	snprintf(body, sizeof(body), "{\"decision_id\":\"%s\",\"method\":\"OTP_EMAIL\",\"otp\":\"" CANARY_OTP2 "\","
 	         "\"expires_at\":%lld,\"reason\":\"DEVICE-BINDING\"}", id, (long long)time(NULL) + 300);
@@ -1241,8 +1248,12 @@ static void test_canary(void **state)
 	snprintf(body, sizeof(body), "{\"decision_id\":\"%s\",\"digital_card_id\":\"DWSPMC-CANARY\","
 	         "\"method\":\"IN_APP\",\"proof\":{\"decision_id\":\"%s\",\"result\":\"APPROVED\","
 	         "\"pan\":\"" CANARY_PAN "\",\"hmac\":\"%064d\"}}", id, id, 0);
+	canary_http("POST", "/v1/activations", JSON_CT, body, NULL, 400);
+	snprintf(body, sizeof(body), "{\"decision_id\":\"%s\",\"digital_card_id\":\"DWSPMC-CANARY\","
+	         "\"method\":\"IN_APP\",\"proof\":{\"decision_id\":\"%s\",\"result\":\"APPROVED\","
+	         "\"hmac\":\"%064d\"}}", id, id, 0);
 	canary_http("POST", "/v1/activations", JSON_CT, body, NULL, 422);
-	canary_http("GET", "/v1/cases/" CANARY_PAN, NULL, NULL, NULL, 404);
+	canary_http("GET", "/v1/cases/" CANARY_PAN, NULL, NULL, NULL, 400);
 	canary_http("GET", "/v1/cases/x?pan=" CANARY_PAN "&csc=123", NULL, NULL, "X-Email: " CANARY_EMAIL, 404);
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/cases/%s", id);
@@ -1294,6 +1305,377 @@ static void test_canary(void **state)
 	assert_non_null(strstr(log, id));
 	free(log);
 	free(req);
+	hd_rmdir(&D);
+}
+
+/* ---- group: card numbers in every field ------------------------------------------------ */
+
+/* Issue 9 item 1's spellings, with the digits each holds. */
+static const struct {
+	const char *text, *url, *digits;  /* url: the text as a path segment */
+} spellings[] = {
+	{ "4111111111111111", NULL, "4111111111111111" },
+	{ "DWSPMC4111111111111111", NULL, "4111111111111111" },
+	{ "4111-1111-1111-1111", NULL, "4111111111111111" },
+	{ "req4111111111111111", NULL, "4111111111111111" },
+	{ "4111111111111111x", NULL, "4111111111111111" },
+	{ "4111/1111/1111/1111", "4111%2F1111%2F1111%2F1111", "4111111111111111" },
+	{ "4111:1111:1111:1111", NULL, "4111111111111111" },
+	{ "4111+1111+1111+1111", "4111%2B1111%2B1111%2B1111", "4111111111111111" },
+	{ "4111 1111 1111 1111", "4111%201111%201111%201111", "4111111111111111" },
+	{ "4111.1111.1111.1111", NULL, "4111111111111111" },
+	{ "4111_1111_1111_1111", NULL, "4111111111111111" },
+	{ "card5555555555554444", NULL, "5555555555554444" },
+	{ "3782-822463-10005", NULL, "378282246310005" },
+	{ "6011 1111 1111 1117 exp 12/29", "6011%201111%201111%201117%20exp%2012-29", "6011111111111117" },
+};
+static const char *const pans[] = { "4111111111111111", "5555555555554444", "378282246310005",
+	                            "6011111111111117" };
+
+static int is_card_sep(char c)
+{
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == ':' || c == '+' || c == '_';
+}
+
+/* data holds the digits in order with only card-number separators between
+ * them: the card number in any spelling. */
+static int holds_digits(const char *data, size_t len, const char *digits)
+{
+	size_t nd = strlen(digits);
+	for (size_t i = 0; i < len; i++) {
+		size_t k = 0, j = i;
+		while (k < nd && j < len) {
+			if (data[j] == digits[k])
+				k++, j++;
+			else if (k > 0 && is_card_sep(data[j]))
+				j++;
+			else
+				break;
+		}
+		if (k == nd)
+			return 1;
+	}
+	return 0;
+}
+
+static void no_card_in(const char *what, const char *data, size_t len)
+{
+	if (!data)
+		return;
+	for (size_t i = 0; i < sizeof(pans) / sizeof(pans[0]); i++)
+		if (holds_digits(data, len, pans[i]))
+			fail_msg("%s holds the card number %s", what, pans[i]);
+}
+
+static void no_card_in_file(const char *name)
+{
+	char path[256];
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/%s", D.dir, name);
+	char *data = hd_slurp(path, &len);
+	no_card_in(name, data, len);
+	free(data);
+}
+
+/* template with {ID} -> id, {V} -> v, {T} -> an expiry in 5 minutes. */
+static char *fill(const char *tpl, const char *id, const char *v)
+{
+	char t[32], *out = malloc(strlen(tpl) + 256), *o = out;
+	snprintf(t, sizeof(t), "%lld", (long long)time(NULL) + 300);
+	for (const char *p = tpl; *p;) {
+		const char *rep = strncmp(p, "{ID}", 4) == 0 ? id : strncmp(p, "{V}", 3) == 0 ? v
+		                : strncmp(p, "{T}", 3) == 0 ? t : NULL;
+		if (rep) {
+			o += sprintf(o, "%s", rep);
+			p += rep == id ? 4 : 3;
+		} else
+			*o++ = *p++;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Every spelling in every string field (and a key) of Deliver OTP,
+ * activation and the case read, through stepupd: 400 naming the field,
+ * never in a response; then nothing in the log, the decision log, the
+ * webhooks, the channels, the database or its WAL. */
+static void test_card_numbers_every_field(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path, *tpl, *field;
+	} places[] = {
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{V}\",\"method\":\"OTP_SMS\",\"otp\":\"123456\","
+		  "\"expires_at\":{T},\"reason\":\"CARD-DIGITIZATION\"}", "decision_id" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"{V}\",\"otp\":\"123456\","
+		  "\"expires_at\":{T},\"reason\":\"CARD-DIGITIZATION\"}", "method" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"OTP_SMS\",\"otp\":\"{V}\","
+		  "\"expires_at\":{T},\"reason\":\"CARD-DIGITIZATION\"}", "otp" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"OTP_SMS\",\"otp\":\"123456\","
+		  "\"expires_at\":\"{V}\",\"reason\":\"CARD-DIGITIZATION\"}", "expires_at" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"OTP_SMS\",\"otp\":\"123456\","
+		  "\"expires_at\":{T},\"reason\":\"{V}\"}", "reason" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"OTP_SMS\",\"otp\":\"123456\","
+		  "\"expires_at\":{T},\"reason\":\"CARD-DIGITIZATION\",\"note\":\"{V}\"}", "note" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"OTP_SMS\",\"otp\":\"123456\","
+		  "\"expires_at\":{T},\"reason\":\"CARD-DIGITIZATION\",\"card\":{\"pan\":\"{V}\"}}", "card.pan" },
+		{ "/v1/otp-deliveries", "{\"decision_id\":\"{ID}\",\"method\":\"OTP_SMS\",\"otp\":\"123456\","
+		  "\"expires_at\":{T},\"reason\":\"CARD-DIGITIZATION\",\"destination\":\"{V}\"}", "destination" },
+		{ "/v1/activations", "{\"decision_id\":\"{V}\",\"digital_card_id\":\"DWSPMC-1\","
+		  "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"agent-1\"}", "decision_id" },
+		{ "/v1/activations", "{\"decision_id\":\"{ID}\",\"digital_card_id\":\"{V}\","
+		  "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"agent-1\"}", "digital_card_id" },
+		{ "/v1/activations", "{\"decision_id\":\"{ID}\",\"digital_card_id\":\"DWSPMC-1\","
+		  "\"method\":\"{V}\",\"agent_id\":\"agent-1\"}", "method" },
+		{ "/v1/activations", "{\"decision_id\":\"{ID}\",\"digital_card_id\":\"DWSPMC-1\","
+		  "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"{V}\"}", "agent_id" },
+		{ "/v1/activations", "{\"decision_id\":\"{ID}\",\"digital_card_id\":\"DWSPMC-1\","
+		  "\"method\":\"IN_APP\",\"proof\":{\"decision_id\":\"{ID}\",\"result\":\"APPROVED\",\"hmac\":\"{V}\"}}",
+		  "proof.hmac" },
+		{ "/v1/activations", "{\"decision_id\":\"{ID}\",\"digital_card_id\":\"DWSPMC-1\","
+		  "\"method\":\"IN_APP\",\"proof\":{\"decision_id\":\"{ID}\",\"{V}\":\"x\"}}", "proof" },
+	};
+	char id[72], url[160];
+	hresp r;
+	assert_int_equal(start_daemon("debug", NULL, NULL), 0);
+	decide(yellow_req, id);
+	size_t sms_before = http_sink_count(sms), hooks_before = http_sink_count(hook);
+	size_t requests = 0;
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		for (size_t k = 0; k < sizeof(places) / sizeof(places[0]); k++) {
+			char *body = fill(places[k].tpl, id, spellings[i].text);
+			post(places[k].path, body, auth_header, &r);
+			if (r.status != 400 || strcmp(field(&r, "error.code"), "bad_request") != 0 ||
+			    strcmp(field(&r, "error.field"), places[k].field) != 0)
+				fail_msg("%s %s: %ld %s (wanted 400 naming %s)", places[k].path, body, r.status,
+				         r.body, places[k].field);
+			no_card_in("a response", r.body, r.len);
+			no_card_in("a response's headers", r.headers, strlen(r.headers));
+			hresp_free(&r);
+			free(body);
+			requests++;
+		}
+		snprintf(url, sizeof(url), "/v1/cases/%s", spellings[i].url ? spellings[i].url : spellings[i].text);
+		hd_http(&D, NULL, "GET", url, NULL, NULL, 0, auth_header, &r);
+		/* A '/' splits the path: no route, 404 from the router. */
+		if (strchr(spellings[i].text, '/') && !strchr(spellings[i].text, ' ')) {
+			expect_error(&r, 404, "not_found");
+		} else {
+			expect_error(&r, 400, "bad_request");
+			assert_string_equal(field(&r, "error.field"), "decision_id");
+		}
+		no_card_in("a case read", r.body, r.len);
+		hresp_free(&r);
+		requests++;
+	}
+	assert_true(requests >= 200);
+	/* Nothing went to a channel; the case is untouched. */
+	assert_int_equal(http_sink_count(sms), sms_before);
+	get_case(id, &r);
+	expect_ok(&r);
+	assert_string_equal(field(&r, "status"), "PENDING_IDV");
+	hresp_free(&r);
+
+	/* Harmless long numbers pass; the case closes and a webhook goes. */
+	deliver(id, "OTP_SMS", "135790", ",\"ref\":\"1700000000123456789\"", &r);
+	expect_ok(&r);
+	hresp_free(&r);
+	activate_cs(id, "DWSPMC5412751234561234", "agent-99999999999999999999", &r);
+	expect_ok(&r);
+	hresp_free(&r);
+	expect_webhook_once(id, "activated", "case.activated", "ACTIVATED", 0);
+	assert_true(http_sink_count(hook) > hooks_before);
+
+	for (size_t i = 0; i < http_sink_count(hook); i++) {
+		const http_sink_request *q = http_sink_get(hook, i);
+		no_card_in("a webhook", q->body, q->body_len);
+	}
+	for (size_t i = 0; i < http_sink_count(sms); i++) {
+		const http_sink_request *q = http_sink_get(sms, i);
+		no_card_in("an SMS", q->body, q->body_len);
+	}
+	for (size_t i = 0; i < http_sink_count(backend); i++) {
+		const http_sink_request *q = http_sink_get(backend, i);
+		no_card_in("a request to the in-app backend", q->body, q->body_len);
+	}
+	no_card_in_file("cases.db");
+	no_card_in_file("cases.db-wal");
+	stop_clean();
+	static const char *const files[] = { "stderr.log", "stdout.log", "decisions.log", "cases.db",
+		                             "cases.db-wal" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		no_card_in_file(files[i]);
+	/* Not vacuous: the log has every refusal and the field it named. */
+	char *log = hd_slurp(D.stderr_log, NULL);
+	assert_true(hd_count(log, "\"field\":\"digital_card_id\"") >= 14);
+	assert_true(hd_count(log, "\"field\":\"proof.hmac\"") >= 14);
+	free(log);
+	hd_rmdir(&D);
+}
+
+/* ---- group: the database going wrong under the daemon --------------------------------- */
+
+static void db_path(char *buf, size_t size, const char *suffix)
+{
+	snprintf(buf, size, "%s/cases.db%s", D.dir, suffix);
+}
+
+/* A consistent copy of the live database (the backup API reads the WAL). */
+static void backup_to(const char *to)
+{
+	char db[256];
+	sqlite3 *src, *dst;
+	db_path(db, sizeof(db), "");
+	assert_int_equal(sqlite3_open(db, &src), SQLITE_OK);
+	sqlite3_busy_timeout(src, 5000);
+	assert_int_equal(sqlite3_open(to, &dst), SQLITE_OK);
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	assert_non_null(b);
+	assert_int_equal(sqlite3_backup_step(b, -1), SQLITE_DONE);
+	sqlite3_backup_finish(b);
+	sqlite3_close(dst);
+	sqlite3_close(src);
+}
+
+/* The daemon is not ready, naming the store and why; YELLOW decisions are
+ * 503 and acknowledge nothing; lifecycle writes are 503. */
+static void expect_store_lost(const char *why, const char *pending_id)
+{
+	hresp r;
+	hd_http(&D, NULL, "GET", "/health/ready", NULL, NULL, 0, NULL, &r);
+	expect_error(&r, 503, "not_ready");
+	if (!strstr(r.body, "case store") || !strstr(r.body, why))
+		fail_msg("/health/ready: %s", r.body);
+	hresp_free(&r);
+	for (int i = 0; i < 3; i++) {
+		post("/v1/decisions", yellow_req, NULL, &r);
+		expect_error(&r, 503, "store_unavailable");
+		hresp_free(&r);
+	}
+	activate_cs(pending_id, "DWSPMC-LOST", "agent-1", &r);
+	expect_error(&r, 503, "store_unavailable");
+	hresp_free(&r);
+	deliver(pending_id, "OTP_SMS", "975310", NULL, &r);
+	expect_error(&r, 503, "store_unavailable");
+	hresp_free(&r);
+	assert_true(metric("stepupd_case_store_errors_total") >= 5);
+	assert_true(hd_wait_for(D.stderr_log, why, 2000));
+}
+
+/* After a restart every case acknowledged before is there, still pending. */
+static void expect_cases(char ids[][72], size_t n)
+{
+	hresp r;
+	for (size_t i = 0; i < n; i++) {
+		get_case(ids[i], &r);
+		expect_ok(&r);
+		assert_string_equal(field(&r, "status"), "PENDING_IDV");
+		hresp_free(&r);
+	}
+}
+
+static void expect_ready(void)
+{
+	hresp r;
+	hd_http(&D, NULL, "GET", "/health/ready", NULL, NULL, 0, NULL, &r);
+	expect_ok(&r);
+	hresp_free(&r);
+}
+
+/* Replaced under the daemon by another file (here a copy of itself, as a
+ * restore from backup would): not ready, nothing acknowledged; after a
+ * restart on the new file every case acknowledged before is there. */
+static void test_store_replaced(void **state)
+{
+	(void)state;
+	char ids[5][72], db[256], copy[256];
+	assert_int_equal(start_daemon("info", NULL, NULL), 0);
+	expect_ready();
+	for (size_t i = 0; i < 5; i++)
+		decide(yellow_req, ids[i]);
+	db_path(db, sizeof(db), "");
+	db_path(copy, sizeof(copy), ".restored");
+	backup_to(copy);
+	assert_int_equal(rename(copy, db), 0);
+	expect_store_lost("was replaced", ids[0]);
+	stop_clean();
+	restart();
+	expect_ready();
+	expect_cases(ids, 5);
+	decide(yellow_req, ids[0]);
+	stop_clean();
+	hd_rmdir(&D);
+}
+
+/* Deleted under the daemon: not ready, nothing acknowledged into the
+ * unlinked file (before this, 40 acknowledged cases were lost at the
+ * restart); the restart starts a new file, and takes cases again. */
+static void test_store_deleted(void **state)
+{
+	(void)state;
+	char id[72], db[256];
+	assert_int_equal(start_daemon("info", NULL, NULL), 0);
+	decide(yellow_req, id);
+	db_path(db, sizeof(db), "");
+	assert_int_equal(unlink(db), 0);
+	expect_store_lost("is gone", id);
+	assert_true(hd_wait_for(D.stderr_log, "\"msg\":\"step-up case not recorded; decision answered 503\"", 1000));
+	stop_clean();
+	assert_true(hd_wait_for(D.stderr_log, "case store unusable at shutdown", 1000));
+	restart();
+	expect_ready();
+	hresp r;
+	decide(yellow_req, id);
+	get_case(id, &r);
+	expect_ok(&r);
+	hresp_free(&r);
+	stop_clean();
+	hd_rmdir(&D);
+}
+
+/* A corrupt database fails --check-config (non-zero, saying so) and the
+ * start; checking a good one changes nothing and leaves nothing beside it. */
+static void test_store_corrupt(void **state)
+{
+	(void)state;
+	char id[72], db[256], *out, *err;
+	assert_int_equal(start_daemon("info", NULL, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		decide(yellow_req, id);
+	stop_clean();
+	db_path(db, sizeof(db), "");
+	size_t n0, n1;
+	char *before = hd_slurp(db, &n0);
+	int rc = hd_run(&out, &err, "--check-config", "-c", D.config, NULL);
+	if (rc != 0)
+		fail_msg("check-config on a good database: %d\n%s\n%s", rc, out, err);
+	free(out);
+	free(err);
+	char *after = hd_slurp(db, &n1);
+	assert_int_equal(n0, n1);
+	assert_memory_equal(before, after, n0);
+	free(before);
+	free(after);
+	char wal[256], shm[256];
+	db_path(wal, sizeof(wal), "-wal");
+	db_path(shm, sizeof(shm), "-shm");
+	assert_int_equal(access(wal, F_OK), -1);
+	assert_int_equal(access(shm, F_OK), -1);
+
+	/* Overwrite two pages past the header page. */
+	FILE *f = fopen(db, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 4096, SEEK_SET), 0);
+	for (int i = 0; i < 8192; i++)
+		fputc((i * 37) & 0xff, f);
+	fclose(f);
+	rc = hd_run(&out, &err, "--check-config", "-c", D.config, NULL);
+	if (rc == 0 || !strstr(err, "the database is corrupt") || !strstr(err, db))
+		fail_msg("check-config on a corrupt database: %d\n%s\n%s", rc, out, err);
+	free(out);
+	free(err);
+	assert_int_equal(hd_start(&D), -1);
+	assert_true(hd_wait_for(D.stderr_log, "the database is corrupt", 1000));
 	hd_rmdir(&D);
 }
 
@@ -1354,6 +1736,12 @@ int main(void)
 	};
 	const struct CMUnitTest canary[] = {
 		cmocka_unit_test(test_canary),
+		cmocka_unit_test(test_card_numbers_every_field),
+	};
+	const struct CMUnitTest store_faults[] = {
+		cmocka_unit_test(test_store_replaced),
+		cmocka_unit_test(test_store_deleted),
+		cmocka_unit_test(test_store_corrupt),
 	};
 	int failed = cmocka_run_group_tests_name("lifecycle flows and refusals", flows, flows_setup,
 	                                         group_teardown);
@@ -1361,6 +1749,8 @@ int main(void)
 	                                      expiry_teardown);
 	failed += cmocka_run_group_tests_name("durability", durability, durable_setup, group_teardown);
 	failed += cmocka_run_group_tests_name("canary", canary, no_setup, stop_leftover);
+	failed += cmocka_run_group_tests_name("the database going wrong", store_faults, no_setup,
+	                                      stop_leftover);
 
 	http_sink_stop(sms);
 	http_sink_stop(hook);

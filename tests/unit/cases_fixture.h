@@ -88,6 +88,13 @@ const char *tc_log_text(void);
 void tc_log_clear(void);
 void tc_log(void *ctx, int level, const char *source, const char *msg);
 
+/* Whether data[0..len) holds `digits` in order with nothing but
+ * card-number separators (space - . / : + _) between them: a card number
+ * in any spelling (docs/pci.md). Bytes, not text: for database files. */
+int tc_holds_digits(const void *data, size_t len, const char *digits);
+/* The same over a whole file (0 when there is no such file). */
+int tc_file_holds_digits(const char *path, const char *digits);
+
 int64_t tc_now_ms(void);
 void tc_sleep_ms(int ms);
 

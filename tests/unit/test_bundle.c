@@ -598,6 +598,198 @@ static void refuses_trailing_garbage(void **state)
 	stepup_ruleset_unref(rs);
 }
 
+/* Issue 9: lengths are 64-bit and printed whole. A header claiming a body
+ * of 5 GiB (over 2^32) on a short buffer names the real figure. */
+static void lengths_over_4gib_printed_whole(void **state)
+{
+	(void)state;
+	stepup_ruleset *rs = compile_ok("rule a when card.state == CLOSED then decline\n");
+	size_t len;
+	char err[256], want[256];
+	uint8_t *b = serialize(rs, &len);
+	uint64_t body = UINT64_C(5) << 30;  /* 5368709120 */
+	put32(b + 16, (uint32_t)body);
+	put32(b + 20, (uint32_t)(body >> 32));
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	snprintf(want, sizeof(want), "bundle truncated: body has %zu of 5368709120 bytes", len - HEADER);
+	assert_string_equal(err, want);
+	/* 2^32 + 10: the old (unsigned) cast printed 10. */
+	body = (UINT64_C(1) << 32) + 10;
+	put32(b + 16, (uint32_t)body);
+	put32(b + 20, (uint32_t)(body >> 32));
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	snprintf(want, sizeof(want), "bundle truncated: body has %zu of 4294967306 bytes", len - HEADER);
+	assert_string_equal(err, want);
+	/* A claimed length that spells a card number is not repeated. */
+	body = UINT64_C(4111111111111111);
+	put32(b + 16, (uint32_t)body);
+	put32(b + 20, (uint32_t)(body >> 32));
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	snprintf(want, sizeof(want), "bundle truncated: body has %zu of [card number] bytes", len - HEADER);
+	assert_string_equal(err, want);
+	free(b);
+	stepup_ruleset_unref(rs);
+}
+
+/* Offset of the only occurrence of `needle` in b. */
+static size_t find_bytes(const uint8_t *b, size_t len, const void *needle, size_t n)
+{
+	const uint8_t *p = memmem(b, len, needle, n);
+	assert_non_null(p);
+	assert_null(memmem(p + 1, len - (size_t)(p + 1 - b), needle, n));
+	return (size_t)(p - b);
+}
+
+/* A crafted bundle cannot bring a card number or invalid UTF-8 into
+ * responses, explain output or a disassembly: the verifier refuses every
+ * string and integer constant that would (docs/pci.md). */
+static void verifier_refuses_card_numbers_and_bad_utf8(void **state)
+{
+	(void)state;
+	/* 4111111111111110 fails Luhn: it compiles; one digit more makes it
+	 * the test Visa number. */
+	stepup_ruleset *rs = compile_ok("ruleset \"bank caf\xc3\xa9\"\n"
+	                                "rule a \"call 4111 1111 1111 1110\" when length(token_requestor.id) == 4111111111111110 "
+	                                "then decline\n");
+	size_t len, at;
+	char err[256];
+	uint8_t *orig = serialize(rs, &len), *b = malloc(len);
+	assert_non_null(b);
+	stepup_ruleset_unref(rs);
+
+	memcpy(b, orig, len);
+	at = find_bytes(b, len, "4111 1111 1111 1110", 19);
+	b[at + 18] = '1';
+	fix_digest(b, len);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	assert_non_null(strstr(err, "bundle rejected by the verifier: string "));
+	assert_non_null(strstr(err, " holds a card number"));
+	assert_false(stepup_card_number_find(err, strlen(err), NULL, NULL));
+
+	memcpy(b, orig, len);
+	at = find_bytes(b, len, "caf\xc3\xa9", 5);
+	b[at + 4] = '(';  /* \xc3 then not a continuation byte */
+	fix_digest(b, len);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	assert_non_null(strstr(err, " is not valid UTF-8"));
+
+	memcpy(b, orig, len);
+	uint8_t le[8];
+	uint64_t v = UINT64_C(4111111111111110);
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(v >> (8 * i));
+	at = find_bytes(b, len, le, 8);
+	b[at] = (uint8_t)(b[at] + 1);  /* ...110 -> ...111 */
+	fix_digest(b, len);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EBUNDLE);
+	assert_non_null(strstr(err, " is a card number"));
+
+	/* Untouched, it loads. */
+	assert_int_equal(try_load(orig, len, err, sizeof(err)), STEPUP_OK);
+	free(b);
+	free(orig);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "test_bundle: a library call blocked on a FIFO\n";
+	ssize_t n = write(2, msg, sizeof(msg) - 1);
+	(void)n;
+	_exit(1);
+}
+
+/* Issue 9: a rules path that blocks on open() wedged the daemon. Every
+ * file the library reads is opened without blocking and refused unless it
+ * is a regular file: a FIFO nobody writes, a device, a directory. The
+ * alarm is only a hang guard: each call must return at once. */
+static void special_files_refused_without_blocking(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/stepup-test-fifo-XXXXXX", fifo[256], want[300], err[512], tmp[320];
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/rules.fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	void (*old)(int) = signal(SIGALRM, on_alarm);
+	alarm(30);
+
+	const char *paths[] = { fifo, "/dev/null", dir };
+	for (size_t i = 0; i < TH_N(paths); i++) {
+		stepup_ruleset *rs = NULL;
+		stepup_engine *e = NULL;
+		snprintf(want, sizeof(want), "%s: not a regular file", paths[i]);
+
+		assert_int_equal(stepup_ruleset_load(paths[i], &rs, err, sizeof(err)), STEPUP_EIO);
+		assert_null(rs);
+		assert_string_equal(err, want);
+		assert_int_equal(stepup_ruleset_load_flags(paths[i], NULL, STEPUP_LOAD_ALLOW_EMPTY, &rs, err,
+		                                           sizeof(err)), STEPUP_EIO);
+		assert_string_equal(err, want);
+
+		stepup_compiler *c = stepup_compiler_new();
+		assert_int_equal(stepup_compiler_add_file(c, paths[i]), STEPUP_EIO);
+		assert_string_equal(stepup_compiler_diag(c, 0)->file, paths[i]);
+		assert_string_equal(stepup_compiler_diag(c, 0)->message, "not a regular file");
+		stepup_compiler_free(c);
+
+		rs = compile_ok("rule a when card.state == CLOSED then decline\n");
+		assert_int_equal(stepup_engine_new_from_file(rs, paths[i], &e, err, sizeof(err)), STEPUP_ECONFIG);
+		assert_null(e);
+		assert_string_equal(err, want);
+		stepup_ruleset_unref(rs);
+	}
+	/* Saving: a FIFO planted at the temporary path fails, and stays. */
+	stepup_ruleset *rs = compile_ok("rule a when card.state == CLOSED then decline\n");
+	char out[300];
+	snprintf(out, sizeof(out), "%s/out.bundle", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(stepup_ruleset_save(rs, out, err, sizeof(err)), STEPUP_EIO);
+	struct stat st;
+	assert_int_equal(stat(tmp, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_not_equal(stat(out, &st), 0);
+	stepup_ruleset_unref(rs);
+
+	alarm(0);
+	signal(SIGALRM, old);
+	unlink(tmp);
+	unlink(fifo);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* The file is read once: a bundle and a source both load from one read
+ * (nothing to observe from outside but the results), and a file that
+ * is not readable names the reason. */
+static void load_reads_sources_and_bundles(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/stepup-test-load-XXXXXX", src[256], bun[256], err[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(src, sizeof(src), "%s/r.rules", dir);
+	snprintf(bun, sizeof(bun), "%s/r.bundle", dir);
+	FILE *f = fopen(src, "w");
+	assert_non_null(f);
+	fputs("ruleset \"file\"\nrule a when card.state == CLOSED then decline\n", f);
+	fclose(f);
+	stepup_ruleset *a = NULL, *b = NULL;
+	assert_int_equal(stepup_ruleset_load(src, &a, err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(stepup_ruleset_save(a, bun, err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(stepup_ruleset_load(bun, &b, err, sizeof(err)), STEPUP_OK);
+	assert_string_equal(stepup_ruleset_revision(a), stepup_ruleset_revision(b));
+	stepup_ruleset_unref(a);
+	stepup_ruleset_unref(b);
+	/* A 7-byte file that starts like the magic is a (bad) source. */
+	f = fopen(src, "w");
+	fputs("STEPUPB", f);
+	fclose(f);
+	assert_int_equal(stepup_ruleset_load(src, &a, err, sizeof(err)), STEPUP_ECOMPILE);
+	assert_non_null(strstr(err, src));
+	unlink(src);
+	unlink(bun);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- corrupted bodies with a valid checksum ------------------------------- */
 
 typedef struct crafted {
@@ -1095,6 +1287,10 @@ int main(void)
 		cmocka_unit_test(compiled_programs_verify),
 		cmocka_unit_test(disassembly_names_rules),
 		cmocka_unit_test(refcounting),
+		cmocka_unit_test(lengths_over_4gib_printed_whole),
+		cmocka_unit_test(verifier_refuses_card_numbers_and_bad_utf8),
+		cmocka_unit_test(special_files_refused_without_blocking),
+		cmocka_unit_test(load_reads_sources_and_bundles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,8 @@ static void card_numbers_found(void **state)
 		"5555555555554444", "2223003122003222", "378282246310005",
 		"3782-822463-10005", "6011111111111117", "3530111333300000", "30569309025904",
 		"DWSPMC4111-1111-1111-1111",             /* letters before a grouped number */
+		"ab4111111111111111cd",                  /* hex, but too short for a digest */
+		"ab4111111111111111cdabcdef0123456789g", /* a longer run that is not all hex */
 		"6200000000000005", "4222222222222",     /* 13-digit Visa */
 		"4000000000000000006",                   /* 19-digit Visa */
 	};
@@ -60,6 +62,7 @@ static void harmless_numbers_pass(void **state)
 		"41111111 11111111",                     /* 8-8: neither */
 		"+14155551234", "+44 20 7946 0958", "2026-12-07T00:20:56.314Z",
 		"192.168.100.200:8080", "1765000000000000000",
+		"sha256:ab4111111111111111cd7a3d5f60812e9c4b7d1a3f5e6c8b0a2d4f6e8c1a3b",  /* a digest */
 	};
 	(void)state;
 	for (size_t i = 0; i < TH_N(no); i++)

@@ -560,7 +560,7 @@ static void activation_refusals(void **state)
 		  "bad_request", "method", 400 },
 		{ "{\"decision_id\":\"%s\",\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"a\"}",
 		  "bad_request", "digital_card_id", 400 },
-		{ "{\"decision_id\":\"%s\",\"digital_card_id\":\"5412751234561234\","
+		{ "{\"decision_id\":\"%s\",\"digital_card_id\":\"4111111111111111\","
 		  "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"a\"}",
 		  "bad_request", "digital_card_id", 400 },
 		{ "{\"decision_id\":\"%s\",\"digital_card_id\":\"D1\",\"method\":\"OTP_SMS\"}",
@@ -581,7 +581,7 @@ static void activation_refusals(void **state)
 		if (r.http != cases[i].http || strcmp(tc_code(&r), cases[i].code) != 0 ||
 		    strcmp(tc_str(&r, "error.field"), cases[i].field) != 0)
 			fail_msg("%s: %d %s", cases[i].body, r.http, r.text);
-		assert_null(strstr(r.text, "5412751234561234"));
+		assert_null(strstr(r.text, "4111111111111111"));
 		tc_reply_free(&r);
 	}
 	tc_reply r = tc_activate(t->c,
@@ -635,6 +635,229 @@ static void activation_refusals(void **state)
 	assert_int_equal(tc_calls(t, "verify"), 2);
 	free(id);
 	free(cs_only);
+}
+
+/* ---- card numbers: the one policy (docs/pci.md) --------------------------------- */
+
+/* Issue 9 item 1's spellings, and the digits each holds. */
+static const struct {
+	const char *text, *digits;
+} spellings[] = {
+	{ "4111111111111111", "4111111111111111" },
+	{ "DWSPMC4111111111111111", "4111111111111111" },
+	{ "4111-1111-1111-1111", "4111111111111111" },
+	{ "req4111111111111111", "4111111111111111" },
+	{ "4111111111111111x", "4111111111111111" },
+	{ "4111/1111/1111/1111", "4111111111111111" },
+	{ "4111:1111:1111:1111", "4111111111111111" },
+	{ "4111+1111+1111+1111", "4111111111111111" },
+	{ "4111 1111 1111 1111", "4111111111111111" },
+	{ "4111.1111.1111.1111", "4111111111111111" },
+	{ "4111_1111_1111_1111", "4111111111111111" },
+	{ "card5555555555554444", "5555555555554444" },
+	{ "3782-822463-10005", "378282246310005" },
+	{ "6011 1111 1111 1117 exp 12/29", "6011111111111117" },
+};
+
+/* A copy of base (a JSON object) with the value at `path` ("a.b",
+ * "items[1]") set to v (stolen); "{key}" makes v's text a key instead. */
+static char *with_value(json_t *base, const char *path, json_t *v)
+{
+	json_t *doc = json_deep_copy(base), *o = doc;
+	char buf[64], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", path);
+	if (strcmp(path, "{key}") == 0) {
+		json_object_set_new(doc, json_string_value(v), json_string("x"));
+		json_decref(v);
+	} else if (strcmp(path, "items[1]") == 0) {
+		json_t *a = json_array();
+		json_array_append_new(a, json_string("fine"));
+		json_array_append_new(a, v);
+		json_object_set_new(doc, "items", a);
+	} else {
+		char *k = strtok_r(buf, ".", &save), *next;
+		while ((next = strtok_r(NULL, ".", &save))) {
+			json_t *c = json_object_get(o, k);
+			if (!json_is_object(c)) {
+				c = json_object();
+				json_object_set_new(o, k, c);
+			}
+			o = c;
+			k = next;
+		}
+		json_object_set_new(o, k, v);
+	}
+	char *text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	assert_non_null(text);
+	return text;
+}
+
+typedef int (*lc_call)(stepup_cases *, const char *, size_t, char **, size_t *, int *);
+
+/* Refused with 400 naming `field`, and nothing of the number in the answer. */
+static void expect_card_refused(stepup_cases *c, lc_call fn, const char *body, size_t i,
+                                const char *field, char **seen)
+{
+	char *out = NULL;
+	size_t len = 0;
+	int http = 0;
+	int rc = fn ? fn(c, body, strlen(body), &out, &len, &http)
+	            : stepup_cases_get_json(c, body, &out, &len, &http);
+	assert_non_null(out);
+	json_t *j = th_json(out);
+	const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+	const char *f = json_string_value(json_object_get(json_object_get(j, "error"), "field"));
+	if (rc != STEPUP_EBADREQ || http != 400 || !code || strcmp(code, "bad_request") != 0 || !f ||
+	    strcmp(f, field) != 0)
+		fail_msg("%s (spelling %zu): %d %d %s, wanted 400 naming \"%s\"", body, i, rc, http, out, field);
+	if (tc_holds_digits(out, len, spellings[i].digits))
+		fail_msg("%s: the answer quotes the card number: %s", body, out);
+	json_decref(j);
+	size_t n = *seen ? strlen(*seen) : 0;
+	*seen = realloc(*seen, n + len + 2);
+	memcpy(*seen + n, out, len);
+	strcpy(*seen + n + len, "\n");
+	free(out);
+}
+
+/* A card number in any spelling, in any field of Deliver OTP, activation
+ * and case reads (known fields, unknown ones, nested, a key, a number):
+ * 400 naming the field, never quoted back; it reaches no channel, no
+ * database file, no webhook and no log line. Harmless long numbers pass. */
+static void card_numbers_refused(void **state)
+{
+	tc_env *t = *state;
+	char *id = tc_decide(t, TC_YELLOW_ALL, NULL);
+	char *seen = NULL;
+	flush(t);
+	size_t starts = tc_calls(t, "start");
+	tc_log_clear();
+
+	json_t *deliver = json_pack("{s:s, s:s, s:s, s:I, s:s}", "decision_id", id, "method", "OTP_SMS",
+	                            "otp", "845120", "expires_at", (json_int_t)in_5min(), "reason",
+	                            "CARD-DIGITIZATION");
+	json_t *by_cs = json_pack("{s:s, s:s, s:s, s:s}", "decision_id", id, "digital_card_id",
+	                          "DWSPMC-OK-1", "method", "CUSTOMER_SERVICE", "agent_id", "agent-7");
+	json_t *in_app = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "decision_id", id,
+	                           "digital_card_id", "DWSPMC-OK-1", "method", "IN_APP", "proof",
+	                           "signature", "good", "result", "APPROVED", "decision_id", id);
+	static const struct {
+		int which;  /* 0 deliver, 1 customer service, 2 in-app */
+		const char *path, *field;
+	} places[] = {
+		{ 0, "decision_id", "decision_id" }, { 0, "method", "method" }, { 0, "otp", "otp" },
+		{ 0, "expires_at", "expires_at" }, { 0, "reason", "reason" }, { 0, "note", "note" },
+		{ 0, "card.pan", "card.pan" }, { 0, "destination", "destination" },
+		{ 0, "items[1]", "items[1]" }, { 0, "{key}", "" },
+		{ 1, "decision_id", "decision_id" }, { 1, "digital_card_id", "digital_card_id" },
+		{ 1, "method", "method" }, { 1, "agent_id", "agent_id" }, { 1, "comment", "comment" },
+		{ 2, "proof.signature", "proof.signature" }, { 2, "proof.result", "proof.result" },
+		{ 2, "proof.decision_id", "proof.decision_id" }, { 2, "proof.device.id", "proof.device.id" },
+		{ 2, "{key}", "" },
+	};
+	json_t *bases[] = { deliver, by_cs, in_app };
+	lc_call fns[] = { stepup_cases_deliver_otp_json, stepup_cases_activate_json,
+		          stepup_cases_activate_json };
+	size_t calls = 0;
+	for (size_t i = 0; i < TH_N(spellings); i++) {
+		for (size_t k = 0; k < TH_N(places); k++) {
+			char *body = with_value(bases[places[k].which], places[k].path,
+			                        json_string(spellings[i].text));
+			expect_card_refused(t->c, fns[places[k].which], body, i, places[k].field, &seen);
+			free(body);
+			calls++;
+		}
+		/* GET /v1/cases/{decision_id} */
+		expect_card_refused(t->c, NULL, spellings[i].text, i, "decision_id", &seen);
+		calls++;
+	}
+	/* As numbers: a card number is a card number in a JSON number too. */
+	static const struct {
+		int which;
+		const char *path, *field;
+		json_int_t v;
+	} numbers[] = {
+		{ 0, "expires_at", "expires_at", 4111111111111111LL },
+		{ 0, "otp", "otp", 5555555555554444LL },
+		{ 2, "proof.n", "proof.n", 4111111111111111LL },
+		{ 1, "ids[1]", "ids", 378282246310005LL },
+	};
+	for (size_t k = 0; k < TH_N(numbers); k++) {
+		char *body;
+		if (strcmp(numbers[k].path, "ids[1]") == 0) {
+			json_t *a = json_pack("[s, I]", "x", numbers[k].v);
+			body = with_value(bases[numbers[k].which], "ids", a);
+		} else
+			body = with_value(bases[numbers[k].which], numbers[k].path, json_integer(numbers[k].v));
+		char *out = NULL;
+		size_t len = 0;
+		int http = 0;
+		fns[numbers[k].which](t->c, body, strlen(body), &out, &len, &http);
+		json_t *j = th_json(out);
+		const char *f = json_string_value(json_object_get(json_object_get(j, "error"), "field"));
+		if (http != 400 || !f || strncmp(f, numbers[k].field, strlen(numbers[k].field)) != 0)
+			fail_msg("%s: %d %s", body, http, out);
+		assert_false(tc_holds_digits(out, len, "4111111111111111"));
+		assert_false(tc_holds_digits(out, len, "5555555555554444"));
+		assert_false(tc_holds_digits(out, len, "378282246310005"));
+		json_decref(j);
+		free(out);
+		free(body);
+	}
+	assert_true(calls >= 280);
+
+	/* Nothing reached a channel; the case is as it was. */
+	assert_int_equal(tc_calls(t, "deliver_otp"), 0);
+	assert_int_equal(tc_calls(t, "verify"), 0);
+	tc_reply r = tc_get(t->c, id);
+	assert_string_equal(tc_str(&r, "status"), "PENDING_IDV");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.body, "otp"), "sends")), 0);
+	tc_reply_free(&r);
+
+	/* Harmless long numbers are not card numbers (docs/pci.md): a
+	 * nanosecond timestamp, a 20-digit reference, a run failing Luhn. */
+	tc_send_sms(t->c, id, "845120");
+	r = tc_activate(t->c,
+	                "{\"decision_id\":\"%s\",\"digital_card_id\":\"DWSPMC1700000000123456789\","
+	                "\"method\":\"CUSTOMER_SERVICE\",\"agent_id\":\"agent-5412751234561234\","
+	                "\"ticket\":\"99999999999999999999\"}",
+	                id);
+	if (r.http != 200)
+		fail_msg("harmless numbers refused: %d %s", r.http, r.text);
+	tc_reply_free(&r);
+	flush(t);
+	assert_int_equal(tc_webhooks(t->sink, NULL), 1);
+	assert_int_equal(tc_calls(t, "start"), starts);
+
+	/* Nowhere: answers, channel, webhooks, log, database and WAL. */
+	char wal[256];
+	snprintf(wal, sizeof(wal), "%s-wal", t->db);
+	static const char *const all_digits[] = { "4111111111111111", "5555555555554444",
+		                                  "378282246310005", "6011111111111117" };
+	for (size_t i = 0; i < TH_N(all_digits); i++) {
+		const char *d = all_digits[i];
+		assert_false(tc_holds_digits(seen, strlen(seen), d));
+		assert_false(tc_file_holds_digits(t->record, d));
+		assert_false(tc_holds_digits(tc_log_text(), strlen(tc_log_text()), d));
+		for (size_t w = 0; w < http_sink_count(t->sink); w++) {
+			const http_sink_request *q = http_sink_get(t->sink, w);
+			assert_false(tc_holds_digits(q->body, q->body_len, d));
+		}
+		assert_false(tc_file_holds_digits(t->db, d));
+		assert_false(tc_file_holds_digits(wal, d));
+	}
+	/* Not vacuous: the files are there and the spellings are found. */
+	assert_true(tc_file_holds_digits(t->record, "845120"));
+	assert_true(tc_file_holds_digits(wal, "DWSPMC1700000000123456789") ||
+	            tc_file_holds_digits(t->db, "DWSPMC1700000000123456789"));
+	for (size_t i = 0; i < TH_N(spellings); i++)
+		assert_true(tc_holds_digits(spellings[i].text, strlen(spellings[i].text), spellings[i].digits));
+	json_decref(deliver);
+	json_decref(by_cs);
+	json_decref(in_app);
+	free(seen);
+	free(id);
 }
 
 /* ---- in-app ------------------------------------------------------------------- */
@@ -1049,6 +1272,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(send_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(channel_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(activation_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(card_numbers_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(inapp_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(otp_activation, setup, teardown),
 		cmocka_unit_test_setup_teardown(expiry, setup, teardown),

@@ -59,6 +59,56 @@ void tc_log_clear(void)
 	pthread_mutex_unlock(&log_mu);
 }
 
+static int is_sep(unsigned char c)
+{
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == ':' || c == '+' || c == '_';
+}
+
+int tc_holds_digits(const void *data, size_t len, const char *digits)
+{
+	const unsigned char *d = data;
+	size_t nd = strlen(digits);
+	for (size_t i = 0; i < len; i++) {
+		if (d[i] != (unsigned char)digits[0])
+			continue;
+		size_t k = 1, j = i + 1;
+		while (k < nd && j < len) {
+			if (d[j] == (unsigned char)digits[k])
+				k++, j++;
+			else if (is_sep(d[j]))
+				j++;
+			else
+				break;
+		}
+		if (k == nd)
+			return 1;
+	}
+	return 0;
+}
+
+int tc_file_holds_digits(const char *path, const char *digits)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	int found;
+	if (!f)
+		return 0;
+	do {
+		if (len + 65536 > cap) {
+			cap = (len + 65536) * 2;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	found = tc_holds_digits(buf, len, digits);
+	free(buf);
+	return found;
+}
+
 int64_t tc_now_ms(void)
 {
 	struct timespec ts;

@@ -595,6 +595,72 @@ static void constants_evaluate(void **state)
 	stepup_engine_free(e);
 }
 
+/* A chain of n constants: C0 = C1, C1 = C2, ..., C(n-1) = `last`, then
+ * a rule on C0. malloc'd. */
+static char *let_chain(int n, const char *last, const char *rule)
+{
+	size_t cap = (size_t)n * 32 + strlen(last) + strlen(rule) + 16, len = 0;
+	char *src = malloc(cap);
+	assert_non_null(src);
+	for (int i = 0; i < n; i++) {
+		if (i + 1 < n)
+			len += (size_t)snprintf(src + len, cap - len, "let C%d = C%d\n", i, i + 1);
+		else
+			len += (size_t)snprintf(src + len, cap - len, "let C%d = %s\n", i, last);
+	}
+	snprintf(src + len, cap - len, "%s\n", rule);
+	return src;
+}
+
+/* Issue 9: 18 chained `let`s were reported as a cycle (a depth limit of
+ * 16 stood in for cycle detection). Long chains work, in any order of
+ * definition; real cycles, of any length, are still reported at the use. */
+static void long_let_chains_and_cycles(void **state)
+{
+	(void)state;
+	static const int lengths[] = { 17, 18, 100, 256 };
+	for (size_t i = 0; i < TH_N(lengths); i++) {
+		char *src = let_chain(lengths[i], "3", "rule over when card.active_tokens > C0 then approve");
+		stepup_engine *e = th_engine(src, th_settings_full);
+		static const char *const yes[] = { "over" };
+		expect_fired_on(e, "{\"card\":{\"active_tokens\":4}}", yes, TH_N(yes), NULL, 0);
+		expect_fired_on(e, "{\"card\":{\"active_tokens\":3}}", NULL, 0, yes, TH_N(yes));
+		stepup_engine_free(e);
+		free(src);
+	}
+	/* A chain of 100 that closes on itself: a cycle, reported once. */
+	char *src = let_chain(100, "C0", "rule r when card.active_tokens > C0 then approve");
+	size_t nerr;
+	char *diags = dc_compile_diags(src, &nerr);
+	if (nerr != 1 || !strstr(diags, "t.rules:101:34: error: constant 'C0' is defined in terms of itself"))
+		fail_msg("cycle of 100:\n%s", diags);
+	free(diags);
+	free(src);
+	/* Short cycles; a constant reached twice without a cycle is fine. */
+	static const dc_one_error cycles[] = {
+		{ "let A = A\nrule r when card.active_tokens > A then approve\n", 2, 34,
+		  "constant 'A' is defined in terms of itself", 0 },
+		{ "let A = B\nlet B = A\nrule r when card.active_tokens == A then approve\n", 3, 35,
+		  "constant 'A' is defined in terms of itself", 0 },
+		{ "let A = B\nlet B = C\nlet C = B\nrule r when card.active_tokens == A then approve\n", 4, 35,
+		  "constant 'B' is defined in terms of itself", 0 },
+		{ "let S = {S}\nrule r when card.state in S then approve\n", 1, 10,
+		  "'S' is a set; use it after 'in' or 'has any of'", 0 },
+	};
+	dc_expect_one_error_each(cycles, TH_N(cycles));
+	dc_comp k = dc_compile_src("let A = 1\nlet B = A\nlet C = A\nlet S = {B, C, A}\n"
+	                   "rule r when card.active_tokens > B and card.active_tokens in S then approve\n");
+	dc_expect_ok(&k);
+	dc_free(&k);
+	/* Past 256 constants deep: a located limit, not a cycle. */
+	src = let_chain(300, "3", "rule r when card.active_tokens > C0 then approve");
+	diags = dc_compile_diags(src, &nerr);
+	if (nerr != 1 || !strstr(diags, "constants nested more than 256 deep") || strstr(diags, "itself"))
+		fail_msg("chain of 300:\n%s", diags);
+	free(diags);
+	free(src);
+}
+
 /* A method whose condition is ABSENT is not available. */
 static void method_conditions_three_valued(void **state)
 {
@@ -682,6 +748,7 @@ int main(void)
 		cmocka_unit_test(toplevel_fields_readable),
 		cmocka_unit_test(toplevel_fields_value_first),
 		cmocka_unit_test(constants_evaluate),
+		cmocka_unit_test(long_let_chains_and_cycles),
 		cmocka_unit_test(method_conditions_three_valued),
 		cmocka_unit_test(decimal_in_set),
 		cmocka_unit_test(never_fire_integer_extremes),  /* keep last (UB) */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decision_id.h"
 #include "helpers.h"
 
 #define S_FULL th_settings_full
@@ -613,6 +614,8 @@ static void decision_ids_unique(void **state)
 		const char *id = stepup_decision_id(d);
 		if (regexec(&rx, id, 0, NULL, 0) != 0)
 			fail_msg("bad decision id %s", id);
+		if (stepup_card_number_find(id, strlen(id), NULL, NULL))
+			fail_msg("decision id %s holds a card number", id);
 		snprintf(ids[i], sizeof(ids[i]), "%s", id);
 	}
 	qsort(ids, N, sizeof(ids[0]), cmp_id);
@@ -623,6 +626,96 @@ static void decision_ids_unique(void **state)
 	free(ids);
 	stepup_request_free(rq);
 	stepup_decision_free(d);
+}
+
+/* The 80-bit number whose 16 Crockford base32 characters are `chars`:
+ * its top 48 bits as milliseconds, its low 32 as the random part. */
+static void id_bits(const char *chars, uint64_t *ms, uint32_t *rnd)
+{
+	static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	uint64_t hi = 0, lo = 0;  /* 48 + 32 bits */
+	for (int i = 0; i < 16; i++) {
+		uint64_t v = (uint64_t)(strchr(b32, chars[i]) - b32);
+		/* shift the 80-bit (hi:lo) left by 5, add v */
+		hi = (hi << 5 | lo >> 27) & 0xffffffffffffULL;
+		lo = (lo << 5 | v) & 0xffffffffULL;
+	}
+	*ms = hi;
+	*rnd = (uint32_t)lo;
+}
+
+typedef struct draws {
+	const uint32_t *v;
+	unsigned n, at;
+} draws;
+
+static uint32_t next_draw(void *ctx)
+{
+	draws *d = ctx;
+	uint32_t v = d->v[d->at < d->n ? d->at : d->n - 1];
+	d->at++;
+	return v;
+}
+
+static uint32_t xorshift32(void *ctx)
+{
+	uint64_t *s = ctx;
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uint32_t)*s;
+}
+
+/* Issue 9: a decision id never holds a card number (docs/pci.md). An id
+ * whose bits spell one is drawn again; a generator stuck on such bits
+ * still gets a clean id; and a million ids over a year of milliseconds
+ * are all clean. */
+static void decision_ids_never_hold_card_numbers(void **state)
+{
+	(void)state;
+	char id[24];
+	uint64_t ms;
+	uint32_t bad, good;
+
+	id_bits("4111111111111111", &ms, &bad);
+	assert_int_equal(su_decision_id_encode(ms, bad, id), -1);
+	assert_string_equal(id, "dcs_4111111111111111");
+	/* Same milliseconds, other random bits: the first clean draw wins. */
+	uint64_t ms2;
+	id_bits("4111111111100000", &ms2, &good);
+	assert_true(ms2 == ms);
+	assert_int_equal(su_decision_id_encode(ms, good, id), 0);
+	uint32_t seq[] = { bad, bad, good };
+	draws d = { seq, 3, 0 };
+	su_decision_id_make(ms, next_draw, &d, id);
+	assert_string_equal(id, "dcs_4111111111100000");
+	assert_int_equal(d.at, 3);
+	/* A generator that only ever gives the bad bits. */
+	draws stuck = { &bad, 1, 0 };
+	su_decision_id_make(ms, next_draw, &stuck, id);
+	assert_false(stepup_card_number_find(id, strlen(id), NULL, NULL));
+	assert_int_equal(strncmp(id, "dcs_41111111111", 15), 0);
+	assert_string_equal(id + 15, "AAAAA");
+	/* Other networks' numbers too (Mastercard, Discover, Amex after a
+	 * letter). */
+	static const char *const numbers[] = { "5555555555554444", "6011111111111117", "Z378282246310005" };
+	for (size_t i = 0; i < TH_N(numbers); i++) {
+		id_bits(numbers[i], &ms, &bad);
+		assert_int_equal(su_decision_id_encode(ms, bad, id), -1);
+		stuck = (draws){ &bad, 1, 0 };
+		su_decision_id_make(ms, next_draw, &stuck, id);
+		assert_false(stepup_card_number_find(id, strlen(id), NULL, NULL));
+	}
+	/* Many ids: a year of milliseconds in steps, random bits from a
+	 * seeded generator. */
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	unsigned n = th_under_valgrind() ? 20000 : 1000000;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t = 1733529600000ULL + (uint64_t)i * 31536000000ULL / n;
+		su_decision_id_make(t, xorshift32, &seed, id);
+		if (stepup_card_number_find(id, strlen(id), NULL, NULL))
+			fail_msg("decision id %s holds a card number", id);
+	}
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -836,6 +929,7 @@ int main(void)
 		RULES_TEST(otp_exhausted_drops_otps),
 		RULES_TEST(empty_intersection_falls_back_to_customer_service),
 		cmocka_unit_test(no_customer_service_number_makes_red),
+		cmocka_unit_test(decision_ids_never_hold_card_numbers),
 		RULES_TEST(fraud_line_when_any_rule_asks),
 		cmocka_unit_test(fraud_line_falls_back_to_standard),
 		RULES_TEST(merchant_becomes_decline),

@@ -26,7 +26,8 @@
 	X("ok/all-constructs.rules")        \
 	X("syntax/three-errors.rules")      \
 	X("syntax/lexical.rules")           \
-	X("syntax/grammar.rules")
+	X("syntax/grammar.rules")           \
+	X("syntax/card-numbers.rules")
 
 static const char *const dsl_dirs[] = { "ok", "syntax" };
 static const char *const dsl_listed[] = { PARSER_DSL_FILES(DC_LISTED) };
@@ -548,6 +549,97 @@ static void non_ascii_character_is_one_error(void **state)
 	free(all2);
 }
 
+/* Issue 9: invalid UTF-8 in a ruleset name or description made every
+ * response, log line and metric invalid UTF-8. Every string literal must
+ * be UTF-8, refused at its location otherwise. */
+static void invalid_utf8_strings_refused(void **state)
+{
+	(void)state;
+	static const dc_one_error cases[] = {
+		{ "ruleset \"bank \xff\"\nrule a when card.state == CLOSED then decline\n", 1, 9,
+		  "string is not valid UTF-8", 16 },
+		{ "rule a \"d\xc3\" when card.state == CLOSED then decline\n", 1, 8, "string is not valid UTF-8", 0 },
+		{ "rule a when token_requestor.id == \"\xed\xa0\x80\" then decline\n", 1, 35,
+		  "string is not valid UTF-8", 0 },  /* a surrogate */
+		{ "rule a when token_requestor.id == \"\xc0\xaf\" then decline\n", 1, 35,
+		  "string is not valid UTF-8", 0 },  /* overlong '/' */
+		{ "let C = \"\xf4\x90\x80\x80\"\nrule a when token_requestor.id == C then decline\n", 1, 9,
+		  "string is not valid UTF-8", 0 },  /* above U+10FFFF */
+	};
+	dc_expect_one_error_each(cases, TH_N(cases));
+	/* Valid UTF-8 is fine, in the name and in descriptions. */
+	dc_comp k = dc_compile_src("ruleset \"Banque \xc3\xa9t\xc3\xa9 \xe2\x82\xac\"\n"
+	                           "rule a \"caf\xc3\xa9 \xf0\x9f\x92\xb3\" when card.state == CLOSED then decline\n");
+	dc_expect_ok(&k);
+	assert_string_equal(stepup_ruleset_name(k.rs), "Banque \xc3\xa9t\xc3\xa9 \xe2\x82\xac");
+	dc_free(&k);
+}
+
+/* Diagnostics are an output too: a card number is never in a message nor
+ * in a rendered diagnostic, though the renderer quotes the source line
+ * (its digits are masked, the carets keep their columns). */
+static void diagnostics_never_carry_card_numbers(void **state)
+{
+	(void)state;
+	static const char *const srcs[] = {
+		"ruleset \"4111 1111 1111 1111\"\nrule a when card.state == CLOSED then decline\n",
+		"rule a when card.active_tokens > 4111111111111111x then decline\n",  /* invalid number '...' */
+		"rule a when card.active_tokens > 3 then declin # 5555555555554444\n",
+		"rule a when unknown_5555_5555_5555_4444 == 3 then decline\n",
+		"rule a when card.active_tokens == 4111111111111111 then decline\n",
+	};
+	for (size_t i = 0; i < TH_N(srcs); i++) {
+		dc_comp k = dc_compile_src(srcs[i]);
+		assert_int_equal(k.rc, STEPUP_ECOMPILE);
+		assert_true(stepup_compiler_diag_count(k.c) >= 1);
+		for (size_t d = 0; d < stepup_compiler_diag_count(k.c); d++) {
+			const char *m = stepup_compiler_diag(k.c, d)->message;
+			char *r = dc_render(k.c, d);
+			if (stepup_card_number_find(m, strlen(m), NULL, NULL) ||
+			    stepup_card_number_find(r, strlen(r), NULL, NULL))
+				fail_msg("a card number in diagnostic %zu of %s:\n%s", d, srcs[i], r);
+			free(r);
+		}
+		dc_free(&k);
+	}
+	/* The carets still point at the token. */
+	dc_comp k = dc_compile_src("rule a when card.active_tokens == 4111111111111111 then decline\n");
+	char *r = dc_render(k.c, 0);
+	assert_string_equal(r, "t.rules:1:35: error: an integer holding a card number is refused: rule text "
+	                       "reaches responses and logs\n"
+	                       "  rule a when card.active_tokens == **************** then decline\n"
+	                       "                                    ^~~~~~~~~~~~~~~~\n");
+	free(r);
+	dc_free(&k);
+	/* A message that quotes a token gets the scrubber's marker. */
+	k = dc_compile_src("rule a when card.active_tokens > 4111111111111111x then decline\n");
+	assert_string_equal(stepup_compiler_diag(k.c, 0)->message, "invalid number '[card number]x'");
+	dc_free(&k);
+}
+
+/* File names reach explain output ("at") too. */
+static void file_names_checked(void **state)
+{
+	(void)state;
+	const char *src = "rule a when card.state == CLOSED then decline\n";
+	static const struct {
+		const char *name, *msg;
+	} cases[] = {
+		{ "dir/4111111111111111.rules", "the file name holds a card number: rename the file" },
+		{ "dir/r\xff.rules", "the file name is not valid UTF-8: rename the file" },
+	};
+	for (size_t i = 0; i < TH_N(cases); i++) {
+		dc_comp k = dc_compile_named(cases[i].name, src, strlen(src));
+		assert_int_equal(k.rc, STEPUP_ECOMPILE);
+		assert_int_equal(stepup_compiler_error_count(k.c), 1);
+		assert_string_equal(stepup_compiler_diag(k.c, 0)->message, cases[i].msg);
+		char *r = dc_render(k.c, 0);
+		assert_false(stepup_card_number_find(r, strlen(r), NULL, NULL));
+		free(r);
+		dc_free(&k);
+	}
+}
+
 static void nul_byte_and_missing_file(void **state)
 {
 	(void)state;
@@ -814,6 +906,9 @@ int main(void)
 		cmocka_unit_test(lexical_errors_exact),
 		cmocka_unit_test(non_ascii_character_is_one_error),
 		cmocka_unit_test(nul_byte_and_missing_file),
+		cmocka_unit_test(invalid_utf8_strings_refused),
+		cmocka_unit_test(diagnostics_never_carry_card_numbers),
+		cmocka_unit_test(file_names_checked),
 		cmocka_unit_test(multiple_files_keep_their_names),
 		cmocka_unit_test(nesting_limit_not),
 		cmocka_unit_test(nesting_limit_and_or),

@@ -7,11 +7,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <stepup/error.h>
+#include <stepup/stepup.h>
 
 #include "plugin_loader.h"
 
@@ -37,14 +42,14 @@ static void check_refused(const char *name, int want_rc, const char *want)
 static void test_wrong_major(void **unused)
 {
 	(void)unused;
-	check_refused("wrong_major", STEPUP_EVERSION, "plugin ABI major 2 is not supported (host 1.0)");
+	check_refused("wrong_major", STEPUP_EVERSION, "plugin ABI major 2 is not supported (host 1.1)");
 }
 
 static void test_newer_minor(void **unused)
 {
 	(void)unused;
 	check_refused("newer_minor", STEPUP_EVERSION,
-		      "plugin ABI minor 3 is newer than the host's (1.0)");
+		      "plugin ABI minor 4 is newer than the host's (1.1)");
 }
 
 static void test_no_symbol(void **unused)
@@ -100,10 +105,12 @@ static void test_missing(void **unused)
 static void test_not_a_shared_object(void **unused)
 {
 	(void)unused;
-	char err[512], want[512];
+	char err[PATH_MAX + 512], want[PATH_MAX + 64];
 	su_plugin *p = NULL;
-	/* A file that exists but is not ELF: dlopen's reason is appended. */
-	const char *path = SRCDIR "/tests/plugins/good.c";
+	/* A file that exists but is not ELF: dlopen's reason is appended.
+	 * SRCDIR may be "<build>/..": a module path may not hold "..". */
+	char path[PATH_MAX];
+	assert_non_null(realpath(SRCDIR "/tests/plugins/good.c", path));
 	int rc = su_plugin_load(path, NULL, NULL, &p, err, sizeof(err));
 	assert_int_equal(rc, STEPUP_EPLUGIN);
 	assert_null(p);
@@ -129,6 +136,230 @@ static void test_bad_signatures(void **unused)
 	assert_int_equal(su_plugin_parse_signature("sdbi->b", args, &ret), 0);
 	assert_string_equal(args, "sdbi");
 	assert_int_equal(ret, 'b');
+}
+
+/* ---- module names and who may write the file (issue 9) -------------------- */
+
+static unsigned fn_index(const su_plugin *p, const char *name)
+{
+	int k = su_plugin_find(p, name);
+	if (k < 0)
+		fail_msg("no function '%s'", name);
+	return (unsigned)k;
+}
+
+/* Copy `from` to `to` with `mode`. */
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	assert_int_equal(chmod(to, mode), 0);
+}
+
+/* Load expecting success (then unload). */
+static void expect_loads(const char *name, const char *const *sp)
+{
+	char err[512];
+	su_plugin *p = NULL;
+	int rc = su_plugin_load(name, sp, NULL, &p, err, sizeof(err));
+	if (rc != STEPUP_OK)
+		fail_msg("%s: refused (%d): %s", name, rc, err);
+	su_plugin_unload(p);
+}
+
+/* Load expecting a refusal with status rc and exactly the message want. */
+static void expect_refused(const char *name, const char *const *sp, int want_rc, const char *want)
+{
+	char err[512];
+	su_plugin *p = (su_plugin *)&p;
+	int rc = su_plugin_load(name, sp, NULL, &p, err, sizeof(err));
+	if (rc != want_rc || strcmp(err, want) != 0)
+		fail_msg("%s: rc %d '%s'; expected rc %d '%s'", name, rc, err, want_rc, want);
+	assert_null(p);
+}
+
+/* A module is a plain name on the search path or a path without "..". */
+static void test_module_names(void **state)
+{
+	(void)state;
+	static const char *const bad_names[] = { "..", "go od", "good;", "go..od", "", "g\xc3\xa9", NULL };
+	char want[256];
+	for (size_t k = 0; bad_names[k]; k++) {
+		if (!bad_names[k][0])
+			continue;  /* the empty name is refused before (EINVAL "no name given") */
+		snprintf(want, sizeof(want), "%s: not a plain module name ([A-Za-z0-9_.-], no '..') nor a path",
+			 bad_names[k]);
+		expect_refused(bad_names[k], search_path, STEPUP_EINVAL, want);
+	}
+	static const char *const dotdot[] = { "../good.so", PLUGIN_DIR "/../.libs/good.so", "a/../good.so",
+					       "a/..", NULL };
+	for (size_t k = 0; dotdot[k]; k++) {
+		snprintf(want, sizeof(want), "%s: a module path may not contain '..'", dotdot[k]);
+		expect_refused(dotdot[k], NULL, STEPUP_EINVAL, want);
+	}
+	/* Names with dots and dashes are plain; "..x" is a file name, not a
+	 * component. */
+	assert_int_equal(su_plugin_check_module("geo-v2.1_x", NULL, 0), STEPUP_OK);
+	assert_int_equal(su_plugin_check_module("/opt/a..b/x.so", NULL, 0), STEPUP_OK);
+	assert_int_equal(su_plugin_check_module("/opt/x/..", NULL, 0), STEPUP_EINVAL);
+}
+
+/* With a search path, a module path must lead inside it (after symbolic
+ * links); without one, any checked path loads. */
+static void test_path_stays_inside_search_path(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/stepup-test-inside-XXXXXX", lib[256], out[300], link[300], want[700];
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(lib, sizeof(lib), "%s/lib", dir);
+	snprintf(out, sizeof(out), "%s/elsewhere.so", dir);
+	snprintf(link, sizeof(link), "%s/lib/link.so", dir);
+	assert_int_equal(mkdir(lib, 0755), 0);
+	char good[300];
+	snprintf(good, sizeof(good), "%s/good.so", lib);
+	copy_file(PLUGIN_DIR "/good.so", good, 0644);
+	copy_file(PLUGIN_DIR "/good.so", out, 0644);
+	assert_int_equal(symlink(out, link), 0);
+	const char *const sp[] = { lib, NULL };
+
+	expect_loads(good, sp);
+	expect_loads("good", sp);
+	snprintf(want, sizeof(want), "%s: outside the plugin search path", out);
+	expect_refused(out, sp, STEPUP_EPLUGIN, want);
+	snprintf(want, sizeof(want), "%s: outside the plugin search path", link);
+	expect_refused(link, sp, STEPUP_EPLUGIN, want);
+	expect_loads(out, NULL);  /* no search path configured */
+
+	unlink(link);
+	unlink(out);
+	unlink(good);
+	rmdir(lib);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Issue 9: a world-writable plugin .so or directory was loaded silently.
+ * The file and the directories above it must be owned by root or the euid
+ * and writable by nobody else; sticky directories may be shared. */
+static void test_writable_modules_refused(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/stepup-test-perm-XXXXXX", sub[256], so[300], want[700];
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(sub, sizeof(sub), "%s/plugins", dir);
+	snprintf(so, sizeof(so), "%s/good.so", sub);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	copy_file(PLUGIN_DIR "/good.so", so, 0644);
+	const char *const sp[] = { sub, NULL };
+
+	expect_loads(so, NULL);
+	expect_loads("good", sp);
+
+	assert_int_equal(chmod(so, 0666), 0);
+	snprintf(want, sizeof(want), "%s: refused: the file is writable by others (mode 0666)", so);
+	expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+	expect_refused("good", sp, STEPUP_EPLUGIN, want);  /* found on the path: refused, not skipped */
+	assert_int_equal(chmod(so, 0664), 0);  /* our own group may write */
+	expect_loads(so, NULL);
+	assert_int_equal(chmod(so, 0644), 0);
+
+	assert_int_equal(chmod(sub, 0777), 0);
+	snprintf(want, sizeof(want), "%s: refused: directory %s is writable by others (mode 0777)", so, sub);
+	expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+	assert_int_equal(chmod(sub, 01777), 0);  /* sticky, like /tmp */
+	expect_loads(so, NULL);
+	assert_int_equal(chmod(sub, 0755), 0);
+
+	/* A directory further up counts too. */
+	assert_int_equal(chmod(dir, 0757), 0);
+	snprintf(want, sizeof(want), "%s: refused: directory %s is writable by others (mode 0757)", so, dir);
+	expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+	assert_int_equal(chmod(dir, 0755), 0);
+
+	/* A link in a trusted folder to a file in an untrusted one. */
+	char bad[300], link[300];
+	snprintf(bad, sizeof(bad), "%s/open", dir);
+	assert_int_equal(mkdir(bad, 0755), 0);
+	assert_int_equal(chmod(bad, 0777), 0);
+	snprintf(link, sizeof(link), "%s/open/good.so", dir);
+	copy_file(PLUGIN_DIR "/good.so", link, 0644);
+	unlink(so);
+	assert_int_equal(symlink(link, so), 0);
+	snprintf(want, sizeof(want), "%s: refused: directory %s is writable by others (mode 0777)", so, bad);
+	expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+	unlink(so);
+	copy_file(PLUGIN_DIR "/good.so", so, 0644);
+
+	/* Owners and groups other than ours: only root can make those. */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(so, 0, 4242), 0);
+		assert_int_equal(chmod(so, 0664), 0);
+		snprintf(want, sizeof(want), "%s: refused: the file is writable by group 4242 (mode 0664)", so);
+		expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+		assert_int_equal(chmod(so, 0644), 0);
+		expect_loads(so, NULL);  /* read-only for that group: fine */
+		assert_int_equal(chown(so, 4242, 0), 0);
+		snprintf(want, sizeof(want), "%s: refused: the file is owned by uid 4242, not root or uid 0", so);
+		expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+		assert_int_equal(chown(so, 0, 0), 0);
+		assert_int_equal(chown(sub, 4242, 0), 0);
+		snprintf(want, sizeof(want), "%s: refused: directory %s is owned by uid 4242, not root or uid 0", so,
+			 sub);
+		expect_refused(so, NULL, STEPUP_EPLUGIN, want);
+		assert_int_equal(chown(sub, 0, 0), 0);
+	} else {
+		print_message("not root: owner and group cases skipped\n");
+	}
+	expect_loads(so, NULL);
+
+	unlink(so);
+	unlink(link);
+	rmdir(bad);
+	rmdir(sub);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* ABI 1.1: plugins get the host's card-number policy; 1.0 plugins still
+ * load. */
+static void test_host_card_number_find(void **state)
+{
+	(void)state;
+	char err[512];
+	su_plugin *p = NULL;
+	assert_int_equal(su_plugin_load("cardcheck", search_path, NULL, &p, err, sizeof(err)), STEPUP_OK);
+	unsigned start = fn_index(p, "start"), end = fn_index(p, "end");
+	static const struct {
+		const char *text;
+		int64_t start, end;
+	} cases[] = {
+		{ "call me, 4111 1111 1111 1111!", 9, 28 },
+		{ "DWSPMC4111111111111111", 6, 22 },
+		{ "ref 1733529600123456789", -1, -1 },  /* a ns timestamp */
+		{ "5412751234561234", -1, -1 },         /* fails Luhn */
+		{ "", -1, -1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		su_plugin_arg a[1] = { { .s = (char *)cases[i].text } }, r;
+		assert_int_equal(su_plugin_call(p, start, a, &r), STEPUP_OK);
+		if (r.i != cases[i].start)
+			fail_msg("start('%s') = %lld", cases[i].text, (long long)r.i);
+		assert_int_equal(su_plugin_call(p, end, a, &r), STEPUP_OK);
+		if (r.i != cases[i].end)
+			fail_msg("end('%s') = %lld", cases[i].text, (long long)r.i);
+		/* The same answer as the host's own. */
+		size_t s = 0, e = 0;
+		int hit = stepup_card_number_find(cases[i].text, strlen(cases[i].text), &s, &e);
+		assert_int_equal(hit, cases[i].start >= 0);
+	}
+	su_plugin_unload(p);
+	expect_loads("old_minor", search_path);
 }
 
 /* ---- the good plugin ------------------------------------------------------ */
@@ -275,6 +506,10 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_not_a_shared_object),
 		cmocka_unit_test(test_bad_signatures),
+		cmocka_unit_test(test_module_names),
+		cmocka_unit_test(test_path_stays_inside_search_path),
+		cmocka_unit_test(test_writable_modules_refused),
+		cmocka_unit_test(test_host_card_number_find),
 	};
 	const struct CMUnitTest good[] = {
 		cmocka_unit_test(test_good_descriptor),

@@ -185,12 +185,25 @@ static void test_config_refusals(void **unused)
 		  "plugins: methods.OTP_EMAIL: plugin 'good' is not an OTP channel" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"wrong_major\"}]}}",
 		  STEPUP_EVERSION,
-		  "plugins: load[0]: " PLUGIN_DIR "/wrong_major.so: plugin ABI major 2 is not supported (host 1.0)" },
+		  "plugins: load[0]: " PLUGIN_DIR "/wrong_major.so: plugin ABI major 2 is not supported (host 1.1)" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"absent\"}]}}",
 		  STEPUP_ENOTFOUND, "plugins: load[0]: absent: not found in the plugin search path" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"channel\",\"config\":[1]}]}}",
 		  STEPUP_EPLUGIN,
 		  "plugins: load[0]: " PLUGIN_DIR "/channel.so: init failed: config must be an object" },
+		/* Issue 9: a module is a plain name or a path without "..", and a
+		 * path stays inside plugins.path when that is configured. */
+		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"x y\"}]}}", STEPUP_ECONFIG,
+		  "plugins: load[0].module: x y: not a plain module name ([A-Za-z0-9_.-], no '..') nor a path" },
+		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"..\"}]}}", STEPUP_ECONFIG,
+		  "plugins: load[0].module: ..: not a plain module name ([A-Za-z0-9_.-], no '..') nor a path" },
+		{ "{\"plugins\":{\"load\":[{\"module\":\"" PLUGIN_DIR "/../.libs/good.so\"}]}}", STEPUP_ECONFIG,
+		  "plugins: load[0].module: " PLUGIN_DIR "/../.libs/good.so: a module path may not contain '..'" },
+		{ "{\"plugins\":{\"load\":[{\"module\":\"../x.so\"}]}}", STEPUP_ECONFIG,
+		  "plugins: load[0].module: ../x.so: a module path may not contain '..'" },
+		{ "{\"plugins\":{\"path\":[\"/usr/lib/stepup/nowhere\"],\"load\":[{\"module\":\"" PLUGIN_DIR
+		  "/good.so\"}]}}", STEPUP_EPLUGIN,
+		  "plugins: load[0]: " PLUGIN_DIR "/good.so: outside the plugin search path" },
 		{ "{\"plugins\":", STEPUP_ECONFIG, NULL },
 	};
 	(void)unused;
@@ -204,6 +217,28 @@ static void test_config_refusals(void **unused)
 		assert_null(ps);
 		assert_true(err[0] != '\0');
 	}
+}
+
+/* A relative module path is joined to the configuration's folder as it
+ * really is: ".." in how the caller names that folder is fine, ".." in
+ * the module is not. */
+static void test_relative_module_from_base_dir(void **unused)
+{
+	(void)unused;
+	char err[512] = "";
+	stepup_plugins *ps = NULL;
+	int rc = stepup_plugins_load("{\"plugins\":{\"load\":[{\"module\":\"./good.so\"}]}}",
+	                             PLUGIN_DIR "/../.libs", NULL, NULL, &ps, err, sizeof(err));
+	if (rc != STEPUP_OK)
+		fail_msg("rc %d: %s", rc, err);
+	assert_int_equal(stepup_plugins_count(ps), 1);
+	stepup_plugins_unref(ps);
+	ps = NULL;
+	rc = stepup_plugins_load("{\"plugins\":{\"load\":[{\"module\":\"../.libs/good.so\"}]}}", PLUGIN_DIR,
+	                         NULL, NULL, &ps, err, sizeof(err));
+	assert_int_equal(rc, STEPUP_ECONFIG);
+	assert_string_equal(err, "plugins: load[0].module: ../.libs/good.so: a module path may not contain '..'");
+	assert_null(ps);
 }
 
 static void test_no_section_is_empty_and_ready(void **unused)
@@ -631,6 +666,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_refusals),
+		cmocka_unit_test(test_relative_module_from_base_dir),
 		cmocka_unit_test(test_no_section_is_empty_and_ready),
 		cmocka_unit_test(test_info),
 		cmocka_unit_test(test_methods_served_by_plugins),

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "schema.h"
 
 #define MIB (1u << 20)
 
@@ -648,16 +649,25 @@ static char *many_values(size_t n)
 	return s;
 }
 
-/* docs/contract.md: at most 8192 JSON values per request. */
+/* docs/contract.md: at most 8192 JSON values per request, object keys
+ * included. many_values(n) holds 5 + n: the object, request_id and its
+ * value, "u" and its array, then n elements. */
 static void too_many_values(void **state)
 {
 	(void)state;
-	char *s = many_values(20000);
-	expect_bad(s, "");
-	free(s);
-	/* Well under the limit: fine. */
-	s = many_values(1000);
+	char *s = many_values(8192 - 5);
 	expect_ok(s);
+	free(s);
+	s = many_values(8192 - 4);
+	expect_bad(s, "");
+	char err[256];
+	stepup_request *r = stepup_request_new();
+	assert_int_equal(stepup_request_parse(r, E, s, strlen(s), err, sizeof(err)), STEPUP_EBADREQ);
+	assert_string_equal(err, "request has more than 8192 JSON values");
+	stepup_request_free(r);
+	free(s);
+	s = many_values(20000);
+	expect_bad(s, "");
 	free(s);
 }
 
@@ -729,6 +739,159 @@ static void request_id_formatted_pan(void **state)
 			fail_msg("card number in request_id accepted/echoed: %s", r.json);
 		th_result_free(&r);
 	}
+}
+
+/* The spellings of issue 9 and docs/pci.md: unbroken, with letters
+ * around, every separator, other networks. */
+static const char *const card_spellings[] = {
+	"4111111111111111", "req4111111111111111", "4111111111111111x", "DWSPMC4111111111111111",
+	"4111/1111/1111/1111", "4111:1111:1111:1111", "4111+1111+1111+1111", "4111-1111-1111-1111",
+	"4111.1111.1111.1111", "4111_1111_1111_1111", "4111 1111 1111 1111", "4111 - 1111 - 1111 - 1111",
+	"5555555555554444", "378282246310005", "3782 822463 10005", "6011111111111117",
+	"id:6011-1111-1111-1117:x",
+};
+
+/* Digits of s, in order (what a card number is whatever its spelling). */
+static void digits_of(const char *s, char *out, size_t size)
+{
+	size_t k = 0;
+	for (; *s && k + 1 < size; s++)
+		if (*s >= '0' && *s <= '9')
+			out[k++] = *s;
+	out[k] = '\0';
+}
+
+/* A request with `value` at dotted `path` (a string, or an array of one
+ * string for the reason codes), beside a valid request_id unless the path
+ * is request_id itself. */
+static void request_with(char *buf, size_t size, const char *path, const char *value, int array)
+{
+	const char *dot = strchr(path, '.');
+	char v[256];
+	snprintf(v, sizeof(v), array ? "[\"%s\"]" : "\"%s\"", value);
+	if (strcmp(path, "request_id") == 0)
+		snprintf(buf, size, "{\"request_id\":%s}", v);
+	else if (!dot)
+		snprintf(buf, size, "{\"request_id\":\"r1\",\"%s\":%s}", path, v);
+	else
+		snprintf(buf, size, "{\"request_id\":\"r1\",\"%.*s\":{\"%s\":%s}}", (int)(dot - path), path, dot + 1,
+		         v);
+}
+
+/* Refused naming `field`, saying why, and the number never comes back:
+ * not in the message, not in the error object, in no spelling. */
+static void expect_card_refused(const char *json, const char *field, const char *number)
+{
+	char err[256], digits[32], out_digits[4096];
+	stepup_request *r = stepup_request_new();
+	int rc = stepup_request_parse(r, E, json, strlen(json), err, sizeof(err));
+	if (rc != STEPUP_EBADREQ || strcmp(stepup_request_error_field(r), field) != 0)
+		fail_msg("%s: rc %d, field '%s' (%s); expected a refusal naming %s", json, rc,
+		         stepup_request_error_field(r), rc ? err : "accepted", field);
+	char want[128];
+	snprintf(want, sizeof(want), "%s: holds a card number; refused without echoing it", field);
+	if (strcmp(err, want) != 0)
+		fail_msg("%s: message '%s', expected '%s'", json, err, want);
+	stepup_request_free(r);
+
+	th_result res = th_decide(E, json);
+	assert_int_equal(res.rc, STEPUP_EBADREQ);
+	digits_of(number, digits, sizeof(digits));
+	digits_of(res.json, out_digits, sizeof(out_digits));
+	if (strstr(res.json, number) || strstr(out_digits, digits) ||
+	    stepup_card_number_find(res.json, strlen(res.json), NULL, NULL))
+		fail_msg("%s: the card number comes back: %s", json, res.json);
+	json_t *j = th_json(res.json);
+	json_t *id = json_object_get(j, "request_id");
+	if (strcmp(field, "request_id") == 0)
+		assert_null(id);
+	else
+		assert_string_equal(json_string_value(id), "r1");  /* passed the policy: echoed */
+	json_decref(j);
+	th_result_free(&res);
+}
+
+/* Issue 9 / docs/pci.md: every string field of the schema but card.pan,
+ * today's and any added later (the loop reads the schema), refuses a
+ * card number in every spelling, and so do the reason codes. */
+static void every_string_field_refuses_card_numbers(void **state)
+{
+	(void)state;
+	const stepup_ruleset *rs = stepup_engine_ruleset(E);
+	unsigned fields = 0;
+	for (size_t i = 0; i < stepup_ruleset_field_count(rs); i++) {
+		stepup_field_info f;
+		assert_int_equal(stepup_ruleset_field(rs, i, &f), STEPUP_OK);
+		int list = strncmp(f.type, "list", 4) == 0;
+		/* Strings and lists, but where a card number belongs, and not what
+		 * is never read from a request. */
+		if ((strcmp(f.type, "string") != 0 && !list) || strcmp(f.format, "card_number") == 0 || f.derived[0])
+			continue;
+		fields++;
+		for (size_t k = 0; k < TH_N(card_spellings); k++) {
+			char value[128], json[512];
+			/* An e-mail address carries it in its local part. */
+			snprintf(value, sizeof(value), strcmp(f.format, "email") == 0 ? "%s@example.com" : "%s",
+			         card_spellings[k]);
+			request_with(json, sizeof(json), f.path, value, list);
+			expect_card_refused(json, f.path, card_spellings[k]);
+		}
+	}
+	assert_true(fields >= 11);  /* request_id, token_requestor.id/name, ... */
+}
+
+/* Applied to the value as sent: a JSON escape does not hide the number,
+ * and keep_digits() on phones runs only after the check. */
+static void card_number_escaped_or_punctuated(void **state)
+{
+	(void)state;
+	expect_card_refused("{\"request_id\":\"\\u0034111111111111111\"}", "request_id", "4111111111111111");
+	expect_card_refused("{\"request_id\":\"r1\",\"end_user\":{\"phone\":\"4111 1111 1111 1111\"}}",
+	                    "end_user.phone", "4111111111111111");
+	/* The raw text decides: with parentheses the groups are not one run,
+	 * although the digits alone (5511912345676) would be a card number. */
+	expect_ok("{\"request_id\":\"r1\",\"end_user\":{\"phone\":\"+55 (11) 91234-5676\"}}");
+	expect_card_refused("{\"request_id\":\"r1\",\"wallet\":{\"phone_suffix\":\"4111.1111.1111.1111\"}}",
+	                    "wallet.phone_suffix", "4111111111111111");
+}
+
+/* docs/pci.md: what is not a card number passes. Timestamps in ms, us and
+ * ns, 20+ digit ids, a Luhn-failing 16-digit run, a UUID; card.pan still
+ * takes a card number. */
+static void harmless_long_numbers_pass(void **state)
+{
+	(void)state;
+	static const char *const ids[] = {
+		"1733529600123", "1733529600123456", "1733529600123456789", "req-1733529600123456789",
+		"17335296001234567890", "123456789012345678901234567890", "5412751234561234",
+		"7c0b6f9e-1d2a-4e55-9a0e-3f1f2a8c9d10", "4111a1111b1111c1111",
+	};
+	char buf[256];
+	for (size_t i = 0; i < TH_N(ids); i++) {
+		snprintf(buf, sizeof(buf), "{\"request_id\":\"%s\",\"token_requestor\":{\"id\":\"%s\"}}", ids[i], ids[i]);
+		th_result r = decide_ok(buf);
+		json_t *j = th_json(r.json);
+		assert_string_equal(json_string_value(json_object_get(j, "request_id")), ids[i]);
+		json_decref(j);
+		th_result_free(&r);
+	}
+	/* Every ns timestamp of a day's worth of seconds passes (one in ten
+	 * failed with the old detector). */
+	for (unsigned long long t = 1733529600ULL; t < 1733529600ULL + 86400; t += 97) {
+		snprintf(buf, sizeof(buf), "{\"request_id\":\"%llu%09llu\"}", t, (t * 7919) % 1000000000ULL);
+		expect_ok(buf);
+	}
+	expect_ok("{\"request_id\":\"x\",\"card\":{\"pan\":\"4111111111111111\"}}");
+	/* Real mobile numbers that pass Luhn with a card prefix (a German and
+	 * a Brazilian one, 13 digits) are phones in a phone field; elsewhere
+	 * they are card numbers. UUIDs and digests never are. */
+	expect_ok("{\"request_id\":\"x\",\"end_user\":{\"phone\":\"+4915112345678\"},"
+	          "\"wallet\":{\"phone_suffix\":\"4915112345678\"}}");
+	expect_ok("{\"request_id\":\"x\",\"end_user\":{\"phone\":\"+55 11 98765 4341\"}}");
+	expect_card_refused("{\"request_id\":\"r1\",\"token_requestor\":{\"name\":\"+4915112345678\"}}",
+	                    "token_requestor.name", "4915112345678");
+	expect_ok("{\"request_id\":\"31bba01b-5573-4340-9203-29d3b4f18e43\"}");
+	expect_ok("{\"request_id\":\"ab7a1419d5461399195992810aaa9f2c1e4b7a3d5f60812e9c4b7d1a3f5e\"}");
 }
 
 static void malformed_pan_csc_phone_email(void **state)
@@ -951,6 +1114,11 @@ static void error_json_echoes_only_valid_request_id(void **state)
 		{ "{\"tsp\":\"X\",\"card\":{\"request_id\":\"inner\"}}", NULL },
 		{ "{\"request_id\":\"4111111111111111\"}", NULL },
 		{ "{\"request_id\":\"ok-5\"} trailing", NULL },
+		/* salvage_request_id applies the policy too */
+		{ "{\"tsp\":\"X\",\"request_id\":\"4111/1111/1111/1111\"}", NULL },
+		{ "{\"tsp\":\"X\",\"request_id\":\"req4111111111111111\"}", NULL },
+		{ "{\"request_id\":\"4111+1111+1111+1111\"} trailing", NULL },
+		{ "{\"request_id\":\"1733529600123456789\",\"tsp\":\"X\"}", "1733529600123456789" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		th_result r = th_decide(E, cases[i].req);
@@ -963,6 +1131,7 @@ static void error_json_echoes_only_valid_request_id(void **state)
 			fail_msg("%s -> %s (expected request_id %s)", cases[i].req, r.json,
 			         cases[i].echo ? cases[i].echo : "absent");
 		assert_null(strstr(r.json, "4111111111111111"));
+		assert_false(stepup_card_number_find(r.json, strlen(r.json), NULL, NULL));
 		json_decref(j);
 		th_result_free(&r);
 	}
@@ -1109,6 +1278,9 @@ int main(void)
 		DOCS_TEST(missing_request_id),
 		cmocka_unit_test(request_id_luhn_pan),
 		cmocka_unit_test(request_id_formatted_pan),
+		cmocka_unit_test(every_string_field_refuses_card_numbers),
+		cmocka_unit_test(card_number_escaped_or_punctuated),
+		cmocka_unit_test(harmless_long_numbers_pass),
 		cmocka_unit_test(malformed_pan_csc_phone_email),
 		MEMBERS_TEST(phone_with_letters_refused),
 		cmocka_unit_test(unknown_fields_ignored_and_not_echoed),

@@ -620,6 +620,50 @@ static void too_complex(void **state)
 	dc_free(&k);
 }
 
+/* Constants made of calls of constants: a chain of 40 `let`s each
+ * calling good.concat(next, next) would double the condition 40 times.
+ * The checker stops at a node budget with a located error; a chain of
+ * single calls stops at the expression depth limit. Short ones compile. */
+static void constants_cannot_multiply(void **state)
+{
+	(void)state;
+	char src[8192] = "", line[128];
+	for (int i = 0; i < 40; i++) {
+		snprintf(line, sizeof(line), "let C%d = good.concat(C%d, C%d)\n", i, i + 1, i + 1);
+		strcat(src, line);
+	}
+	strcat(src, "let C40 = token_requestor.id\nrule r when C0 == \"x\" then decline\n");
+	dc_comp k = dc_compile_src(src);
+	dc_expect_one_error(&k, 42, 13, "constants expand this condition to more than 65536 nodes");
+	dc_free(&k);
+
+	src[0] = '\0';
+	for (int i = 0; i < 250; i++) {
+		snprintf(line, sizeof(line), "let C%d = good.upper(C%d)\n", i, i + 1);
+		strcat(src, line);
+	}
+	strcat(src, "let C250 = token_requestor.id\nrule r when C0 == \"X\" then decline\n");
+	k = dc_compile_src(src);
+	dc_expect_one_error(&k, 252, 13, "constants nest this expression deeper than 200 levels");
+	dc_free(&k);
+
+	/* Ten doublings (1024 calls) and 100 nested calls are fine. */
+	src[0] = '\0';
+	for (int i = 0; i < 10; i++) {
+		snprintf(line, sizeof(line), "let D%d = good.concat(D%d, D%d)\n", i, i + 1, i + 1);
+		strcat(src, line);
+	}
+	for (int i = 0; i < 100; i++) {
+		snprintf(line, sizeof(line), "let U%d = good.upper(U%d)\n", i, i + 1);
+		strcat(src, line);
+	}
+	strcat(src, "let D10 = \"a\"\nlet U100 = token_requestor.id\n"
+	            "rule r when D0 == U0 then decline\n");
+	stepup_engine *e = engine_with(S, src);
+	TH_EXPECT(e, "{}", STEPUP_GREEN, "", "");
+	stepup_engine_free(e);
+}
+
 /* ---- bundles ------------------------------------------------------------------------- */
 
 static const char *const import_rules =
@@ -1158,6 +1202,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(calls_every_type),
+		cmocka_unit_test(constants_cannot_multiply),
 		cmocka_unit_test(absent_argument_never_calls),
 		cmocka_unit_test(string_arguments_are_copies),
 		cmocka_unit_test(string_results_are_freed),
