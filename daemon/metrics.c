@@ -411,6 +411,11 @@ void met_render(dbuf *b, const met_gauges *gg)
 
 	family(b, "stepupd_ready", "gauge", "1 when GET /health/ready answers 200.");
 	dbuf_printf(b, "stepupd_ready %d\n", gg->ready);
+	if (gg->store_healthy >= 0) {
+		family(b, "stepupd_case_store_healthy", "gauge",
+		       "1 while the case store can acknowledge writes (its file is the one opened).");
+		dbuf_printf(b, "stepupd_case_store_healthy %d\n", gg->store_healthy);
+	}
 	family(b, "stepupd_draining", "gauge", "1 while shutting down.");
 	dbuf_printf(b, "stepupd_draining %d\n", gg->draining);
 	family(b, "stepupd_connections", "gauge", "Open client connections.");

@@ -70,6 +70,7 @@ typedef struct met_gauges {
 	unsigned inflight;
 	int ready;
 	int draining;
+	int store_healthy;                 /* -1: no lifecycle */
 	/* The lifecycle's counters, NULL when it is off. */
 	const stepup_cases_stats *cases;
 	unsigned lc_queued, lc_running;    /* parked lifecycle requests */

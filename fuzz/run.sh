@@ -160,6 +160,10 @@ EOF
 }
 
 # ---- run -------------------------------------------------------------------
+# fuzz_lifecycle keeps its per-input database in $TMPDIR; a crashing run
+# cannot remove it, so keep it in the build directory.
+mkdir -p "$BUILD/tmp"
+export TMPDIR="$BUILD/tmp"
 count_artifacts() { ls "$1" 2>/dev/null | grep -cvE '\.(min|log)$'; }
 status=0
 for t in $TARGETS; do

@@ -1617,8 +1617,12 @@ static void test_store_deleted(void **state)
 	assert_int_equal(start_daemon("info", NULL, NULL), 0);
 	decide(yellow_req, id);
 	db_path(db, sizeof(db), "");
+	assert_int_equal(metric("stepupd_case_store_healthy"), 1);
 	assert_int_equal(unlink(db), 0);
 	expect_store_lost("is gone", id);
+	/* /metrics agrees with /health/ready. */
+	assert_int_equal(metric("stepupd_case_store_healthy"), 0);
+	assert_int_equal(metric("stepupd_ready"), 0);
 	assert_true(hd_wait_for(D.stderr_log, "\"msg\":\"step-up case not recorded; decision answered 503\"", 1000));
 	stop_clean();
 	assert_true(hd_wait_for(D.stderr_log, "case store unusable at shutdown", 1000));
