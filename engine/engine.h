@@ -45,8 +45,18 @@ struct stepup_engine {
 int su_engine_prepare_json(stepup_engine *e);
 
 /* Customer-service number to offer on `line`: the fraud line falls back to
- * the standard one when no fraud number is configured. NULL if none. */
-const char *su_engine_cs_number(const stepup_engine *e, stepup_cs_line line,
-                                stepup_cs_line *served);
+ * the standard one when no fraud number is configured. NULL if none. The
+ * engine's own data, read by the decider and the response writer alike:
+ * inline, so neither depends on the file that builds engines. */
+static inline const char *su_engine_cs_number(const stepup_engine *e, stepup_cs_line line,
+                                              stepup_cs_line *served)
+{
+	if (e->cs[line]) {
+		*served = line;
+		return e->cs[line];
+	}
+	*served = STEPUP_LINE_STANDARD;
+	return e->cs[STEPUP_LINE_STANDARD];
+}
 
 #endif

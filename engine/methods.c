@@ -107,6 +107,33 @@ char *su_methods_summary(const stepup_engine *e, const stepup_request *r, stepup
 	return buf;
 }
 
+char *stepup_request_summary(const stepup_engine *e, const stepup_request *r, const stepup_decision *d)
+{
+	if (!e || !r || !d || r->engine != e->serial || d->engine != e->serial)
+		return NULL;
+	return su_methods_summary(e, r, d->line);
+}
+
+const char *stepup_decision_cs_number(const stepup_engine *e, const stepup_decision *d, const char **hours)
+{
+	int offered = 0;
+	if (hours)
+		*hours = NULL;
+	if (!e || !d || d->engine != e->serial)
+		return NULL;
+	for (unsigned i = 0; i < d->nmethods; i++)
+		offered |= d->methods[i] == STEPUP_CUSTOMER_SERVICE;
+	if (!offered || d->outcome != STEPUP_YELLOW)
+		return NULL;
+	if (d->cs_number) {
+		if (hours)
+			*hours = d->cs_hours;
+		return d->cs_number;
+	}
+	stepup_cs_line served;
+	return su_engine_cs_number(e, d->line, &served);
+}
+
 /* The string of the field with role `role`, NUL-terminated in buf, or
  * NULL when no field has it or the request lacks it. */
 static const char *role_str(const stepup_request *r, su_role role, char *buf, size_t size)

@@ -787,6 +787,37 @@ const char *su_request_role_str(const stepup_request *r, su_role role, char *buf
 	return buf;
 }
 
+_Static_assert((int)STEPUP_ROLE_REQUEST_ID == SU_ROLE_REQUEST_ID && (int)STEPUP_ROLE_CHANNEL == SU_ROLE_CHANNEL &&
+                       (int)STEPUP_ROLE_LANGUAGE == SU_ROLE_LANGUAGE &&
+                       (int)STEPUP_ROLE_PAN_SUFFIX == SU_ROLE_PAN_SUFFIX &&
+                       (int)STEPUP_ROLE_TOKEN_REQUESTOR_ID == SU_ROLE_TOKEN_REQUESTOR_ID &&
+                       (int)STEPUP_ROLE_TOKEN_REQUESTOR_NAME == SU_ROLE_TOKEN_REQUESTOR_NAME &&
+                       (int)STEPUP_ROLE_CONTACT_SMS == SU_ROLE_CONTACT_SMS &&
+                       (int)STEPUP_ROLE_CONTACT_EMAIL == SU_ROLE_CONTACT_EMAIL &&
+                       SU_ROLE_COUNT == 9,
+               "stepup_role numbers the schema's roles");
+
+const char *stepup_request_role(const stepup_request *r, stepup_role role, size_t *len)
+{
+	if (!r || !r->ok || (unsigned)role >= SU_ROLE_COUNT || role <= 0)
+		return NULL;
+	/* The public numbers are the schema's roles, in the same order. */
+	int slot = su_request_role_slot(r, (su_role)role);
+	if (slot < 0)
+		return NULL;
+	const su_field *f = &r->rs->schema->fields[slot];
+	if (f->type == SU_T_ENUM) {
+		const char *v = su_schema_value_name(r->rs->schema, (unsigned)slot, r->f[slot].e);
+		if (len)
+			*len = strlen(v);
+		return v;
+	}
+	su_str s = su_rstr(r, (unsigned)slot);
+	if (len)
+		*len = s.len;
+	return s.s;
+}
+
 /* Slots for the engine's schema: inline up to SU_INLINE_SLOTS. */
 static int slots_for(stepup_request *r, uint32_t n)
 {

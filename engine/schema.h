@@ -66,6 +66,7 @@ typedef enum su_role {
 #undef X
 	SU_ROLE_COUNT
 } su_role;
+/* stepup_role (stepup.h) numbers these the same way. */
 
 /* Fields computed from another one. */
 typedef enum su_derive {

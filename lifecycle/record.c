@@ -1,6 +1,7 @@
-/* record.c: opening the case of a YELLOW decision. The only lifecycle file
- * that reads engine internals (a request's slots, a decision's plugin
- * answers): what a case needs is decided here, in one place.
+/* record.c: opening the case of a YELLOW decision, from what the public
+ * API says of the request (its fields by role) and of the decision (its
+ * methods, line and customer-service number): the lifecycle is a library
+ * of its own on top of libstepup.
  *
  * Data minimisation: a case keeps the phone only when OTP_SMS is offered
  * and the e-mail only when OTP_EMAIL is; never the PAN or the CSC (the
@@ -8,28 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decision.h"
-#include "engine.h"
 #include "lc.h"
-#include "request.h"
 #include "util.h"
 
 /* The request's field with `role` into dst; "" when absent or longer than
  * dst can hold (a truncated contact would be a wrong contact). */
-static void role_copy(const stepup_request *r, su_role role, char *dst, size_t size, int truncate)
+static void role_copy(const stepup_request *r, stepup_role role, char *dst, size_t size, int truncate)
 {
-	int slot = su_request_role_slot(r, role);
+	size_t len;
+	const char *s = stepup_request_role(r, role, &len);
 	dst[0] = '\0';
-	if (slot < 0)
+	if (!s)
 		return;
-	su_str s = su_rstr(r, (unsigned)slot);
-	if (s.len >= size) {
+	if (len >= size) {
 		if (!truncate)
 			return;
-		s.len = (uint32_t)(size - 1);
+		len = size - 1;
 	}
-	memcpy(dst, s.s, s.len);
-	dst[s.len] = '\0';
+	memcpy(dst, s, len);
+	dst[len] = '\0';
 }
 
 static void copy(char *dst, size_t size, const char *src)
@@ -73,36 +71,36 @@ int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_re
 		         stepup_method_name(m));
 		switch (m) {
 		case STEPUP_OTP_SMS:
-			role_copy(r, SU_ROLE_CONTACT_SMS, cs.phone, sizeof(cs.phone), 0);
+			role_copy(r, STEPUP_ROLE_CONTACT_SMS, cs.phone, sizeof(cs.phone), 0);
 			stepup_mask_phone(cs.phone, strlen(cs.phone), cs.phone_masked, sizeof(cs.phone_masked));
 			break;
 		case STEPUP_OTP_EMAIL:
-			role_copy(r, SU_ROLE_CONTACT_EMAIL, cs.email, sizeof(cs.email), 0);
+			role_copy(r, STEPUP_ROLE_CONTACT_EMAIL, cs.email, sizeof(cs.email), 0);
 			stepup_mask_email(cs.email, strlen(cs.email), cs.email_masked, sizeof(cs.email_masked));
 			break;
 		case STEPUP_CUSTOMER_SERVICE: {
 			/* The number the response offered: the router's, else the
 			 * issuer settings' for the line actually served. */
-			stepup_cs_line served = cs.cs_line;
-			const char *num = d->cs_number ? d->cs_number : su_engine_cs_number(e, cs.cs_line, &served);
+			const char *hours;
+			const char *num = stepup_decision_cs_number(e, d, &hours);
 			copy(cs.cs_number, sizeof(cs.cs_number), num);
-			copy(cs.cs_hours, sizeof(cs.cs_hours), d->cs_hours);
+			copy(cs.cs_hours, sizeof(cs.cs_hours), hours);
 			break;
 		}
 		case STEPUP_IN_APP:
 			break;
 		}
 	}
-	role_copy(r, SU_ROLE_LANGUAGE, cs.language, sizeof(cs.language), 0);
-	role_copy(r, SU_ROLE_PAN_SUFFIX, cs.pan_suffix, sizeof(cs.pan_suffix), 0);
-	role_copy(r, SU_ROLE_TOKEN_REQUESTOR_ID, cs.tr_id, sizeof(cs.tr_id), 1);
-	role_copy(r, SU_ROLE_TOKEN_REQUESTOR_NAME, cs.tr_name, sizeof(cs.tr_name), 1);
+	role_copy(r, STEPUP_ROLE_LANGUAGE, cs.language, sizeof(cs.language), 0);
+	role_copy(r, STEPUP_ROLE_PAN_SUFFIX, cs.pan_suffix, sizeof(cs.pan_suffix), 0);
+	role_copy(r, STEPUP_ROLE_TOKEN_REQUESTOR_ID, cs.tr_id, sizeof(cs.tr_id), 1);
+	role_copy(r, STEPUP_ROLE_TOKEN_REQUESTOR_NAME, cs.tr_name, sizeof(cs.tr_name), 1);
 
 	stepup_plugins *ps = su_lc_plugins(c);
 	if (su_case_offers(&cs, STEPUP_IN_APP) && ps &&
 	    stepup_plugins_for_method(ps, STEPUP_IN_APP) >= 0) {
 		/* The same secret-free summary the plugins saw when deciding. */
-		if (!(summary = su_methods_summary(e, r, d->line)) ||
+		if (!(summary = stepup_request_summary(e, r, d)) ||
 		    su_lc_inapp_row(c, &cs, summary, &row) != STEPUP_OK) {
 			rc = STEPUP_ENOMEM;
 			goto out;

@@ -380,6 +380,25 @@ const char *stepup_request_error_field(const stepup_request *r);
 /* request_id of the last successful parse ("" if none). */
 const char *stepup_request_id(const stepup_request *r);
 
+/* Roles: what a host (the lifecycle, stepupd) needs of a request, whatever
+ * the schema calls the field (docs/schema.md). A secret has no role. */
+typedef enum stepup_role {
+	STEPUP_ROLE_REQUEST_ID = 1,
+	STEPUP_ROLE_CHANNEL = 2,
+	STEPUP_ROLE_LANGUAGE = 3,
+	STEPUP_ROLE_PAN_SUFFIX = 4,
+	STEPUP_ROLE_TOKEN_REQUESTOR_ID = 5,
+	STEPUP_ROLE_TOKEN_REQUESTOR_NAME = 6,
+	STEPUP_ROLE_CONTACT_SMS = 7,     /* the phone of OTP_SMS */
+	STEPUP_ROLE_CONTACT_EMAIL = 8,   /* the e-mail of OTP_EMAIL */
+} stepup_role;
+
+/* The value of the request's field with `role` (borrowed from r, valid
+ * until its next parse; an enum's value name for the channel), NULL when
+ * no field has the role or the request lacks it. *len (may be NULL) gets
+ * its length. */
+const char *stepup_request_role(const stepup_request *r, stepup_role role, size_t *len);
+
 /* ---- Deciding ---------------------------------------------------------- */
 
 stepup_decision *stepup_decision_new(void);
@@ -403,6 +422,17 @@ size_t stepup_decision_fired_count(const stepup_decision *d);
 /* Name of the i-th fired rule (in rule-file order) and its outcome. */
 const char *stepup_decision_fired_rule(const stepup_decision *d, size_t i,
                                        stepup_outcome *outcome);
+
+/* The customer-service number the decision offers (a router's, else the
+ * issuer settings' for the line served) and its hours (*hours, may be NULL
+ * on return); NULL when customer service is not offered. Borrowed from d
+ * or e. */
+const char *stepup_decision_cs_number(const stepup_engine *e, const stepup_decision *d, const char **hours);
+
+/* The request summary plugins get (plugin.h: the schema's `summary`
+ * fields and the line the rules asked for), as malloc'd JSON; free() it.
+ * NULL on OOM or when r or d comes from another engine. */
+char *stepup_request_summary(const stepup_engine *e, const stepup_request *r, const stepup_decision *d);
 
 /* Render the response JSON (DESIGN §3) into the decision's own buffer; the
  * returned text is borrowed from d. With STEPUP_DECIDE_EXPLAIN set on the
