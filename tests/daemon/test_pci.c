@@ -70,15 +70,15 @@
 #include "pci_spell.h"
 #include "pci_walk.h"
 #include "smtp_sink.h"
+#include "stack.h"
 
 #ifndef BUILDDIR
 #error "BUILDDIR must name the build tree (the reference plugins are loaded from it)"
 #endif
 
 #define JSON_CT "application/json"
-#define WEBHOOK_SECRET "pci-webhook-secret"
-#define INAPP_KEY "key-for-the-in-app-plugin-test!!"
-#define INAPP_KEY_HEX "6b65792d666f722d7468652d696e2d6170702d706c7567696e2d746573742121"
+#define WEBHOOK_SECRET STACK_WEBHOOK_SECRET
+#define INAPP_KEY STACK_INAPP_KEY
 
 /* The numbers pushed (Visa, Mastercard, American Express, Discover test
  * numbers), then the ones only looked for: DESIGN's sample card.pan,
@@ -339,33 +339,9 @@ static size_t scan(const scanctx *c, const void *data, size_t len)
 
 static char *config_extra(void)
 {
-	char *s;
-	int n = asprintf(&s,
-		"\"plugins\": {\"path\": [\"" BUILDDIR "/plugins/.libs\"], \"timeout_ms\": 4000, \"load\": ["
-		"{\"name\": \"sms\", \"module\": \"otp_sms_http\", \"isolation\": \"inline\", \"config\": {"
-		"  \"url\": \"http://127.0.0.1:%u/sms\", \"allow_http\": true, \"issuer_name\": \"Test Bank\","
-		"  \"templates\": {\"en\": \"{otp} is your {issuer} code for the card ending {pan_suffix}.\"}}},"
-		"{\"name\": \"email\", \"module\": \"otp_email_smtp\", \"isolation\": \"inline\", \"config\": {"
-		"  \"url\": \"smtp://127.0.0.1:%u\", \"tls\": \"none\", \"from\": \"no-reply@testbank.example\","
-		"  \"templates\": {\"en\": {\"subject\": \"Your code for the card ending {pan_suffix}\","
-		"                 \"body\": \"Your code is {otp}.\\n\"}}}},"
-		"{\"name\": \"inapp\", \"module\": \"inapp_http\", \"isolation\": \"inline\", \"config\": {"
-		"  \"url\": \"http://127.0.0.1:%u/inapp\", \"allow_http\": true,"
-		"  \"app\": {\"app_id\": \"com.examplebank.mobile\", \"name\": \"Test Bank\"},"
-		"  \"hmac_key_hex\": \"" INAPP_KEY_HEX "\"}},"
-		"{\"name\": \"cs\", \"module\": \"cs_router\", \"isolation\": \"inline\", \"config\": {"
-		"  \"default\": {\"standard\": \"+1-800-555-0100\", \"fraud\": \"+1-800-555-0199\"}}}],"
-		" \"methods\": {\"IN_APP\": \"inapp\", \"OTP_SMS\": \"sms\", \"OTP_EMAIL\": \"email\","
-		"               \"CUSTOMER_SERVICE\": \"cs\"}},\n"
-		"  \"cases\": {\"path\": \"%s/cases.db\", \"ttl_seconds\": 900, \"max_otp_sends\": 100,"
-		" \"sweep_interval_ms\": 100, \"busy_timeout_ms\": 2000,"
-		" \"webhook\": {\"url\": \"http://127.0.0.1:%u/hooks/stepup\", \"secret\": \"" WEBHOOK_SECRET "\","
-		"   \"timeout_ms\": 2000, \"backoff_ms\": 50, \"max_backoff_ms\": 200, \"max_attempts\": 5},"
-		" \"notify_end_user\": {\"enabled\": true, \"method\": \"OTP_SMS\", \"templates\": {"
-		"   \"en\": \"Your card ending {pan_suffix} was added to {wallet}.\"}}}",
-		(unsigned)http_sink_port(sms), (unsigned)smtp_sink_port(smtp), (unsigned)http_sink_port(backend),
-		D.dir, (unsigned)http_sink_port(hook));
-	return n < 0 ? NULL : s;
+	return stack_config(BUILDDIR "/plugins/.libs", D.dir, (unsigned)http_sink_port(sms),
+	                    (unsigned)smtp_sink_port(smtp), (unsigned)http_sink_port(backend),
+	                    (unsigned)http_sink_port(hook));
 }
 
 static int group_setup(void **state)
