@@ -458,6 +458,29 @@ else
 	skip "plugins: GEO_PLUGIN_DIR has no geo.so"
 fi
 
+# ---- the same decisions as the release before the schema became data -------
+# tests/data/legacy holds 1,205 requests and what stepup 0.1.0 (bundle
+# format 2, the schema in C) answered on them, byte for byte but the
+# decision ids: the default rules, a ruleset quoting codes of its own, and
+# explain output; and the bundles it wrote, which must still decide so.
+LEG=$SRCDIR/tests/data/legacy
+norm_ids() { sed -E 's/"decision_id":"dcs_[0-9A-Z]{16}"/"decision_id":"dcs_X"/' "$1"; }
+for pair in "$RULES:default" "$LEG/default.v2.bundle:default" "$LEG/v2.rules:v2" "$LEG/v2.bundle:v2"; do
+	src=${pair%:*}
+	run eval --rules "$src" --config "$CONFIG" "$LEG/requests.jsonl"
+	norm_ids "$T/out" >"$T/norm"
+	if cmp -s "$T/norm" "$LEG/${pair##*:}.expected.jsonl"; then
+		ok "$(basename "$src"): the same 1,205 answers as stepup 0.1.0"
+	else
+		bad "$(basename "$src"): answers differ from stepup 0.1.0" \
+			"$(diff "$LEG/${pair##*:}.expected.jsonl" "$T/norm" | head -6 | cut -c1-300)"
+	fi
+done
+head -60 "$LEG/requests.jsonl" >"$T/r60.jsonl"
+run eval --explain --rules "$RULES" --config "$CONFIG" "$T/r60.jsonl"
+norm_ids "$T/out" >"$T/norm"
+check "explain output: the same as stepup 0.1.0's on 60 requests" cmp -s "$T/norm" "$LEG/default.explain.expected.jsonl"
+
 # ---- the schema: fields declared in the language (docs/schema.md) ------------
 run test --rules "$DATA/schema/age.rules" --config "$CONFIG" "$DATA/schema/age.tests.jsonl"
 check "a declared field: stepup test proves the rule fires at 29 days, not at 30" \
