@@ -174,8 +174,11 @@ static int plan_level(stepup_engine *e, const su_schema *sc, const char *prefix,
 		STEP(SU_SUM_LINE, 0, NULL, 0);
 	for (uint32_t s = 0; s < sc->nfields; s++) {
 		const char *p = SU_FPATH(sc, s);
+		/* p + plen is inside p only once p starts with the prefix. */
+		if (!(sc->fields[s].flags & SU_FF_SUMMARY) || strncmp(p, prefix, plen) != 0)
+			continue;
 		const char *dot = strchr(p + plen, '.');
-		if (!(sc->fields[s].flags & SU_FF_SUMMARY) || strncmp(p, prefix, plen) != 0 || !dot)
+		if (!dot)
 			continue;
 		size_t klen = (size_t)(dot - (p + plen));
 		int seen = 0;  /* an earlier summary field opened this object */
