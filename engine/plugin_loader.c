@@ -362,6 +362,11 @@ static int check_interfaces(const su_plugin *p, char *err, size_t errlen)
 		su_set_err(err, errlen, "%s: customer-service interface is incomplete", p->path);
 		return STEPUP_EPLUGIN;
 	}
+	const stepup_account_source *acc = su_plugin_account(p);
+	if (acc && (acc->size < sizeof(stepup_account_source) || !acc->lookup)) {
+		su_set_err(err, errlen, "%s: account data source interface is incomplete", p->path);
+		return STEPUP_EPLUGIN;
+	}
 	return STEPUP_OK;
 }
 
@@ -501,6 +506,12 @@ const char *su_plugin_version(const su_plugin *p)
 const stepup_plugin_desc *su_plugin_desc(const su_plugin *p)
 {
 	return p->desc;
+}
+
+const stepup_account_source *su_plugin_account(const su_plugin *p)
+{
+	/* A descriptor built before 1.2 ends before this field. */
+	return p && p->desc->abi_minor >= 2 ? p->desc->account : NULL;
 }
 
 void *su_plugin_state(const su_plugin *p)

@@ -63,6 +63,9 @@ const char *su_plugin_version(const su_plugin *p);
  * pass to them. */
 const stepup_plugin_desc *su_plugin_desc(const su_plugin *p);
 void *su_plugin_state(const su_plugin *p);
+/* The account data source interface, or NULL (also for plugins built
+ * before ABI 1.2, whose descriptor has no such field). */
+const stepup_account_source *su_plugin_account(const su_plugin *p);
 
 /* Rule functions: count, index of `name` (without the plugin prefix) or
  * -1, and the parsed signature: argument letters (NUL-terminated) and the

@@ -37,10 +37,10 @@ const uint32_t stepup_latency_bounds_us[STEPUP_LATENCY_BUCKETS - 1] = {
 };
 
 enum op {
-	OP_CAN_DELIVER, OP_DELIVER, OP_NOTIFY, OP_DESCRIBE, OP_START, OP_VERIFY, OP_ROUTE,
+	OP_CAN_DELIVER, OP_DELIVER, OP_NOTIFY, OP_DESCRIBE, OP_START, OP_VERIFY, OP_ROUTE, OP_ACCOUNT,
 };
 static const char *const op_names[] = {
-	"can_deliver", "deliver_otp", "notify", "describe", "start", "verify", "route",
+	"can_deliver", "deliver_otp", "notify", "describe", "start", "verify", "route", "lookup",
 };
 
 typedef struct entry entry;
@@ -59,6 +59,7 @@ typedef struct job {
 	/* inputs */
 	char *a, *b, *c;   /* destination/decision id/language..., per op */
 	stepup_otp_message msg;
+	stepup_account_query q;  /* card data: wiped before it is freed */
 	int line;
 	/* outputs (host-owned allocations from the plugin) */
 	int st;
@@ -97,6 +98,7 @@ struct stepup_plugins {
 	entry *en;
 	size_t n;
 	int method_plugin[STEPUP_METHOD_COUNT];
+	int account_plugin;  /* the account data source, or -1 */
 	stepup_log_fn log;
 	void *log_ctx;
 };
@@ -185,10 +187,23 @@ static void run_job(job *j)
 		j->out1 = route.number;
 		j->out2 = route.hours;
 		break;
+	case OP_ACCOUNT:
+		j->st = su_plugin_account(en->p)->lookup(state, ctx, &j->q, &j->out1);
+		break;
 	}
 	j->err[sizeof(j->err) - 1] = '\0';
 	j->elapsed_us = now_us() - t0;
 	record_latency(en, j->elapsed_us);
+}
+
+/* Free a copy of card data after overwriting it (PCI: a card number or
+ * CSC does not linger in freed heap memory). */
+static void free_wiped(const char *s)
+{
+	if (s) {
+		explicit_bzero((char *)s, strlen(s));
+		free((char *)s);
+	}
 }
 
 static void free_job(job *j)
@@ -196,6 +211,11 @@ static void free_job(job *j)
 	free(j->out1);
 	free(j->out2);
 	if (j->owned) {
+		free_wiped(j->q.pan);
+		free_wiped(j->q.csc);
+		free((char *)j->q.expiry_month);
+		free((char *)j->q.expiry_year);
+		free((char *)j->q.request_id);
 		free(j->a);
 		free(j->b);
 		free(j->c);
@@ -254,7 +274,16 @@ static int own_inputs(job *j)
 {
 	const char *a = j->a, *b = j->b, *c = j->c;
 	stepup_otp_message m = j->msg;
+	stepup_account_query q = j->q;
 	j->owned = 1;
+	j->q.pan = dup_or_null(q.pan);
+	j->q.csc = dup_or_null(q.csc);
+	j->q.expiry_month = dup_or_null(q.expiry_month);
+	j->q.expiry_year = dup_or_null(q.expiry_year);
+	j->q.request_id = dup_or_null(q.request_id);
+	if ((q.pan && !j->q.pan) || (q.csc && !j->q.csc) || (q.expiry_month && !j->q.expiry_month) ||
+	    (q.expiry_year && !j->q.expiry_year) || (q.request_id && !j->q.request_id))
+		return -1;
 	j->a = dup_or_null(a);
 	j->b = dup_or_null(b);
 	j->c = dup_or_null(c);
@@ -352,12 +381,13 @@ finish:
 		       en->timeout_ms, (unsigned long long)j->elapsed_us);
 		break;
 	default: {
-		/* A rejected or malformed proof, or a channel that cannot reach
-		 * this destination, is an answer, not a failure of the plugin:
+		/* A rejected or malformed proof, a channel that cannot reach
+		 * this destination, or a card the issuer does not know, is an answer, not a failure of the plugin:
 		 * not counted as an error, not worth a warning. */
 		int answer = (j->op == OP_VERIFY && (j->st == STEPUP_PLUGIN_REJECTED ||
 		                                     j->st == STEPUP_PLUGIN_EINVAL)) ||
-		             (j->op == OP_CAN_DELIVER && j->st == STEPUP_PLUGIN_UNAVAILABLE && j->a);
+		             (j->op == OP_CAN_DELIVER && j->st == STEPUP_PLUGIN_UNAVAILABLE && j->a) ||
+		             (j->op == OP_ACCOUNT && j->st == STEPUP_PLUGIN_REJECTED);
 		rc = STEPUP_EPLUGIN;
 		su_set_err(res->why, sizeof(res->why), "%s: %s: %s", en->name, op_names[j->op],
 		           j->err[0] ? j->err : j->st == STEPUP_PLUGIN_UNAVAILABLE ? "unavailable"
@@ -385,6 +415,7 @@ static job *new_job(enum op op)
 	if (j) {
 		j->op = op;
 		j->msg.size = sizeof(j->msg);
+		j->q.size = sizeof(j->q);
 	}
 	return j;
 }
@@ -624,6 +655,64 @@ int stepup_plugins_cs_route(stepup_plugins *ps, const char *request_json, stepup
 	return finish_public(&res, err, errlen);
 }
 
+/* ---- account data source ------------------------------------------------------ */
+
+int stepup_plugins_account_lookup(stepup_plugins *ps, const stepup_card_data *card, char **facts_json,
+                                  char *err, size_t errlen)
+{
+	su_pcall res;
+	job *j;
+
+	if (!card || !card->pan || !facts_json)
+		return STEPUP_EINVAL;
+	*facts_json = NULL;
+	if (!ps || ps->account_plugin < 0) {
+		res.status = STEPUP_ENOTFOUND;
+		su_set_err(res.why, sizeof(res.why), "no account data source is configured");
+		return finish_public(&res, err, errlen);
+	}
+	entry *en = &ps->en[ps->account_plugin];
+	if (!(j = new_job(OP_ACCOUNT)))
+		return STEPUP_ENOMEM;
+	j->q.pan = card->pan;
+	j->q.expiry_month = card->expiry_month ? card->expiry_month : "";
+	j->q.expiry_year = card->expiry_year ? card->expiry_year : "";
+	j->q.csc = card->csc;
+	j->q.request_id = card->request_id ? card->request_id : "";
+	if (call(en, j, &res) != 0)
+		return finish_public(&res, err, errlen);
+	if (res.status == STEPUP_OK) {
+		/* Facts are data for rules: one JSON object, and never a card
+		 * number (the one policy, docs/pci.md), which would then reach
+		 * rules' output, logs and the case store. */
+		json_t *o = j->out1 ? json_loads(j->out1, JSON_REJECT_DUPLICATES, NULL) : NULL;
+		const char *bad = !json_is_object(o) ? "facts that are not one JSON object"
+		                  : stepup_card_number_find(j->out1, strlen(j->out1), NULL, NULL)
+		                  ? "facts holding a card number" : NULL;
+		json_decref(o);
+		if (bad) {
+			res.status = STEPUP_EPLUGIN;
+			atomic_fetch_add_explicit(&en->errors, 1, memory_order_relaxed);
+			su_set_err(res.why, sizeof(res.why), "%s: lookup: returned %s", en->name, bad);
+			report(en, STEPUP_LOG_WARNING, "lookup: returned %s", bad);
+			if (j->out1)
+				explicit_bzero(j->out1, strlen(j->out1));
+		} else {
+			*facts_json = j->out1;
+			j->out1 = NULL;
+		}
+	} else if (j->st == STEPUP_PLUGIN_REJECTED) {
+		res.status = STEPUP_OK;  /* the issuer does not know the card: an answer */
+	}
+	release(j);
+	return finish_public(&res, err, errlen);
+}
+
+int stepup_plugins_account_source(const stepup_plugins *ps)
+{
+	return ps ? ps->account_plugin : -1;
+}
+
 /* ---- health ------------------------------------------------------------------ */
 
 int stepup_plugins_check(stepup_plugins *ps, size_t i, char *err, size_t errlen)
@@ -672,7 +761,8 @@ int stepup_plugins_info(const stepup_plugins *ps, size_t i, stepup_plugin_info *
 	out->provides = (su_plugin_nfunctions(en->p) ? STEPUP_PROVIDES_FUNCTIONS : 0) |
 	                (en->d->otp ? STEPUP_PROVIDES_OTP : 0) |
 	                (en->d->inapp ? STEPUP_PROVIDES_INAPP : 0) |
-	                (en->d->cs ? STEPUP_PROVIDES_CS : 0);
+	                (en->d->cs ? STEPUP_PROVIDES_CS : 0) |
+	                (su_plugin_account(en->p) ? STEPUP_PROVIDES_ACCOUNT : 0);
 	out->methods = en->methods;
 	out->timeout_ms = en->timeout_ms;
 	out->required = en->required;
@@ -997,9 +1087,27 @@ static int map_methods(stepup_plugins *ps, json_t *methods, char *err, size_t n)
 	return STEPUP_OK;
 }
 
+static int map_account(stepup_plugins *ps, json_t *v, char *err, size_t n)
+{
+	const char *pname = json_string_value(v);
+	size_t i;
+
+	if (!pname)
+		return cerr(err, n, STEPUP_ECONFIG, "account_source must name a loaded plugin");
+	for (i = 0; i < ps->n && strcmp(ps->en[i].name, pname) != 0; i++)
+		;
+	if (i == ps->n)
+		return cerr(err, n, STEPUP_ENOTFOUND, "account_source: no plugin named '%s' is loaded", pname);
+	if (!su_plugin_account(ps->en[i].p))
+		return cerr(err, n, STEPUP_ECONFIG, "account_source: plugin '%s' is not an account data source",
+		            pname);
+	ps->account_plugin = (int)i;
+	return STEPUP_OK;
+}
+
 static int configure(stepup_plugins *ps, json_t *sec, const char *base_dir, char *err, size_t n)
 {
-	json_t *v, *load = NULL, *methods = NULL, *path = NULL;
+	json_t *v, *load = NULL, *methods = NULL, *path = NULL, *account = NULL;
 	const char *key;
 	/* Relative paths are joined to the configuration's folder as it
 	 * really is: a ".." in how the caller named that folder is not one in
@@ -1021,9 +1129,11 @@ static int configure(stepup_plugins *ps, json_t *sec, const char *base_dir, char
 			load = v;
 		else if (strcmp(key, "methods") == 0)
 			methods = v;
+		else if (strcmp(key, "account_source") == 0)
+			account = v;
 		else
-			rc = cerr(err, n, STEPUP_ECONFIG, "unknown key plugins.%s (expected path, timeout_ms, load "
-			          "or methods)", key);
+			rc = cerr(err, n, STEPUP_ECONFIG, "unknown key plugins.%s (expected path, timeout_ms, load, "
+			          "methods or account_source)", key);
 		if (rc)
 			return rc;
 	}
@@ -1057,6 +1167,8 @@ static int configure(stepup_plugins *ps, json_t *sec, const char *base_dir, char
 	}
 	if (rc == STEPUP_OK && methods)
 		rc = map_methods(ps, methods, err, n);
+	if (rc == STEPUP_OK && account)
+		rc = map_account(ps, account, err, n);
 	for (size_t k = 0; rc == STEPUP_OK && k < ps->n; k++)
 		if (start_pool(&ps->en[k]) < 0)
 			rc = cerr(err, n, STEPUP_ENOMEM, "%s: cannot start worker threads", ps->en[k].name);
@@ -1087,6 +1199,7 @@ int stepup_plugins_load(const char *config_json, const char *base_dir, stepup_lo
 	ps->log_ctx = log_ctx;
 	for (int m = 0; m < STEPUP_METHOD_COUNT; m++)
 		ps->method_plugin[m] = -1;
+	ps->account_plugin = -1;
 	if (config_json && *config_json) {
 		root = json_loads(config_json, JSON_REJECT_DUPLICATES, &je);
 		if (!root)

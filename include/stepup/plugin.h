@@ -33,6 +33,8 @@
  *    `size` (set it to sizeof the struct you compiled against).
  *
  * ABI bump log (newest first; one line per bump, dated):
+ *   1.2  2026-12-07  account data source (descriptor field `account`):
+ *                    the issuer's facts about a card for a decision.
  *   1.1  2026-12-07  host API: card_number_find (the host's one
  *                    card-number policy, docs/pci.md).
  *   1.0  2026-11-22  initial ABI: descriptor, host API (log, alloc, free,
@@ -99,7 +101,7 @@ extern "C" {
 #endif
 
 #define STEPUP_PLUGIN_ABI_MAJOR 1
-#define STEPUP_PLUGIN_ABI_MINOR 1
+#define STEPUP_PLUGIN_ABI_MINOR 2
 
 /* The one exported symbol's name, for the host's dlsym(). */
 #define STEPUP_PLUGIN_SYMBOL "stepup_plugin"
@@ -273,6 +275,37 @@ typedef struct stepup_cs_router {
 		     stepup_cs_route *out);
 } stepup_cs_router;
 
+/* ---- account data source (1.2) --------------------------------------------
+ * A token service does not say whether the card is active, whether the
+ * CSC matched, or which phone and e-mail the issuer has on file: the
+ * issuer knows them. An account data source looks them up for a decision.
+ * It is the ONLY kind of plugin the host hands a card number and a CSC
+ * (PCI DSS: need to know); it must not log, store or return them. */
+typedef struct stepup_account_query {
+	uint32_t size;            /* sizeof as the host built it */
+	const char *pan;          /* the card number, digits only (PCI) */
+	const char *expiry_month; /* "01".."12", or "" when not sent */
+	const char *expiry_year;  /* "YY" or "YYYY", or "" when not sent */
+	const char *csc;          /* the CSC to check (PCI), or NULL when not sent */
+	const char *request_id;   /* the token service's request id, for logs */
+} stepup_account_query;
+
+typedef struct stepup_account_source {
+	uint32_t size; /* sizeof(stepup_account_source) the plugin compiled */
+	/* Look the card up. STEPUP_PLUGIN_OK with *facts_json (host->alloc):
+	 * one JSON object of the issuer's facts, nested as the ruleset's
+	 * schema declares its fields, e.g.
+	 *     {"card":{"state":"ACTIVE","csc_result":"MATCH"},
+	 *      "end_user":{"phone":"+447700900123","email":"j@example.com"}}
+	 * STEPUP_PLUGIN_REJECTED when the issuer does not know the card (an
+	 * answer, not a failure). Anything else is a failure, and the host
+	 * answers as configured (a decline by default). The facts and err
+	 * never hold the card number or the CSC: the host refuses facts that
+	 * hold a card number. */
+	int (*lookup)(void *state, const stepup_call_ctx *ctx, const stepup_account_query *q,
+		      char **facts_json);
+} stepup_account_source;
+
 /* ---- the descriptor --------------------------------------------------------
  * Field order is ABI: the two version fields come first and never move. */
 typedef struct stepup_plugin_desc {
@@ -295,6 +328,9 @@ typedef struct stepup_plugin_desc {
 	const stepup_otp_channel *otp;
 	const stepup_inapp *inapp;
 	const stepup_cs_router *cs;
+	/* --- 1.2 --- (read by the host only from plugins built with
+	 * abi_minor >= 2) */
+	const stepup_account_source *account;
 	/* Fields added by later minors go here, at the end. */
 } stepup_plugin_desc;
 

@@ -238,7 +238,8 @@ typedef void (*stepup_log_fn)(void *ctx, int level, const char *source, const ch
  *         "config": { ... } }               handed to the plugin's init()
  *     ],
  *     "methods": { "OTP_SMS": "sms", "OTP_EMAIL": "email",
- *                  "IN_APP": "inapp", "CUSTOMER_SERVICE": "cs" }
+ *                  "IN_APP": "inapp", "CUSTOMER_SERVICE": "cs" },
+ *     "account_source": "accounts"          the issuer's facts about a card
  *   }
  *
  * Relative search-path entries and module paths are resolved from base_dir
@@ -262,6 +263,7 @@ size_t stepup_plugins_count(const stepup_plugins *p);
 #define STEPUP_PROVIDES_OTP       0x2u
 #define STEPUP_PROVIDES_INAPP     0x4u
 #define STEPUP_PROVIDES_CS        0x8u
+#define STEPUP_PROVIDES_ACCOUNT   0x10u  /* account data source (plugin.h 1.2) */
 
 typedef struct stepup_plugin_info {
 	const char *name;     /* configured name */
@@ -334,6 +336,29 @@ int stepup_plugins_inapp_verify(stepup_plugins *p, const char *decision_id,
 /* *number and *hours are malloc'd (free() them); *hours may be NULL. */
 int stepup_plugins_cs_route(stepup_plugins *p, const char *request_json, stepup_cs_line line,
                             char **number, char **hours, char *err, size_t errlen);
+
+/* ---- The issuer's facts about a card (account data source) ----------------
+ * The card data the token service sent, decrypted. Only the account data
+ * source gets it (plugin.h); the host wipes its copies after the call. */
+typedef struct stepup_card_data {
+	const char *pan;          /* digits only; required */
+	const char *expiry_month; /* "01".."12", or NULL */
+	const char *expiry_year;  /* "YY" or "YYYY", or NULL */
+	const char *csc;          /* the CSC to check, or NULL */
+	const char *request_id;   /* the token service's request id, or NULL */
+} stepup_card_data;
+
+/* Ask the configured account data source ("account_source") under its
+ * deadline and isolation. STEPUP_OK with *facts_json a JSON object of
+ * facts nested as schema fields (malloc'd: free() it), or STEPUP_OK with
+ * *facts_json NULL when the issuer does not know the card;
+ * STEPUP_ENOTFOUND when no source is configured; STEPUP_EPLUGIN or
+ * STEPUP_ETIMEOUT when it failed or returned facts that are not one JSON
+ * object or hold a card number. err never quotes the card data. */
+int stepup_plugins_account_lookup(stepup_plugins *p, const stepup_card_data *card,
+                                  char **facts_json, char *err, size_t errlen);
+/* The account data source's index, or -1. */
+int stepup_plugins_account_source(const stepup_plugins *p);
 
 /* ---- Engine ------------------------------------------------------------ */
 

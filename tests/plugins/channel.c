@@ -6,13 +6,20 @@
  *   { "sleep_ms": 0, "sleep_ops": "can_deliver,route",   (default: all)
  *     "fail": "can_deliver,deliver_otp",  "status": 3,   (STEPUP_PLUGIN_*)
  *     "describe": "{\"app_id\":\"x\"}", "number": "+1 800 555 0100",
- *     "hours": "24/7", "ignore_deadline": false, "log": true }
+ *     "hours": "24/7", "ignore_deadline": false, "log": true,
+ *     "accounts": { "4111111111111111": {"card":{"state":"ACTIVE"}} },
+ *     "facts_raw": "what lookup returns, whatever the card" }
+
+ * As an account data source, lookup() answers the facts of a known card
+ * (with "csc_result" MATCH or NO_MATCH against "csc" when one is
+ * configured and the query carries one) and REJECTED for others.
  *
  * It counts its calls in the file named by "count_file" (one byte a call)
  * so a test can tell whether a call happened at all. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +38,8 @@ typedef struct ch_state {
 	char count_file[256];
 	int ignore_deadline;
 	int log;
+	json_t *accounts;
+	char facts_raw[256];
 } ch_state;
 
 static char *dup_host(const stepup_host_api *host, const char *s)
@@ -79,6 +88,8 @@ static int ch_init(const stepup_host_api *host, void *host_ctx, const char *conf
 	copy(st->count_file, sizeof(st->count_file), json_object_get(c, "count_file"));
 	st->ignore_deadline = json_is_true(json_object_get(c, "ignore_deadline"));
 	st->log = json_is_true(json_object_get(c, "log"));
+	st->accounts = json_incref(json_object_get(c, "accounts"));
+	copy(st->facts_raw, sizeof(st->facts_raw), json_object_get(c, "facts_raw"));
 	json_decref(c);
 	*state = st;
 	return STEPUP_PLUGIN_OK;
@@ -87,6 +98,7 @@ static int ch_init(const stepup_host_api *host, void *host_ctx, const char *conf
 static void ch_fini(void *state)
 {
 	ch_state *st = state;
+	json_decref(st->accounts);
 	st->host->free(st);
 }
 
@@ -193,6 +205,38 @@ static int ch_route(void *state, const stepup_call_ctx *ctx, const char *request
 	return out->number ? STEPUP_PLUGIN_OK : STEPUP_PLUGIN_ERROR;
 }
 
+static int ch_lookup(void *state, const stepup_call_ctx *ctx, const stepup_account_query *q,
+		     char **facts_json)
+{
+	ch_state *st = state;
+	int rc = behave(st, ctx, "lookup");
+	if (rc != STEPUP_PLUGIN_OK)
+		return rc;
+	if (st->facts_raw[0])
+		return (*facts_json = dup_host(st->host, st->facts_raw)) ? STEPUP_PLUGIN_OK
+									 : STEPUP_PLUGIN_ERROR;
+	json_t *acct = json_object_get(st->accounts, q->pan);
+	if (!json_is_object(acct))
+		return STEPUP_PLUGIN_REJECTED;
+	json_t *facts = json_deep_copy(acct), *card = json_object_get(facts, "card");
+	const char *want = json_string_value(json_object_get(card, "csc"));
+	if (want) {
+		json_object_set_new(card, "csc_result",
+				    json_string(!q->csc ? "NOT_CHECKED" : strcmp(q->csc, want) == 0 ? "MATCH"
+												: "NO_MATCH"));
+		json_object_del(card, "csc");
+	}
+	char *text = json_dumps(facts, JSON_COMPACT);
+	json_decref(facts);
+	*facts_json = text ? dup_host(st->host, text) : NULL;
+	free(text);
+	return *facts_json ? STEPUP_PLUGIN_OK : STEPUP_PLUGIN_ERROR;
+}
+
+static const stepup_account_source ch_account = {
+	sizeof(stepup_account_source), ch_lookup,
+};
+
 static const stepup_otp_channel ch_otp = {
 	sizeof(stepup_otp_channel), ch_can_deliver, ch_deliver, ch_notify,
 };
@@ -213,4 +257,5 @@ STEPUP_PLUGIN_EXPORT const stepup_plugin_desc stepup_plugin = {
 	.otp = &ch_otp,
 	.inapp = &ch_inapp,
 	.cs = &ch_cs,
+	.account = &ch_account,
 };

@@ -157,7 +157,8 @@ static void test_config_refusals(void **unused)
 	} cases[] = {
 		{ "{\"plugins\":[]}", STEPUP_ECONFIG, "plugins: the \"plugins\" section must be an object" },
 		{ "{\"plugins\":{\"lod\":[]}}", STEPUP_ECONFIG,
-		  "plugins: unknown key plugins.lod (expected path, timeout_ms, load or methods)" },
+		  "plugins: unknown key plugins.lod (expected path, timeout_ms, load, methods or "
+		  "account_source)" },
 		{ "{\"plugins\":{\"timeout_ms\":0}}", STEPUP_ECONFIG,
 		  "plugins: timeout_ms must be an integer from 1 to 60000 (milliseconds)" },
 		{ "{\"plugins\":{\"path\":\"/x\"}}", STEPUP_ECONFIG, "plugins: path must be an array of directories" },
@@ -185,7 +186,7 @@ static void test_config_refusals(void **unused)
 		  "plugins: methods.OTP_EMAIL: plugin 'good' is not an OTP channel" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"wrong_major\"}]}}",
 		  STEPUP_EVERSION,
-		  "plugins: load[0]: " PLUGIN_DIR "/wrong_major.so: plugin ABI major 2 is not supported (host 1.1)" },
+		  "plugins: load[0]: " PLUGIN_DIR "/wrong_major.so: plugin ABI major 2 is not supported (host 1.2)" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"absent\"}]}}",
 		  STEPUP_ENOTFOUND, "plugins: load[0]: absent: not found in the plugin search path" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"channel\",\"config\":[1]}]}}",
@@ -271,7 +272,8 @@ static void test_info(void **unused)
 	assert_int_equal(stepup_plugins_info(ps, 1, &info), STEPUP_OK);
 	assert_string_equal(info.name, "channel");
 	assert_string_equal(info.version, "0.0.1");
-	assert_int_equal(info.provides, STEPUP_PROVIDES_OTP | STEPUP_PROVIDES_INAPP | STEPUP_PROVIDES_CS);
+	assert_int_equal(info.provides, STEPUP_PROVIDES_OTP | STEPUP_PROVIDES_INAPP | STEPUP_PROVIDES_CS |
+	                                STEPUP_PROVIDES_ACCOUNT);
 	assert_int_equal(info.methods, (1u << STEPUP_OTP_SMS) | (1u << STEPUP_IN_APP) |
 	                                   (1u << STEPUP_CUSTOMER_SERVICE));
 	assert_int_equal(info.timeout_ms, 75);
@@ -635,6 +637,81 @@ static void test_public_calls(void **unused)
 	stepup_plugins_unref(ps);
 }
 
+/* The account data source: the issuer's facts for a known card, an
+ * answer (no facts) for an unknown one, failures and bad facts refused
+ * without quoting the card data. */
+static void test_account_source(void **unused)
+{
+	(void)unused;
+	char err[256] = "", *facts = NULL, cfg[2048];
+	stepup_card_data card = { "4111111111111111", "12", "29", "123", "req-1" };
+	const char *fake = "{\"accounts\":{\"4111111111111111\":{\"card\":{\"state\":\"ACTIVE\","
+	                   "\"csc\":\"123\"},\"end_user\":{\"phone\":\"+447700900123\"}}}}";
+	snprintf(cfg, sizeof(cfg),
+	         "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"channel\","
+	         "\"config\":%s}],\"account_source\":\"channel\"}}", fake);
+	stepup_plugins *ps = load(cfg);
+	assert_int_equal(stepup_plugins_account_source(ps), 0);
+	stepup_plugin_info info;
+	assert_int_equal(stepup_plugins_info(ps, 0, &info), STEPUP_OK);
+	assert_true(info.provides & STEPUP_PROVIDES_ACCOUNT);
+
+	assert_int_equal(stepup_plugins_account_lookup(ps, &card, &facts, err, sizeof(err)), STEPUP_OK);
+	assert_string_equal(facts, "{\"card\":{\"state\":\"ACTIVE\",\"csc_result\":\"MATCH\"},"
+	                           "\"end_user\":{\"phone\":\"+447700900123\"}}");
+	free(facts);
+	card.csc = "999";
+	assert_int_equal(stepup_plugins_account_lookup(ps, &card, &facts, err, sizeof(err)), STEPUP_OK);
+	assert_non_null(strstr(facts, "NO_MATCH"));
+	free(facts);
+	card.pan = "5555555555554444";  /* unknown to the issuer: an answer */
+	facts = (char *)"x";
+	assert_int_equal(stepup_plugins_account_lookup(ps, &card, &facts, err, sizeof(err)), STEPUP_OK);
+	assert_null(facts);
+	stepup_plugin_stats st;
+	stepup_plugins_stats(ps, 0, &st);
+	assert_int_equal(st.calls, 3);
+	assert_int_equal(st.errors, 0);
+	stepup_plugins_unref(ps);
+
+	/* Facts holding a card number, or not an object: refused, unquoted. */
+	static const char *const bad[] = {
+		"{\"facts_raw\":\"{\\\"card\\\":{\\\"ref\\\":\\\"4111 1111 1111 1111\\\"}}\"}",
+		"{\"facts_raw\":\"[1,2]\"}",
+		"{\"fail\":\"lookup\"}",
+	};
+	static const char *const why[] = {
+		"channel: lookup: returned facts holding a card number",
+		"channel: lookup: returned facts that are not one JSON object",
+		"channel: lookup: lookup refused by configuration",
+	};
+	card.pan = "4111111111111111";
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		snprintf(cfg, sizeof(cfg),
+		         "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"channel\","
+		         "\"config\":%s}],\"account_source\":\"channel\"}}", bad[k]);
+		ps = load(cfg);
+		facts = NULL;
+		assert_int_equal(stepup_plugins_account_lookup(ps, &card, &facts, err, sizeof(err)),
+		                 STEPUP_EPLUGIN);
+		assert_null(facts);
+		assert_string_equal(err, why[k]);
+		stepup_plugins_unref(ps);
+	}
+
+	/* No source configured; a source that is not one. */
+	ps = load_channel("{}", "thread", 200);
+	assert_int_equal(stepup_plugins_account_lookup(ps, &card, &facts, err, sizeof(err)), STEPUP_ENOTFOUND);
+	assert_string_equal(err, "no account data source is configured");
+	stepup_plugins_unref(ps);
+	ps = NULL;
+	snprintf(cfg, sizeof(cfg), "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":"
+	         "\"good\"}],\"account_source\":\"good\"}}");
+	assert_int_equal(stepup_plugins_load(cfg, NULL, sink, NULL, &ps, err, sizeof(err)), STEPUP_ECONFIG);
+	assert_string_equal(err, "plugins: account_source: plugin 'good' is not an account data source");
+	assert_null(ps);
+}
+
 /* A queue that is full answers "busy" at once instead of piling up: one
  * worker stuck for 1.5 s, calls abandoned at 100 ms each stay queued. */
 static void test_busy(void **unused)
@@ -682,6 +759,7 @@ int main(void)
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_public_calls),
 		cmocka_unit_test(test_busy),
+		cmocka_unit_test(test_account_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
