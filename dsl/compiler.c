@@ -8,6 +8,7 @@
 #include "compile.h"
 #include "declare.h"
 #include "diag.h"
+#include "fmt.h"
 #include "parse_ctx.h"
 #include "../engine/bundle.h"
 #include "../engine/util.h"
@@ -189,6 +190,19 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 		*out = NULL;
 	}
 	return rc;
+}
+
+int stepup_compiler_format(stepup_compiler *c, const char *name, const char *text, size_t len,
+                           char **out, size_t *outlen)
+{
+	if (!c || !out || !outlen)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	*outlen = 0;
+	int rc = stepup_compiler_add_source(c, name, text, len);
+	if (rc != STEPUP_OK)
+		return rc;
+	return su_fmt_source(&c->diags, (unsigned)(c->diags.nsrc - 1), out, outlen);
 }
 
 size_t stepup_compiler_diag_count(const stepup_compiler *c)

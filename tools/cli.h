@@ -9,6 +9,7 @@ int cmd_check(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_fmt(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 

@@ -18,6 +18,8 @@ static void usage(FILE *f)
 	      "                                        show, for one request, why each rule fired or not\n"
 	      "  test --rules FILE|BUNDLE [--config SETTINGS] TESTS.jsonl...\n"
 	      "                                        run analyst test cases\n"
+	      "  fmt [-w | --check] [FILE...]          canonical layout, comments kept (-w: rewrite the\n"
+	      "                                        files; --check: exit 1 with a diff if not formatted)\n"
 	      "  schema [--rules FILE...] [--json | --format text|json|markdown]\n"
 	      "                                        the request fields rules may read (default schema\n"
 	      "                                        unless rule files declare their own)\n"
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
 		return cmd_explain(argc - 1, argv + 1);
 	if (strcmp(cmd, "test") == 0)
 		return cmd_test(argc - 1, argv + 1);
+	if (strcmp(cmd, "fmt") == 0)
+		return cmd_fmt(argc - 1, argv + 1);
 	if (strcmp(cmd, "schema") == 0)
 		return cmd_schema(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

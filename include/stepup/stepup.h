@@ -116,6 +116,16 @@ int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p);
 /* Flags (STEPUP_LOAD_*) for the next stepup_compiler_compile(). */
 int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags);
 
+/* Format one rule source in the canonical layout (`stepup fmt`,
+ * docs/language.md §12), keeping its comments: formatting twice gives what
+ * formatting once gave, and the result parses to the same declarations.
+ * The source is added to c as by stepup_compiler_add_source() (use a
+ * compiler of its own: its diagnostics are queued on c). *out is malloc'd
+ * and NUL-terminated (free() it), *outlen its length. STEPUP_ECOMPILE when
+ * the source has lexical or syntax errors: it is then not formatted. */
+int stepup_compiler_format(stepup_compiler *c, const char *name, const char *text, size_t len,
+                           char **out, size_t *outlen);
+
 size_t stepup_compiler_diag_count(const stepup_compiler *c);
 size_t stepup_compiler_error_count(const stepup_compiler *c);
 const stepup_diag *stepup_compiler_diag(const stepup_compiler *c, size_t i);
