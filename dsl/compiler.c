@@ -9,6 +9,7 @@
 #include "declare.h"
 #include "diag.h"
 #include "fmt.h"
+#include "lint.h"
 #include "parse_ctx.h"
 #include "../engine/bundle.h"
 #include "../engine/util.h"
@@ -54,7 +55,7 @@ int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p)
 
 int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags)
 {
-	if (!c || (flags & ~STEPUP_LOAD_ALLOW_EMPTY))
+	if (!c || (flags & ~(STEPUP_LOAD_ALLOW_EMPTY | STEPUP_COMPILE_STRICT)))
 		return STEPUP_EINVAL;
 	c->flags = flags;
 	return STEPUP_OK;
@@ -147,6 +148,8 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 	if (sc && c->diags.nerrors == 0 && !c->diags.oom) {
 		char why[256];
 		su_check(&c->diags, files, n, sc, c->plugins, &chk);
+		if ((c->flags & STEPUP_COMPILE_STRICT) && c->diags.nerrors == 0 && !c->diags.oom)
+			su_lint(&c->diags, files, n, &chk, sc);
 		if (c->diags.nerrors == 0 && !c->diags.oom && su_checked_apply(&chk, sc) < 0)
 			c->diags.oom = 1;
 		if (c->diags.nerrors == 0 && !c->diags.oom && su_schema_prepare(sc, why, sizeof(why)) < 0)

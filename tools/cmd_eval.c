@@ -8,7 +8,8 @@
 #include "cli.h"
 
 struct opts {
-	const char *rules, *config, *plugins, *input;
+	cli_rules rules;  /* every --rules: one ruleset */
+	const char *config, *plugins, *input;
 	int explain, json;
 	unsigned flags;  /* STEPUP_LOAD_* */
 };
@@ -17,8 +18,13 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 {
 	memset(o, 0, sizeof(*o));
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "--rules") == 0 || strcmp(argv[i], "-r") == 0) && i + 1 < argc)
-			o->rules = argv[++i];
+		int k = cli_rules_option(&o->rules, argc, argv, &i);
+		if (k < 0) {
+			fprintf(stderr, "%s", usage);
+			cli_rules_free(&o->rules);
+			return -1;
+		} else if (k > 0)
+			continue;
 		else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
 			o->config = argv[++i];
 		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
@@ -31,15 +37,17 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 			o->flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "%s", usage);
+			cli_rules_free(&o->rules);
 			return -1;
 		} else if (!o->input)
 			o->input = argv[i];
 		else {
 			fprintf(stderr, "%s", usage);
+			cli_rules_free(&o->rules);
 			return -1;
 		}
 	}
-	if (!o->rules) {
+	if (!o->rules.n) {
 		fprintf(stderr, "%s", usage);
 		return -1;
 	}
@@ -56,9 +64,10 @@ int cmd_eval(int argc, char **argv)
 	int failed = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup eval --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--explain] [INPUT.jsonl]\n") < 0)
+	               "usage: stepup eval --rules FILE|DIR|BUNDLE... [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--explain] [INPUT.jsonl]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins, o.flags);
+	stepup_engine *e = cli_engine(&o.rules, o.config, o.plugins, o.flags);
+	cli_rules_free(&o.rules);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {
@@ -188,9 +197,10 @@ int cmd_explain(int argc, char **argv)
 	int status = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup explain --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--json] [INPUT.json]\n") < 0)
+	               "usage: stepup explain --rules FILE|DIR|BUNDLE... [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--json] [INPUT.json]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins, o.flags);
+	stepup_engine *e = cli_engine(&o.rules, o.config, o.plugins, o.flags);
+	cli_rules_free(&o.rules);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {

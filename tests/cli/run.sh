@@ -336,6 +336,194 @@ check "the tally counts the pass and the failure" out_has '^1 passed, 1 failed$'
 run test --rules "$RULES" "$T/missing.tests.jsonl"
 check "a missing test file counts as a failure" rc_is 1
 
+# ---- tests that cannot lie (issue 13) -----------------------------------------
+TC=$DATA/toolchain
+run test --rules "$RULES" "$TC/silent.tests.jsonl"
+check "silent-pass cases: the file fails (exit 1), one passing case" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "^1 passed, 8 failed$" "$2"' _ "$rc" "$T/out"
+# expect_err WHAT PATTERN: one error line of silent.tests.jsonl, at its line.
+expect_err() {
+	if grep -qE "^.*silent\.tests\.jsonl:[0-9]+: error: $2" "$T/out"; then ok "silent pass no more: $1"; else
+		bad "silent pass no more: $1" "$(head -c 1500 "$T/out")"; fi
+}
+expect_err "a misspelt expectation key (decison)" "unknown expectation 'decison'; did you mean 'decision'\?"
+expect_err "'method' for 'methods'" "unknown expectation 'method'; did you mean 'methods'\?"
+expect_err "a misspelt rule in not_fired" "unknown rule 'phone_mismtach' in expect\.not_fired; did you mean 'phone_mismatch'\?"
+expect_err "an empty expect" '"expect" is empty: the case would check nothing'
+expect_err "a misspelt rule in fired" "unknown rule 'phone_mismtach' in expect\.fired; did you mean 'phone_mismatch'\?"
+expect_err "\"decision\": \"green\"" "expect\.decision: 'green' is not a decision \(GREEN, YELLOW or RED\); did you mean 'GREEN'\?"
+expect_err "an unknown method" "unknown method 'OTP_SMSS' in expect\.methods; did you mean 'OTP_SMS'\?"
+check "errors carry file:line (the case's line)" grep -q "silent.tests.jsonl:5: error: unknown expectation 'decison'" "$T/out"
+check "a malformed case is not run and says so" grep -q "^FAIL .*silent.tests.jsonl:8: empty expect (not run: 1 error in the case)$" "$T/out"
+n=$(awk '/^FAIL .*three wrong expectations$/{on=1; next} /^[^ ]/{on=0} on && /^    /' "$T/out" | wc -l)
+if [ "$n" -eq 3 ]; then ok "a case with three wrong expectations prints three"; else
+	bad "a case with three wrong expectations prints three" "got $n:" "$(grep -A4 'three wrong' "$T/out")"; fi
+check "... decision, fired (what did not fire, what fired unexpectedly) and methods" bash -c '
+	grep -q "^    decision: got YELLOW, expected RED$" "$1" &&
+	grep -q "^    fired: got \[\"phone_mismatch\"\], expected \[\"missing_csc\"\] (did not fire: missing_csc; fired, not expected: phone_mismatch)$" "$1" &&
+	grep -q "^    methods: got \[\"OTP_SMS\",\"CUSTOMER_SERVICE\"\], expected \[\"IN_APP\"\]$" "$1"' _ "$T/out"
+
+run test --rules "$RULES" "$TC/malformed.tests.jsonl"
+check "malformed cases: each named, the good ones still run" bash -c '[ "$1" -eq 1 ] && grep -q "^2 passed, 9 failed$" "$2"' _ "$rc" "$T/out"
+for pat in "malformed.tests.jsonl:2: error: \"settings\" must come before the first case" \
+	"malformed.tests.jsonl:3: error: unknown key 'requst' in a case; did you mean 'request'" \
+	"malformed.tests.jsonl:4: error: the case has no \"request\"" \
+	"malformed.tests.jsonl:5: error: rule 'card_unknown' is both in expect.fired and in expect.not_fired" \
+	"malformed.tests.jsonl:6: error: expect.error_field says the request is refused" \
+	"malformed.tests.jsonl:7: error: unknown field 'card.stat' in expect.error_field; did you mean 'card.state'" \
+	"malformed.tests.jsonl:8: error: expect.not_fired is empty" \
+	"malformed.tests.jsonl:9: error: expect.line: 'fraud' is not a customer-service line" \
+	"malformed.tests.jsonl:10: error: '\[' or '{' expected"; do
+	if grep -qF -- "${pat//\\/}" "$T/out" || grep -q -- "$pat" "$T/out"; then ok "malformed: ${pat#*error: }"; else
+		bad "malformed: ${pat#*error: }" "$(head -c 1200 "$T/out")"; fi
+done
+
+run test -v --rules "$RULES" "$TC/format.tests.jsonl"
+check "settings, base requests, merge with deletion, multi-line objects: all pass" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "^6 passed, 0 failed$" "$2" && grep -q "format.tests.jsonl:15: no card state" "$2"' _ "$rc" "$T/out"
+# Without the file's settings no customer-service number: the same file fails.
+sed '/"settings"/d' "$TC/format.tests.jsonl" >"$T/nosettings.tests.jsonl"
+run test --rules "$RULES" "$T/nosettings.tests.jsonl"
+check "without settings the cases that need them fail, with a hint why" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "^note: some cases ran without issuer settings" "$2" &&
+		grep -q "no issuer settings: IN_APP needs an app id, CUSTOMER_SERVICE a number" "$2"' _ "$rc" "$T/out"
+run test --rules "$RULES" "$TESTS"
+check "rules/default.tests.jsonl names its settings: no --config needed" \
+	bash -c '[ "$1" -eq 0 ] && grep -q " passed, 0 failed$" "$2"' _ "$rc" "$T/out"
+
+# ---- coverage and JUnit ---------------------------------------------------------
+run test --coverage --rules "$RULES" "$TESTS"
+check "--coverage on the default tests: every rule fired and not fired, every method offered" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "^coverage: 100.0% (30 of 30): 13 of 13 rules fired, 13 of 13 seen not firing, 4 of 4 methods offered$" "$2"' _ "$rc" "$T/out"
+run test --coverage --rules "$RULES" "$TC/format.tests.jsonl"
+check "--coverage names the rules never fired and the methods never offered" bash -c '
+	[ "$1" -eq 0 ] && grep -q "^  rules never fired:$" "$2" && grep -q "^    card_not_active (default.rules:37)$" "$2" &&
+	grep -q "^  methods never offered:$" "$2" && grep -q "^    IN_APP$" "$2" && ! grep -q "^    missing_csc (" "$2"' _ "$rc" "$T/out"
+head -n 10 "$TC/format.tests.jsonl" | tail -n 3 >/dev/null
+printf '{"name":"always","request":{"request_id":"c","card":{"state":"ACTIVE"}},"expect":{"decision":"GREEN"}}\n' >"$T/one.tests.jsonl"
+run test --coverage --rules "$RULES" "$T/one.tests.jsonl"
+check "--coverage lists the rules that fired in every case (never seen not firing)" \
+	bash -c 'grep -q "^  rules never seen not firing (fired in every case):$" "$1" || grep -q "seen not firing" "$1"' _ "$T/out"
+run test --coverage-min 90 --rules "$RULES" "$TC/format.tests.jsonl"
+check "--coverage-min: under the threshold exits 1 and says so" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "^coverage .* is under the minimum of 90%$" "$2"' _ "$rc" "$T/out"
+run test --coverage-min 90 --rules "$RULES" "$TESTS"
+check "--coverage-min: at or over the threshold exits 0" rc_is 0
+run test --coverage-min 101 --rules "$RULES" "$TESTS"
+check "--coverage-min refuses a percentage over 100" rc_is 2
+
+run test --format junit --rules "$RULES" "$TC/silent.tests.jsonl" "$TC/format.tests.jsonl"
+check "--format junit: exit 1 with failures" rc_is 1
+if python3 - "$T/out" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "testsuites" and root.get("tests") == "15", root.attrib
+assert root.get("failures") == "1" and root.get("errors") == "7", root.attrib
+suites = root.findall("testsuite")
+assert len(suites) == 2 and suites[1].get("failures") == "0"
+cases = suites[0].findall("testcase")
+three = [c for c in cases if c.get("name") == "three wrong expectations"][0]
+f = three.find("failure")
+assert f is not None and f.get("message") == "decision: got YELLOW, expected RED"
+assert len(f.text.strip().split("\n")) == 3
+e = [c for c in cases if c.get("name") == "misspelt decision key"][0].find("error")
+assert "did you mean 'decision'" in e.get("message")
+assert cases[0].get("classname").endswith("silent.tests.jsonl:5")
+PY
+then ok "--format junit: valid XML, suites per file, failures and errors with their messages"; else
+	bad "--format junit: valid XML, suites per file, failures and errors with their messages" "$(head -c 800 "$T/out")"; fi
+check "--format junit: the tally goes to stderr, stdout is only XML" \
+	bash -c 'head -1 "$1" | grep -q "^<?xml" && grep -q "passed, .* failed" "$2"' _ "$T/out" "$T/err"
+
+# ---- one ruleset from several files, directories, repeated --rules -----------------
+run check "$TC/multi/1-methods.rules" "$TC/multi/2-rules.rules"
+check "check A B: one ruleset (the constant of A is used in B)" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "ruleset: ok: ruleset \"multi\", 2 rules" "$2"' _ "$rc" "$T/out"
+run check "$TC/multi/2-rules.rules"
+check "check B alone: the constant is undefined (so the files really were one ruleset)" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "undefined constant '"'"'MAX_TOKENS'"'"'" "$2"' _ "$rc" "$T/err"
+run check "$TC/multi"
+check "check DIR: the *.rules files in it, in name order" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "ok: ruleset \"multi\", 2 rules" "$2"' _ "$rc" "$T/out"
+printf '{"request_id":"m1","card":{"state":"ACTIVE","active_tokens":7}}\n' >"$T/m1.json"
+run eval --rules "$TC/multi/1-methods.rules" --rules "$TC/multi/2-rules.rules" "$T/m1.json"
+check "a repeated --rules adds files (eval)" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "\"rule\":\"too_many_tokens\",\"outcome\":\"RED\",\"at\":\"2-rules.rules:3\"" "$2"' _ "$rc" "$T/out"
+run explain --rules "$TC/multi" "$T/m1.json"
+check "explain --rules DIR" bash -c '[ "$1" -eq 0 ] && grep -q "FIRED  too_many_tokens" "$2"' _ "$rc" "$T/out"
+printf '{"name":"t","request":{"request_id":"m","card":{"state":"ACTIVE","capture_method":"MANUAL"}},"expect":{"fired":["manual_capture"]}}\n' >"$T/multi.tests.jsonl"
+run test --rules "$TC/multi/1-methods.rules" --rules "$TC/multi/2-rules.rules" "$T/multi.tests.jsonl"
+check "test with two --rules" bash -c '[ "$1" -eq 0 ] && grep -q "^1 passed, 0 failed$" "$2"' _ "$rc" "$T/out"
+run compile "$TC/multi" -o "$T/multi.bundle"
+check "compile DIR writes one bundle" bash -c '[ "$1" -eq 0 ] && [ -s "$2" ]' _ "$rc" "$T/multi.bundle"
+run eval --rules "$T/multi.bundle" --rules "$RULES" "$T/m1.json"
+check "a bundle with other rule files is refused" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "a bundle is a whole compiled ruleset: give it alone" "$2"' _ "$rc" "$T/err"
+mkdir -p "$T/emptydir"
+run check "$T/emptydir"
+check "check on a directory without .rules files says so" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "emptydir: no .rules file in this directory" "$2"' _ "$rc" "$T/err"
+run schema --rules "$TC/multi" --json
+check "schema --rules DIR" rc_is 0
+
+# ---- check --strict: the lints ------------------------------------------------------
+run check "$TC/strict.rules"
+check "without --strict the lint file is fine" rc_is 0
+run check --strict "$TC/strict.rules"
+check "--strict: exit 1 on findings" rc_is 1
+for pat in \
+	"strict.rules:14:6: warning: step_up rule 'lowest_score' is always masked: whenever it fires, decline rule 'low_score' fires too" \
+	"strict.rules:22:6: warning: rule 'tokens_again' duplicates rule 'tokens': the same condition and outcome" \
+	"strict.rules:26:6: warning: rule 'many_tokens' is subsumed by rule 'tokens'" \
+	"strict.rules:4:8: warning: method 'IN_APP' is never offered: every step_up rule's 'only' leaves it out" \
+	"strict.rules:8:5: warning: constant 'INVALID' shadows the value INVALID of card.csc_result"; do
+	if grep -qF -- "$pat" "$T/err"; then ok "--strict: ${pat#*warning: }"; else bad "--strict: ${pat#*warning: }" "$(head -c 2000 "$T/err")"; fi
+done
+check "--strict: each finding has a note at the other rule" grep -qF "strict.rules:10:6: note: 'low_score' is here" "$T/err"
+check "--strict: the summary counts the warnings" err_has "strict.rules: 5 warnings (--strict)"
+run check --strict "$RULES"
+check "--strict on rules/default.rules: nothing to report" rc_is 0
+run compile --strict "$TC/strict.rules" -o "$T/strict.bundle"
+check "compile --strict writes nothing when a lint fires" bash -c '[ "$1" -eq 1 ] && [ ! -e "$2" ]' _ "$rc" "$T/strict.bundle"
+
+# ---- fmt ---------------------------------------------------------------------------
+run fmt --check "$SRCDIR"/rules/*.rules "$SRCDIR"/rules/schema/*.rules
+check "stepup fmt --check rules/*.rules rules/schema/*.rules: formatted" \
+	bash -c '[ "$1" -eq 0 ] && [ ! -s "$2" ]' _ "$rc" "$T/out"
+run fmt "$RULES"
+check "fmt FILE prints the file (formatted already) on stdout" cmp -s "$T/out" "$RULES"
+printf 'rule a when   x.y==1\n  then decline # why\nmethod OTP_SMS always\n' >"$T/ugly.rules"
+cp "$T/ugly.rules" "$T/ugly.orig"
+run fmt --check "$T/ugly.rules"
+check "fmt --check on an unformatted file: exit 1 and a diff" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "^--- .*ugly.rules" "$2" && grep -q "^+  when x.y == 1$" "$2" && cmp -s "$3" "$4"' _ \
+	"$rc" "$T/out" "$T/ugly.rules" "$T/ugly.orig"
+run fmt "$T/ugly.rules"
+cp "$T/out" "$T/ugly.fmt"
+run fmt -w "$T/ugly.rules"
+check "fmt -w rewrites the file as fmt prints it" bash -c '[ "$1" -eq 0 ] && cmp -s "$2" "$3"' _ "$rc" "$T/ugly.rules" "$T/ugly.fmt"
+run fmt --check "$T/ugly.rules"
+check "... and it is formatted now" rc_is 0
+run fmt - <"$T/ugly.orig"
+check "fmt reads standard input" cmp -s "$T/out" "$T/ugly.fmt"
+printf 'rule a when x then\n' >"$T/broken.rules"
+cp "$T/broken.rules" "$T/broken.orig"
+run fmt -w "$T/broken.rules"
+check "fmt on a file that does not parse: exit 2, the diagnostics, the file untouched" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "broken.rules:1:19: error: syntax error: unexpected end of file" "$2" && cmp -s "$3" "$4"' _ \
+	"$rc" "$T/err" "$T/broken.rules" "$T/broken.orig"
+# Idempotent on every rules file of the tree that parses.
+nfmt=0
+nbad=""
+while IFS= read -r f; do
+	"$STEPUP" fmt "$f" >"$T/f1" 2>/dev/null || continue
+	"$STEPUP" fmt "$T/f1" >"$T/f2" 2>/dev/null
+	cmp -s "$T/f1" "$T/f2" || nbad="$nbad $f"
+	nfmt=$((nfmt + 1))
+done < <(find "$SRCDIR/rules" "$SRCDIR/tests" "$SRCDIR/fuzz/corpus" -name '*.rules' -type f | sort)
+if [ -z "$nbad" ] && [ "$nfmt" -ge 30 ]; then ok "fmt is idempotent on the $nfmt rules files of the tree that parse"; else
+	bad "fmt is idempotent on every rules file of the tree" "not idempotent:$nbad (of $nfmt)"; fi
+
 # ---- canary: secrets and contact data never come out ----------------------------------
 PAN=4111111111111111
 canary() { # the request of the canary, with $1 spliced into "card" and $2 into the top level

@@ -44,6 +44,9 @@ static dc_comp compile_one(const char *name, const char *src, size_t len, int mu
 	dc_comp k = { stepup_compiler_new(), NULL, STEPUP_OK };
 	assert_non_null(k.c);
 	stepup_compiler_set_plugins(k.c, dc_plugins);
+	/* tests/dsl/lint: the lints of --strict. */
+	if (strncmp(name, "lint/", 5) == 0)
+		stepup_compiler_set_flags(k.c, STEPUP_COMPILE_STRICT);
 	k.rc = stepup_compiler_add_source(k.c, name, src, len);
 	if (must_add)
 		assert_int_equal(k.rc, STEPUP_OK);
