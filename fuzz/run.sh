@@ -148,15 +148,37 @@ seed() {
 		if [ -s "$SRC/rules/default.tests.jsonl" ] && command -v python3 >/dev/null; then
 			python3 - "$SRC/rules/default.tests.jsonl" "$BUILD/seeds-$t" <<'EOF'
 import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line or line.startswith('#'):
-        continue
+# The test file format of docs/language.md §12.1: objects one after the
+# other ('#' lines between them), a "base" request the cases change.
+def merge(t, p):
+    if not isinstance(p, dict):
+        return p
+    t = dict(t) if isinstance(t, dict) else {}
+    for k, v in p.items():
+        if v is None:
+            t.pop(k, None)
+        else:
+            t[k] = merge(t.get(k), v)
+    return t
+text = "".join(l for l in open(sys.argv[1]) if not l.lstrip().startswith('#'))
+dec, pos, base, n = json.JSONDecoder(), 0, None, 0
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
     try:
-        req = json.loads(line).get("request")
-    except Exception:
+        obj, pos = dec.raw_decode(text, pos)
+    except ValueError:
+        break
+    if not isinstance(obj, dict):
         continue
+    if "base" in obj:
+        base = obj["base"]
+        continue
+    if "expect" not in obj:
+        continue
+    req = merge(base, obj["request"]) if base is not None and "request" in obj else obj.get("request", base)
     if req is None:
         continue
     n += 1
