@@ -145,6 +145,33 @@ static char *read_all(FILE *f, size_t *len)
 	return buf;
 }
 
+/* Under a test: each field it read with its value (masked contacts; a
+ * secret only named), then the constants it names with theirs. */
+static void print_reads(json_t *test)
+{
+	json_t *f, *v;
+	size_t i;
+	json_array_foreach(json_object_get(test, "fields"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "field"));
+		v = json_object_get(f, "value");
+		if (json_is_true(json_object_get(f, "secret"))) {
+			printf("                    %s: secret, not shown\n", name);
+		} else if (!v || json_is_null(v)) {
+			printf("                    %s: absent\n", name);
+		} else {
+			char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			printf("                    %s = %s\n", name, text ? text : "?");
+			free(text);
+		}
+	}
+	json_array_foreach(json_object_get(test, "constants"), i, f) {
+		char *text = json_dumps(json_object_get(f, "value"), JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("                    %s = %s (constant)\n", json_string_value(json_object_get(f, "name")),
+		       text ? text : "?");
+		free(text);
+	}
+}
+
 static void print_explain(json_t *resp)
 {
 	json_t *ex = json_object_get(resp, "explain"), *it;
@@ -169,14 +196,22 @@ static void print_explain(json_t *resp)
 			printf("         condition %s, decided by: %s\n", cond, by);
 		json_t *t;
 		size_t k;
-		json_array_foreach(json_object_get(it, "tests"), k, t)
+		json_array_foreach(json_object_get(it, "tests"), k, t) {
 			printf("           %-6s %s\n", json_string_value(json_object_get(t, "value")),
 			       json_string_value(json_object_get(t, "test")));
+			print_reads(t);
+		}
 	}
 	printf("\nmethods:\n");
-	json_array_foreach(json_object_get(ex, "methods"), i, it)
-		printf("  %-17s %s\n", json_string_value(json_object_get(it, "method")),
+	json_array_foreach(json_object_get(ex, "methods"), i, it) {
+		printf("  %-17s %s", json_string_value(json_object_get(it, "method")),
 		       json_string_value(json_object_get(it, "status")));
+		json_t *by = json_object_get(it, "excluded_by"), *r;
+		size_t k;
+		json_array_foreach(by, k, r)
+			printf("%s%s", k ? ", " : " (", json_string_value(r));
+		printf("%s\n", json_array_size(by) ? ")" : "");
+	}
 	printf("\noffered:");
 	json_array_foreach(json_object_get(resp, "idv_methods"), i, it) {
 		json_t *v = json_object_get(it, "value");

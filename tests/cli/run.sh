@@ -524,6 +524,67 @@ done < <(find "$SRCDIR/rules" "$SRCDIR/tests" "$SRCDIR/fuzz/corpus" -name '*.rul
 if [ -z "$nbad" ] && [ "$nfmt" -ge 30 ]; then ok "fmt is idempotent on the $nfmt rules files of the tree that parse"; else
 	bad "fmt is idempotent on every rules file of the tree" "not idempotent:$nbad (of $nfmt)"; fi
 
+# ---- explain: values, constants, only, decided by (issue 13) ------------------------
+EX=$DATA/toolchain/explain.rules
+printf '{"request_id":"e1","card":{"pan":"4111111111111111","csc":"123","state":"ACTIVE","capture_method":"MANUAL","active_tokens":5},"end_user":{"phone":"+14155551234","email":"jane.doe@example.com"},"wallet":{"phone_suffix":"1234","reason_codes":["HIGH_RISK"]}}\n' >"$T/e1.json"
+run explain --rules "$EX" --config "$CONFIG" "$T/e1.json"
+cp "$T/out" "$T/e1.txt"
+check "explain shows each field a test read, with its value" bash -c '
+	grep -q "^                    card.capture_method = \"MANUAL\"$" "$1" && grep -q "^                    card.active_tokens = 5$" "$1" &&
+	grep -q "^                    wallet.device_score: absent$" "$1"' _ "$T/e1.txt"
+check "explain masks the contacts it shows" bash -c '
+	grep -q "^                    end_user.phone = \"+1 \*\*\* \*\*\* 1234\"$" "$1" &&
+	grep -q "^                    end_user.email = \"ja\*\*\*\*\*\*@example.com\"$" "$1"' _ "$T/e1.txt"
+check "explain names a secret field it read, never its value" bash -c '
+	grep -q "^                    card.pan: secret, not shown$" "$1" && grep -q "^                    card.csc: secret, not shown$" "$1" &&
+	! grep -q "4111111111111111\|\"123\"\|4155551234\|jane.doe" "$1"' _ "$T/e1.txt"
+check "explain shows constants' values" bash -c '
+	grep -q "^                    MAX_TOKENS = 3 (constant)$" "$1" && grep -q "^                    VISA = \"4\" (constant)$" "$1" &&
+	grep -q "^                    FRAUD_STATE = \"SUSPENDED\" (constant)$" "$1"' _ "$T/e1.txt"
+check "explain says which rule's only removed each method" bash -c '
+	grep -q "^  OTP_SMS           excluded by a fired rule.s .only. (contacts)$" "$1" &&
+	grep -q "^  OTP_EMAIL         excluded by a fired rule.s .only. (visa_manual)$" "$1"' _ "$T/e1.txt"
+check "explain: an ABSENT condition is decided by its ABSENT test, not the TRUE one after it" \
+	grep -q "^         condition ABSENT, decided by: wallet.device_score == 1$" "$T/e1.txt"
+run explain --json --rules "$EX" --config "$CONFIG" "$T/e1.json"
+if python3 - "$T/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rules = {x["rule"]: x for x in r["explain"]["rules"]}
+t = rules["visa_manual"]["tests"][0]
+assert t["fields"] == [{"field": "card.pan", "secret": True}], t
+assert t["constants"] == [{"name": "VISA", "value": "4"}], t
+tok = rules["tokens"]["tests"][0]
+assert tok["fields"] == [{"field": "card.active_tokens", "value": 5}] and tok["constants"] == [{"name": "MAX_TOKENS", "value": 3}]
+ab = rules["absent_settles"]
+assert ab["condition"] == "ABSENT" and ab["decided_by"] == "wallet.device_score == 1"
+assert ab["tests"][0]["fields"] == [{"field": "wallet.device_score", "value": None}]
+m = {x["method"]: x for x in r["explain"]["methods"]}
+assert m["OTP_SMS"]["excluded_by"] == ["contacts"] and m["OTP_EMAIL"]["excluded_by"] == ["visa_manual"]
+assert "excluded_by" not in m["CUSTOMER_SERVICE"]
+PY
+then ok "explain --json: fields, secret, constants, excluded_by, decided_by"; else bad "explain --json: fields, secret, constants, excluded_by, decided_by" "$(head -c 600 "$T/out")"; fi
+# Over 1,205 requests: decided_by names a test whose value settles the
+# condition: ABSENT for ABSENT, never a TRUE or FALSE test then.
+run eval --explain --rules "$RULES" --config "$CONFIG" "$SRCDIR/tests/data/legacy/requests.jsonl"
+if python3 - "$T/out" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "explain" not in r:
+        continue
+    for x in r["explain"]["rules"]:
+        vals = {t["test"]: t["value"] for t in x["tests"]}
+        # The default rules put no and/or under a not: the settling test
+        # has the condition's own value.
+        assert vals[x["decided_by"]] == x["condition"], x
+        n += 1
+assert n > 10000, n
+PY
+then ok "decided_by never names a TRUE (or FALSE) test of an ABSENT condition (1,205 requests)"; else
+	bad "decided_by never names a TRUE (or FALSE) test of an ABSENT condition (1,205 requests)"; fi
+
 # ---- canary: secrets and contact data never come out ----------------------------------
 PAN=4111111111111111
 canary() { # the request of the canary, with $1 spliced into "card" and $2 into the top level
@@ -667,7 +728,36 @@ done
 head -60 "$LEG/requests.jsonl" >"$T/r60.jsonl"
 run eval --explain --rules "$RULES" --config "$CONFIG" "$T/r60.jsonl"
 norm_ids "$T/out" >"$T/norm"
-check "explain output: the same as stepup 0.1.0's on 60 requests" cmp -s "$T/norm" "$LEG/default.explain.expected.jsonl"
+check "explain output on 60 requests: as expected" cmp -s "$T/norm" "$LEG/default.explain.expected.jsonl"
+# default.explain.0.1.0.jsonl is what stepup 0.1.0 wrote: issue 13 only
+# added keys (a test's fields and constants, a method's excluded_by) and
+# made decided_by name an ABSENT test when the condition is ABSENT (0.1.0
+# named the last test run, TRUE or FALSE on 60 of these rules).
+if python3 - "$LEG/default.explain.0.1.0.jsonl" "$T/norm" <<'PY'
+import json, sys
+old = [json.loads(l) for l in open(sys.argv[1])]
+new = [json.loads(l) for l in open(sys.argv[2])]
+assert len(old) == len(new) == 60
+fixed = 0
+for o, n in zip(old, new):
+    for r in n["explain"]["rules"]:
+        for t in r["tests"]:
+            t.pop("fields", None)
+            t.pop("constants", None)
+    for m in n["explain"]["methods"]:
+        m.pop("excluded_by", None)
+    for ro, rn in zip(o["explain"]["rules"], n["explain"]["rules"]):
+        if ro.get("decided_by") != rn.get("decided_by"):
+            vals = {t["test"]: t["value"] for t in rn["tests"]}
+            assert rn["condition"] == "ABSENT" and vals[rn["decided_by"]] == "ABSENT", rn
+            assert vals[ro["decided_by"]] != "ABSENT", ro
+            rn["decided_by"] = ro["decided_by"]
+            fixed += 1
+    assert o == n, (o["request_id"], json.dumps(o)[:200], json.dumps(n)[:200])
+assert fixed == 60, fixed
+PY
+then ok "explain output: stepup 0.1.0's plus the additions of issue 13, nothing else"; else
+	bad "explain output: stepup 0.1.0's plus the additions of issue 13, nothing else"; fi
 
 # ---- the schema: fields declared in the language (docs/schema.md) ------------
 run test --rules "$DATA/schema/age.rules" --config "$CONFIG" "$DATA/schema/age.tests.jsonl"
