@@ -306,8 +306,8 @@ static void write_names(su_jw *w, const su_schema *sc, unsigned slot, uint64_t m
 	SU_JW_LIT(w, "]");
 }
 
-/* A field's value as a test read it: masked when it is a contact, never
- * when it is a secret (only that it is one). */
+/* A field's value as a test read it: masked when it is a contact or a
+ * phone, never when it is a secret (only that it is one). */
 static void write_field(su_jw *w, const stepup_ruleset *rs, const stepup_request *r, unsigned slot)
 {
 	const su_schema *sc = rs->schema;
@@ -346,7 +346,10 @@ static void write_field(su_jw *w, const stepup_ruleset *rs, const stepup_request
 		break;
 	case SU_T_STRING: {
 		su_str s = su_rstr(r, slot);
-		if (f->role == SU_ROLE_CONTACT_SMS || f->format == SU_FMT_PHONE) {
+		/* Phone digits (a wallet's phone suffix) may be the whole
+		 * number: up to 4 digits are what a masked phone shows anyway. */
+		if (f->role == SU_ROLE_CONTACT_SMS || f->format == SU_FMT_PHONE ||
+		    (f->format == SU_FMT_PHONE_DIGITS && s.len > 4)) {
 			size_t n = stepup_mask_phone(s.s, s.len, masked, sizeof(masked));
 			su_jw_str(w, masked, n < sizeof(masked) ? n : sizeof(masked) - 1);
 		} else if (f->role == SU_ROLE_CONTACT_EMAIL || f->format == SU_FMT_EMAIL) {
