@@ -58,9 +58,10 @@ stepup_engine *cli_engine(const cli_rules *rules, const char *settings, const ch
 /* A whole file, read without blocking on a FIFO or a device (refused:
  * not a regular file); NULL after printing why. malloc'd, NUL-terminated. */
 char *cli_read_file(const char *path, size_t *len);
-/* The candidate closest to word (the same but for case, else within a
- * few edits), for "did you mean"; NULL when none is close. */
-const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+/* A whole stream (standard input, a file opened by the caller), up to
+ * about max bytes; NULL on a read error, OOM or when it is larger.
+ * malloc'd, NUL-terminated. */
+char *cli_read_stream(FILE *f, size_t max, size_t *len);
 /* Read one line of any length; returns its length or -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 

@@ -118,33 +118,6 @@ out:
 	return failed ? 1 : 0;
 }
 
-static char *read_all(FILE *f, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t k = fread(buf + n, 1, cap - n - 1, f);
-		n += k;
-		if (k == 0)
-			break;
-		if (n + 1 == cap) {
-			if (cap > (8u << 20))
-				break;
-			char *b = realloc(buf, cap * 2);
-			if (!b) {
-				free(buf);
-				return NULL;
-			}
-			buf = b;
-			cap *= 2;
-		}
-	}
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /* Under a test: each field it read with its value (masked contacts; a
  * secret only named), then the constants it names with theirs. */
 static void print_reads(json_t *test)
@@ -243,7 +216,7 @@ int cmd_explain(int argc, char **argv)
 		stepup_engine_free(e);
 		return 2;
 	}
-	char *text = read_all(in, &len);
+	char *text = cli_read_stream(in, 8u << 20, &len);
 	if (in != stdin)
 		fclose(in);
 	stepup_request *r = stepup_request_new();

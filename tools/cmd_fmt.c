@@ -131,31 +131,6 @@ static int rewrite(const char *path, const char *text, size_t len)
 	return 0;
 }
 
-static char *read_stdin(size_t *len)
-{
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t k = fread(buf + n, 1, cap - n - 1, stdin);
-		n += k;
-		if (k == 0)
-			break;
-		if (n + 1 == cap) {
-			char *b = cap >= (64u << 20) ? NULL : realloc(buf, cap * 2);
-			if (!b) {
-				free(buf);
-				return NULL;
-			}
-			buf = b;
-			cap *= 2;
-		}
-	}
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 int cmd_fmt(int argc, char **argv)
 {
 	int write_back = 0, check = 0, status = 0, nfiles = 0;
@@ -185,7 +160,7 @@ int cmd_fmt(int argc, char **argv)
 		int from_stdin = strcmp(path, "-") == 0;
 		const char *name = from_stdin ? "<stdin>" : path;
 		size_t len = 0, outlen = 0;
-		char *text = from_stdin ? read_stdin(&len) : cli_read_file(path, &len);
+		char *text = from_stdin ? cli_read_stream(stdin, 64u << 20, &len) : cli_read_file(path, &len);
 		if (!text) {
 			if (from_stdin)
 				fprintf(stderr, "stepup fmt: cannot read standard input\n");

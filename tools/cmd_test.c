@@ -110,7 +110,7 @@ static void msgs_free(msgs *m)
 static const char *hint(const char *word, const char *const *cands, size_t n)
 {
 	static char buf[160];
-	const char *s = word ? cli_suggest(word, cands, n) : NULL;
+	const char *s = word ? stepup_suggest(word, cands, n) : NULL;
 	if (!s)
 		return "";
 	snprintf(buf, sizeof(buf), "; did you mean '%s'?", s);
@@ -444,6 +444,32 @@ static char *list_text(json_t *arr)
 	return s ? s : strdup("?");
 }
 
+/* The strings of a that b lacks, as "x, y" (malloc'd, NULL when none),
+ * and how many. */
+static char *not_in(json_t *a, json_t *b, size_t *count)
+{
+	char *out = NULL;
+	size_t i;
+	json_t *v;
+	*count = 0;
+	json_array_foreach(a, i, v) {
+		size_t k;
+		json_t *w;
+		int found = 0;
+		json_array_foreach(b, k, w)
+			found |= strcmp(json_string_value(w), json_string_value(v)) == 0;
+		if (found)
+			continue;
+		char *t = NULL;
+		if (asprintf(&t, "%s%s%s", out ? out : "", out ? ", " : "", json_string_value(v)) >= 0) {
+			free(out);
+			out = t;
+		}
+		(*count)++;
+	}
+	return out;
+}
+
 static void run_case(tcase *c, const stepup_engine *e, int has_settings, stepup_request *r, stepup_decision *d,
                      cover *cov)
 {
@@ -504,38 +530,8 @@ static void run_case(tcase *c, const stepup_engine *e, int has_settings, stepup_
 	if ((want = json_object_get(c->expect, "decision")) && strcmp(json_string_value(want), dec) != 0)
 		add_msg(&c->missed, "decision: got %s, expected %s", dec, json_string_value(want));
 	if ((want = json_object_get(c->expect, "fired"))) {
-		char *missing = NULL, *extra = NULL;
-		size_t nm = 0, ne = 0;
-		json_array_foreach(want, i, v) {
-			size_t k;
-			json_t *w;
-			int found = 0;
-			json_array_foreach(fired, k, w)
-				found |= strcmp(json_string_value(w), json_string_value(v)) == 0;
-			if (!found) {
-				char *t = NULL;
-				if (asprintf(&t, "%s%s%s", missing ? missing : "", missing ? ", " : "", json_string_value(v)) >= 0) {
-					free(missing);
-					missing = t;
-				}
-				nm++;
-			}
-		}
-		json_array_foreach(fired, i, v) {
-			size_t k;
-			json_t *w;
-			int found = 0;
-			json_array_foreach(want, k, w)
-				found |= strcmp(json_string_value(w), json_string_value(v)) == 0;
-			if (!found) {
-				char *t = NULL;
-				if (asprintf(&t, "%s%s%s", extra ? extra : "", extra ? ", " : "", json_string_value(v)) >= 0) {
-					free(extra);
-					extra = t;
-				}
-				ne++;
-			}
-		}
+		size_t nm, ne;
+		char *missing = not_in(want, fired, &nm), *extra = not_in(fired, want, &ne);
 		if (nm || ne) {
 			char *g = list_text(fired), *w = list_text(want);
 			add_msg(&c->missed, "fired: got %s, expected %s (%s%s%s%s%s)", g, w, nm ? "did not fire: " : "",

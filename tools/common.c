@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -385,51 +384,31 @@ long cli_getline(char **buf, size_t *cap, FILE *f)
 	return (long)n;
 }
 
-/* Levenshtein distance capped at cap + 1 (the library's own is internal). */
-static unsigned distance(const char *a, const char *b, unsigned cap)
+char *cli_read_stream(FILE *f, size_t max, size_t *len)
 {
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned row[65];
-	if (la > 64 || lb > 64)
-		return cap + 1;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++) {
-		unsigned diag = row[0], best;
-		row[0] = (unsigned)i;
-		best = row[0];
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned up = row[j];
-			unsigned v = diag + (a[i - 1] != b[j - 1]);
-			if (row[j - 1] + 1 < v)
-				v = row[j - 1] + 1;
-			if (up + 1 < v)
-				v = up + 1;
-			row[j] = v;
-			diag = up;
-			if (v < best)
-				best = v;
-		}
-		if (best > cap)
-			return cap + 1;
-	}
-	return row[lb];
-}
-
-const char *cli_suggest(const char *word, const char *const *cands, size_t n)
-{
-	const char *best = NULL;
-	unsigned bestd = strlen(word) <= 4 ? 1 : strlen(word) <= 8 ? 2 : 3;
-	for (size_t i = 0; i < n; i++)
-		if (cands[i] && strcasecmp(word, cands[i]) == 0)
-			return cands[i];  /* "green" for GREEN */
-	for (size_t i = 0; i < n; i++) {
-		unsigned d = cands[i] ? distance(word, cands[i], bestd) : bestd + 1;
-		if (d <= bestd && (!best || d < distance(word, best, bestd))) {
-			best = cands[i];
-			if (d == 0)
-				break;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t k = fread(buf + n, 1, cap - n - 1, f);
+		n += k;
+		if (k == 0)
+			break;
+		if (n + 1 == cap) {
+			char *b = cap > max ? NULL : realloc(buf, cap * 2);
+			if (!b) {
+				free(buf);
+				return NULL;
+			}
+			buf = b;
+			cap *= 2;
 		}
 	}
-	return best;
+	if (buf && ferror(f)) {
+		free(buf);
+		return NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	*len = n;
+	return buf;
 }

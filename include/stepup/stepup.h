@@ -197,6 +197,12 @@ int stepup_ruleset_rule(const stepup_ruleset *rs, size_t i, stepup_rule_info *ou
 size_t stepup_ruleset_method_count(const stepup_ruleset *rs);
 int stepup_ruleset_method(const stepup_ruleset *rs, size_t i, stepup_method *out);
 
+/* The name of names[0..n) closest to word, for "did you mean": one equal
+ * but for case, else the nearest within a few edits (1 for words of up to
+ * 4 characters, 2 up to 8, else 3); NULL when none is that close. Borrowed
+ * from names. */
+const char *stepup_suggest(const char *word, const char *const *names, size_t n);
+
 /* ---- The request schema (docs/schema.md) ---------------------------------
  * The fields a ruleset's requests may carry, as declared (its `field`
  * lines and the default schema, rules/schema/tokenization.rules), in slot

@@ -172,7 +172,7 @@ typedef struct expectation {
 	int matched;
 } expectation;
 
-static char *read_file(const char *path, size_t *len)
+char *dc_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf;
@@ -237,7 +237,7 @@ void dc_file(void **state)
 	expectation ex[128];
 
 	snprintf(path, sizeof(path), "%s/tests/dsl/%s", SRCDIR, rel);
-	char *text = read_file(path, &len);
+	char *text = dc_read_file(path, &len);
 	if (!text)
 		fail_msg("cannot read %s", path);
 	nex = parse_expectations(text, ex, 128);

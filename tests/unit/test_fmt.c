@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dsl_cases.h"
 #include "helpers.h"
 #include "diag.h"
 #include "fmt.h"
@@ -63,18 +64,9 @@ static char *dump_of(const char *src, size_t len, size_t *ncomments)
 
 static char *read_all(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
+	char *buf = dc_read_file(path, len);
+	if (!buf)
+		fail_msg("cannot read %s", path);
 	return buf;
 }
 
