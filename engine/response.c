@@ -160,15 +160,6 @@ static uint32_t decider(const stepup_ruleset *rs, uint32_t pc, const su_trace *t
 		switch ((enum su_op)in->op) {
 		case SU_OP_END:
 			return top >= 0 && k == to ? dec[top] : SU_NONE;
-		case SU_OP_TRI: case SU_OP_PRESENT: case SU_OP_BOOL: case SU_OP_ENUM_IN: case SU_OP_INT_CMP:
-		case SU_OP_STR_CMP: case SU_OP_STR_IN: case SU_OP_STR_SUFFIX: case SU_OP_REASONS_ANY:
-		case SU_OP_REASONS_ALL: case SU_OP_V_CMP: case SU_OP_V_IN: case SU_OP_V_HAS: case SU_OP_V_TRUTH:
-		case SU_OP_V_PRESENT:
-			if (top + 1 >= SU_MAX_STACK)
-				return SU_NONE;
-			tri[++top] = SU_ABSENT;  /* the trace gives the value below */
-			dec[top] = SU_NONE;
-			break;
 		case SU_OP_NOT:
 			if (top < 0)
 				return SU_NONE;
@@ -204,7 +195,15 @@ static uint32_t decider(const stepup_ruleset *rs, uint32_t pc, const su_trace *t
 				in = rs->code + in->c - 1;
 			break;
 		default:
-			break;  /* values for a test: the trace has its result */
+			/* A test (any opcode opcodes.def says pushes a three-valued
+			 * result) or a value for one: the trace has the result. */
+			if (in->op < SU_OP_COUNT && su_op_tri[in->op] > 0) {
+				if (top + 1 >= SU_MAX_STACK)
+					return SU_NONE;
+				tri[++top] = SU_ABSENT;
+				dec[top] = SU_NONE;
+			}
+			break;
 		}
 		if (in->atom != SU_NONE && in->op != SU_OP_JF && in->op != SU_OP_JT) {
 			if (top < 0 || k >= to || t->atom[k] != in->atom)
