@@ -37,7 +37,7 @@
 #include "../engine/jsonw.h"
 
 typedef struct fmt {
-	const su_source *src;
+	const struct srcx *src;
 	const su_file *f;
 	size_t nextc;            /* next comment to print */
 	char *out;
@@ -54,21 +54,41 @@ typedef struct fmt {
 
 /* ---- source lines ---------------------------------------------------- */
 
-/* The text of 1-based line `line` and its length (without the newline). */
-static const char *src_line(const su_source *s, unsigned line, size_t *n)
+/* The source with an index of its lines (the formatter asks for lines
+ * all the time: scanning from the start would make it quadratic). */
+typedef struct srcx {
+	const char *text;
+	size_t len;
+	size_t *line_at;         /* offset of line k + 1 */
+	size_t nlines;
+} srcx;
+
+static int srcx_init(srcx *x, const su_source *s)
 {
-	const char *p = s->text, *end = s->text + s->len;
-	for (unsigned l = 1; l < line && p < end; l++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			return NULL;
-		p = nl + 1;
-	}
-	if (p > end || (p == end && line > 1 && (p == s->text || p[-1] != '\n')))
+	size_t n = 1;
+	for (size_t i = 0; i < s->len; i++)
+		n += s->text[i] == '\n';
+	x->text = s->text;
+	x->len = s->len;
+	x->nlines = n;
+	if (!(x->line_at = malloc(n * sizeof(*x->line_at))))
+		return -1;
+	x->line_at[0] = 0;
+	n = 1;
+	for (size_t i = 0; i < s->len; i++)
+		if (s->text[i] == '\n')
+			x->line_at[n++] = i + 1;
+	return 0;
+}
+
+/* The text of 1-based line `line` and its length (without the newline). */
+static const char *src_line(const srcx *s, unsigned line, size_t *n)
+{
+	if (line == 0 || line > s->nlines)
 		return NULL;
-	const char *nl = memchr(p, '\n', (size_t)(end - p));
-	*n = (size_t)((nl ? nl : end) - p);
-	return p;
+	size_t from = s->line_at[line - 1], to = line < s->nlines ? s->line_at[line] - 1 : s->len;
+	*n = to - from;
+	return s->text + from;
 }
 
 static int is_space(char c)
@@ -77,7 +97,7 @@ static int is_space(char c)
 }
 
 /* Line `line` holds only white space (a blank line). */
-static int blank_line(const su_source *s, unsigned line)
+static int blank_line(const srcx *s, unsigned line)
 {
 	size_t n;
 	const char *p = line ? src_line(s, line, &n) : NULL;
@@ -89,13 +109,13 @@ static int blank_line(const su_source *s, unsigned line)
 	return 1;
 }
 
-static int blank_before(const su_source *s, su_loc at)
+static int blank_before(const srcx *s, su_loc at)
 {
 	return at.first_line > 1 && blank_line(s, at.first_line - 1);
 }
 
 /* Something other than white space precedes `at` on its line. */
-static int trailing(const su_source *s, su_loc at)
+static int trailing(const srcx *s, su_loc at)
 {
 	size_t n;
 	const char *p = src_line(s, at.first_line, &n);
@@ -654,7 +674,7 @@ static int open_set_let(const decl *d)
 
 /* The declarations of f in source order, with the alignment of method and
  * let groups: runs of one kind with no blank line between them. */
-static decl *collect(const su_file *f, const su_source *src, size_t *n)
+static decl *collect(const su_file *f, const srcx *src, size_t *n)
 {
 	size_t k = 0, cap = 2;
 	for (const su_method_decl *m = f->methods; m; m = m->next)
@@ -715,6 +735,7 @@ int su_fmt_source(su_diags *d, unsigned file, char **out, size_t *len)
 {
 	size_t errors = d->nerrors, n = 0;
 	su_file *f = su_parse_keep_comments(d, file);
+	srcx x;
 	fmt p;
 	decl *v;
 
@@ -726,10 +747,14 @@ int su_fmt_source(su_diags *d, unsigned file, char **out, size_t *len)
 		su_file_free(f);
 		return STEPUP_ECOMPILE;
 	}
-	if (!(v = collect(f, &d->src[file], &n)))
+	if (srcx_init(&x, &d->src[file]) < 0)
 		goto oom;
+	if (!(v = collect(f, &x, &n))) {
+		free(x.line_at);
+		goto oom;
+	}
 	memset(&p, 0, sizeof(p));
-	p.src = &d->src[file];
+	p.src = &x;
 	p.f = f;
 	p.w = (su_jw){ &p.out, &p.len, &p.cap, 0 };
 	for (size_t i = 0; i < n; i++) {
@@ -769,6 +794,7 @@ int su_fmt_source(su_diags *d, unsigned file, char **out, size_t *len)
 	if (p.len)
 		nl(&p, 0);
 	free(v);
+	free(x.line_at);
 	su_file_free(f);
 	if (!p.w.oom && p.ntc) {
 		char *aligned = align_comments(&p, &p.len);
