@@ -113,8 +113,23 @@ int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p);
  * compiling or loading one is an error ("the ruleset has no rules")
  * unless this flag says it is wanted (tests, a deliberate allow-all). */
 #define STEPUP_LOAD_ALLOW_EMPTY 0x1u
-/* Flags (STEPUP_LOAD_*) for the next stepup_compiler_compile(). */
+/* Compiler only: also queue the lints of `stepup check --strict` as
+ * warnings (docs/language.md §12): duplicate rules, a rule subsumed by
+ * another with the same outcome, a step_up always masked by a decline,
+ * methods no rule can offer, constants named like enum values. */
+#define STEPUP_COMPILE_STRICT 0x2u
+/* Flags (STEPUP_LOAD_*, STEPUP_COMPILE_*) for the next stepup_compiler_compile(). */
 int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags);
+
+/* Format one rule source in the canonical layout (`stepup fmt`,
+ * docs/language.md §12), keeping its comments: formatting twice gives what
+ * formatting once gave, and the result parses to the same declarations.
+ * The source is added to c as by stepup_compiler_add_source() (use a
+ * compiler of its own: its diagnostics are queued on c). *out is malloc'd
+ * and NUL-terminated (free() it), *outlen its length. STEPUP_ECOMPILE when
+ * the source has lexical or syntax errors: it is then not formatted. */
+int stepup_compiler_format(stepup_compiler *c, const char *name, const char *text, size_t len,
+                           char **out, size_t *outlen);
 
 size_t stepup_compiler_diag_count(const stepup_compiler *c);
 size_t stepup_compiler_error_count(const stepup_compiler *c);
@@ -162,6 +177,31 @@ size_t stepup_ruleset_rule_count(const stepup_ruleset *rs);
  * STEPUP_YELLOW, approve = STEPUP_GREEN): a host compares rulesets before
  * swapping one for another (stepupd's reload guards). */
 size_t stepup_ruleset_outcome_count(const stepup_ruleset *rs, stepup_outcome o);
+
+/* The rules, in rule-file order (the order of `reasons`), and the declared
+ * methods, in offer order: what a tool checks test expectations against
+ * and measures coverage by. Strings are borrowed from rs. */
+typedef struct stepup_rule_info {
+	const char *name;
+	const char *description;  /* "" when none */
+	const char *file;         /* base name of its file, as in "at" */
+	unsigned line;            /* of its name */
+	stepup_outcome outcome;   /* decline RED, step_up YELLOW, approve GREEN */
+	unsigned methods;         /* step_up: bit (1u << stepup_method) per method
+	                             it allows (every one without `only`) */
+	int fraud;                /* asks for the FRAUD line */
+} stepup_rule_info;
+
+/* STEPUP_EINVAL when i is out of range. */
+int stepup_ruleset_rule(const stepup_ruleset *rs, size_t i, stepup_rule_info *out);
+size_t stepup_ruleset_method_count(const stepup_ruleset *rs);
+int stepup_ruleset_method(const stepup_ruleset *rs, size_t i, stepup_method *out);
+
+/* The name of names[0..n) closest to word, for "did you mean": one equal
+ * but for case, else the nearest within a few edits (1 for words of up to
+ * 4 characters, 2 up to 8, else 3); NULL when none is that close. Borrowed
+ * from names. */
+const char *stepup_suggest(const char *word, const char *const *names, size_t n);
 
 /* ---- The request schema (docs/schema.md) ---------------------------------
  * The fields a ruleset's requests may carry, as declared (its `field`
