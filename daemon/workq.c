@@ -54,10 +54,14 @@ static void *worker(void *arg)
 		__atomic_store_n(&q->queued, q->queued - 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&q->running, q->running + 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&q->mu);
+		void *handle = w->handle;
 		w->run(w);
 		/* The handler may free w as soon as the request wakes: read
-		 * nothing from it after this. */
-		http_resume(w->handle);
+		 * nothing from it after this. A detached item is the pool's. */
+		if (handle)
+			http_resume(handle);
+		else
+			w->destroy(w);
 		pthread_mutex_lock(&q->mu);
 		__atomic_store_n(&q->running, q->running - 1, __ATOMIC_RELAXED);
 	}
@@ -109,6 +113,27 @@ void workq_post(workq *q, work *w)
 	pthread_mutex_unlock(&q->mu);
 }
 
+int workq_post_detached(workq *q, work *w, unsigned max_queued)
+{
+	w->q = q;
+	w->handle = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping || q->queued >= max_queued) {
+		pthread_mutex_unlock(&q->mu);
+		return -1;
+	}
+	w->qnext = NULL;
+	if (q->qtail)
+		q->qtail->qnext = w;
+	else
+		q->qhead = w;
+	q->qtail = w;
+	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
 void workq_done(work *w)
 {
 	workq *q = w->q;
@@ -134,6 +159,10 @@ void workq_stop(workq *q)
 	while (list) {
 		work *w = list;
 		list = w->qnext;
+		if (!w->handle) {  /* detached: nobody waits for it */
+			w->destroy(w);
+			continue;
+		}
 		w->refuse(w);
 		http_resume(w->handle);
 	}

@@ -11,6 +11,15 @@ int cmd_eval(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+/* Change control (docs/change-control.md): cmd_diff.c, cmd_replay.c, cmd_keygen.c. */
+int cmd_diff(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+/* `stepup compile --sign KEY`: save rs to out signed with KEY; 0, or -1
+ * after printing why. */
+int cli_save_signed(const stepup_ruleset *rs, const char *out, const char *key);
+/* {"name":..,"revision":..} of an engine's ruleset into buf (snprintf). */
+int cli_ruleset_json(const stepup_engine *e, char *buf, size_t size);
 
 /* Print every diagnostic of c to stderr; returns the error count. */
 size_t cli_print_diags(const stepup_compiler *c);

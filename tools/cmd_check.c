@@ -66,7 +66,7 @@ int cmd_check(int argc, char **argv)
 
 int cmd_compile(int argc, char **argv)
 {
-	const char *out = NULL, *plugins = NULL;
+	const char *out = NULL, *plugins = NULL, *sign = NULL;
 	int dump = 0, nsrc = 0, rc;
 	stepup_compiler *c = stepup_compiler_new();
 	stepup_ruleset *rs = NULL;
@@ -80,6 +80,8 @@ int cmd_compile(int argc, char **argv)
 			out = argv[++i];
 		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
 			plugins = argv[++i];
+		else if (strcmp(argv[i], "--sign") == 0 && i + 1 < argc)
+			sign = argv[++i];
 		else if (strcmp(argv[i], "-S") == 0)
 			dump = 1;
 		else if (strcmp(argv[i], "--allow-empty") == 0)
@@ -93,8 +95,8 @@ int cmd_compile(int argc, char **argv)
 			nsrc++;
 		}
 	}
-	if (!nsrc || (!out && !dump)) {
-		fprintf(stderr, "usage: stepup compile [--plugins CONFIG.json] [--allow-empty] FILE... -o OUT.bundle [-S]\n");
+	if (!nsrc || (!out && !dump) || (sign && !out)) {
+		fprintf(stderr, "usage: stepup compile [--plugins CONFIG.json] [--allow-empty] FILE... -o OUT.bundle [-S] [--sign KEY]\n");
 		stepup_compiler_free(c);
 		return 2;
 	}
@@ -120,9 +122,11 @@ int cmd_compile(int argc, char **argv)
 		free(text);
 	}
 	if (out) {
-		rc = stepup_ruleset_save(rs, out, err, sizeof(err));
+		rc = sign ? (cli_save_signed(rs, out, sign) < 0 ? STEPUP_EIO : STEPUP_OK)
+		          : stepup_ruleset_save(rs, out, err, sizeof(err));
 		if (rc != STEPUP_OK) {
-			fprintf(stderr, "stepup compile: %s\n", err);
+			if (!sign)
+				fprintf(stderr, "stepup compile: %s\n", err);
 			stepup_ruleset_unref(rs);
 			return 1;
 		}

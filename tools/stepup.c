@@ -11,7 +11,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "commands:\n"
 	      "  check FILE...                         check rule files; exit 1 on errors\n"
-	      "  compile FILE... -o OUT [-S]           compile to a versioned bundle (-S: also print the program)\n"
+	      "  compile FILE... -o OUT [-S] [--sign KEY]\n"
+	      "                                        compile to a versioned bundle (-S: also print the program;\n"
+	      "                                        --sign: with an Ed25519 signature by the PEM key KEY)\n"
 	      "  eval --rules FILE|BUNDLE [--config SETTINGS] [--explain] [INPUT.jsonl]\n"
 	      "                                        decide JSON requests, one per line (stdin by default)\n"
 	      "  explain --rules FILE|BUNDLE [--config SETTINGS] [INPUT.json]\n"
@@ -21,6 +23,11 @@ static void usage(FILE *f)
 	      "  schema [--rules FILE...] [--json | --format text|json|markdown]\n"
 	      "                                        the request fields rules may read (default schema\n"
 	      "                                        unless rule files declare their own)\n"
+	      "  diff --rules OLD --candidate NEW [--json] [REQUESTS.jsonl]\n"
+	      "                                        which decisions a new ruleset changes, by transition and rule\n"
+	      "  replay --candidate NEW [--json] DECISION_LOG...\n"
+	      "                                        the same on the traffic of a replay-safe decision log\n"
+	      "  keygen KEY [--pub PUBLIC_KEY]         make an Ed25519 key pair for signing bundles\n"
 	      "  version                               print the version\n"
 	      "\n"
 	      "Every command but version also takes --plugins CONFIG.json: the plugins of that\n"
@@ -50,6 +57,12 @@ int main(int argc, char **argv)
 		return cmd_test(argc - 1, argv + 1);
 	if (strcmp(cmd, "schema") == 0)
 		return cmd_schema(argc - 1, argv + 1);
+	if (strcmp(cmd, "diff") == 0)
+		return cmd_diff(argc - 1, argv + 1);
+	if (strcmp(cmd, "replay") == 0)
+		return cmd_replay(argc - 1, argv + 1);
+	if (strcmp(cmd, "keygen") == 0)
+		return cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("stepup %s\n", STEPUP_VERSION);
 		return 0;
