@@ -247,6 +247,13 @@ static int is_secret(const su_field *f)
 	return (f->flags & SU_FF_SECRET) || f->format == SU_FMT_CARD_NUMBER || f->format == SU_FMT_CSC;
 }
 
+static int from_secret(const su_schema *sc, uint32_t s)
+{
+	const su_field *f = &sc->fields[s];
+	return (f->flags & (SU_FF_DERIVED | SU_FF_DEFAULT_DERIVED)) && f->source < sc->nfields &&
+	       is_secret(&sc->fields[f->source]);
+}
+
 static int is_contact(const su_field *f)
 {
 	return f->role == SU_ROLE_CONTACT_SMS || f->role == SU_ROLE_CONTACT_EMAIL ||
@@ -395,9 +402,13 @@ int stepup_facts_new(const stepup_ruleset *rs, unsigned mode, const void *key, s
 	if (!f->keep || !f->contact || !f->order)
 		goto oom;
 	scan(rs, plan_use, f);
+	/* A field derived from a secret (card.bin, card.pan_suffix) is kept
+	 * only when rs reads it: together, a BIN and the last digits are most
+	 * of a card number. */
 	if (mode == STEPUP_FACTS_DECLARED)
 		for (uint32_t s = 0; s < sc->nfields; s++)
-			if (!f->keep[s] && !is_secret(&sc->fields[s]) && sc->fields[s].role != SU_ROLE_REQUEST_ID)
+			if (!f->keep[s] && !is_secret(&sc->fields[s]) && sc->fields[s].role != SU_ROLE_REQUEST_ID &&
+			    !from_secret(sc, s))
 				f->keep[s] = is_contact(&sc->fields[s]) ? FK_CONTACT : FK_VALUE;
 	for (uint32_t s = 0; s < sc->nfields; s++)
 		if (f->keep[s])
@@ -570,11 +581,14 @@ static size_t suffix_needed(const stepup_facts *f, const stepup_request *r, uint
 }
 
 /* What the masked form of a contact shows at most of its end: the last
- * four characters of a phone, an e-mail's domain with its '@'. */
+ * four digits of a phone (never all of them), an e-mail's domain with its
+ * '@'. */
 static size_t suffix_cap(const su_field *fd, su_str v)
 {
-	if (!is_email(fd))
-		return 4;
+	if (!is_email(fd)) {
+		size_t digits = v.len - (v.len && v.s[0] == '+');
+		return digits > 4 ? 4 : digits ? digits - 1 : 0;
+	}
 	const char *at = memrchr(v.s, '@', v.len);
 	return at ? (size_t)(v.s + v.len - at) : 0;
 }

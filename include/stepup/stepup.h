@@ -553,7 +553,9 @@ const char *stepup_ruleset_field_code(const stepup_ruleset *rs, size_t i, size_t
 /* A facts writer for the requests an engine on rs decodes. */
 typedef struct stepup_facts stepup_facts;
 #define STEPUP_FACTS_READ     0u  /* keep the fields rs reads */
-#define STEPUP_FACTS_DECLARED 1u  /* keep every field the schema declares */
+#define STEPUP_FACTS_DECLARED 1u  /* keep every field the schema declares (but
+                                     a field derived from a secret, such as
+                                     card.bin, only when rs reads it) */
 /* In either mode: a `secret` field is never written; a contact (role
  * contact OTP_SMS / OTP_EMAIL, or format phone / email) is reduced: to
  * its presence, plus the suffix an ends_with() of rs compares (never more
