@@ -43,6 +43,8 @@ typedef struct item {
 	uint32_t nfired;
 	size_t len;
 	const char **fired;        /* into g's ruleset */
+	stepup_request *r;         /* the request as decoded, when it could be
+	                              kept (NULL: decode body) */
 	char *body;
 } item;
 
@@ -56,6 +58,12 @@ typedef struct scratch {
 	int *effects;
 	size_t cap;
 } scratch;
+
+/* The pool is woken once this many decisions wait, and looks every few
+ * milliseconds anyway: a shadow decision is made within that of its
+ * request. */
+#define SHADOW_BATCH 64
+#define SHADOW_LOOK_MS 5
 
 #define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -347,7 +355,11 @@ static void run(work *w)
 	a.rule_effects = s->effects;
 	for (uint32_t i = 0; i < it->nfired; i++)
 		s->effects[i] = rep_rules_effect(it->g->shadow->live, it->fired[i]);
-	int rc = stepup_request_parse(s->r, c->engine, it->body, it->len, err, sizeof(err));
+	/* The request as the serving engine decoded it, when the candidate
+	 * has the same schema (the usual case: a copy, no second decode). */
+	int rc = it->r ? stepup_request_copy(s->r, it->r, c->engine) : STEPUP_EINVAL;
+	if (rc == STEPUP_EINVAL)
+		rc = stepup_request_parse(s->r, c->engine, it->body, it->len, err, sizeof(err));
 	if (rc == STEPUP_OK)
 		rc = stepup_decide(c->engine, s->r, s->d, 0);
 	if (rc == STEPUP_OK) {
@@ -377,6 +389,7 @@ static void destroy(work *w)
 {
 	item *it = (item *)w;
 	gen_release(it->g);
+	stepup_request_free(it->r);
 	free(it);
 }
 
@@ -414,6 +427,10 @@ void shadow_post(gen *g, const stepup_request *r, const stepup_decision *d, cons
 	memcpy(it->body, body, len);
 	it->body[len] = '\0';
 	it->len = len;
+	if ((it->r = stepup_request_new()) && stepup_request_copy(it->r, r, g->engine) != STEPUP_OK) {
+		stepup_request_free(it->r);
+		it->r = NULL;
+	}
 	__atomic_fetch_add(&g->refs, 1, __ATOMIC_SEQ_CST);  /* the fired names live in g */
 	it->g = g;
 	if (workq_post_detached(S.q, &it->w, S.max_queued) < 0) {
@@ -432,6 +449,8 @@ int shadow_start(const stepupd_config *boot, gen *g, char *err, size_t errlen)
 		return -1;
 	if (!(S.q = workq_new(boot->shadow.threads, err, errlen)) || !(S.admin = workq_new(1, err, errlen)))
 		return -1;
+	/* Nobody waits for a shadow decision: wake the pool per batch. */
+	workq_set_lazy(S.q, S.max_queued < SHADOW_BATCH ? S.max_queued : SHADOW_BATCH, SHADOW_LOOK_MS);
 	S.on = 1;
 	adopt(g, "start");
 	return 0;

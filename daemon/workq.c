@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "workq.h"
@@ -16,6 +17,7 @@ struct workq {
 	unsigned nthreads;
 	int stopping;
 	unsigned queued, running;  /* read without the lock by metrics */
+	unsigned lazy_batch, lazy_ms;  /* workq_set_lazy */
 };
 
 static void link_live(workq *q, work *w)
@@ -43,8 +45,18 @@ static void *worker(void *arg)
 	workq *q = arg;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		while (!q->qhead && !q->stopping)
-			pthread_cond_wait(&q->cv, &q->mu);
+		while (!q->qhead && !q->stopping) {
+			if (!q->lazy_ms) {
+				pthread_cond_wait(&q->cv, &q->mu);
+				continue;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)q->lazy_ms * 1000000u;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+		}
 		if (!q->qhead)
 			break;
 		work *w = q->qhead;
@@ -129,9 +141,20 @@ int workq_post_detached(workq *q, work *w, unsigned max_queued)
 		q->qhead = w;
 	q->qtail = w;
 	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
-	pthread_cond_signal(&q->cv);
+	/* Lazy: a sleeping thread looks every lazy_ms anyway; waking it for
+	 * each item would cost a system call and a context switch each. */
+	if (q->queued >= q->lazy_batch)
+		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return 0;
+}
+
+void workq_set_lazy(workq *q, unsigned batch, unsigned ms)
+{
+	pthread_mutex_lock(&q->mu);
+	q->lazy_batch = batch;
+	q->lazy_ms = ms;
+	pthread_mutex_unlock(&q->mu);
 }
 
 void workq_done(work *w)

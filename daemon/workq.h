@@ -46,6 +46,11 @@ void workq_post(workq *q, work *w);
  * rather than wait. Items still queued at workq_stop() are destroyed
  * without running. */
 int workq_post_detached(workq *q, work *w, unsigned max_queued);
+/* Detached items only wake a sleeping thread once `batch` of them wait;
+ * idle threads look for work every `ms` (> 0) anyway. For work nobody
+ * waits for (shadow decisions): one wake-up per batch instead of one per
+ * item. */
+void workq_set_lazy(workq *q, unsigned batch, unsigned ms);
 /* The handler has answered from w: forget and destroy it. */
 void workq_done(work *w);
 /* Stop taking work: refuse what is queued (waking each request), let the

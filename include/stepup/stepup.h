@@ -550,6 +550,13 @@ unsigned stepup_ruleset_field_reads(const stepup_ruleset *rs, size_t i);
  * past the last or for a field that is not a list of codes. */
 const char *stepup_ruleset_field_code(const stepup_ruleset *rs, size_t i, size_t k);
 
+/* Copy the decoded request src into dst as if e had decoded it, without
+ * decoding again: e's ruleset must have the same schema as the one src
+ * was decoded for (stepup_ruleset_schema_fingerprint), else STEPUP_EINVAL
+ * (decode the text with e instead). For deciding one request with two
+ * rulesets (shadow mode). */
+int stepup_request_copy(stepup_request *dst, const stepup_request *src, const stepup_engine *e);
+
 /* A facts writer for the requests an engine on rs decodes. */
 typedef struct stepup_facts stepup_facts;
 #define STEPUP_FACTS_READ     0u  /* keep the fields rs reads */
