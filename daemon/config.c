@@ -209,12 +209,12 @@ static int sect_limits(ctx *x, json_t *v)
 	return 0;
 }
 
-/* Bearer tokens live in their own file (mode 0600 or stricter, e.g. a
- * systemd credential), never in the configuration. */
-static int read_token(ctx *x, const char *key, const char *path, char **out)
+/* A secret kept in a file of its own (mode 0600 or stricter, e.g. a
+ * systemd credential): up to size - 1 bytes into buf, trailing newlines
+ * (and spaces for tokens) off; *n its length. */
+static int read_secret_file(ctx *x, const char *key, const char *path, char *buf, size_t size, size_t *n)
 {
 	struct stat st;
-	char buf[513];
 	/* O_NONBLOCK: a FIFO put in its place must be refused, not waited on. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -227,16 +227,29 @@ static int read_token(ctx *x, const char *key, const char *path, char **out)
 		close(fd);
 		return fail(x, "%s: %s is readable by group or others (chmod 600)", key, path);
 	}
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t k = read(fd, buf, size - 1);
 	close(fd);
-	if (n < 0)
+	if (k < 0)
 		return fail(x, "%s: cannot read %s: %s", key, path, strerror(errno));
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
+	while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r'))
+		k--;
+	buf[k] = '\0';
+	*n = (size_t)k;
+	return 0;
+}
+
+/* Bearer tokens live in their own file, never in the configuration. */
+static int read_token(ctx *x, const char *key, const char *path, char **out)
+{
+	char buf[513];
+	size_t n;
+	if (read_secret_file(x, key, path, buf, sizeof(buf), &n) < 0)
+		return -1;
+	while (n > 0 && buf[n - 1] == ' ')
+		buf[--n] = '\0';
 	if (n < 16 || n > 256)
 		return fail(x, "%s: the token must be 16 to 256 characters", key);
-	for (ssize_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (buf[i] <= ' ' || buf[i] > '~')
 			return fail(x, "%s: the token must be printable ASCII without spaces", key);
 	*out = strdup(buf);
@@ -291,34 +304,20 @@ static int sect_admin(ctx *x, json_t *v)
 	return 0;
 }
 
-/* A secret of 16 to 64 bytes from a file of mode 0600 or stricter (the
- * decision log's hash key); its bytes as read, trailing newline off. */
+/* The decision log's hash key: 16 to 64 bytes from a file of its own. */
 static int read_key_file(ctx *x, const char *key, const char *path, unsigned char *out, size_t *outlen)
 {
-	struct stat st;
-	unsigned char buf[65];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return fail(x, "%s: cannot open %s: %s", key, path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(x, "%s: %s is not a regular file", key, path);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return fail(x, "%s: %s is readable by group or others (chmod 600)", key, path);
-	}
-	ssize_t n = read(fd, buf, sizeof(buf));
-	close(fd);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
+	char buf[66];
+	size_t n;
+	if (read_secret_file(x, key, path, buf, sizeof(buf), &n) < 0)
+		return -1;
 	if (n < 16 || n > 64) {
 		explicit_bzero(buf, sizeof(buf));
 		return fail(x, "%s: the key must be 16 to 64 bytes (head -c 32 /dev/urandom | base64 > %s)",
 		            key, path);
 	}
-	memcpy(out, buf, (size_t)n);
-	*outlen = (size_t)n;
+	memcpy(out, buf, n);
+	*outlen = n;
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }

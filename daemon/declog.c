@@ -145,10 +145,7 @@ static void *writer(void *arg)
 	for (;;) {
 		if (!L->stop && !L->flush_now && L->active_len < HIGH_WATER) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)L->interval_ms * 1000000u;
-			ts.tv_sec += (time_t)(ns / 1000000000u);
-			ts.tv_nsec = (long)(ns % 1000000000u);
+			realtime_after_ms(&ts, L->interval_ms);
 			pthread_cond_timedwait(&L->wake, &L->mu, &ts);
 		}
 		if (L->active_len) {

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "http.h"
+#include "util.h"
 #include "workq.h"
 
 struct workq {
@@ -51,10 +51,7 @@ static void *worker(void *arg)
 				continue;
 			}
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)q->lazy_ms * 1000000u;
-			ts.tv_sec += (time_t)(ns / 1000000000u);
-			ts.tv_nsec = (long)(ns % 1000000000u);
+			realtime_after_ms(&ts, q->lazy_ms);
 			pthread_cond_timedwait(&q->cv, &q->mu, &ts);
 		}
 		if (!q->qhead)
@@ -103,6 +100,18 @@ workq *workq_new(unsigned n, char *err, size_t errlen)
 	return q;
 }
 
+/* Append w to the queue; holds mu. */
+static void enqueue_locked(workq *q, work *w)
+{
+	w->qnext = NULL;
+	if (q->qtail)
+		q->qtail->qnext = w;
+	else
+		q->qhead = w;
+	q->qtail = w;
+	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
+}
+
 void workq_post(workq *q, work *w)
 {
 	w->q = q;
@@ -114,13 +123,7 @@ void workq_post(workq *q, work *w)
 		http_resume(w->handle);
 		return;
 	}
-	w->qnext = NULL;
-	if (q->qtail)
-		q->qtail->qnext = w;
-	else
-		q->qhead = w;
-	q->qtail = w;
-	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
+	enqueue_locked(q, w);
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }
@@ -134,13 +137,7 @@ int workq_post_detached(workq *q, work *w, unsigned max_queued)
 		pthread_mutex_unlock(&q->mu);
 		return -1;
 	}
-	w->qnext = NULL;
-	if (q->qtail)
-		q->qtail->qnext = w;
-	else
-		q->qhead = w;
-	q->qtail = w;
-	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
+	enqueue_locked(q, w);
 	/* Lazy: a sleeping thread looks every lazy_ms anyway; waking it for
 	 * each item would cost a system call and a context switch each. */
 	if (q->queued >= q->lazy_batch)

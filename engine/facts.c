@@ -12,6 +12,7 @@
  * channel's value and whether the contacts are present. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,38 +461,32 @@ static void put(out *o, const char *s, size_t len)
 	o->n += len;
 }
 
+static void emit(void *o, const char *s, size_t len)
+{
+	put(o, s, len);
+}
+
 #define PUT_LIT(o, lit) put((o), "" lit, sizeof(lit) - 1)
 
 static void put_str(out *o, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t run = 0;
-	PUT_LIT(o, "\"");
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-			continue;
-		put(o, s + run, i - run);
-		run = i + 1;
-		char e[6] = { '\\', c, 0, 0, 0, 0 };
-		if (c == '"' || c == '\\') {
-			put(o, e, 2);
-		} else {
-			e[1] = 'u';
-			e[2] = e[3] = '0';
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
-			put(o, e, 6);
-		}
-	}
-	put(o, s + run, n - run);
-	PUT_LIT(o, "\"");
+	su_json_escape(s, n, emit, o);
+}
+
+static void put_num(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_num(out *o, const char *fmt, ...)
+{
+	char num[40];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(num, sizeof(num), fmt, ap);
+	va_end(ap);
+	put(o, num, n > 0 ? (size_t)n : 0);
 }
 
 static void put_value(out *o, const stepup_request *r, const su_schema *sc, uint32_t s)
 {
 	const su_field *fd = &sc->fields[s];
-	char num[32];
 	switch (fd->type) {
 	case SU_T_BOOL:
 		if (r->f[s].b)
@@ -500,10 +495,10 @@ static void put_value(out *o, const stepup_request *r, const su_schema *sc, uint
 			PUT_LIT(o, "false");
 		break;
 	case SU_T_INT:
-		put(o, num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)r->f[s].i));
+		put_num(o, "%lld", (long long)r->f[s].i);
 		break;
 	case SU_T_FLOAT:
-		put(o, num, (size_t)snprintf(num, sizeof(num), "%.17g", r->f[s].d));
+		put_num(o, "%.17g", r->f[s].d);
 		break;
 	case SU_T_ENUM: {
 		const char *v = su_schema_value_name(sc, s, r->f[s].e);
@@ -598,7 +593,6 @@ static void put_reduced(const stepup_facts *f, out *o, const stepup_request *r, 
 	const su_field *fd = &f->rs->schema->fields[s];
 	su_str v = su_rstr(r, s);
 	int first = 1;
-	char num[32];
 
 	put_str(o, SU_FPATH(f->rs->schema, s), strlen(SU_FPATH(f->rs->schema, s)));
 	PUT_LIT(o, ":{");
@@ -611,7 +605,7 @@ static void put_reduced(const stepup_facts *f, out *o, const stepup_request *r, 
 		} else if (k) {
 			/* More than the masked form shows, or all of it: not kept. */
 			PUT_LIT(o, "\"suffix_withheld\":");
-			put(o, num, (size_t)snprintf(num, sizeof(num), "%zu", k));
+			put_num(o, "%zu", k);
 			first = 0;
 		}
 	}
@@ -685,7 +679,7 @@ size_t stepup_facts_write(const stepup_facts *f, const stepup_request *r, char *
 	}
 	if (!first)
 		PUT_LIT(&o, "}");
-	if (o.size)
-		o.buf[o.n < o.size ? o.n : o.size - 1] = '\0';
+	if (size)
+		buf[o.n < size ? o.n : size - 1] = '\0';
 	return o.n;
 }

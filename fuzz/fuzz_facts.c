@@ -44,45 +44,36 @@ static stepup_facts *writers[2][3];  /* per engine: read, declared, read with a 
 static stepup_request *req, *req2;
 static stepup_decision *dec, *dec2;
 
-static stepup_engine *engine_from(const char *name, const char *src, size_t len, const char *settings)
+/* A ruleset from a file, or from the source text when src is given. */
+static stepup_engine *engine_from(const char *path, const char *src, const char *settings)
 {
-	stepup_compiler *c = stepup_compiler_new();
+	stepup_compiler *c = NULL;
 	stepup_ruleset *rs = NULL;
 	stepup_engine *e = NULL;
 	char err[256];
-	stepup_compiler_add_source(c, name, src, len);
-	if (stepup_compiler_compile(c, &rs) != STEPUP_OK ||
-	    stepup_engine_new(rs, settings, &e, err, sizeof(err)) != STEPUP_OK) {
-		fprintf(stderr, "fuzz_facts: %s does not build\n", name);
+	int rc;
+	if (src) {
+		c = stepup_compiler_new();
+		stepup_compiler_add_source(c, path, src, strlen(src));
+		rc = stepup_compiler_compile(c, &rs);
+		stepup_compiler_free(c);
+	} else {
+		rc = stepup_ruleset_load(path, &rs, err, sizeof(err));
+	}
+	if (rc != STEPUP_OK || stepup_engine_new_from_file(rs, settings, &e, err, sizeof(err)) != STEPUP_OK) {
+		fprintf(stderr, "fuzz_facts: %s does not build\n", path);
 		abort();
 	}
 	stepup_ruleset_unref(rs);
-	stepup_compiler_free(c);
 	return e;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b = f ? calloc(1, 1 << 20) : NULL;
-	*len = b ? fread(b, 1, (1 << 20) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	return b;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
-	size_t rl, sl;
 	const char *rp = getenv("STEPUP_FUZZ_RULES"), *sp = getenv("STEPUP_FUZZ_SETTINGS");
-	char *rules = slurp(rp ? rp : FUZZ_RULES, &rl), *settings = slurp(sp ? sp : FUZZ_SETTINGS, &sl);
-	if (!rules || !settings)
-		abort();
-	engines[0] = engine_from("default.rules", rules, rl, settings);
-	engines[1] = engine_from("contacts.rules", contacts_rules, sizeof(contacts_rules) - 1, settings);
-	free(rules);
-	free(settings);
+	engines[0] = engine_from(rp ? rp : FUZZ_RULES, NULL, sp ? sp : FUZZ_SETTINGS);
+	engines[1] = engine_from("contacts.rules", contacts_rules, sp ? sp : FUZZ_SETTINGS);
 	static const char key[] = "fuzz-hash-key-0123456789";
 	char err[128];
 	for (int e = 0; e < 2; e++) {

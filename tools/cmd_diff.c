@@ -35,41 +35,66 @@ int cli_ruleset_json(const stepup_engine *e, char *buf, size_t size)
 	return n;
 }
 
-int cmd_diff(int argc, char **argv)
+int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, change_opts *o)
 {
-	const char *rules = NULL, *cand = NULL, *config = NULL, *plugins = NULL, *input = NULL;
-	unsigned flags = 0, examples = 3;
-	int json = 0, status = 0;
-
+	memset(o, 0, sizeof(*o));
+	o->examples = 3;
+	if (!(o->files = calloc((size_t)argc + 1, sizeof(char *))))
+		return -1;
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "--rules") == 0 || strcmp(argv[i], "-r") == 0) && i + 1 < argc)
-			rules = argv[++i];
+			o->rules = argv[++i];
 		else if (strcmp(argv[i], "--candidate") == 0 && i + 1 < argc)
-			cand = argv[++i];
+			o->candidate = argv[++i];
 		else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
-			config = argv[++i];
+			o->config = argv[++i];
 		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
-			plugins = argv[++i];
+			o->plugins = argv[++i];
 		else if (strcmp(argv[i], "--examples") == 0 && i + 1 < argc)
-			examples = (unsigned)strtoul(argv[++i], NULL, 10);
+			o->examples = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--json") == 0)
-			json = 1;
+			o->json = 1;
 		else if (strcmp(argv[i], "--allow-empty") == 0)
-			flags |= STEPUP_LOAD_ALLOW_EMPTY;
+			o->flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "stepup diff: unknown option %s\n" DIFF_USAGE, argv[i]);
-			return 2;
-		} else if (!input) {
-			input = argv[i];
+			fprintf(stderr, "stepup %s: unknown option %s\n%s", cmd, argv[i], usage);
+			free(o->files);
+			o->files = NULL;
+			return -1;
 		} else {
-			fprintf(stderr, DIFF_USAGE);
-			return 2;
+			o->files[o->nfiles++] = argv[i];
 		}
 	}
-	if (!rules || !cand) {
+	return 0;
+}
+
+int cli_json_has(json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return 1;
+	return 0;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	change_opts o;
+	int status = 0;
+
+	if (cli_change_opts(argc, argv, "diff", DIFF_USAGE, &o) < 0)
+		return 2;
+	if (!o.rules || !o.candidate || o.nfiles > 1) {
 		fprintf(stderr, DIFF_USAGE);
+		free(o.files);
 		return 2;
 	}
+	const char *input = o.nfiles ? o.files[0] : NULL;
+	const char *config = o.config, *plugins = o.plugins, *rules = o.rules, *cand = o.candidate;
+	unsigned flags = o.flags, examples = o.examples;
+	int json = o.json;
+	free(o.files);
 	stepup_engine *old = cli_engine(rules, config, plugins, flags);
 	stepup_engine *new = old ? cli_engine(cand, config, plugins, flags) : NULL;
 	FILE *in = stdin;

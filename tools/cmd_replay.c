@@ -144,16 +144,6 @@ static void set_path(json_t *root, const char *path, json_t *v)
 	json_object_set_new(parent, leaf, v);
 }
 
-static int in_array(json_t *a, const char *s)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(a, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-			return 1;
-	return 0;
-}
-
 /* A stand-in for a contact of which only its presence, a suffix and a
  * hash were kept: it ends with the suffix, and two stand-ins are equal
  * when their hashes are. */
@@ -197,15 +187,15 @@ static void check_field(replay *p, const cfield *c, json_t *plan, json_t *req, j
 	const char *path = c->path;
 	if (!c->nuses || c->request_id)
 		return;
-	if (in_array(json_object_get(plan, "omitted"), path)) {
+	if (cli_json_has(json_object_get(plan, "omitted"), path)) {
 		not_exact(p, path, flagged);  /* a secret: never kept */
 		return;
 	}
-	if (in_array(json_object_get(plan, "kept"), path)) {
+	if (cli_json_has(json_object_get(plan, "kept"), path)) {
 		json_t *kept = json_object_get(json_object_get(plan, "codes"), path);
 		if (c->list && at_path(req, path, 0, NULL, NULL))
 			for (size_t k = 0; k < c->ncodes; k++)
-				if (!in_array(kept, c->codes[k])) {
+				if (!cli_json_has(kept, c->codes[k])) {
 					not_exact(p, path, flagged);  /* a code the log's ruleset did not name */
 					return;
 				}
@@ -430,37 +420,24 @@ static void replay_free(replay *p)
 
 int cmd_replay(int argc, char **argv)
 {
-	const char *cand = NULL, *config = NULL, *plugins = NULL;
-	unsigned flags = 0, examples = 3;
-	int json = 0, status = 0, nlogs = 0;
+	change_opts o;
+	int status = 0;
 	replay p = { 0 };
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--candidate") == 0 && i + 1 < argc)
-			cand = argv[++i];
-		else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
-			config = argv[++i];
-		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
-			plugins = argv[++i];
-		else if (strcmp(argv[i], "--examples") == 0 && i + 1 < argc)
-			examples = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--allow-empty") == 0)
-			flags |= STEPUP_LOAD_ALLOW_EMPTY;
-		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "stepup replay: unknown option %s\n" REPLAY_USAGE, argv[i]);
-			return 2;
-		} else {
-			nlogs++;
-		}
-	}
-	if (!cand || !nlogs) {
+	if (cli_change_opts(argc, argv, "replay", REPLAY_USAGE, &o) < 0)
+		return 2;
+	if (!o.candidate || !o.nfiles || o.rules) {
 		fprintf(stderr, REPLAY_USAGE);
+		free(o.files);
 		return 2;
 	}
-	if (!(p.e = cli_engine(cand, config, plugins, flags)))
+	const char *cand = o.candidate, *config = o.config, *plugins = o.plugins;
+	unsigned flags = o.flags, examples = o.examples;
+	int json = o.json;
+	if (!(p.e = cli_engine(cand, config, plugins, flags))) {
+		free(o.files);
 		return 2;
+	}
 	p.records = json_object();
 	p.inexact = json_object();
 	p.rep = rep_new(examples);
@@ -470,22 +447,19 @@ int cmd_replay(int argc, char **argv)
 	if (!p.records || !p.inexact || !p.rep || !p.r || !p.d || !p.rules || analyse(&p) < 0) {
 		fprintf(stderr, "stepup replay: out of memory\n");
 		replay_free(&p);
+		free(o.files);
 		return 2;
 	}
 	/* The logs in the order given (oldest first, as rotated files are
 	 * named): a revision record comes before the decisions it covers. */
-	for (int i = 1; i < argc && !status; i++) {
-		if (argv[i][0] == '-' && argv[i][1]) {
-			if (strcmp(argv[i], "--json") && strcmp(argv[i], "--allow-empty"))
-				i++;
-			continue;
-		}
-		FILE *in = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "r");
+	for (int f = 0; f < o.nfiles && !status; f++) {
+		const char *path = o.files[f];
+		FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 		char *buf = NULL;
 		size_t cap = 0;
 		long n;
 		if (!in) {
-			fprintf(stderr, "stepup replay: cannot open %s\n", argv[i]);
+			fprintf(stderr, "stepup replay: cannot open %s\n", path);
 			status = 2;
 			break;
 		}
@@ -496,7 +470,7 @@ int cmd_replay(int argc, char **argv)
 				break;
 			}
 		if (ferror(in)) {
-			fprintf(stderr, "stepup replay: %s: read error\n", argv[i]);
+			fprintf(stderr, "stepup replay: %s: read error\n", path);
 			status = 2;
 		}
 		if (in != stdin)
@@ -543,6 +517,7 @@ int cmd_replay(int argc, char **argv)
 		json_decref(extra);
 	}
 	replay_free(&p);
+	free(o.files);
 	if (fflush(stdout) != 0)
 		status = 2;
 	return status;

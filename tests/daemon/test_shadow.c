@@ -50,38 +50,7 @@ static size_t nreqs;
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Run `stepup` with args (NULL-terminated); its exit status, stdout and
- * stderr (malloc'd). */
-static int run_cli(char **out, char **err, const char *arg, ...)
-{
-	char *argv[24];
-	char po[] = "/tmp/stepup-cli-out.XXXXXX", pe[] = "/tmp/stepup-cli-err.XXXXXX";
-	int n = 0, st = -1;
-	va_list ap;
-	argv[n++] = (char *)"stepup";
-	va_start(ap, arg);
-	for (const char *a = arg; a && n < 23; a = va_arg(ap, const char *))
-		argv[n++] = (char *)a;
-	va_end(ap);
-	argv[n] = NULL;
-	int fo = mkstemp(po), fe = mkstemp(pe);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fo, 1);
-		dup2(fe, 2);
-		execv(STEPUP_CLI, argv);
-		_exit(127);
-	}
-	close(fo);
-	close(fe);
-	if (pid > 0)
-		waitpid(pid, &st, 0);
-	*out = hd_slurp(po, NULL);
-	*err = hd_slurp(pe, NULL);
-	unlink(po);
-	unlink(pe);
-	return pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define run_cli(out, err, ...) hd_run_bin(STEPUP_CLI, (out), (err), __VA_ARGS__)
 
 /* The text with every `from` replaced by `to` (malloc'd). */
 static char *replaced(const char *text, const char *from, const char *to)
@@ -102,14 +71,7 @@ static char *replaced(const char *text, const char *from, const char *to)
 
 static long long metric(const char *series)
 {
-	hresp r;
-	char needle[512];
-	snprintf(needle, sizeof(needle), "\n%s ", series);
-	hd_http(&D, NULL, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
-	const char *p = r.body ? strstr(r.body, needle) : NULL;
-	long long v = p ? atoll(p + strlen(needle)) : -1;
-	hresp_free(&r);
-	return v;
+	return hd_metric(&D, series);
 }
 
 static char *metrics_text(void)
