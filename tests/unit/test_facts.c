@@ -356,6 +356,52 @@ static void test_other_ruleset(void **state)
 	stepup_engine_free(e);
 }
 
+/* A request decoded once decides alike under another ruleset of the same
+ * schema (shadow mode); another schema is refused, never misread. */
+static void test_request_copy(void **state)
+{
+	(void)state;
+	/* The default rules with a lower token limit: the same schema. */
+	FILE *f = fopen(SRCDIR "/rules/default.rules", "r");
+	assert_non_null(f);
+	char *src = calloc(1, 65536), *at;
+	size_t n = fread(src, 1, 65535, f);
+	fclose(f);
+	assert_true(n > 0 && (at = strstr(src, "let MAX_TOKENS       = 10")));
+	memcpy(at + strlen("let MAX_TOKENS       = "), "2 ", 2);
+	stepup_engine *same = th_engine(src, th_settings_full);
+	free(src);
+	stepup_engine *other = th_engine("ruleset \"o\"\nfield extra.flag bool\n"
+	                                 "rule a when extra.flag then decline\n", NULL);
+	stepup_request *r = stepup_request_new(), *c = stepup_request_new(), *p = stepup_request_new();
+	stepup_decision *d1 = stepup_decision_new(), *d2 = stepup_decision_new();
+	char err[256];
+	assert_int_equal(stepup_request_parse(r, th_default, full_request, strlen(full_request), err, sizeof(err)),
+	                 STEPUP_OK);
+	assert_int_equal(stepup_request_copy(c, r, same), STEPUP_OK);
+	assert_int_equal(stepup_request_parse(p, same, full_request, strlen(full_request), err, sizeof(err)),
+	                 STEPUP_OK);
+	assert_int_equal(stepup_decide(same, c, d1, 0), STEPUP_OK);
+	assert_int_equal(stepup_decide(same, p, d2, 0), STEPUP_OK);
+	assert_int_equal(stepup_decision_outcome(d1), STEPUP_RED);  /* too_many_tokens: 2 >= 2 */
+	assert_int_equal(stepup_decision_outcome(d2), STEPUP_RED);
+	assert_int_equal(stepup_decision_fired_count(d1), stepup_decision_fired_count(d2));
+	assert_string_equal(stepup_request_id(c), "r-1");
+	/* The copy is bound to its engine: the source's engine refuses it. */
+	assert_int_equal(stepup_decide(th_default, c, d1, 0), STEPUP_EINVAL);
+	assert_int_equal(stepup_request_copy(c, r, other), STEPUP_EINVAL);
+	stepup_request *bad = stepup_request_new();
+	assert_int_equal(stepup_request_copy(c, bad, same), STEPUP_EINVAL);  /* never decoded */
+	stepup_request_free(bad);
+	stepup_request_free(r);
+	stepup_request_free(c);
+	stepup_request_free(p);
+	stepup_decision_free(d1);
+	stepup_decision_free(d2);
+	stepup_engine_free(same);
+	stepup_engine_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_other_ruleset),
+		cmocka_unit_test(test_request_copy),
 	};
 	return cmocka_run_group_tests(tests, th_default_setup, th_default_teardown);
 }
