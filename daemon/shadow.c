@@ -629,6 +629,9 @@ void shadow_stop(void)
 {
 	if (!S.on)
 		return;
+	/* No request is posting any more: decide what waits (microseconds
+	 * each), then stop. */
+	workq_drain(S.q, 2000);
 	workq_stop(S.q);
 	workq_stop(S.admin);
 	workq_free(S.q);

@@ -66,8 +66,8 @@ int shadow_promote(const char *who, const char *revision, dbuf *out);
 void shadow_render_metrics(dbuf *b);
 /* SIGUSR1: reopen the shadow log. */
 int shadow_reopen_log(char *err, size_t errlen);
-/* At exit, after the HTTP server stopped: stop the pools (queued shadow
- * decisions are dropped), close the log, drop the candidate. */
+/* At exit, after the HTTP server stopped: decide what still waits (at most
+ * 2 s), stop the pools, close the log, drop the candidate. */
 void shadow_stop(void);
 
 #endif

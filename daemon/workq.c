@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "util.h"
@@ -144,6 +145,21 @@ int workq_post_detached(workq *q, work *w, unsigned max_queued)
 		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return 0;
+}
+
+void workq_drain(workq *q, unsigned timeout_ms)
+{
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->lazy_batch = 0;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	while ((workq_queued(q) || workq_running(q)) && mono_ns() < end) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 void workq_set_lazy(workq *q, unsigned batch, unsigned ms)

@@ -51,6 +51,10 @@ int workq_post_detached(workq *q, work *w, unsigned max_queued);
  * waits for (shadow decisions): one wake-up per batch instead of one per
  * item. */
 void workq_set_lazy(workq *q, unsigned batch, unsigned ms);
+/* Wait (at most timeout_ms) until nothing is queued or running, waking
+ * the threads at once: at exit, for detached work that is cheap to finish
+ * (workq_stop would drop it). */
+void workq_drain(workq *q, unsigned timeout_ms);
 /* The handler has answered from w: forget and destroy it. */
 void workq_done(work *w);
 /* Stop taking work: refuse what is queued (waking each request), let the
