@@ -531,6 +531,70 @@ static void test_promote(void **state)
 	free(log);
 }
 
+/* The candidate reloads on its own (admin endpoint) and with a SIGHUP; a
+ * broken one is refused, the running candidate stays, the serving rules
+ * are not touched. */
+static void test_candidate_reload(void **state)
+{
+	(void)state;
+	char extra[1024], cand[256], series[256];
+	snprintf(cand, sizeof(cand), "%s/moving.rules", dir);
+	char *text = hd_slurp(cand_path, NULL);
+	hd_write(cand, text);
+	snprintf(extra, sizeof(extra), "\"shadow\": {\"rules\": \"%s\"}", cand);
+	write_config(extra);
+	start();
+	char *m = metrics_text();
+	const char *p = strstr(m, "stepupd_shadow_candidate_info{");
+	assert_non_null(p);
+	char first[200];
+	snprintf(first, sizeof(first), "%.*s", (int)(strchr(p, '}') - p), p);
+	free(m);
+	long long gen = metric("stepupd_generation");
+
+	/* Broken: refused, the candidate stays. */
+	hd_write(cand, "ruleset \"broken\"\nrule r when card.nope == 1 then decline\n");
+	hresp r;
+	hd_http(&D, NULL, "POST", "/v1/admin/shadow/reload", NULL, NULL, 0, NULL, &r);
+	assert_int_equal(r.status, 422);
+	assert_non_null(strstr(r.body, "moving.rules:2:"));
+	hresp_free(&r);
+	m = metrics_text();
+	assert_non_null(strstr(m, first));
+	free(m);
+	assert_int_equal(metric("stepupd_shadow_candidate_reloads_total{result=\"failure\"}"), 1);
+
+	/* Another candidate: the admin endpoint loads it alone. */
+	char *other = replaced(text, "let MAX_TOKENS       = 8", "let MAX_TOKENS       = 3");
+	hd_write(cand, other);
+	free(other);
+	hd_http(&D, NULL, "POST", "/v1/admin/shadow/reload", NULL, NULL, 0, NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_t *j = json_loads(r.body, 0, NULL);
+	const char *rev = json_string_value(json_object_get(json_object_get(j, "candidate"), "revision"));
+	assert_non_null(rev);
+	snprintf(series, sizeof(series), "stepupd_shadow_candidate_info{ruleset=\"issuer-default\",revision=\"%s\"", rev);
+	json_decref(j);
+	hresp_free(&r);
+	m = metrics_text();
+	assert_non_null(strstr(m, series));
+	free(m);
+	assert_int_equal(metric("stepupd_generation"), gen);  /* the serving rules untouched */
+
+	/* SIGHUP: the serving rules reload, and the candidate with them. */
+	hd_write(cand, text);
+	kill(D.pid, SIGHUP);
+	long long end = hd_now_ms() + 15000;
+	while (metric("stepupd_generation") == gen && hd_now_ms() < end)
+		hd_sleep_ms(20);
+	assert_int_equal(metric("stepupd_generation"), gen + 1);
+	m = metrics_text();
+	assert_non_null(strstr(m, first));
+	free(m);
+	free(text);
+	stop();
+}
+
 /* ---- signed bundles ---------------------------------------------------------- */
 
 static char key1[256], key2[256], fp1[64];
@@ -580,7 +644,10 @@ static void signing_config(const char *rules)
 {
 	char extra[1024], k[300];
 	snprintf(k, sizeof(k), "%s.pub", key1);
-	snprintf(extra, sizeof(extra), "\"bundles\": {\"trusted_keys\": [\"%s\"], \"require_signature\": true}", k);
+	snprintf(extra, sizeof(extra),
+	         "\"bundles\": {\"trusted_keys\": [\"%s\"], \"require_signature\": true},\n"
+	         "  \"decision_log\": {\"path\": \"%s\", \"flush_interval_ms\": 20, \"replay_safe\": true}", k,
+	         D.declog);
 	write_config(extra);
 	/* write_config names D.rules: point it at this bundle. */
 	char *c = hd_slurp(D.config, NULL), *c2 = replaced(c, D.rules, rules);
@@ -642,6 +709,12 @@ static void test_signed_start(void **state)
 	free(m);
 	assert_true(hd_wait_for(D.stderr_log, fp1, 2000));
 	stop();
+	/* The decision log's revision record names the signer. */
+	char *log = hd_slurp(D.declog, NULL), want[128];
+	snprintf(want, sizeof(want), "\"signer\":\"%s\",\"via\":\"start\"", fp1);
+	assert_non_null(log);
+	assert_non_null(strstr(log, want));
+	free(log);
 }
 
 /* A reload to an unsigned, tampered or wrong-key bundle fails and the
@@ -750,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_shadow_matches_diff),
 		cmocka_unit_test(test_queue_full),
 		cmocka_unit_test(test_promote),
+		cmocka_unit_test(test_candidate_reload),
 		cmocka_unit_test(test_signed_start),
 		cmocka_unit_test(test_signed_reload),
 		cmocka_unit_test(test_signed_candidate),
