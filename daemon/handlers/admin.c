@@ -41,6 +41,16 @@ static void post(void *j)
 	reload_job_post(j);
 }
 
+/* {"status":"reloaded","<what>":{"name":..,"revision":..}} */
+static void answer_reloaded(http_resp *rs, const char *what, const char *name, const char *revision)
+{
+	dbuf_printf(&rs->body, "{\"status\":\"reloaded\",\"%s\":{\"name\":", what);
+	dbuf_json(&rs->body, name);
+	dbuf_puts(&rs->body, ",\"revision\":");
+	dbuf_json(&rs->body, revision);
+	dbuf_puts(&rs->body, "}}");
+}
+
 /* Who asked, for the logs: the client address and how it was let in (the
  * token itself is never logged). */
 static void who_asked(const http_req *rq, char *buf, size_t size)
@@ -84,11 +94,7 @@ void h_admin_reload(const http_req *rq, http_resp *rs)
 	}
 	*rq->job = NULL;
 	if (j->ok) {
-		dbuf_puts(&rs->body, "{\"status\":\"reloaded\",\"ruleset\":{\"name\":");
-		dbuf_json(&rs->body, j->name);
-		dbuf_puts(&rs->body, ",\"revision\":");
-		dbuf_json(&rs->body, j->revision);
-		dbuf_puts(&rs->body, "}}");
+		answer_reloaded(rs, "ruleset", j->name, j->revision);
 	} else {
 		/* The reason names the file and line of a rules error, or the
 		 * plugin; the caller is an operator (loopback or token). */
@@ -179,11 +185,7 @@ void h_admin_shadow_reload(const http_req *rq, http_resp *rs)
 	}
 	*rq->job = NULL;
 	if (j->ok) {
-		dbuf_puts(&rs->body, "{\"status\":\"reloaded\",\"candidate\":{\"name\":");
-		dbuf_json(&rs->body, j->name);
-		dbuf_puts(&rs->body, ",\"revision\":");
-		dbuf_json(&rs->body, j->revision);
-		dbuf_puts(&rs->body, "}}");
+		answer_reloaded(rs, "candidate", j->name, j->revision);
 	} else {
 		http_error(rs, 422, -1, "reload_failed", j->err);
 	}
