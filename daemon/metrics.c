@@ -6,6 +6,7 @@
 #include "gen.h"
 #include "metrics.h"
 #include "routes.h"
+#include "shadow.h"
 
 #define NSHARD 8
 /* Per-route counters; the route table is smaller (routes.c). */
@@ -337,6 +338,8 @@ static void render_current(gen *g, int is_current, void *vctx)
 	label(b, g->name);
 	dbuf_puts(b, ",revision=");
 	label(b, g->revision);
+	dbuf_puts(b, ",signer=");
+	label(b, g->signer);
 	dbuf_puts(b, "} 1\n");
 }
 
@@ -524,6 +527,8 @@ void met_render(dbuf *b, const met_gauges *gg)
 	family(b, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency.");
 	pc.pass = 2;
 	gen_foreach(render_plugins_of, &pc);
+
+	shadow_render_metrics(b);
 }
 
 void met_shutdown(void)

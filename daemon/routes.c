@@ -17,6 +17,8 @@ static const route table[] = {
 	{ "GET", "/health/ready", h_ready, 0 },
 	{ "GET", "/metrics", h_metrics, 0 },
 	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
+	{ "POST", "/v1/admin/promote", h_admin_promote, ROUTE_ADMIN | ROUTE_OPT_BODY },
+	{ "POST", "/v1/admin/shadow/reload", h_admin_shadow_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
 };
 #define NROUTES (sizeof(table) / sizeof(table[0]))
 

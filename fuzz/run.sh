@@ -4,7 +4,7 @@
 #   SECONDS  fuzzing time per target (default 600). 0 = build, then replay
 #            the seeds and fuzz/regressions/ once without fuzzing (a quick
 #            regression run; exits non-zero if any input crashes).
-#   TARGET   compile | fmt | request | lifecycle | all (default all; run one
+#   TARGET   compile | fmt | request | lifecycle | facts | all (default all; run one
 #            after the other)
 #
 # Environment:
@@ -31,11 +31,11 @@ BUILD=${FUZZ_BUILD:-${TMPDIR:-/tmp}/stepup-fuzz}
 CC=${CC:-clang}
 JOBS=${FUZZ_JOBS:-1}
 
-usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|all]"
+usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|facts|all]"
 case "$SECONDS_PER_TARGET" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
 case "$TARGET" in
-compile|fmt|request|lifecycle) TARGETS=$TARGET ;;
-all) TARGETS="compile fmt request lifecycle" ;;
+compile|fmt|request|lifecycle|facts) TARGETS=$TARGET ;;
+all) TARGETS="compile fmt request lifecycle facts" ;;
 *) echo "$usage" >&2; exit 2 ;;
 esac
 
@@ -68,7 +68,7 @@ done
 # What the targets share (fuzz/common.c), then the targets themselves.
 "$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$SRC/fuzz/common.c" -o "$BUILD/obj/fuzz_common.o" ||
 	die "compiling fuzz/common.c failed"
-for t in compile fmt request; do
+for t in compile fmt request facts; do
 	"$CC" $CFLAGS -fsanitize=fuzzer $INC \
 		-DFUZZ_RULES="\"$SRC/rules/default.rules\"" -DFUZZ_SETTINGS="\"$SRC/rules/issuer.example.json\"" \
 		"$SRC/fuzz/fuzz_$t.c" "$BUILD/obj/fuzz_common.o" "${OBJS[@]}" $LIBS -o "$BUILD/fuzz_$t" ||
@@ -127,6 +127,8 @@ seed() {
 			[ -f "$f" ] && cp "$f" "$BUILD/seeds-$t/"
 		done
 	fi
+	# The facts writer decodes requests first: the request seeds are its.
+	[ "$t" = facts ] && cp "$SRC/fuzz/corpus/request"/* "$BUILD/seeds-$t/" 2>/dev/null
 	if [ "$t" = fmt ]; then
 		# Every rules file of the tree, broken ones too (they must be refused).
 		local k=0
@@ -202,11 +204,12 @@ for t in $TARGETS; do
 	bin=$BUILD/fuzz_$t
 	art=$BUILD/artifacts/$t
 	mkdir -p "$art"
-	case $t in compile|fmt) maxlen=4096 ;; request|lifecycle) maxlen=8192 ;; esac
+	case $t in compile|fmt) maxlen=4096 ;; request|lifecycle|facts) maxlen=8192 ;; esac
 	dict=()
 	[ -f "$SRC/fuzz/corpus/$t.dict" ] && dict=(-dict="$SRC/fuzz/corpus/$t.dict")
 	# fmt reads the rule language: the compile dictionary serves it too.
 	[ "$t" = fmt ] && dict=(-dict="$SRC/fuzz/corpus/compile.dict")
+	[ "$t" = facts ] && dict=(-dict="$SRC/fuzz/corpus/request.dict")
 
 	if [ "$SECONDS_PER_TARGET" = 0 ]; then
 		echo "== $t: replaying seeds and regressions"

@@ -2,6 +2,7 @@
 #ifndef STEPUP_CLI_H
 #define STEPUP_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stepup/stepup.h>
 
@@ -12,6 +13,28 @@ int cmd_explain(int argc, char **argv);
 int cmd_fmt(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+/* Change control (docs/change-control.md): cmd_diff.c, cmd_replay.c, cmd_keygen.c. */
+int cmd_diff(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+/* `stepup compile --sign KEY`: save rs to out signed with KEY; 0, or -1
+ * after printing why. */
+int cli_save_signed(const stepup_ruleset *rs, const char *out, const char *key);
+/* The options `stepup diff` and `stepup replay` share (cmd_diff.c). */
+typedef struct change_opts {
+	const char *rules, *candidate, *config, *plugins;
+	unsigned flags, examples;   /* STEPUP_LOAD_*; examples per transition */
+	int json;
+	int nfiles;
+	char **files;               /* the other arguments, in order (into argv) */
+} change_opts;
+/* Parse argv into o (o->files is malloc'd: free it); -1 after printing
+ * `usage` (prefixed by "stepup CMD: " and the option) on a bad option. */
+int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, change_opts *o);
+/* Whether the JSON array a holds the string s. */
+int cli_json_has(json_t *a, const char *s);
+/* {"name":..,"revision":..} of an engine's ruleset into buf (snprintf). */
+int cli_ruleset_json(const stepup_engine *e, char *buf, size_t size);
 
 /* Print every diagnostic of c to stderr; returns the error count. */
 size_t cli_print_diags(const stepup_compiler *c);

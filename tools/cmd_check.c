@@ -9,7 +9,8 @@
 #define CHECK_USAGE \
 	"usage: stepup check [--plugins CONFIG.json] [--allow-empty] [--strict] FILE|DIR...\n"
 #define COMPILE_USAGE \
-	"usage: stepup compile [--plugins CONFIG.json] [--allow-empty] [--strict] FILE|DIR... -o OUT.bundle [-S]\n"
+	"usage: stepup compile [--plugins CONFIG.json] [--allow-empty] [--strict] FILE|DIR... -o OUT.bundle [-S]\n" \
+	"                      [--sign KEY]\n"
 
 /* What check and compile share: the options that shape the ruleset. */
 typedef struct build_opts {
@@ -101,8 +102,8 @@ int cmd_check(int argc, char **argv)
 int cmd_compile(int argc, char **argv)
 {
 	build_opts o = { 0 };
-	const char *out = NULL;
-	int dump = 0, failed;
+	const char *out = NULL, *sign = NULL;
+	int dump = 0, failed, rc;
 	cli_loaded info;
 	char err[512];
 
@@ -111,6 +112,8 @@ int cmd_compile(int argc, char **argv)
 			continue;
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
 			out = argv[++i];
+		else if (strcmp(argv[i], "--sign") == 0 && i + 1 < argc)
+			sign = argv[++i];
 		else if (strcmp(argv[i], "-S") == 0)
 			dump = 1;
 		else if (argv[i][0] == '-') {
@@ -120,7 +123,7 @@ int cmd_compile(int argc, char **argv)
 		} else if (cli_rules_add(&o.files, argv[i]) < 0)
 			return 2;
 	}
-	if (!o.files.n || (!out && !dump)) {
+	if (!o.files.n || (!out && !dump) || (sign && !out)) {
 		fprintf(stderr, COMPILE_USAGE);
 		cli_rules_free(&o.files);
 		return 2;
@@ -142,8 +145,11 @@ int cmd_compile(int argc, char **argv)
 		free(text);
 	}
 	if (out) {
-		if (stepup_ruleset_save(rs, out, err, sizeof(err)) != STEPUP_OK) {
-			fprintf(stderr, "stepup compile: %s\n", err);
+		rc = sign ? (cli_save_signed(rs, out, sign) < 0 ? STEPUP_EIO : STEPUP_OK)
+		          : stepup_ruleset_save(rs, out, err, sizeof(err));
+		if (rc != STEPUP_OK) {
+			if (!sign)
+				fprintf(stderr, "stepup compile: %s\n", err);
 			stepup_ruleset_unref(rs);
 			return 1;
 		}

@@ -12,7 +12,9 @@ static void usage(FILE *f)
 	      "commands:\n"
 	      "  check [--strict] FILE|DIR...          check a ruleset; exit 1 on errors (--strict: lints,\n"
 	      "                                        and any warning fails)\n"
-	      "  compile FILE|DIR... -o OUT [-S]       compile to a versioned bundle (-S: also print the program)\n"
+	      "  compile FILE|DIR... -o OUT [-S] [--sign KEY]\n"
+	      "                                        compile to a versioned bundle (-S: also print the program;\n"
+	      "                                        --sign: with an Ed25519 signature by the PEM key KEY)\n"
 	      "  fmt [-w | --check] [FILE...]          canonical layout, comments kept (-w: rewrite the\n"
 	      "                                        files; --check: exit 1 with a diff if not formatted)\n"
 	      "  eval --rules RULES [--config SETTINGS] [--explain] [INPUT.jsonl]\n"
@@ -25,6 +27,11 @@ static void usage(FILE *f)
 	      "  schema [--rules FILE...] [--json | --format text|json|markdown]\n"
 	      "                                        the request fields rules may read (default schema\n"
 	      "                                        unless rule files declare their own)\n"
+	      "  diff --rules OLD --candidate NEW [--json] [REQUESTS.jsonl]\n"
+	      "                                        which decisions a new ruleset changes, by transition and rule\n"
+	      "  replay --candidate NEW [--json] DECISION_LOG...\n"
+	      "                                        the same on the traffic of a replay-safe decision log\n"
+	      "  keygen KEY [--pub PUBLIC_KEY]         make an Ed25519 key pair for signing bundles\n"
 	      "  version                               print the version\n"
 	      "\n"
 	      "Several rule files, or a directory (its *.rules files), are one ruleset;\n"
@@ -58,6 +65,12 @@ int main(int argc, char **argv)
 		return cmd_fmt(argc - 1, argv + 1);
 	if (strcmp(cmd, "schema") == 0)
 		return cmd_schema(argc - 1, argv + 1);
+	if (strcmp(cmd, "diff") == 0)
+		return cmd_diff(argc - 1, argv + 1);
+	if (strcmp(cmd, "replay") == 0)
+		return cmd_replay(argc - 1, argv + 1);
+	if (strcmp(cmd, "keygen") == 0)
+		return cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("stepup %s\n", STEPUP_VERSION);
 		return 0;

@@ -546,6 +546,130 @@ size_t stepup_mask_phone(const char *phone, size_t len, char *buf, size_t size);
 /* "jane.doe@example.com" -> "ja******@example.com"; snprintf semantics. */
 size_t stepup_mask_email(const char *email, size_t len, char *buf, size_t size);
 
+/* ---- Change control: what a ruleset reads, replayable facts ---------------
+ * (docs/change-control.md) A host that wants to know what a new ruleset
+ * would have decided on past traffic keeps, per decision, the facts the
+ * rules read, never the secrets, and contacts only reduced to what the
+ * rules need. These calls say what a ruleset reads and write those facts. */
+
+/* Rules are described by stepup_ruleset_rule() (above). */
+
+/* How a ruleset reads a field (its rules, its method conditions, and the
+ * combining: the channel's value, the contacts' presence). */
+#define STEPUP_READS_VALUE    0x1u  /* compares or computes with the value */
+#define STEPUP_READS_PRESENCE 0x2u  /* only whether it is present */
+#define STEPUP_READS_SUFFIX   0x4u  /* ends_with(field, X): only its last len(X) bytes */
+#define STEPUP_READS_EQUALITY 0x8u  /* == or != against another field */
+
+typedef struct stepup_field_use {
+	unsigned how;      /* one STEPUP_READS_* */
+	long other;        /* SUFFIX, EQUALITY: the other field's index; -1: a constant */
+	size_t length;     /* SUFFIX against a constant: the constant's length */
+} stepup_field_use;
+
+/* The distinct uses of field i (stepup_ruleset_field's index): up to max
+ * go to out (may be NULL when max is 0); returns how many there are
+ * (0: the ruleset never reads the field). */
+size_t stepup_ruleset_field_uses(const stepup_ruleset *rs, size_t i, stepup_field_use *out, size_t max);
+/* STEPUP_READS_* of every use of field i, or-ed. */
+unsigned stepup_ruleset_field_reads(const stepup_ruleset *rs, size_t i);
+/* The code of bit k of list field i: the codes the ruleset's tests can
+ * tell apart (a request's other codes are not kept in its mask). NULL
+ * past the last or for a field that is not a list of codes. */
+const char *stepup_ruleset_field_code(const stepup_ruleset *rs, size_t i, size_t k);
+
+/* Copy the decoded request src into dst as if e had decoded it, without
+ * decoding again: e's ruleset must have the same schema as the one src
+ * was decoded for (stepup_ruleset_schema_fingerprint), else STEPUP_EINVAL
+ * (decode the text with e instead). For deciding one request with two
+ * rulesets (shadow mode). */
+int stepup_request_copy(stepup_request *dst, const stepup_request *src, const stepup_engine *e);
+
+/* A facts writer for the requests an engine on rs decodes. */
+typedef struct stepup_facts stepup_facts;
+#define STEPUP_FACTS_READ     0u  /* keep the fields rs reads */
+#define STEPUP_FACTS_DECLARED 1u  /* keep every field the schema declares (but
+                                     a field derived from a secret, such as
+                                     card.bin, only when rs reads it) */
+/* In either mode: a `secret` field is never written; a contact (role
+ * contact OTP_SMS / OTP_EMAIL, or format phone / email) is reduced: to
+ * its presence, plus the suffix an ends_with() of rs compares (never more
+ * than the masked form shows: 4 characters of a phone, the domain of an
+ * e-mail, never the whole value), plus an HMAC-SHA256 keyed with `key`
+ * when rs compares it for equality with another field; the request_id is
+ * left to the caller. key may be NULL (then no hash is written: an
+ * equality use is not replayable). *out is the caller's (free it). */
+int stepup_facts_new(const stepup_ruleset *rs, unsigned mode, const void *key, size_t keylen,
+                     stepup_facts **out, char *err, size_t errlen);
+void stepup_facts_free(stepup_facts *f);
+/* What the writer keeps and how, as one JSON object (borrowed):
+ *   {"mode":"read","schema":"sha256:..","kept":["card.state",..],
+ *    "contacts":{"end_user.phone":["presence","suffix"]},"omitted":["card.pan",..],
+ *    "codes":{"wallet.reason_codes":["ACCOUNT_TOO_NEW",..]}} */
+const char *stepup_facts_plan(const stepup_facts *f);
+/* The facts of r (decoded by an engine on f's ruleset) as JSON members:
+ *   "facts":{"card":{"state":"ACTIVE",..},..},"reduced":{"end_user.phone":{"suffix":"1234"}}
+ * ("reduced" lists the contacts present, each with what was kept of it;
+ * it is left out when none is). snprintf semantics: returns the length
+ * needed; 0 when r was not decoded on f's ruleset. */
+size_t stepup_facts_write(const stepup_facts *f, const stepup_request *r, char *buf, size_t size);
+
+/* ---- Signed bundles (docs/change-control.md) ------------------------------
+ * `stepup compile --sign KEY` appends an Ed25519 signature trailer to a
+ * bundle; a host that trusts some keys can refuse a ruleset that is not
+ * signed by one of them. Every loader accepts a signed bundle (the
+ * trailer is ignored); only stepup_ruleset_load_trusted() checks it.
+ * Keys are PEM files (OpenSSL's format: `openssl genpkey -algorithm
+ * ed25519`); a private key must be mode 0600 or stricter. A signer is
+ * named by its fingerprint, "ed25519:" + 32 hex digits of the SHA-256 of
+ * the raw public key. */
+typedef struct stepup_keyring stepup_keyring;
+stepup_keyring *stepup_keyring_new(void);
+void stepup_keyring_free(stepup_keyring *k);
+/* Trust the public key in a PEM file (a private key file is refused:
+ * only public keys belong on the hosts that verify). STEPUP_ECONFIG or
+ * STEPUP_EIO with a message naming the file. */
+int stepup_keyring_add_file(stepup_keyring *k, const char *path, char *err, size_t errlen);
+size_t stepup_keyring_count(const stepup_keyring *k);
+/* Fingerprint i of the keyring (borrowed), NULL past the last. */
+const char *stepup_keyring_fingerprint(const stepup_keyring *k, size_t i);
+
+#define STEPUP_FINGERPRINT_SIZE 42  /* "ed25519:" + 32 hex + NUL, rounded up */
+
+/* Write a new key pair: the private key to key_path (created 0600, never
+ * over an existing file) and the public key to pub_path. Its fingerprint
+ * in fp (STEPUP_FINGERPRINT_SIZE bytes, may be NULL). */
+int stepup_key_generate(const char *key_path, const char *pub_path, char *fp,
+                        char *err, size_t errlen);
+/* Sign bundle bytes (stepup_ruleset_serialize's, or a signed bundle,
+ * whose old signature is replaced) with the private key in key_path.
+ * *out is malloc'd (free() it): the bundle and its trailer. The signer's
+ * fingerprint in fp (may be NULL). */
+int stepup_bundle_sign(const void *bundle, size_t len, const char *key_path, void **out,
+                       size_t *outlen, char *fp, char *err, size_t errlen);
+/* stepup_ruleset_save, signed with the private key in key_path. */
+int stepup_ruleset_save_signed(const stepup_ruleset *rs, const char *path, const char *key_path,
+                               char *fp, char *err, size_t errlen);
+/* Check the signature of bundle bytes against the keyring: STEPUP_OK and
+ * the signer in fp; STEPUP_ENOTFOUND when the bundle carries no
+ * signature; STEPUP_EBUNDLE when it does not verify or its key is not in
+ * k (the message says which, and names the key). */
+int stepup_bundle_verify(const void *data, size_t len, const stepup_keyring *k, char *fp,
+                         char *err, size_t errlen);
+/* Flag for stepup_ruleset_load_trusted: refuse anything but a bundle
+ * signed by a key of the keyring. */
+#define STEPUP_LOAD_SIGNED 0x100u
+/* Load rules or a bundle from path (read once) as stepup_ruleset_load_flags
+ * does, checking signatures against `trust`: with a key in it, a signed
+ * bundle must verify (a tampered one, or one signed by a key not
+ * trusted, is refused); with STEPUP_LOAD_SIGNED in flags an unsigned
+ * bundle or a rules source is refused too. trust NULL or empty and no
+ * STEPUP_LOAD_SIGNED: signatures are not checked. fp gets the signer's
+ * fingerprint, "" when unsigned. Every message names path. */
+int stepup_ruleset_load_trusted(const char *path, const stepup_plugins *plugins, unsigned flags,
+                                const stepup_keyring *trust, stepup_ruleset **out, char *fp,
+                                char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -845,6 +845,9 @@ else
 	bad "the minimal plugin of docs/plugins.md builds" "$(head -c 600 "$T/err")"
 fi
 
+# ---- change control: diff, replay, signed bundles (issue 13) --------------
+. "$DATA/change-control.sh"
+
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
