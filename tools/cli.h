@@ -20,17 +20,6 @@ int cmd_keygen(int argc, char **argv);
 /* `stepup compile --sign KEY`: save rs to out signed with KEY; 0, or -1
  * after printing why. */
 int cli_save_signed(const stepup_ruleset *rs, const char *out, const char *key);
-/* The options `stepup diff` and `stepup replay` share (cmd_diff.c). */
-typedef struct change_opts {
-	const char *rules, *candidate, *config, *plugins;
-	unsigned flags, examples;   /* STEPUP_LOAD_*; examples per transition */
-	int json;
-	int nfiles;
-	char **files;               /* the other arguments, in order (into argv) */
-} change_opts;
-/* Parse argv into o (o->files is malloc'd: free it); -1 after printing
- * `usage` (prefixed by "stepup CMD: " and the option) on a bad option. */
-int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, change_opts *o);
 /* Whether the JSON array a holds the string s. */
 int cli_json_has(json_t *a, const char *s);
 /* {"name":..,"revision":..} of an engine's ruleset into buf (snprintf). */
@@ -55,6 +44,21 @@ void cli_rules_free(cli_rules *r);
 /* argv[*i] is --rules (or -r): add its value and step over it (1); 0 when
  * it is another argument; -1 when the value is missing (usage error). */
 int cli_rules_option(cli_rules *r, int argc, char **argv, int *i);
+
+/* The options `stepup diff` and `stepup replay` share (cmd_diff.c). */
+typedef struct change_opts {
+	cli_rules rules, candidate;  /* each: files, directories or one bundle */
+	const char *config, *plugins;
+	unsigned flags, examples;   /* STEPUP_LOAD_*; examples per transition */
+	int json;
+	int nfiles;
+	char **files;               /* the other arguments, in order (into argv) */
+} change_opts;
+/* Parse argv into o (o->files is malloc'd: free it, and cli_rules_free
+ * o->rules and o->candidate); -1 after printing
+ * `usage` (prefixed by "stepup CMD: " and the option) on a bad option. */
+int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, change_opts *o);
+void change_opts_free(change_opts *o);
 
 typedef struct cli_loaded {
 	size_t errors, warnings;  /* diagnostics printed (a failure to read counts as an error) */

@@ -35,6 +35,14 @@ int cli_ruleset_json(const stepup_engine *e, char *buf, size_t size)
 	return n;
 }
 
+void change_opts_free(change_opts *o)
+{
+	cli_rules_free(&o->rules);
+	cli_rules_free(&o->candidate);
+	free(o->files);
+	o->files = NULL;
+}
+
 int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, change_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -42,10 +50,12 @@ int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, c
 	if (!(o->files = calloc((size_t)argc + 1, sizeof(char *))))
 		return -1;
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "--rules") == 0 || strcmp(argv[i], "-r") == 0) && i + 1 < argc)
-			o->rules = argv[++i];
+		/* --rules and --candidate may repeat: their files make one ruleset. */
+		int taken = cli_rules_option(&o->rules, argc, argv, &i), bad = taken < 0;
+		if (taken)
+			;
 		else if (strcmp(argv[i], "--candidate") == 0 && i + 1 < argc)
-			o->candidate = argv[++i];
+			bad = cli_rules_add(&o->candidate, argv[++i]) < 0;
 		else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
 			o->config = argv[++i];
 		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
@@ -57,12 +67,14 @@ int cli_change_opts(int argc, char **argv, const char *cmd, const char *usage, c
 		else if (strcmp(argv[i], "--allow-empty") == 0)
 			o->flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "stepup %s: unknown option %s\n%s", cmd, argv[i], usage);
-			free(o->files);
-			o->files = NULL;
-			return -1;
-		} else {
+			fprintf(stderr, "stepup %s: unknown option %s\n", cmd, argv[i]);
+			bad = 1;
+		} else
 			o->files[o->nfiles++] = argv[i];
+		if (bad) {
+			fprintf(stderr, "%s", usage);
+			change_opts_free(o);
+			return -1;
 		}
 	}
 	return 0;
@@ -85,18 +97,18 @@ int cmd_diff(int argc, char **argv)
 
 	if (cli_change_opts(argc, argv, "diff", DIFF_USAGE, &o) < 0)
 		return 2;
-	if (!o.rules || !o.candidate || o.nfiles > 1) {
+	if (!o.rules.n || !o.candidate.n || o.nfiles > 1) {
 		fprintf(stderr, DIFF_USAGE);
-		free(o.files);
+		change_opts_free(&o);
 		return 2;
 	}
 	const char *input = o.nfiles ? o.files[0] : NULL;
-	const char *config = o.config, *plugins = o.plugins, *rules = o.rules, *cand = o.candidate;
+	const char *config = o.config, *plugins = o.plugins;
 	unsigned flags = o.flags, examples = o.examples;
 	int json = o.json;
-	free(o.files);
-	stepup_engine *old = cli_engine(rules, config, plugins, flags);
-	stepup_engine *new = old ? cli_engine(cand, config, plugins, flags) : NULL;
+	stepup_engine *old = cli_engine(&o.rules, config, plugins, flags);
+	stepup_engine *new = old ? cli_engine(&o.candidate, config, plugins, flags) : NULL;
+	change_opts_free(&o);
 	FILE *in = stdin;
 	if (!old || !new) {
 		stepup_engine_free(old);

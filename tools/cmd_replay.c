@@ -426,15 +426,17 @@ int cmd_replay(int argc, char **argv)
 
 	if (cli_change_opts(argc, argv, "replay", REPLAY_USAGE, &o) < 0)
 		return 2;
-	if (!o.candidate || !o.nfiles || o.rules) {
+	if (!o.candidate.n || !o.nfiles || o.rules.n) {
 		fprintf(stderr, REPLAY_USAGE);
-		free(o.files);
+		change_opts_free(&o);
 		return 2;
 	}
-	const char *cand = o.candidate, *config = o.config, *plugins = o.plugins;
+	const char *config = o.config, *plugins = o.plugins;
 	unsigned flags = o.flags, examples = o.examples;
 	int json = o.json;
-	if (!(p.e = cli_engine(cand, config, plugins, flags))) {
+	p.e = cli_engine(&o.candidate, config, plugins, flags);
+	cli_rules_free(&o.candidate);
+	if (!p.e) {
 		free(o.files);
 		return 2;
 	}
