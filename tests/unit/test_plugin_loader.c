@@ -42,14 +42,14 @@ static void check_refused(const char *name, int want_rc, const char *want)
 static void test_wrong_major(void **unused)
 {
 	(void)unused;
-	check_refused("wrong_major", STEPUP_EVERSION, "plugin ABI major 2 is not supported (host 1.2)");
+	check_refused("wrong_major", STEPUP_EVERSION, "plugin ABI major 2 is not supported (host 1.3)");
 }
 
 static void test_newer_minor(void **unused)
 {
 	(void)unused;
 	check_refused("newer_minor", STEPUP_EVERSION,
-		      "plugin ABI minor 4 is newer than the host's (1.2)");
+		      "plugin ABI minor 6 is newer than the host's (1.3)");
 }
 
 static void test_no_symbol(void **unused)
