@@ -275,8 +275,10 @@ static void render_plugins_of(gen *g, int is_current, void *vctx)
 	for (size_t i = 0, n = stepup_plugins_count(g->plugins); i < n; i++) {
 		stepup_plugin_info info;
 		stepup_plugin_stats st;
+		stepup_plugin_runtime rt = { .size = sizeof(rt) };
 		if (stepup_plugins_info(g->plugins, i, &info) != STEPUP_OK ||
-		    stepup_plugins_stats(g->plugins, i, &st) != STEPUP_OK)
+		    stepup_plugins_stats(g->plugins, i, &st) != STEPUP_OK ||
+		    stepup_plugins_runtime(g->plugins, i, &rt) != STEPUP_OK)
 			continue;
 		switch (pc->pass) {
 		case 0:
@@ -321,9 +323,48 @@ static void render_plugins_of(gen *g, int is_current, void *vctx)
 			label(b, info.path ? info.path : "");
 			dbuf_puts(b, ",version=");
 			label(b, info.version ? info.version : "");
+			/* What actually runs: the digest of the private copy loaded,
+			 * and the data version the plugin reported. */
+			dbuf_puts(b, ",module_sha256=");
+			label(b, rt.digest && strlen(rt.digest) > 7 ? rt.digest + 7 : "");
+			dbuf_puts(b, ",data_version=");
+			label(b, rt.data_version ? rt.data_version : "");
+			dbuf_puts(b, ",isolation=");
+			label(b, rt.isolation ? rt.isolation : "");
 			dbuf_printf(b, ",required=\"%s\"} 1\n", info.required ? "true" : "false");
 			break;
 		}
+		case 4:
+			dbuf_puts(b, "stepupd_plugin_crashes_total{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, "} %llu\n", (unsigned long long)rt.crashes);
+			break;
+		case 5:
+			dbuf_puts(b, "stepupd_plugin_killed_total{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, "} %llu\n", (unsigned long long)rt.kills);
+			break;
+		case 6:
+			dbuf_puts(b, "stepupd_plugin_restarts_total{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, "} %llu\n", (unsigned long long)rt.restarts);
+			break;
+		case 7:
+			dbuf_puts(b, "stepupd_plugin_processes{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, ",state=\"configured\"} %u\n", rt.processes);
+			dbuf_puts(b, "stepupd_plugin_processes{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, ",state=\"running\"} %u\n", rt.processes_alive);
+			break;
+		case 8:
+			dbuf_puts(b, "stepupd_plugin_function_calls_total{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, ",answered=\"called\"} %llu\n", (unsigned long long)rt.fn_calls);
+			dbuf_puts(b, "stepupd_plugin_function_calls_total{plugin=");
+			label(b, info.name);
+			dbuf_printf(b, ",answered=\"memo\"} %llu\n", (unsigned long long)rt.memo_hits);
+			break;
 		}
 	}
 }
@@ -523,6 +564,24 @@ void met_render(dbuf *b, const met_gauges *gg)
 	gen_foreach(render_plugins_of, &pc);
 	family(b, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency.");
 	pc.pass = 2;
+	gen_foreach(render_plugins_of, &pc);
+	family(b, "stepupd_plugin_crashes_total", "counter",
+	       "Plugin processes that died during or between calls (\"process\" isolation).");
+	pc.pass = 4;
+	gen_foreach(render_plugins_of, &pc);
+	family(b, "stepupd_plugin_killed_total", "counter",
+	       "Plugin processes killed for not answering by a call's deadline.");
+	pc.pass = 5;
+	gen_foreach(render_plugins_of, &pc);
+	family(b, "stepupd_plugin_restarts_total", "counter", "Plugin processes started again after one ended.");
+	pc.pass = 6;
+	gen_foreach(render_plugins_of, &pc);
+	family(b, "stepupd_plugin_processes", "gauge", "Plugin processes configured and running.");
+	pc.pass = 7;
+	gen_foreach(render_plugins_of, &pc);
+	family(b, "stepupd_plugin_function_calls_total", "counter",
+	       "Rule function calls, made or answered from the decision's memo (also in plugin_calls_total when made).");
+	pc.pass = 8;
 	gen_foreach(render_plugins_of, &pc);
 }
 

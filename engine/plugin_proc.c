@@ -651,8 +651,11 @@ static void *supervise(void *arg)
 				drain_log(s->c.logfd, p->log, p->log_ctx);
 			if (!(fds[f].revents & (POLLHUP | POLLERR)))
 				continue;
-			if (s->state == SLOT_BUSY) {
-				s->hup = 1;  /* its caller sees it end and handles it */
+			if (s->state != SLOT_IDLE) {
+				/* Busy: its caller sees it end and handles it; dead: its
+				 * caller already has (the loop's top closes the channel). */
+				if (s->state == SLOT_BUSY)
+					s->hup = 1;
 				continue;
 			}
 			/* An idle child ended (a thread of its own crashed it). */

@@ -7,6 +7,8 @@
  *                  which calls dereference NULL
  *   "crash_to":    crash calls with a destination (can_deliver,
  *                  deliver_otp, notify) only for this one
+ *   "crash_when":  {"deliver_otp": "+1...", "can_deliver": "+1..."}: also
+ *                  crash that call for that destination
  *   "hang":        "can_deliver,..."  which calls block until the file
  *                  "<hang_dir>/release" exists (at most 60 s); each
  *                  blocked call first creates "<hang_dir>/entered.<pid>.<n>"
@@ -50,6 +52,7 @@ typedef struct fstate {
 	void *host_ctx;
 	char crash[160], crash_to[64], hang[160], hang_dir[256], count_file[256], fail_with[160];
 	unsigned hangs;
+	json_t *crash_when;
 } fstate;
 
 static void copy(char *dst, size_t size, json_t *v)
@@ -100,6 +103,9 @@ static void behave(fstate *st, const char *op, const char *to)
 {
 	if (in_list(st->crash, op) && (!st->crash_to[0] || !to || strcmp(to, st->crash_to) == 0))
 		boom();
+	const char *when = json_string_value(json_object_get(st->crash_when, op));
+	if (when && to && strcmp(when, to) == 0)
+		boom();
 	if (in_list(st->hang, op) && st->hang_dir[0]) {
 		char path[400];
 		unsigned n = __atomic_add_fetch(&st->hangs, 1, __ATOMIC_SEQ_CST);
@@ -137,6 +143,7 @@ static int f_init(const stepup_host_api *host, void *host_ctx, const char *confi
 	copy(st->hang_dir, sizeof(st->hang_dir), json_object_get(c, "hang_dir"));
 	copy(st->count_file, sizeof(st->count_file), json_object_get(c, "count_file"));
 	copy(st->fail_with, sizeof(st->fail_with), json_object_get(c, "fail_with"));
+	st->crash_when = json_incref(json_object_get(c, "crash_when"));
 	int check_only = host->size >= offsetof(stepup_host_api, flags) + sizeof(host->flags) &&
 			 (host->flags & STEPUP_HOST_CHECK_ONLY);
 	const char *t = json_string_value(json_object_get(c, "touch"));
@@ -160,7 +167,9 @@ static int f_init(const stepup_host_api *host, void *host_ctx, const char *confi
 
 static void f_fini(void *state)
 {
-	free(state);
+	fstate *st = state;
+	json_decref(st->crash_when);
+	free(st);
 }
 
 static int f_can_deliver(void *state, const stepup_call_ctx *ctx, const char *to)
