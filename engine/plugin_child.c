@@ -1,7 +1,7 @@
 /* plugin_child.c: stepup-plugin-host, the program a plugin configured
  * "isolation": "process" runs in (plugin_proc.h).
  *
- *   stepup-plugin-host --name NAME [--uid=N --gid=N]
+ *   stepup-plugin-host --name NAME --parent=PID [--uid=N --gid=N]
  *
  * Started by the host with the call channel on descriptor 3, the log
  * channel on 1, 2 and 4, and the module's private copy on 5. It switches
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,22 @@ static void drop_privileges(const char *uid_s, const char *gid_s)
 	/* No way back. */
 	if (uid != 0 && (setuid(0) == 0 || geteuid() == 0))
 		fatal("still able to become root");
+}
+
+/* The host died (killed, crashed): end too, even in the middle of a call
+ * that never returns. A child only notices the host's end when it next
+ * reads from it, which a hung plugin never does. */
+static pid_t parent;
+
+static void *watch_parent(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		sleep(1);
+		if (getppid() != parent)
+			_exit(0);
+	}
+	return NULL;
 }
 
 static void reply_result(su_wbuf *w, int st, const char *err, const char *o1, const char *o2)
@@ -237,6 +254,8 @@ int main(int argc, char **argv)
 			uid = argv[i] + 6;
 		else if (strncmp(argv[i], "--gid=", 6) == 0)
 			gid = argv[i] + 6;
+		else if (strncmp(argv[i], "--parent=", 9) == 0)
+			parent = (pid_t)atol(argv[i] + 9);
 		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
 			i++;  /* for ps(1) only */
 	}
@@ -252,6 +271,9 @@ int main(int argc, char **argv)
 	if (uid && gid)
 		drop_privileges(uid, gid);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	pthread_t watcher;
+	if (parent <= 0 || getppid() != parent || pthread_create(&watcher, NULL, watch_parent, NULL) != 0)
+		return 0;  /* the host is already gone */
 	/* stdout and stderr are the log channel: never block on it. */
 	fcntl(LOG_FD, F_SETFL, fcntl(LOG_FD, F_GETFL) | O_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);

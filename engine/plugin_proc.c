@@ -137,7 +137,7 @@ static int env_keep(const char *e)
 static int child_start(const su_proc_spec *s, child *c, char *err, size_t errlen)
 {
 	int call[2] = { -1, -1 }, logp[2] = { -1, -1 }, cc = -1, cl = -1, cm = -1, rc = -1;
-	char uid[32], gid[32];
+	char uid[32], gid[32], ppid[32];
 	char *argv[8];
 	size_t ne = 0, k = 0;
 	char **envp = NULL;
@@ -159,7 +159,9 @@ static int child_start(const su_proc_spec *s, child *c, char *err, size_t errlen
 	argv[0] = "stepup-plugin-host";
 	argv[1] = "--name";
 	argv[2] = (char *)s->name;
-	k = 3;
+	snprintf(ppid, sizeof(ppid), "--parent=%ld", (long)getpid());
+	argv[3] = ppid;
+	k = 4;
 	if (s->drop) {
 		snprintf(uid, sizeof(uid), "--uid=%lu", (unsigned long)s->uid);
 		snprintf(gid, sizeof(gid), "--gid=%lu", (unsigned long)s->gid);

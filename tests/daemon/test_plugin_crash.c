@@ -17,7 +17,8 @@
  *  - no head-of-line blocking: with 4 can_deliver calls hanging and 2
  *    HTTP threads, GREEN requests are all answered while the 4 calls are
  *    still blocked (checked structurally: the plugin's own files say they
- *    entered and have not left; latencies are printed, not asserted). */
+ *    entered and have not left; latencies are printed, not asserted).
+ *  - a plugin's processes end with the daemon, even one stuck in a call. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -669,14 +670,68 @@ static void test_no_head_of_line_blocking(void **state)
 	hd_rmdir(&D);
 }
 
+/* A plugin's processes end with the daemon, however it ends, even one
+ * stuck in a call. */
+static void test_children_end_with_the_daemon(void **state)
+{
+	(void)state;
+	char hang[256], extra[1024];
+	assert_int_equal(hd_init(&D), 0);
+	snprintf(hang, sizeof(hang), "%s/hang", D.dir);
+	assert_int_equal(mkdir(hang, 0777), 0);
+	chmod(hang, 0777);
+	chmod(D.dir, 0755);
+	snprintf(extra, sizeof(extra),
+	         "\"plugins\": {\"path\": [\"" PLUGIN_DIR "\"], \"load\": [{\"module\": \"faulty\","
+	         " \"processes\": 1, \"decide_timeout_ms\": 50000, \"config\": {\"hang\": \"can_deliver\","
+	         " \"hang_dir\": \"%s\"}}], \"methods\": {\"OTP_SMS\": \"faulty\"}}", hang);
+	start("{\"decision_deadline_ms\": 55000, \"connection_timeout_ms\": 60000, \"max_connections\": 64,"
+	      " \"max_connections_per_ip\": 24}", extra);
+	hang_arg h;
+	pthread_t t;
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(pthread_create(&t, NULL, hanging_yellow, &h), 0);
+	for (long long end = hd_now_ms() + 30000; count_files(hang, "entered.") < 1 && hd_now_ms() < end;)
+		hd_sleep_ms(5);
+	DIR *d = opendir(hang);
+	struct dirent *e;
+	pid_t child = 0;
+	while (d && (e = readdir(d)))
+		if (strncmp(e->d_name, "entered.", 8) == 0)
+			child = (pid_t)atol(e->d_name + 8);
+	closedir(d);
+	assert_true(child > 0);
+	assert_int_equal(kill(child, 0), 0);
+	kill(D.pid, SIGKILL);
+	int st;
+	waitpid(D.pid, &st, 0);
+	D.pid = 0;
+	pthread_join(t, NULL);  /* its connection is gone */
+	long long end = hd_now_ms() + 10000;
+	while (kill(child, 0) == 0 && hd_now_ms() < end)
+		hd_sleep_ms(20);
+	assert_int_equal(kill(child, 0), -1);
+	assert_int_equal(count_files(hang, "left."), 0);  /* ended in the call */
+	hd_rmdir(&D);
+}
+
+/* A test that failed halfway leaves no daemon behind. */
+static int stop_leftover(void **state)
+{
+	(void)state;
+	hd_finish(&D);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crashes_under_load),
-		cmocka_unit_test(test_inline_crash_names_the_plugin),
-		cmocka_unit_test(test_init_crash),
-		cmocka_unit_test(test_module_replaced),
-		cmocka_unit_test(test_no_head_of_line_blocking),
+		cmocka_unit_test_teardown(test_crashes_under_load, stop_leftover),
+		cmocka_unit_test_teardown(test_inline_crash_names_the_plugin, stop_leftover),
+		cmocka_unit_test_teardown(test_init_crash, stop_leftover),
+		cmocka_unit_test_teardown(test_module_replaced, stop_leftover),
+		cmocka_unit_test_teardown(test_no_head_of_line_blocking, stop_leftover),
+		cmocka_unit_test_teardown(test_children_end_with_the_daemon, stop_leftover),
 	};
 	return cmocka_run_group_tests_name("plugins that cannot take stepupd down", tests, setup, teardown);
 }
