@@ -154,7 +154,8 @@ typedef struct memo {
 	const entry *en;
 	unsigned fn;
 	size_t klen;
-	unsigned char *key;   /* the arguments, serialised */
+	unsigned char *key;   /* the arguments, serialised (in the arena, or malloc'd) */
+	int key_heap;
 	int ok;
 	char ret;
 	su_plugin_arg v;      /* a string is the memo's copy */
@@ -167,6 +168,8 @@ static _Thread_local struct pctx {
 	int would_block;
 	unsigned nmemo;
 	memo m[SU_MEMO_MAX];
+	size_t arena_used;    /* keys of this decision, without an allocation */
+	unsigned char arena[2048];
 } pc;
 
 /* ---- clock and reporting ------------------------------------------------- */
@@ -797,13 +800,15 @@ void su_plugins_decision_begin(int64_t deadline_ms, unsigned flags)
 	pc.deadline_ms = deadline_ms;
 	pc.would_block = 0;
 	pc.nmemo = 0;
+	pc.arena_used = 0;
 }
 
 int su_plugins_decision_end(void)
 {
 	for (unsigned i = 0; i < pc.nmemo; i++) {
 		memo *m = &pc.m[i];
-		free(m->key);
+		if (m->key_heap)
+			free(m->key);
 		if (m->ok && m->ret == 's')
 			free(m->v.s);
 	}
@@ -812,15 +817,22 @@ int su_plugins_decision_end(void)
 	return pc.would_block;
 }
 
-/* The arguments of a call as bytes, for the memo; NULL on OOM. */
-static unsigned char *memo_key(const char *sig, const su_plugin_arg *a, size_t *len)
+/* The arguments of a call as bytes, for the memo: in the decision's
+ * arena when they fit (*heap 0), else malloc'd; NULL on OOM. */
+static unsigned char *memo_key(const char *sig, const su_plugin_arg *a, size_t *len, int *heap)
 {
 	size_t n = 0;
 	for (unsigned i = 0; sig[i]; i++)
 		n += sig[i] == 's' ? strlen(a[i].s) + 1 : 8;
-	unsigned char *k = malloc(n ? n : 1), *p = k;
+	unsigned char *k, *p;
+	*heap = n > sizeof(pc.arena) - pc.arena_used;
+	if (*heap)
+		k = malloc(n ? n : 1);
+	else
+		k = pc.arena + pc.arena_used;
 	if (!k)
 		return NULL;
+	p = k;
 	for (unsigned i = 0; sig[i]; i++) {
 		if (sig[i] == 's') {
 			size_t l = strlen(a[i].s) + 1;
@@ -844,6 +856,7 @@ int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *arg
 	char r = su_plugin_fn_ret(p, fn);
 	unsigned char *key = NULL;
 	size_t klen = 0;
+	int heap = 0;
 	su_pcall res;
 	job *j;
 	int ok;
@@ -851,11 +864,12 @@ int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *arg
 	if (!en)  /* not from a set: nothing to count or isolate */
 		return su_plugin_call(p, fn, args, ret);
 	if (pc.active) {
-		key = memo_key(su_plugin_fn_args(p, fn), args, &klen);
+		key = memo_key(su_plugin_fn_args(p, fn), args, &klen, &heap);
 		for (unsigned i = 0; key && i < pc.nmemo; i++) {
 			memo *m = &pc.m[i];
 			if (m->en == en && m->fn == fn && m->klen == klen && memcmp(m->key, key, klen) == 0) {
-				free(key);
+				if (heap)
+					free(key);
 				atomic_fetch_add_explicit(&en->memo_hits, 1, memory_order_relaxed);
 				if (!m->ok)
 					return STEPUP_EPLUGIN;
@@ -867,7 +881,8 @@ int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *arg
 		}
 	}
 	if (!(j = new_job(OP_FN))) {
-		free(key);
+		if (heap)
+			free(key);
 		return STEPUP_ENOMEM;
 	}
 	j->fn = fn;
@@ -884,7 +899,8 @@ int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *arg
 		release(j);
 	}
 	if (pc.would_block) {
-		free(key);
+		if (heap)
+			free(key);
 		if (ok && r == 's')
 			free(ret->s);
 		return STEPUP_ESTATE;
@@ -894,6 +910,7 @@ int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *arg
 		m->en = en;
 		m->fn = fn;
 		m->key = key;
+		m->key_heap = heap;
 		m->klen = klen;
 		m->ret = r;
 		m->ok = ok;
@@ -901,10 +918,13 @@ int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *arg
 		/* A string result may be NULL: absent, and remembered so. */
 		if (!(ok && r == 's' && ret->s) || (m->v.s = strdup(ret->s))) {
 			pc.nmemo++;
+			if (!heap)
+				pc.arena_used += klen;
 			key = NULL;  /* the memo's now */
 		}
 	}
-	free(key);
+	if (heap)
+		free(key);
 	return ok ? STEPUP_OK : STEPUP_EPLUGIN;
 }
 
