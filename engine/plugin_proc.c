@@ -511,9 +511,10 @@ int su_ppool_new(const su_proc_spec *spec, unsigned n, su_proc_log_fn log, void 
 	p->spec.config_json = p->config;
 	p->spec.module_fd = p->module_fd;
 	p->n = n;
+	for (unsigned i = 0; i < n; i++)
+		p->slots[i].c.fd = p->slots[i].c.logfd = -1;
 	for (unsigned i = 0; i < n; i++) {
 		slot *s = &p->slots[i];
-		s->c.fd = s->c.logfd = -1;
 		rc = child_init(&p->spec, &s->c, i == 0 ? desc : NULL, log, log_ctx, err, errlen);
 		if (rc != STEPUP_OK)
 			goto fail;
@@ -547,9 +548,11 @@ void su_ppool_free(su_ppool *p)
 	}
 	/* No call is in flight: the pool is freed with the last reference to
 	 * its plugin set. */
-	for (unsigned i = 0; p->slots && i < p->n; i++)
+	for (unsigned i = 0; p->slots && i < p->n; i++) {
 		if (p->slots[i].c.pid > 0)
 			child_stop(&p->slots[i].c, p->log, p->log_ctx);
+		child_close(&p->slots[i].c);  /* a dead child's log channel */
+	}
 	if (p->wake[0] >= 0)
 		close(p->wake[0]);
 	if (p->wake[1] >= 0)
