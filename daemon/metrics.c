@@ -266,6 +266,19 @@ struct plug_ctx {
 	int pass;
 };
 
+/* One sample of a per-plugin series: series{plugin="name"[,extra]} value. */
+static void plugin_sample(dbuf *b, const char *series, const char *name, const char *extra, uint64_t v)
+{
+	dbuf_puts(b, series);
+	dbuf_puts(b, "{plugin=");
+	label(b, name);
+	if (extra) {
+		dbuf_putc(b, ',');
+		dbuf_puts(b, extra);
+	}
+	dbuf_printf(b, "} %llu\n", (unsigned long long)v);
+}
+
 static void render_plugins_of(gen *g, int is_current, void *vctx)
 {
 	struct plug_ctx *pc = vctx;
@@ -282,17 +295,11 @@ static void render_plugins_of(gen *g, int is_current, void *vctx)
 			continue;
 		switch (pc->pass) {
 		case 0:
-			dbuf_puts(b, "stepupd_plugin_calls_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, "} %llu\n", (unsigned long long)st.calls);
+			plugin_sample(b, "stepupd_plugin_calls_total", info.name, NULL, st.calls);
 			break;
 		case 1:
-			dbuf_puts(b, "stepupd_plugin_errors_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",kind=\"error\"} %llu\n", (unsigned long long)st.errors);
-			dbuf_puts(b, "stepupd_plugin_errors_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",kind=\"timeout\"} %llu\n", (unsigned long long)st.timeouts);
+			plugin_sample(b, "stepupd_plugin_errors_total", info.name, "kind=\"error\"", st.errors);
+			plugin_sample(b, "stepupd_plugin_errors_total", info.name, "kind=\"timeout\"", st.timeouts);
 			break;
 		case 2: {
 			uint64_t cum = 0;
@@ -335,35 +342,23 @@ static void render_plugins_of(gen *g, int is_current, void *vctx)
 			break;
 		}
 		case 4:
-			dbuf_puts(b, "stepupd_plugin_crashes_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, "} %llu\n", (unsigned long long)rt.crashes);
+			plugin_sample(b, "stepupd_plugin_crashes_total", info.name, NULL, rt.crashes);
 			break;
 		case 5:
-			dbuf_puts(b, "stepupd_plugin_killed_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, "} %llu\n", (unsigned long long)rt.kills);
+			plugin_sample(b, "stepupd_plugin_killed_total", info.name, NULL, rt.kills);
 			break;
 		case 6:
-			dbuf_puts(b, "stepupd_plugin_restarts_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, "} %llu\n", (unsigned long long)rt.restarts);
+			plugin_sample(b, "stepupd_plugin_restarts_total", info.name, NULL, rt.restarts);
 			break;
 		case 7:
-			dbuf_puts(b, "stepupd_plugin_processes{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",state=\"configured\"} %u\n", rt.processes);
-			dbuf_puts(b, "stepupd_plugin_processes{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",state=\"running\"} %u\n", rt.processes_alive);
+			plugin_sample(b, "stepupd_plugin_processes", info.name, "state=\"configured\"", rt.processes);
+			plugin_sample(b, "stepupd_plugin_processes", info.name, "state=\"running\"", rt.processes_alive);
 			break;
 		case 8:
-			dbuf_puts(b, "stepupd_plugin_function_calls_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",answered=\"called\"} %llu\n", (unsigned long long)rt.fn_calls);
-			dbuf_puts(b, "stepupd_plugin_function_calls_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",answered=\"memo\"} %llu\n", (unsigned long long)rt.memo_hits);
+			plugin_sample(b, "stepupd_plugin_function_calls_total", info.name, "answered=\"called\"",
+			              rt.fn_calls);
+			plugin_sample(b, "stepupd_plugin_function_calls_total", info.name, "answered=\"memo\"",
+			              rt.memo_hits);
 			break;
 		}
 	}

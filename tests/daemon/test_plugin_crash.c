@@ -11,6 +11,7 @@
  *    plugin and the call.
  *  - a crashing init(): a reload keeps the old generation and says why;
  *    --check-config reports it (status 78); a check has no side effects.
+ *  - a required plugin that keeps crashing: not ready, and why.
  *  - a module replaced on disk serves its new version after a reload
  *    (/metrics says so, the revision follows its data version); one
  *    overwritten in place does not crash anything.
@@ -448,6 +449,38 @@ static void test_init_crash(void **state)
 	}
 }
 
+/* A required plugin that keeps crashing makes the daemon not ready, and
+ * /health/ready says which and why; decisions go on without it. */
+static void test_crash_loop_not_ready(void **state)
+{
+	(void)state;
+	hresp r;
+	assert_int_equal(hd_init(&D), 0);
+	start(NULL, "\"plugins\": {\"path\": [\"" PLUGIN_DIR "\"], \"load\": [{\"module\": \"faulty\","
+	            " \"name\": \"sms\", \"required\": true, \"processes\": 1, \"restart_backoff_ms\": 10,"
+	            " \"config\": {\"crash\": \"can_deliver\"}}], \"methods\": {\"OTP_SMS\": \"sms\"}}");
+	/* Readiness asks the plugin at most once a second: a few seconds. */
+	int unready = 0;
+	for (long long end = hd_now_ms() + 30000; !unready && hd_now_ms() < end;) {
+		hd_http(&D, NULL, "GET", "/health/ready", NULL, NULL, 0, NULL, &r);
+		unready = r.status == 503 && r.body && strstr(r.body, "sms: keeps failing");
+		if (!unready)
+			hd_sleep_ms(100);
+		else if (!strstr(r.body, "died of signal 11 (SIGSEGV) during can_deliver"))
+			fail_msg("not ready, but why: %s", r.body);
+		hresp_free(&r);
+	}
+	assert_true(unready);
+	assert_int_equal(metric("stepupd_ready"), 0);
+	post(NULL, "/v1/decisions", yellow_req, &r);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "\"OTP_SMS\""));
+	assert_string_equal(decision_of(r.body), "YELLOW");
+	hresp_free(&r);
+	stop_clean();
+	hd_rmdir(&D);
+}
+
 /* ---- a module replaced on disk --------------------------------------------------------- */
 
 static void copy_file(const char *from, const char *to)
@@ -729,6 +762,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_crashes_under_load, stop_leftover),
 		cmocka_unit_test_teardown(test_inline_crash_names_the_plugin, stop_leftover),
 		cmocka_unit_test_teardown(test_init_crash, stop_leftover),
+		cmocka_unit_test_teardown(test_crash_loop_not_ready, stop_leftover),
 		cmocka_unit_test_teardown(test_module_replaced, stop_leftover),
 		cmocka_unit_test_teardown(test_no_head_of_line_blocking, stop_leftover),
 		cmocka_unit_test_teardown(test_children_end_with_the_daemon, stop_leftover),
