@@ -13,8 +13,10 @@
  * stepup_host_api table handed to init(). This header needs only
  * <stdint.h> and <stddef.h>.
  *
- * Loading. The host dlopen()s the file (RTLD_NOW | RTLD_LOCAL), looks up
- * `stepup_plugin` and reads abi_major and abi_minor BEFORE any other field.
+ * Loading. The host copies the file into a sealed private copy and
+ * dlopen()s that (RTLD_NOW | RTLD_LOCAL), in its own process or in the
+ * plugin's child ("process" isolation, below), looks up `stepup_plugin`
+ * and reads abi_major and abi_minor BEFORE any other field.
  * It accepts the plugin iff
  *     abi_major == STEPUP_PLUGIN_ABI_MAJOR  and  abi_minor <= host's minor
  * and otherwise refuses it with a message naming the file and both versions.
@@ -33,7 +35,7 @@
  *    `size` (set it to sizeof the struct you compiled against).
  *
  * ABI bump log (newest first; one line per bump, dated):
- *   1.3  2026-12-14  host API: flags (STEPUP_HOST_CHECK_ONLY: init() for
+ *   1.3  2026-12-07  host API: flags (STEPUP_HOST_CHECK_ONLY: init() for
  *                    a check, without side effects) and set_data_version
  *                    (the version of the data a plugin decides with).
  *   1.2  2026-12-07  account data source (descriptor field `account`):
