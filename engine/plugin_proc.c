@@ -198,7 +198,8 @@ static int child_start(const su_proc_spec *s, child *c, char *err, size_t errlen
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-	int e = posix_spawn(&c->pid, s->host, &fa, &at, argv, envp);
+	/* Said plainly rather than as the child's exit status 127. */
+	int e = access(s->host, X_OK) == 0 ? posix_spawn(&c->pid, s->host, &fa, &at, argv, envp) : errno;
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (e != 0) {
