@@ -321,11 +321,14 @@ static int child_init(const su_proc_spec *s, child *c, su_proc_desc *desc, su_pr
 		goto out;
 	}
 	if (su_wire_send(c->fd, &w, deadline) < 0 || su_wire_recv(c->fd, &in, &r, deadline) < 0) {
-		int timeout = errno == ETIMEDOUT;
+		int timeout = errno == ETIMEDOUT, garbled = errno == EPROTO;
 		drain_log(c->logfd, log, ctx);
 		if (timeout) {
 			child_kill(c, NULL, 0);
 			su_set_err(err, errlen, "init: no answer within %u ms", s->init_timeout_ms);
+		} else if (garbled) {
+			child_kill(c, NULL, 0);
+			su_set_err(err, errlen, "init: its process broke the protocol");
 		} else {
 			child_ended(c, why, sizeof(why));
 			su_set_err(err, errlen, "init: its process %s", why);

@@ -1,7 +1,7 @@
 /* plugin_proc.h (internal): plugins in child processes ("isolation":
  * "process").
  *
- * Each child is the stepup-plugin-host program (plugin_child.c), started
+ * Each child is the stepup-plugin-host program (host/plugin_host.c), started
  * with posix_spawn and exec, so it starts from a fresh address space: it
  * never holds a copy of the host's memory (card data, keys), and it gets
  * exactly these descriptors:

@@ -1,5 +1,5 @@
 /* plugin_wire.h (internal): the framing between stepup and a plugin's
- * child process (plugin_proc.h, plugin_child.c).
+ * child process (plugin_proc.h, host/plugin_host.c).
  *
  * A frame is a 4-byte little-endian body length, then the body: a 1-byte
  * kind (SU_W_*), then fields in an order the kind fixes. A field is a

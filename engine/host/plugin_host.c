@@ -1,4 +1,4 @@
-/* plugin_child.c: stepup-plugin-host, the program a plugin configured
+/* plugin_host.c: stepup-plugin-host, the program a plugin configured
  * "isolation": "process" runs in (plugin_proc.h).
  *
  *   stepup-plugin-host --name NAME --parent=PID [--uid=N --gid=N]
