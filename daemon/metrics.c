@@ -547,37 +547,27 @@ void met_render(dbuf *b, const met_gauges *gg)
 
 	render_cases(b, gg);
 
-	struct plug_ctx pc = { b, 0 };
-	family(b, "stepupd_plugin_info", "gauge", "Loaded plugins.");
-	pc.pass = 3;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_calls_total", "counter", "Plugin calls (since the plugin was loaded).");
-	pc.pass = 0;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_errors_total", "counter", "Plugin calls that failed, by kind.");
-	pc.pass = 1;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency.");
-	pc.pass = 2;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_crashes_total", "counter",
-	       "Plugin processes that died during or between calls (\"process\" isolation).");
-	pc.pass = 4;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_killed_total", "counter",
-	       "Plugin processes killed for not answering by a call's deadline.");
-	pc.pass = 5;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_restarts_total", "counter", "Plugin processes started again after one ended.");
-	pc.pass = 6;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_processes", "gauge", "Plugin processes configured and running.");
-	pc.pass = 7;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_function_calls_total", "counter",
-	       "Rule function calls, made or answered from the decision's memo (also in plugin_calls_total when made).");
-	pc.pass = 8;
-	gen_foreach(render_plugins_of, &pc);
+	/* The per-plugin families, each rendered by one pass of
+	 * render_plugins_of over the current generation. */
+	static const struct { int pass; const char *name, *type, *help; } pf[] = {
+		{ 3, "stepupd_plugin_info", "gauge", "Loaded plugins." },
+		{ 0, "stepupd_plugin_calls_total", "counter", "Plugin calls (since the plugin was loaded)." },
+		{ 1, "stepupd_plugin_errors_total", "counter", "Plugin calls that failed, by kind." },
+		{ 2, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency." },
+		{ 4, "stepupd_plugin_crashes_total", "counter",
+		  "Plugin processes that died during or between calls (\"process\" isolation)." },
+		{ 5, "stepupd_plugin_killed_total", "counter",
+		  "Plugin processes killed for not answering by a call's deadline." },
+		{ 6, "stepupd_plugin_restarts_total", "counter", "Plugin processes started again after one ended." },
+		{ 7, "stepupd_plugin_processes", "gauge", "Plugin processes configured and running." },
+		{ 8, "stepupd_plugin_function_calls_total", "counter",
+		  "Rule function calls, made or answered from the decision's memo (also in plugin_calls_total when made)." },
+	};
+	for (size_t k = 0; k < sizeof(pf) / sizeof(pf[0]); k++) {
+		struct plug_ctx pc = { b, pf[k].pass };
+		family(b, pf[k].name, pf[k].type, pf[k].help);
+		gen_foreach(render_plugins_of, &pc);
+	}
 }
 
 void met_shutdown(void)
