@@ -23,6 +23,9 @@ typedef struct app {
 	 * stored, and the lifecycle endpoints. Apart, so that slow SMS
 	 * gateways never hold up a decision. */
 	struct workq *record_q, *lifecycle_q;
+	/* Decisions that need a plugin call that may block (decisions.c):
+	 * limits.decision_workers threads, always there. */
+	struct workq *decide_q;
 } app;
 
 extern app APP;

@@ -171,7 +171,7 @@ static int sect_limits(ctx *x, json_t *v)
 {
 	static const char *const keys[] = { "max_body_bytes", "max_json_depth",
 		"connection_timeout_ms", "max_connections", "max_connections_per_ip",
-		"decision_deadline_ms", "shutdown_grace_ms", NULL };
+		"decision_deadline_ms", "decision_workers", "shutdown_grace_ms", NULL };
 	struct cfg_limits *l = &x->c->limits;
 	unsigned long long n;
 	if (want_object(x, v, "limits") < 0 || only_keys(x, v, "limits", keys) < 0)
@@ -202,6 +202,10 @@ static int sect_limits(ctx *x, json_t *v)
 	if (get_uint(x, v, "limits", "decision_deadline_ms", 10, 60000, &n) < 0)
 		return -1;
 	l->decision_deadline_ms = (unsigned)n;
+	n = l->decision_workers;
+	if (get_uint(x, v, "limits", "decision_workers", 1, 256, &n) < 0)
+		return -1;
+	l->decision_workers = (unsigned)n;
 	n = l->shutdown_grace_ms;
 	if (get_uint(x, v, "limits", "shutdown_grace_ms", 0, 600000, &n) < 0)
 		return -1;
@@ -588,6 +592,7 @@ static void defaults(stepupd_config *c)
 	c->limits.max_connections = 1024;
 	c->limits.max_connections_per_ip = 256;
 	c->limits.decision_deadline_ms = 1000;
+	c->limits.decision_workers = 16;
 	c->limits.shutdown_grace_ms = 10000;
 	c->admin.allow_loopback = 1;
 	c->reload.timeout_ms = 10000;

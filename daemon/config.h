@@ -21,7 +21,9 @@ struct cfg_limits {
 	unsigned connection_timeout_ms;  /* a whole request must arrive within it */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
-	unsigned decision_deadline_ms;   /* request start to decision */
+	unsigned decision_deadline_ms;   /* request start to decision; plugin calls
+	                                    made while deciding stop there too */
+	unsigned decision_workers;       /* threads deciding what needs a plugin call */
 	unsigned shutdown_grace_ms;      /* in-flight requests get this long */
 };
 
@@ -40,6 +42,10 @@ typedef struct stepupd_config {
 	int has_plugins;
 
 	struct cfg_limits limits;
+
+	/* --check-config: plugins are loaded to be checked only
+	 * (STEPUP_PLUGINS_CHECK_ONLY), not started. */
+	int check_only;
 
 	/* Opt-in for a ruleset with no rules (tests, a deliberate allow-all):
 	 * otherwise start and reload refuse one, as the library does. */

@@ -39,7 +39,8 @@ static int finish(gen *g, char *err, size_t errlen)
 {
 	const stepup_ruleset *ers = stepup_engine_ruleset(g->engine);
 	g->name = stepup_ruleset_name(ers);
-	g->revision = stepup_ruleset_revision(ers);
+	/* The ruleset's revision, or with the data versions of its plugins. */
+	g->revision = stepup_engine_revision(g->engine);
 	g->stats = met_rev_stats(g->name, g->revision, stepup_ruleset_rule_count(ers));
 	if (!g->stats) {
 		snprintf(err, errlen, "out of memory");
@@ -70,8 +71,13 @@ int gen_build(stepupd_config *cfg, int own, gen **out, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg->has_plugins) {
-		rc = stepup_plugins_load(cfg->text, cfg->base_dir, log_from_library, NULL,
-		                         &g->plugins, why, sizeof(why));
+		/* Whatever runs in this process is tried in a child first: a
+		 * plugin that crashes in init fails the load (and a reload keeps
+		 * the generation serving), never the daemon. A check starts
+		 * nothing and has no side effects. */
+		rc = stepup_plugins_load_flags(cfg->text, cfg->base_dir,
+		                               cfg->check_only ? STEPUP_PLUGINS_CHECK_ONLY : STEPUP_PLUGINS_TRIAL,
+		                               log_from_library, NULL, &g->plugins, why, sizeof(why));
 		if (rc != STEPUP_OK) {
 			snprintf(err, errlen, "plugins: %s", why[0] ? why : stepup_strerror(rc));
 			goto fail;

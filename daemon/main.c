@@ -42,6 +42,7 @@
 #include "server.h"
 #include "shadow.h"
 #include "util.h"
+#include "workq.h"
 
 /* sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus= keeps a bad
  * configuration from restarting in a loop. */
@@ -71,6 +72,34 @@ static void harden(void)
 	struct rlimit no = { 0, 0 };
 	setrlimit(RLIMIT_CORE, &no);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* A fatal signal inside a plugin running in this process ("inline",
+ * "thread"): one JSON line on stderr naming the plugin and the call (the
+ * library knows which, async-signal-safely), then the default action:
+ * the process dies as it would have, with a reason in its own log. */
+static void on_fatal_signal(int sig)
+{
+	char line[512];
+	size_t n = stepup_plugins_crash_line(sig, line, sizeof(line));
+	if (n) {
+		ssize_t w = write(STDERR_FILENO, line, n);
+		(void)w;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
 }
 
 static void raise_nofile(unsigned need)
@@ -186,6 +215,7 @@ static unsigned drain(void)
 	/* Parked lifecycle requests must be woken before the server stops
 	 * (libmicrohttpd aborts on a stop with parked connections). */
 	lc_stop_workers();
+	workq_stop(APP.decide_q);
 	server_stop();
 	return (unsigned)((mono_ns() - start) / 1000000u);
 }
@@ -244,12 +274,16 @@ int main(int argc, char **argv)
 	 * a failed write (EFBIG, declog.c), not the end of the process. */
 	signal(SIGXFSZ, SIG_IGN);
 	harden();
+	catch_fatal_signals();
 
 	stepupd_config *boot;
 	if (cfg_load(config_path, &boot, err, sizeof(err)) < 0) {
 		fatal_config(check, err);
 		return EXIT_CONFIG;
 	}
+	/* A check starts no plugin: each is initialised in a child process
+	 * of its own, told it is a check, so a crash there is reported. */
+	boot->check_only = check;
 	log_set_level(boot->log.level);
 	APP.boot = boot;
 
@@ -322,6 +356,11 @@ int main(int argc, char **argv)
 		gen_discard(g);
 		goto out;
 	}
+	if (!(APP.decide_q = workq_new(boot->limits.decision_workers, err, sizeof(err)))) {
+		log_kv(LOG_ERROR, "cannot start", LS("error", err), LOG_END);
+		gen_discard(g);
+		goto out;
+	}
 	if (server_listen(boot, &port, err, sizeof(err)) < 0) {
 		log_kv(LOG_ERROR, "cannot start", LS("error", err), LOG_END);
 		gen_discard(g);
@@ -388,9 +427,12 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	lc_stop_workers();
+	workq_stop(APP.decide_q);
 	server_stop();
 	lc_free_pools();
 	shadow_stop();
+	workq_free(APP.decide_q);
+	APP.decide_q = NULL;
 	scratch_shutdown();
 	lc_close(rc == 0 ? flush_budget(drained_ms) : 0);
 	reload_jobs_drop();

@@ -267,6 +267,19 @@ struct plug_ctx {
 	int pass;
 };
 
+/* One sample of a per-plugin series: series{plugin="name"[,extra]} value. */
+static void plugin_sample(dbuf *b, const char *series, const char *name, const char *extra, uint64_t v)
+{
+	dbuf_puts(b, series);
+	dbuf_puts(b, "{plugin=");
+	label(b, name);
+	if (extra) {
+		dbuf_putc(b, ',');
+		dbuf_puts(b, extra);
+	}
+	dbuf_printf(b, "} %llu\n", (unsigned long long)v);
+}
+
 static void render_plugins_of(gen *g, int is_current, void *vctx)
 {
 	struct plug_ctx *pc = vctx;
@@ -276,22 +289,18 @@ static void render_plugins_of(gen *g, int is_current, void *vctx)
 	for (size_t i = 0, n = stepup_plugins_count(g->plugins); i < n; i++) {
 		stepup_plugin_info info;
 		stepup_plugin_stats st;
+		stepup_plugin_runtime rt = { .size = sizeof(rt) };
 		if (stepup_plugins_info(g->plugins, i, &info) != STEPUP_OK ||
-		    stepup_plugins_stats(g->plugins, i, &st) != STEPUP_OK)
+		    stepup_plugins_stats(g->plugins, i, &st) != STEPUP_OK ||
+		    stepup_plugins_runtime(g->plugins, i, &rt) != STEPUP_OK)
 			continue;
 		switch (pc->pass) {
 		case 0:
-			dbuf_puts(b, "stepupd_plugin_calls_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, "} %llu\n", (unsigned long long)st.calls);
+			plugin_sample(b, "stepupd_plugin_calls_total", info.name, NULL, st.calls);
 			break;
 		case 1:
-			dbuf_puts(b, "stepupd_plugin_errors_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",kind=\"error\"} %llu\n", (unsigned long long)st.errors);
-			dbuf_puts(b, "stepupd_plugin_errors_total{plugin=");
-			label(b, info.name);
-			dbuf_printf(b, ",kind=\"timeout\"} %llu\n", (unsigned long long)st.timeouts);
+			plugin_sample(b, "stepupd_plugin_errors_total", info.name, "kind=\"error\"", st.errors);
+			plugin_sample(b, "stepupd_plugin_errors_total", info.name, "kind=\"timeout\"", st.timeouts);
 			break;
 		case 2: {
 			uint64_t cum = 0;
@@ -322,9 +331,36 @@ static void render_plugins_of(gen *g, int is_current, void *vctx)
 			label(b, info.path ? info.path : "");
 			dbuf_puts(b, ",version=");
 			label(b, info.version ? info.version : "");
+			/* What actually runs: the digest of the private copy loaded,
+			 * and the data version the plugin reported. */
+			dbuf_puts(b, ",module_sha256=");
+			label(b, rt.digest && strlen(rt.digest) > 7 ? rt.digest + 7 : "");
+			dbuf_puts(b, ",data_version=");
+			label(b, rt.data_version ? rt.data_version : "");
+			dbuf_puts(b, ",isolation=");
+			label(b, rt.isolation ? rt.isolation : "");
 			dbuf_printf(b, ",required=\"%s\"} 1\n", info.required ? "true" : "false");
 			break;
 		}
+		case 4:
+			plugin_sample(b, "stepupd_plugin_crashes_total", info.name, NULL, rt.crashes);
+			break;
+		case 5:
+			plugin_sample(b, "stepupd_plugin_killed_total", info.name, NULL, rt.kills);
+			break;
+		case 6:
+			plugin_sample(b, "stepupd_plugin_restarts_total", info.name, NULL, rt.restarts);
+			break;
+		case 7:
+			plugin_sample(b, "stepupd_plugin_processes", info.name, "state=\"configured\"", rt.processes);
+			plugin_sample(b, "stepupd_plugin_processes", info.name, "state=\"running\"", rt.processes_alive);
+			break;
+		case 8:
+			plugin_sample(b, "stepupd_plugin_function_calls_total", info.name, "answered=\"called\"",
+			              rt.fn_calls);
+			plugin_sample(b, "stepupd_plugin_function_calls_total", info.name, "answered=\"memo\"",
+			              rt.memo_hits);
+			break;
 		}
 	}
 }
@@ -514,19 +550,27 @@ void met_render(dbuf *b, const met_gauges *gg)
 
 	render_cases(b, gg);
 
-	struct plug_ctx pc = { b, 0 };
-	family(b, "stepupd_plugin_info", "gauge", "Loaded plugins.");
-	pc.pass = 3;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_calls_total", "counter", "Plugin calls (since the plugin was loaded).");
-	pc.pass = 0;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_errors_total", "counter", "Plugin calls that failed, by kind.");
-	pc.pass = 1;
-	gen_foreach(render_plugins_of, &pc);
-	family(b, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency.");
-	pc.pass = 2;
-	gen_foreach(render_plugins_of, &pc);
+	/* The per-plugin families, each rendered by one pass of
+	 * render_plugins_of over the current generation. */
+	static const struct { int pass; const char *name, *type, *help; } pf[] = {
+		{ 3, "stepupd_plugin_info", "gauge", "Loaded plugins." },
+		{ 0, "stepupd_plugin_calls_total", "counter", "Plugin calls (since the plugin was loaded)." },
+		{ 1, "stepupd_plugin_errors_total", "counter", "Plugin calls that failed, by kind." },
+		{ 2, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency." },
+		{ 4, "stepupd_plugin_crashes_total", "counter",
+		  "Plugin processes that died during or between calls (\"process\" isolation)." },
+		{ 5, "stepupd_plugin_killed_total", "counter",
+		  "Plugin processes killed for not answering by a call's deadline." },
+		{ 6, "stepupd_plugin_restarts_total", "counter", "Plugin processes started again after one ended." },
+		{ 7, "stepupd_plugin_processes", "gauge", "Plugin processes configured and running." },
+		{ 8, "stepupd_plugin_function_calls_total", "counter",
+		  "Rule function calls, made or answered from the decision's memo (also in plugin_calls_total when made)." },
+	};
+	for (size_t k = 0; k < sizeof(pf) / sizeof(pf[0]); k++) {
+		struct plug_ctx pc = { b, pf[k].pass };
+		family(b, pf[k].name, pf[k].type, pf[k].help);
+		gen_foreach(render_plugins_of, &pc);
+	}
 
 	shadow_render_metrics(b);
 }

@@ -1,6 +1,7 @@
 /* engine.c: building an engine from a ruleset and issuer settings, and the
  * JSON-in/JSON-out entry point. */
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,53 @@ static int plan_level(stepup_engine *e, const su_schema *sc, const char *prefix,
 #undef STEP
 }
 
+/* The revision decisions carry: the ruleset's, unless plugins decide
+ * with data of a version they reported (plugin.h 1.3): then a digest of
+ * the ruleset's revision and, per such plugin in load order, its name,
+ * module version and data version, so a changed BIN table or country
+ * list gives another revision. 0, or -1 on a failure of the digest. */
+static int set_revision(stepup_engine *e)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	int any = 0, ok;
+	EVP_MD_CTX *h;
+
+	memcpy(e->revision_hex, e->rs->revision_hex, sizeof(e->rs->revision_hex));
+	for (size_t i = 0; i < stepup_plugins_count(e->plugins); i++) {
+		stepup_plugin_runtime rt = { .size = sizeof(rt) };
+		any |= stepup_plugins_runtime(e->plugins, i, &rt) == STEPUP_OK && rt.data_version[0];
+	}
+	if (!any)
+		return 0;
+	if (!(h = EVP_MD_CTX_new()))
+		return -1;
+	ok = EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(h, e->rs->revision_hex, strlen(e->rs->revision_hex) + 1) == 1;
+	for (size_t i = 0; ok && i < stepup_plugins_count(e->plugins); i++) {
+		stepup_plugin_runtime rt = { .size = sizeof(rt) };
+		stepup_plugin_info info;
+		if (stepup_plugins_runtime(e->plugins, i, &rt) != STEPUP_OK || !rt.data_version[0] ||
+		    stepup_plugins_info(e->plugins, i, &info) != STEPUP_OK)
+			continue;
+		ok = EVP_DigestUpdate(h, info.name, strlen(info.name) + 1) == 1 &&
+		     EVP_DigestUpdate(h, info.version, strlen(info.version) + 1) == 1 &&
+		     EVP_DigestUpdate(h, rt.data_version, strlen(rt.data_version) + 1) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(h, md, &mdlen) == 1 && mdlen == 32;
+	EVP_MD_CTX_free(h);
+	if (!ok)
+		return -1;
+	memcpy(e->revision_hex, "sha256:", 7);
+	for (unsigned i = 0; i < 32; i++) {
+		e->revision_hex[7 + 2 * i] = hex[md[i] >> 4];
+		e->revision_hex[8 + 2 * i] = hex[md[i] & 15];
+	}
+	e->revision_hex[71] = '\0';
+	return 0;
+}
+
 static int engine_new(stepup_ruleset *rs, stepup_plugins *pl, json_t *root, stepup_engine **out,
                       char *err, size_t n)
 {
@@ -221,6 +269,8 @@ static int engine_new(stepup_ruleset *rs, stepup_plugins *pl, json_t *root, step
 		rc = bind_imports(e, err, n);
 	if (rc == STEPUP_OK && root)
 		rc = load_settings(e, root, err, n);
+	if (rc == STEPUP_OK && set_revision(e) < 0)
+		rc = STEPUP_ENOMEM;
 	if (rc == STEPUP_OK && su_engine_prepare_json(e) < 0)
 		rc = STEPUP_ENOMEM;
 	if (rc != STEPUP_OK) {
@@ -312,9 +362,21 @@ const stepup_ruleset *stepup_engine_ruleset(const stepup_engine *e)
 	return e ? e->rs : NULL;
 }
 
+const char *stepup_engine_revision(const stepup_engine *e)
+{
+	return e ? e->revision_hex : NULL;
+}
+
 int stepup_decide_json(const stepup_engine *e, stepup_request *r, stepup_decision *d,
                        const char *json, size_t len, unsigned flags, const char **out,
                        size_t *outlen)
+{
+	return stepup_decide_json_until(e, r, d, json, len, flags, 0, out, outlen);
+}
+
+int stepup_decide_json_until(const stepup_engine *e, stepup_request *r, stepup_decision *d,
+                             const char *json, size_t len, unsigned flags, int64_t deadline_ms,
+                             const char **out, size_t *outlen)
 {
 	char msg[256];
 	int rc;
@@ -322,8 +384,16 @@ int stepup_decide_json(const stepup_engine *e, stepup_request *r, stepup_decisio
 	if (!e || !r || !d || !out)
 		return STEPUP_EINVAL;
 	rc = stepup_request_parse(r, e, json, len, msg, sizeof(msg));
-	if (rc == STEPUP_OK)
-		rc = stepup_decide(e, r, d, flags);
+	if (rc == STEPUP_OK) {
+		/* The plugin calls of this decision: its deadline, its memo of
+		 * rule functions, and whether one would have blocked. */
+		int plugged = e->plugins != NULL;
+		if (plugged)
+			su_plugins_decision_begin(deadline_ms, flags);
+		rc = stepup_decide(e, r, d, flags & STEPUP_DECIDE_EXPLAIN);
+		if (plugged && su_plugins_decision_end() && rc == STEPUP_OK)
+			return STEPUP_ESTATE;
+	}
 	if (rc == STEPUP_OK) {
 		*out = stepup_decision_json(e, r, d, outlen);
 		return *out ? STEPUP_OK : STEPUP_ENOMEM;

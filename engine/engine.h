@@ -26,6 +26,9 @@ struct stepup_engine {
 	struct su_bound *imports;    /* the ruleset's imports bound to functions of
 	                                `plugins` (eval.h), by import index; NULL
 	                                when it imports nothing */
+	char revision_hex[8 + 64 + 1]; /* what decisions carry: the ruleset's revision,
+	                                or mixed with plugin data versions
+	                                (stepup_engine_revision) */
 	char *issuer_name;
 	char *app_id;                /* IN_APP is offered only with one */
 	char *cs[2];                 /* customer-service numbers by line */

@@ -6,8 +6,8 @@
  * The loop is instantiated twice: without tracing (the hot path) and with
  * a trace of every atom's value (explain).
  *
- * Plugin calls (V_PCALL) marshal their arguments for libffi through
- * su_plugin_call. A string a plugin returns belongs to us; it may be read
+ * Plugin calls (V_PCALL) marshal their arguments and go through the plugin
+ * host (su_plugins_call_fn: counting, deadline, memo, isolation). A string a plugin returns belongs to us; it may be read
  * by any later instruction of the condition, so it is kept until the
  * condition's END (the only way out of a verified condition) and freed
  * there. */
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "plugins.h"
 
 typedef struct val {
 	uint8_t present;
@@ -141,7 +142,9 @@ static __attribute__((noinline)) void pcall(const su_bound *b, const val *args, 
 			used += (size_t)args[i].v.str.len + 1;
 		}
 	ret.s = NULL;
-	int rc = su_plugin_call(b->p, b->fn, a, &ret);
+	/* Counted, timed, isolated and remembered for the decision by the
+	 * plugin host; a failure or a timeout reads as absent. */
+	int rc = su_plugins_call_fn(b->p, b->fn, a, &ret);
 	free(heap);
 	if (rc != STEPUP_OK)
 		return;

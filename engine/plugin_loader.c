@@ -2,12 +2,16 @@
  * functions for libffi, call init/fini. See plugin_loader.h and
  * include/stepup/plugin.h. Never prints, never exits. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ffi.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +38,9 @@ struct su_plugin {
 	unsigned magic;
 	char *path;
 	void *handle;
+	int fd;                /* the private copy dlopen()ed: kept open while
+	                          loaded, so its /proc/self/fd name is unique */
+	char digest[72];
 	const stepup_plugin_desc *desc;
 	void *state;
 	int inited;
@@ -41,6 +48,13 @@ struct su_plugin {
 	su_fn *fns;
 	su_plugin_log_fn log;  /* where host->log() lines go; NULL drops them */
 	void *log_ctx;
+	char *data_version;    /* host->set_data_version, NULL when none */
+	void *owner;
+	/* A plugin running in another process (su_plugin_remote). */
+	int remote;
+	unsigned provides;
+	stepup_plugin_desc rdesc;
+	char *rname, *rversion;
 };
 
 /* ---- the host API table handed to every plugin -------------------------- */
@@ -62,15 +76,50 @@ static int64_t host_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const stepup_host_api su_host_api = {
-	.size = sizeof(stepup_host_api),
-	.abi_minor = STEPUP_PLUGIN_ABI_MINOR,
-	.log = host_log,
-	.alloc = malloc,
-	.free = free,
-	.now_ms = host_now_ms,
-	.card_number_find = stepup_card_number_find,
-};
+int su_plugin_data_version_ok(const char *v)
+{
+	size_t n = v ? strlen(v) : 0;
+	if (n < 1 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return 0;
+	return !stepup_card_number_find(v, n, NULL, NULL);
+}
+
+static void host_set_data_version(void *host_ctx, const char *version)
+{
+	su_plugin *p = host_ctx;
+	if (!p || p->magic != SU_PLUGIN_MAGIC)
+		return;
+	if (su_plugin_data_version_ok(version)) {
+		char *c = strdup(version);
+		if (c) {
+			free(p->data_version);
+			p->data_version = c;
+		}
+	} else if (p->log) {
+		p->log(p->log_ctx, STEPUP_PLUGIN_LOG_WARNING,
+		       "set_data_version: refused a version that is not 1 to 128 printable ASCII "
+		       "characters without a card number");
+	}
+}
+
+/* Two tables: the flags are the only difference (1.3). */
+#define SU_HOST_API(FLAGS)                                   \
+	{                                                    \
+		.size = sizeof(stepup_host_api),             \
+		.abi_minor = STEPUP_PLUGIN_ABI_MINOR,        \
+		.log = host_log,                             \
+		.alloc = malloc,                             \
+		.free = free,                                \
+		.now_ms = host_now_ms,                       \
+		.card_number_find = stepup_card_number_find, \
+		.set_data_version = host_set_data_version,   \
+		.flags = (FLAGS),                            \
+	}
+static const stepup_host_api su_host_api = SU_HOST_API(0);
+static const stepup_host_api su_host_api_check = SU_HOST_API(STEPUP_HOST_CHECK_ONLY);
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -136,16 +185,16 @@ static const char *who_writes(const struct stat *st, char *why, size_t n)
  * process's own; a directory with the sticky bit (/tmp) may be, as others
  * cannot replace what they do not own there. `real` is the resolved path;
  * messages name `shown`, the path as configured. */
-static int trusted(const char *shown, const char *real, char *err, size_t errlen)
+static int trusted(const char *shown, const char *real, struct stat *file, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], why[96];
 	struct stat st;
 
-	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (stat(real, file) != 0 || !S_ISREG(file->st_mode)) {
 		su_set_err(err, errlen, "%s: not a regular file", shown);
 		return 0;
 	}
-	if (who_writes(&st, why, sizeof(why))[0]) {
+	if (who_writes(file, why, sizeof(why))[0]) {
 		su_set_err(err, errlen, "%s: refused: the file %s", shown, why);
 		return 0;
 	}
@@ -234,7 +283,7 @@ static ffi_type *ffi_type_of(char c)
  * resolved path to load (*real, PATH_MAX bytes), after every check;
  * 0 or a status (err set). */
 static int resolve(const char *name_or_path, const char *const *search_path, char **shown, char *real,
-		   char *err, size_t errlen)
+		   struct stat *st, char *err, size_t errlen)
 {
 	int configured = search_path && search_path[0];
 
@@ -252,7 +301,7 @@ static int resolve(const char *name_or_path, const char *const *search_path, cha
 			su_set_err(err, errlen, "%s: outside the plugin search path", name_or_path);
 			return STEPUP_EPLUGIN;
 		}
-		if (!trusted(name_or_path, real, err, errlen))
+		if (!trusted(name_or_path, real, st, err, errlen))
 			return STEPUP_EPLUGIN;
 		if (!(*shown = strdup(name_or_path))) {
 			su_set_err(err, errlen, "%s: out of memory", name_or_path);
@@ -262,12 +311,12 @@ static int resolve(const char *name_or_path, const char *const *search_path, cha
 	}
 	for (size_t k = 0; search_path && search_path[k]; k++) {
 		char *p;
-		struct stat st;
+		struct stat found;
 		if (asprintf(&p, "%s/%s.so", search_path[k], name_or_path) < 0) {
 			su_set_err(err, errlen, "%s: out of memory", name_or_path);
 			return STEPUP_ENOMEM;
 		}
-		if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (stat(p, &found) != 0 || !S_ISREG(found.st_mode)) {
 			free(p);
 			continue;
 		}
@@ -278,7 +327,7 @@ static int resolve(const char *name_or_path, const char *const *search_path, cha
 			free(p);
 			return STEPUP_ENOTFOUND;
 		}
-		if (!trusted(p, real, err, errlen)) {
+		if (!trusted(p, real, st, err, errlen)) {
 			free(p);
 			return STEPUP_EPLUGIN;
 		}
@@ -370,6 +419,157 @@ static int check_interfaces(const su_plugin *p, char *err, size_t errlen)
 	return STEPUP_OK;
 }
 
+/* ---- the private copy ------------------------------------------------------ */
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010u  /* Linux 6.3: executable even under vm.memfd_noexec=1 */
+#endif
+#define SU_MODULE_MAX ((off_t)256 << 20)
+
+static int new_memfd(const char *name)
+{
+	char tag[64];
+	const char *base = strrchr(name, '/');
+	snprintf(tag, sizeof(tag), "stepup:%s", base ? base + 1 : name);
+	int fd = memfd_create(tag, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)  /* a kernel before MFD_EXEC */
+		fd = memfd_create(tag, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	return fd;
+}
+
+/* Copy `in` into memfd `fd` from its start, hashing it into md: the
+ * bytes copied, or -1. */
+static off_t copy_into(int in, int fd, unsigned char md[32])
+{
+	char buf[65536];
+	unsigned mdlen = 0;
+	off_t total = 0;
+	int ok;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+
+	ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 && lseek(in, 0, SEEK_SET) == 0;
+	while (ok) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ok = n == 0;
+			break;
+		}
+		total += n;
+		ok = total <= SU_MODULE_MAX && EVP_DigestUpdate(h, buf, (size_t)n) == 1;
+		for (ssize_t w = 0; ok && w < n;) {
+			ssize_t k = write(fd, buf + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			ok = k > 0;
+			w += k > 0 ? k : 0;
+		}
+	}
+	ok = ok && EVP_DigestFinal_ex(h, md, &mdlen) == 1 && mdlen == 32;
+	EVP_MD_CTX_free(h);
+	return ok ? total : -1;
+}
+
+/* Copy the open module `in` into a new sealed memfd and hash it: the
+ * memfd, or -1 with err set. A file that changes while it is read (being
+ * written in place) is read again, so the copy is one version of it. */
+static int copy_module(const char *shown, int in, char digest[72], char *err, size_t errlen)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int attempt = 0; attempt < 5; attempt++) {
+		struct stat before, after;
+		unsigned char md[32];
+		if (fstat(in, &before) != 0 || !S_ISREG(before.st_mode)) {
+			su_set_err(err, errlen, "%s: not a regular file", shown);
+			return -1;
+		}
+		if (before.st_size > SU_MODULE_MAX) {
+			su_set_err(err, errlen, "%s: larger than 256 MiB", shown);
+			return -1;
+		}
+		int fd = new_memfd(shown);
+		if (fd < 0) {
+			su_set_err(err, errlen, "%s: cannot make a private copy: memfd_create: %s", shown,
+				   strerror(errno));
+			return -1;
+		}
+		off_t got = copy_into(in, fd, md);
+		if (got < 0) {
+			close(fd);
+			su_set_err(err, errlen, "%s: cannot make a private copy: read failed", shown);
+			return -1;
+		}
+		if (fstat(in, &after) == 0 && got == before.st_size && after.st_size == before.st_size &&
+		    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+		    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec) {
+			/* Nobody, the plugin included, can change the copy now. */
+			fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+			memcpy(digest, "sha256:", 7);
+			for (unsigned i = 0; i < 32; i++) {
+				digest[7 + 2 * i] = hex[md[i] >> 4];
+				digest[8 + 2 * i] = hex[md[i] & 15];
+			}
+			digest[71] = '\0';
+			return fd;
+		}
+		close(fd);
+		struct timespec pause = { 0, 20 * 1000000 };
+		nanosleep(&pause, NULL);
+	}
+	su_set_err(err, errlen, "%s: changed while it was being read; try again", shown);
+	return -1;
+}
+
+int su_module_open(const char *name_or_path, const char *const *search_path, su_module *m,
+		   char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	struct stat st, opened;
+
+	m->path = NULL;
+	m->fd = -1;
+	m->digest[0] = '\0';
+	if (err && errlen)
+		err[0] = '\0';
+	if (!name_or_path || !*name_or_path) {
+		su_set_err(err, errlen, "plugin: no name given");
+		return STEPUP_EINVAL;
+	}
+	int rc = resolve(name_or_path, search_path, &m->path, real, &st, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
+	/* The checked file itself: a symbolic link or a file swapped since
+	 * the checks cannot redirect the load. */
+	int in = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (in < 0 || fstat(in, &opened) != 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
+		su_set_err(err, errlen, "%s: changed while it was being checked; try again", m->path);
+		if (in >= 0)
+			close(in);
+		su_module_close(m);
+		return STEPUP_EPLUGIN;
+	}
+	m->fd = copy_module(m->path, in, m->digest, err, errlen);
+	close(in);
+	if (m->fd < 0) {
+		su_module_close(m);
+		return STEPUP_EPLUGIN;
+	}
+	return STEPUP_OK;
+}
+
+void su_module_close(su_module *m)
+{
+	if (!m)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->path);
+	m->fd = -1;
+	m->path = NULL;
+}
+
 /* ---- load / unload -------------------------------------------------------- */
 
 int su_plugin_load(const char *name_or_path, const char *const *search_path,
@@ -383,38 +583,63 @@ int su_plugin_load_logged(const char *name_or_path, const char *const *search_pa
 			  const char *config_json, su_plugin_log_fn log, void *log_ctx,
 			  su_plugin **out, char *err, size_t errlen)
 {
-	int rc = STEPUP_EINVAL;
-	su_plugin *p = NULL;
+	su_module m;
 
 	if (out)
 		*out = NULL;
-	if (err && errlen)
-		err[0] = '\0';
-	if (!name_or_path || !*name_or_path || !out) {
+	if (!out) {
 		su_set_err(err, errlen, "plugin: no name given");
 		return STEPUP_EINVAL;
 	}
+	int rc = su_module_open(name_or_path, search_path, &m, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
+	return su_plugin_load_module(&m, config_json, 0, log, log_ctx, out, err, errlen);
+}
+
+/* dlerror() names the file it was given, /proc/self/fd/N: the path as
+ * configured says more. */
+static const char *strip_fd_name(const char *why, const char *fdname)
+{
+	size_t n = strlen(fdname);
+	if (strncmp(why, fdname, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
+		return why + n + 2;
+	return why;
+}
+
+int su_plugin_load_module(su_module *m, const char *config_json, unsigned flags, su_plugin_log_fn log,
+			  void *log_ctx, su_plugin **out, char *err, size_t errlen)
+{
+	int rc = STEPUP_EINVAL;
+	su_plugin *p = NULL;
+	char fdname[40];
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
 	p = calloc(1, sizeof(*p));
 	if (!p) {
-		su_set_err(err, errlen, "%s: out of memory", name_or_path);
+		su_set_err(err, errlen, "%s: out of memory", m->path);
+		su_module_close(m);
 		return STEPUP_ENOMEM;
 	}
 	p->magic = SU_PLUGIN_MAGIC;
 	p->log = log;
 	p->log_ctx = log_ctx;
-	char real[PATH_MAX];
-	rc = resolve(name_or_path, search_path, &p->path, real, err, errlen);
-	if (rc != STEPUP_OK)
-		goto out;
+	p->path = m->path;
+	p->fd = m->fd;
+	memcpy(p->digest, m->digest, sizeof(p->digest));
+	m->path = NULL;
+	m->fd = -1;
 
 	rc = STEPUP_EPLUGIN;
 	dlerror();
-	/* The checked file itself: a symbolic link swapped since cannot
-	 * redirect the load. */
-	p->handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", p->fd);
+	p->handle = dlopen(fdname, RTLD_NOW | RTLD_LOCAL);
 	if (!p->handle) {
 		const char *why = dlerror();
-		su_set_err(err, errlen, "%s: cannot load: %s", p->path, why ? why : "unknown error");
+		su_set_err(err, errlen, "%s: cannot load: %s", p->path,
+			   why ? strip_fd_name(why, fdname) : "unknown error");
 		goto out;
 	}
 	p->desc = dlsym(p->handle, STEPUP_PLUGIN_SYMBOL);
@@ -451,8 +676,8 @@ int su_plugin_load_logged(const char *name_or_path, const char *const *search_pa
 
 	if (p->desc->init) {
 		char why[256] = "";
-		int st = p->desc->init(&su_host_api, p, config_json ? config_json : "{}", &p->state,
-				       why, sizeof(why));
+		const stepup_host_api *api = (flags & SU_PLUGIN_CHECK_ONLY) ? &su_host_api_check : &su_host_api;
+		int st = p->desc->init(api, p, config_json ? config_json : "{}", &p->state, why, sizeof(why));
 		if (st != STEPUP_PLUGIN_OK) {
 			why[sizeof(why) - 1] = '\0';
 			if (why[0])
@@ -472,6 +697,74 @@ out:
 	return rc;
 }
 
+/* A remote plugin's descriptor says which interfaces it has: these
+ * stand-ins are never called (su_plugin_call refuses a remote plugin,
+ * and plugins.c sends its calls to its process). */
+static const stepup_otp_channel remote_otp = { sizeof(stepup_otp_channel), NULL, NULL, NULL };
+static const stepup_inapp remote_inapp = { sizeof(stepup_inapp), NULL, NULL, NULL };
+static const stepup_cs_router remote_cs = { sizeof(stepup_cs_router), NULL };
+static const stepup_account_source remote_account = { sizeof(stepup_account_source), NULL };
+
+int su_plugin_remote(const char *path, const char *name, const char *version, unsigned abi_minor,
+		     unsigned provides, unsigned nfn, const char *const *fn_names,
+		     const char *const *fn_sigs, su_plugin **out, char *err, size_t errlen)
+{
+	su_plugin *p = calloc(1, sizeof(*p));
+	*out = NULL;
+	if (!p)
+		return STEPUP_ENOMEM;
+	p->magic = SU_PLUGIN_MAGIC;
+	p->fd = -1;
+	p->remote = 1;
+	p->provides = provides;
+	p->path = strdup(path);
+	p->rname = strdup(name);
+	p->rversion = strdup(version ? version : "");
+	p->fns = nfn ? calloc(nfn, sizeof(*p->fns)) : NULL;
+	if (!p->path || !p->rname || !p->rversion || (nfn && !p->fns)) {
+		su_plugin_unload(p);
+		return STEPUP_ENOMEM;
+	}
+	p->rdesc.abi_major = STEPUP_PLUGIN_ABI_MAJOR;
+	p->rdesc.abi_minor = abi_minor;
+	p->rdesc.name = p->rname;
+	p->rdesc.version = p->rversion;
+	p->rdesc.otp = provides & STEPUP_PROVIDES_OTP ? &remote_otp : NULL;
+	p->rdesc.inapp = provides & STEPUP_PROVIDES_INAPP ? &remote_inapp : NULL;
+	p->rdesc.cs = provides & STEPUP_PROVIDES_CS ? &remote_cs : NULL;
+	p->rdesc.account = provides & STEPUP_PROVIDES_ACCOUNT ? &remote_account : NULL;
+	p->desc = &p->rdesc;
+	for (unsigned k = 0; k < nfn; k++) {
+		su_fn *f = &p->fns[k];
+		/* The child checked them as a local load does; checked again,
+		 * as anything a child says. */
+		if (!is_ident(fn_names[k]) || su_plugin_parse_signature(fn_sigs[k], f->args, &f->ret) != 0 ||
+		    su_plugin_find(p, fn_names[k]) >= 0 || !(f->name = strdup(fn_names[k]))) {
+			su_set_err(err, errlen, "%s: function %u: bad name or signature from its process", path, k);
+			su_plugin_unload(p);
+			return STEPUP_EPLUGIN;
+		}
+		f->nargs = (unsigned)strlen(f->args);
+		p->nfn = k + 1;
+	}
+	*out = p;
+	return STEPUP_OK;
+}
+
+int su_plugin_is_remote(const su_plugin *p)
+{
+	return p && p->remote;
+}
+
+unsigned su_plugin_provides(const su_plugin *p)
+{
+	if (p->remote)
+		return p->provides;
+	return (p->nfn ? STEPUP_PROVIDES_FUNCTIONS : 0) | (p->desc->otp ? STEPUP_PROVIDES_OTP : 0) |
+	       (p->desc->inapp ? STEPUP_PROVIDES_INAPP : 0) | (p->desc->cs ? STEPUP_PROVIDES_CS : 0) |
+	       (su_plugin_account(p) ? STEPUP_PROVIDES_ACCOUNT : 0);
+}
+
 void su_plugin_unload(su_plugin *p)
 {
 	if (!p)
@@ -480,10 +773,48 @@ void su_plugin_unload(su_plugin *p)
 		p->desc->fini(p->state);
 	if (p->handle)
 		dlclose(p->handle);
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->remote)
+		for (unsigned k = 0; k < p->nfn; k++)
+			free((char *)p->fns[k].name);
 	free(p->fns);
 	free(p->path);
+	free(p->data_version);
+	free(p->rname);
+	free(p->rversion);
 	p->magic = 0;
 	free(p);
+}
+
+const char *su_plugin_digest(const su_plugin *p)
+{
+	return p->digest;
+}
+
+const char *su_plugin_data_version(const su_plugin *p)
+{
+	return p->data_version;
+}
+
+int su_plugin_set_data_version(su_plugin *p, const char *version)
+{
+	char *c = NULL;
+	if (version && (!su_plugin_data_version_ok(version) || !(c = strdup(version))))
+		return -1;
+	free(p->data_version);
+	p->data_version = c;
+	return 0;
+}
+
+void su_plugin_set_owner(su_plugin *p, void *owner)
+{
+	p->owner = owner;
+}
+
+void *su_plugin_owner(const su_plugin *p)
+{
+	return p ? p->owner : NULL;
 }
 
 /* ---- accessors and calls ---------------------------------------------------- */
@@ -549,7 +880,7 @@ char su_plugin_fn_ret(const su_plugin *p, unsigned fn)
 
 int su_plugin_call(const su_plugin *p, unsigned fn, const su_plugin_arg *args, su_plugin_arg *ret)
 {
-	if (!p || p->magic != SU_PLUGIN_MAGIC || fn >= p->nfn || !ret)
+	if (!p || p->magic != SU_PLUGIN_MAGIC || p->remote || fn >= p->nfn || !ret)
 		return STEPUP_EINVAL;
 	su_fn *f = &p->fns[fn];
 	void *state = p->state;

@@ -51,8 +51,67 @@ int su_plugin_load_logged(const char *name_or_path, const char *const *search_pa
 			  const char *config_json, su_plugin_log_fn log, void *log_ctx,
 			  su_plugin **out, char *err, size_t errlen);
 
+/* Flags for su_plugin_load_module. */
+#define SU_PLUGIN_CHECK_ONLY 0x1u  /* init() with host->flags STEPUP_HOST_CHECK_ONLY */
+
+/* A module file resolved, checked (as su_plugin_load says) and copied
+ * into a sealed anonymous file of its own (memfd), so that whatever later
+ * happens to the file on disk (replaced, overwritten in place) the code
+ * loaded from this copy never changes, and loading a replaced file loads
+ * the new code (Varnish does this for its VMODs). */
+typedef struct su_module {
+	char *path;       /* as configured or found on the path (malloc'd) */
+	int fd;           /* the private copy, O_CLOEXEC; -1 when none */
+	char digest[72];  /* "sha256:<64 hex>" of the bytes copied */
+} su_module;
+
+/* Resolve, check and copy. STEPUP_OK with *m filled (free with
+ * su_module_close unless su_plugin_load_module took it), or a status with
+ * "<path>: <reason>" in err. */
+int su_module_open(const char *name_or_path, const char *const *search_path, su_module *m,
+		   char *err, size_t errlen);
+void su_module_close(su_module *m);
+
+/* dlopen the private copy of m (whose path and descriptor it takes over,
+ * whether it succeeds or not), check the descriptor and call init with
+ * config_json and flags (SU_PLUGIN_*). Statuses and messages as
+ * su_plugin_load's. */
+int su_plugin_load_module(su_module *m, const char *config_json, unsigned flags, su_plugin_log_fn log,
+			  void *log_ctx, su_plugin **out, char *err, size_t errlen);
+
+/* A plugin that runs in another process (plugin_proc.h): what the host
+ * knows of it from there, so the checker and the engine see its name,
+ * version, interfaces and rule functions as for a local one. It cannot be
+ * called through su_plugin_call. `provides` is STEPUP_PROVIDES_*; fn_names
+ * and fn_sigs hold nfn entries. STEPUP_OK, STEPUP_EPLUGIN (a bad function
+ * name or signature, "<path>: ..." in err) or STEPUP_ENOMEM. */
+int su_plugin_remote(const char *path, const char *name, const char *version, unsigned abi_minor,
+		     unsigned provides, unsigned nfn, const char *const *fn_names,
+		     const char *const *fn_sigs, su_plugin **out, char *err, size_t errlen);
+/* 1 for a plugin made by su_plugin_remote. */
+int su_plugin_is_remote(const su_plugin *p);
+/* STEPUP_PROVIDES_* of a plugin. */
+unsigned su_plugin_provides(const su_plugin *p);
+
 /* Call fini() and unload. NULL is a no-op. */
 void su_plugin_unload(su_plugin *p);
+
+/* "sha256:<hex>" of the code running ("" for a remote plugin, whose
+ * digest its owner keeps). */
+const char *su_plugin_digest(const su_plugin *p);
+/* The data version the plugin reported during init
+ * (host->set_data_version), NULL when none. */
+const char *su_plugin_data_version(const su_plugin *p);
+/* For a remote plugin: the data version its process reported. */
+int su_plugin_set_data_version(su_plugin *p, const char *version);
+/* A pointer the owner of p (plugins.c) hangs on it, to find its own
+ * record from a plugin the checker or the engine hands back. */
+void su_plugin_set_owner(su_plugin *p, void *owner);
+void *su_plugin_owner(const su_plugin *p);
+
+/* A data version as plugins may report it: 1 to 128 printable ASCII
+ * characters holding no card number (it reaches responses and logs). */
+int su_plugin_data_version_ok(const char *v);
 
 /* The file actually loaded, the descriptor's name and version. */
 const char *su_plugin_path(const su_plugin *p);

@@ -33,4 +33,19 @@ void su_plugins_describe(stepup_plugins *ps, const char *language, char **app_js
 void su_plugins_route(stepup_plugins *ps, const char *request_json, stepup_cs_line line,
                       char **number, char **hours, su_pcall *res);
 
+/* A rule function of p (a plugin of a set: su_plugins_find) with args,
+ * under its isolation and the decision-time deadline, counted, and
+ * remembered for the rest of the decision. STEPUP_OK with *ret (a string
+ * result malloc'd, or NULL: absent), or a failure: the rules see it
+ * absent. */
+int su_plugins_call_fn(const su_plugin *p, unsigned fn, const su_plugin_arg *args, su_plugin_arg *ret);
+
+/* The decision this thread is about to make: its deadline
+ * (CLOCK_MONOTONIC milliseconds, 0 for none) cuts every decision-time
+ * call short, and with STEPUP_DECIDE_NONBLOCK no call that may block is
+ * made (it is noted instead). _end forgets the decision's memo and
+ * returns 1 when a call was not made for that reason. */
+void su_plugins_decision_begin(int64_t deadline_ms, unsigned flags);
+int su_plugins_decision_end(void);
+
 #endif

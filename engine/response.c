@@ -106,7 +106,7 @@ int su_engine_prepare_json(stepup_engine *e)
 	SU_JW_LIT(&w, "],\"ruleset\":{\"name\":");
 	su_jw_str(&w, SU_STR(rs, rs->name), SU_STRLEN(rs, rs->name));
 	SU_JW_LIT(&w, ",\"revision\":\"");
-	su_jw_lit(&w, rs->revision_hex);
+	su_jw_lit(&w, e->revision_hex);  /* the ruleset's, with plugin data versions */
 	SU_JW_LIT(&w, "\"}");
 	e->trailer_end = e->fraglen;
 	e->inapp_at = e->fraglen;

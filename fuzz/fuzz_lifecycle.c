@@ -161,6 +161,7 @@ STEPUP_PLUGIN_EXPORT const stepup_plugin_desc stepup_plugin = {
 /* ---- the target ----------------------------------------------------------------- */
 #include <dlfcn.h>
 #include <jansson.h>
+#include <link.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
@@ -268,6 +269,20 @@ static void cleanup(void)
 	rmdir(dir);
 }
 
+/* dl_iterate_phdr: the sink of the channel among the loaded objects. */
+static int find_sink(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	void *h = info->dlpi_name && info->dlpi_name[0] ? dlopen(info->dlpi_name, RTLD_NOW | RTLD_NOLOAD) : NULL;
+	void *sym = h ? dlsym(h, "fuzz_channel_sink") : NULL;
+	if (h)
+		dlclose(h);
+	if (!sym)
+		return 0;
+	*(void **)arg = sym;
+	return 1;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char err[512] = "", cfg[1024];
@@ -290,14 +305,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_lifecycle: plugins: %s\n", err);
 		abort();
 	}
-	/* The channel is loaded RTLD_LOCAL: find its sink through its handle. */
-	char so[512];
-	snprintf(so, sizeof(so), "%s/fuzz_lifecycle_channel.so",
-	         env_or("STEPUP_FUZZ_CHANNEL_DIR", FUZZ_CHANNEL_DIR));
-	void *h = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
-	CHECK(h);
-	void (**sinkp)(const char *, const char *) = dlsym(h, "fuzz_channel_sink");
-	CHECK(sinkp);
+	/* The channel is loaded RTLD_LOCAL, from a private copy of its module
+	 * (docs/plugins.md): find the loaded object that has its sink. */
+	void (**sinkp)(const char *, const char *) = NULL;
+	CHECK(dl_iterate_phdr(find_sink, &sinkp) == 1 && sinkp);
 	*sinkp = channel_sink;
 
 	stepup_ruleset *rs = NULL;

@@ -12,7 +12,15 @@
  * cases.busy_timeout_ms behind another process's write lock, so the
  * request is parked on the lifecycle pool (workq.h) with its request and
  * decision objects (scratch.h) and answered once the case is stored. GREEN
- * and RED decisions never touch the case store, nor wait behind it. */
+ * and RED decisions never touch the case store, nor wait behind it.
+ *
+ * Plugins the same way: the HTTP thread decides with
+ * STEPUP_DECIDE_NONBLOCK, so a decision that needs no plugin call (or
+ * only "inline" ones) is answered there; one that needs a call that may
+ * block (a YELLOW decision asking an OTP channel, a rule function of a
+ * "process" plugin) is parked on the decision pool and decided there,
+ * under what is left of limits.decision_deadline_ms. A hung plugin
+ * holds a pool thread, never an HTTP thread and the requests behind it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +95,21 @@ static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns, int d
 	dbuf_json(b, g->name);
 	dbuf_puts(b, ",\"revision\":");
 	dbuf_json(b, g->revision);
+	/* The data versions that, with the rules, made the revision. */
+	size_t with_data = 0;
+	for (size_t i = 0, np = stepup_plugins_count(g->plugins); i < np; i++) {
+		stepup_plugin_runtime rt = { .size = sizeof(rt) };
+		stepup_plugin_info info;
+		if (stepup_plugins_runtime(g->plugins, i, &rt) != STEPUP_OK || !rt.data_version[0] ||
+		    stepup_plugins_info(g->plugins, i, &info) != STEPUP_OK)
+			continue;
+		dbuf_puts(b, with_data++ ? "," : ",\"plugin_data\":{");
+		dbuf_json(b, info.name);
+		dbuf_putc(b, ':');
+		dbuf_json(b, rt.data_version);
+	}
+	if (with_data)
+		dbuf_putc(b, '}');
 	dbuf_puts(b, ",\"decision\":\"");
 	dbuf_puts(b, stepup_outcome_name(stepup_decision_outcome(d)));
 	dbuf_puts(b, "\",\"methods\":[");
@@ -113,15 +136,23 @@ static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns, int d
 		dlog_append(b->s, b->len);
 }
 
-/* A YELLOW decision waiting for its case to be stored. */
+/* A decision parked: to be made on the decision pool (it needs a plugin
+ * call that may block), and/or a YELLOW decision waiting for its case to
+ * be stored. */
 typedef struct rec_job {
 	work w;
 	struct scratch *s;  /* the decision, detached from its thread */
-	gen *g;             /* the generation that decided, held until answered */
+	gen *g;             /* the generation that decides, held until answered */
+	const char *body;   /* the request, in its connection (kept while parked) */
+	size_t body_len;
+	int64_t deadline_ms; /* CLOCK_MONOTONIC, for the plugin calls */
+	int decide;         /* still to decide (on the decision pool) */
+	int decide_rc;      /* stepup_decide_json_until's status */
 	const char *out;    /* the response, in s->d */
 	size_t outlen;
 	uint64_t took;      /* request line to answer, case stored */
 	int refused;        /* the pool was stopping */
+	int recorded;       /* the case was to be stored */
 	int rc;
 	char err[256];
 } rec_job;
@@ -129,6 +160,16 @@ typedef struct rec_job {
 static void rec_run(work *w)
 {
 	rec_job *j = (rec_job *)w;
+	if (j->decide) {
+		j->decide_rc = stepup_decide_json_until(j->g->engine, j->s->r, j->s->d, j->body, j->body_len, 0,
+		                                        j->deadline_ms, &j->out, &j->outlen);
+		j->decide = 0;
+		if (j->decide_rc == STEPUP_OK)
+			shadow_post(j->g, j->s->r, j->s->d, j->body, j->body_len);
+		if (j->decide_rc != STEPUP_OK || !APP.cases || stepup_decision_outcome(j->s->d) != STEPUP_YELLOW)
+			return;
+	}
+	j->recorded = 1;
 	j->rc = stepup_cases_record(APP.cases, j->g->engine, j->s->r, j->s->d, j->err, sizeof(j->err));
 }
 
@@ -150,6 +191,11 @@ static void rec_post(void *arg)
 	workq_post(APP.record_q, arg);
 }
 
+static void decide_post(void *arg)
+{
+	workq_post(APP.decide_q, arg);
+}
+
 /* Decided 200: metrics, the over-deadline warning, the decision log. */
 static void decided(struct scratch *s, gen *g, uint64_t took, int delivered)
 {
@@ -168,9 +214,10 @@ static void decided(struct scratch *s, gen *g, uint64_t took, int delivered)
 }
 
 /* Park the request; takes s (from the thread) and the reference on g.
- * 0, or -1 when it could not (out of memory: answered 500). */
+ * With out NULL it is decided on the decision pool, else its case is
+ * stored. 0, or -1 when it could not (out of memory: answered 500). */
 static int park_record(const http_req *rq, http_resp *rs, struct scratch *s, gen *g,
-                       const char *out, size_t outlen)
+                       const char *out, size_t outlen, int64_t deadline_ms)
 {
 	rec_job *j = calloc(1, sizeof(*j));
 	if (!j) {
@@ -186,9 +233,13 @@ static int park_record(const http_req *rq, http_resp *rs, struct scratch *s, gen
 	j->g = g;
 	j->out = out;
 	j->outlen = outlen;
+	j->decide = out == NULL;
+	j->body = rq->body;
+	j->body_len = rq->body_len;
+	j->deadline_ms = deadline_ms;
 	*rq->job = j;
 	rs->suspend = 1;
-	rs->after_suspend = rec_post;
+	rs->after_suspend = j->decide ? decide_post : rec_post;
 	rs->after_arg = j;
 	return 0;
 }
@@ -201,12 +252,19 @@ static void recorded(void *arg, int delivered)
 	workq_done(&j->w);
 }
 
+static void answer_decided(const http_req *rq, http_resp *rs, rec_job *j);
+
 static void answer_recorded(const http_req *rq, http_resp *rs)
 {
 	rec_job *j = *rq->job;
 	*rq->job = NULL;
 	if (j->refused) {
 		http_error(rs, 503, RJ_NOT_READY, "not_ready", "shutting down; not decided");
+	} else if (!j->recorded) {
+		/* Decided on the pool, nothing to store: answered as on an
+		 * HTTP thread. */
+		answer_decided(rq, rs, j);
+		return;
 	} else if (j->rc != STEPUP_OK) {
 		log_kv(LOG_ERROR, "step-up case not recorded; decision answered 503",
 		       LS("decision_id", stepup_decision_id(j->s->d)), LS("status", stepup_strerror(j->rc)),
@@ -224,6 +282,50 @@ static void answer_recorded(const http_req *rq, http_resp *rs)
 		rs->sent = recorded;
 		rs->sent_arg = j;
 		return;
+	}
+	workq_done(&j->w);
+}
+
+/* The answer to a decision made (decide_rc, out in s->d) and not to be
+ * stored; releases g and s (with the job when there is one). */
+static void answer(const http_req *rq, http_resp *rs, struct scratch *s, gen *g, int rc, const char *out,
+                   size_t outlen)
+{
+	uint64_t took = mono_ns() - rq->start_ns;
+	switch (rc) {
+	case STEPUP_OK:
+		rs->borrowed = out;
+		rs->borrowed_len = outlen;
+		decided(s, g, took, 1);
+		break;
+	case STEPUP_EBADREQ:
+		rs->status = 400;
+		rs->cause = RJ_BAD_REQUEST;
+		rs->borrowed = out;
+		rs->borrowed_len = outlen;
+		rs->log_field = stepup_request_error_field(s->r);
+		break;
+	case STEPUP_ETOOBIG:
+		rs->status = 413;
+		rs->cause = RJ_TOO_LARGE;
+		rs->borrowed = out;
+		rs->borrowed_len = outlen;
+		break;
+	default:
+		log_kv(LOG_ERROR, "decision failed", LS("error", stepup_strerror(rc)), LOG_END);
+		http_error(rs, 500, RJ_INTERNAL, "internal", stepup_strerror(rc));
+		break;
+	}
+}
+
+static void answer_decided(const http_req *rq, http_resp *rs, rec_job *j)
+{
+	/* The response lives in j->s: copied, since the set becomes a spare. */
+	answer(rq, rs, j->s, j->g, j->decide_rc, j->out, j->outlen);
+	if (rs->borrowed) {
+		dbuf_put(&rs->body, rs->borrowed, rs->borrowed_len);
+		rs->borrowed = NULL;
+		rs->borrowed_len = 0;
 	}
 	workq_done(&j->w);
 }
@@ -260,37 +362,21 @@ void h_decisions(const http_req *rq, http_resp *rs)
 		           s ? "no ruleset loaded" : "out of memory");
 		return;
 	}
-	int rc = stepup_decide_json(g->engine, s->r, s->d, rq->body, rq->body_len, 0, &out, &outlen);
-	uint64_t took = mono_ns() - rq->start_ns;
-	switch (rc) {
-	case STEPUP_OK:
+	/* Plugin calls stop at the request's deadline; none that may block
+	 * is made on this thread. */
+	int64_t until = (int64_t)((rq->start_ns + deadline) / 1000000u);
+	int rc = stepup_decide_json_until(g->engine, s->r, s->d, rq->body, rq->body_len, STEPUP_DECIDE_NONBLOCK,
+	                                  until, &out, &outlen);
+	if (rc == STEPUP_OK)
 		shadow_post(g, s->r, s->d, rq->body, rq->body_len);
-		if (APP.cases && stepup_decision_outcome(s->d) == STEPUP_YELLOW) {
-			if (park_record(rq, rs, s, g, out, outlen) == 0)
-				return;  /* g goes with the parked request */
-			break;
-		}
-		rs->borrowed = out;
-		rs->borrowed_len = outlen;
-		decided(s, g, took, 1);
-		break;
-	case STEPUP_EBADREQ:
-		rs->status = 400;
-		rs->cause = RJ_BAD_REQUEST;
-		rs->borrowed = out;
-		rs->borrowed_len = outlen;
-		rs->log_field = stepup_request_error_field(s->r);
-		break;
-	case STEPUP_ETOOBIG:
-		rs->status = 413;
-		rs->cause = RJ_TOO_LARGE;
-		rs->borrowed = out;
-		rs->borrowed_len = outlen;
-		break;
-	default:
-		log_kv(LOG_ERROR, "decision failed", LS("error", stepup_strerror(rc)), LOG_END);
-		http_error(rs, 500, RJ_INTERNAL, "internal", stepup_strerror(rc));
-		break;
+	if (rc == STEPUP_ESTATE) {
+		if (park_record(rq, rs, s, g, NULL, 0, until) == 0)
+			return;  /* decided on the pool; g goes with the parked request */
+	} else if (rc == STEPUP_OK && APP.cases && stepup_decision_outcome(s->d) == STEPUP_YELLOW) {
+		if (park_record(rq, rs, s, g, out, outlen, until) == 0)
+			return;  /* g goes with the parked request */
+	} else {
+		answer(rq, rs, s, g, rc, out, outlen);
 	}
 	gen_release(g);
 }

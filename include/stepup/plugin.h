@@ -13,8 +13,10 @@
  * stepup_host_api table handed to init(). This header needs only
  * <stdint.h> and <stddef.h>.
  *
- * Loading. The host dlopen()s the file (RTLD_NOW | RTLD_LOCAL), looks up
- * `stepup_plugin` and reads abi_major and abi_minor BEFORE any other field.
+ * Loading. The host copies the file into a sealed private copy and
+ * dlopen()s that (RTLD_NOW | RTLD_LOCAL), in its own process or in the
+ * plugin's child ("process" isolation, below), looks up `stepup_plugin`
+ * and reads abi_major and abi_minor BEFORE any other field.
  * It accepts the plugin iff
  *     abi_major == STEPUP_PLUGIN_ABI_MAJOR  and  abi_minor <= host's minor
  * and otherwise refuses it with a message naming the file and both versions.
@@ -33,6 +35,9 @@
  *    `size` (set it to sizeof the struct you compiled against).
  *
  * ABI bump log (newest first; one line per bump, dated):
+ *   1.3  2026-12-07  host API: flags (STEPUP_HOST_CHECK_ONLY: init() for
+ *                    a check, without side effects) and set_data_version
+ *                    (the version of the data a plugin decides with).
  *   1.2  2026-12-07  account data source (descriptor field `account`):
  *                    the issuer's facts about a card for a decision.
  *   1.1  2026-12-07  host API: card_number_find (the host's one
@@ -73,22 +78,48 @@
  *
  * PII. Destinations and OTP values are PII. The host
  * hands them to the calls that need them; a plugin must never put them in
- * host->log() messages nor in the error buffer of a call context: the host
- * logs both as they are.
+ * host->log() messages nor in the error buffer of a call context. As a
+ * last line of defence the host replaces card numbers, phone numbers and
+ * e-mail addresses in both (and in anything a "process" plugin writes to
+ * its stdout or stderr) before they reach a log.
+ *
+ * Instances. SEVERAL INSTANCES OF ONE MODULE MAY RUN AT ONCE: the same
+ * module loaded twice under two names, the old and the new configuration
+ * side by side during a reload, or one instance per process of a pool.
+ * Keep everything an instance needs (host, host_ctx, configuration) in
+ * the `state` init() returns, never in globals: a global written by a
+ * second init() (or left dangling by its fini()) makes one instance log
+ * under another's name or read freed memory.
  *
  * Threads. The host may call one plugin's interface functions and rule
  * functions from several threads at once; init() and fini() are never
  * concurrent with anything else on that plugin.
  *
- * Deadlines. The host configures each plugin as "thread" (default: its
- * interface calls run on workers of its own and the host stops waiting at
- * the deadline, so a hung call costs the caller its deadline and no more)
- * or "inline" (calls run on the caller's thread: cheaper, and the plugin is
- * trusted to give up by ctx->deadline_ms). Either way an answer that comes
- * after the deadline is discarded and counted. Honour the deadline: with
- * libcurl, CURLOPT_TIMEOUT_MS = deadline_ms - host->now_ms(), and
- * CURLOPT_NOSIGNAL. A call abandoned by the host still runs to its end;
- * fini() is called only after every call has returned.
+ * Isolation and deadlines. The host runs each plugin
+ *  - "process" (the default for plugins not marked trusted): in a child
+ *    process of its own (or a small pool of them), over a socket. A crash
+ *    or a hang kills and restarts that process; the call in flight fails,
+ *    the host does not. The child runs with no descriptor of the host's
+ *    but its own channel, without the host's privileges where it had any.
+ *  - "thread": on workers of its own threads, the host stops waiting at
+ *    the deadline, so a hung call costs the caller its deadline and no
+ *    more;
+ *  - "inline": on the caller's thread: cheapest, and the plugin is trusted
+ *    to give up by ctx->deadline_ms.
+ * In every mode an answer that comes after the deadline is discarded and
+ * counted. Honour the deadline: with libcurl, CURLOPT_TIMEOUT_MS =
+ * deadline_ms - host->now_ms(), and CURLOPT_NOSIGNAL. Calls made while a
+ * decision is being made (can_deliver, describe, route, lookup, rule
+ * functions) get the host's decision-time deadline, shorter than the one
+ * of deliveries (deliver_otp, notify, start, verify). A call abandoned by
+ * the host still runs to its end (or its process is killed); fini() is
+ * called only after every call has returned.
+ *
+ * Checks. Tools load a plugin to read its descriptor and check its
+ * configuration (stepup check, stepup compile, stepupd --check-config):
+ * then host->flags has STEPUP_HOST_CHECK_ONLY (1.3), and init() checks its
+ * configuration as usual but opens no connection, creates no file and
+ * starts no thread; nothing but fini() is called after it.
  */
 #ifndef STEPUP_PLUGIN_H
 #define STEPUP_PLUGIN_H
@@ -101,7 +132,7 @@ extern "C" {
 #endif
 
 #define STEPUP_PLUGIN_ABI_MAJOR 1
-#define STEPUP_PLUGIN_ABI_MINOR 2
+#define STEPUP_PLUGIN_ABI_MINOR 3
 
 /* The one exported symbol's name, for the host's dlsym(). */
 #define STEPUP_PLUGIN_SYMBOL "stepup_plugin"
@@ -155,7 +186,21 @@ typedef struct stepup_host_api {
 	 * refuse a card number where none belongs. Thread-safe. Check
 	 * `size` first: hosts before 1.1 do not have it. */
 	int (*card_number_find)(const char *text, size_t len, size_t *start, size_t *end);
+	/* --- 1.3 --- */
+	/* Report the version of the data this instance decides with, from
+	 * init(): e.g. "sha256:<hex>" of the BIN table it read. It becomes
+	 * part of the revision of every decision the plugin takes part in and
+	 * of the decision log, so the same request answered differently after
+	 * a table changed never carries the same revision. 1 to 128 printable
+	 * ASCII characters without a card number; the host copies it; a later
+	 * call replaces it. Check `size` first. */
+	void (*set_data_version)(void *host_ctx, const char *version);
+	/* STEPUP_HOST_* flags of this instance (see "Checks" above). */
+	uint32_t flags;
 } stepup_host_api;
+
+/* host->flags (1.3). */
+#define STEPUP_HOST_CHECK_ONLY 0x1u
 
 /* ---- per-call context ----------------------------------------------------
  * Every interface call gets one (borrowed). Calls that may block (network)
@@ -189,7 +234,10 @@ typedef struct stepup_call_ctx {
  *     "s->s"     char *upper(void *state, const char *s);
  *
  * Rule functions are evaluated while a decision is made: they must be
- * pure and fast (no I/O, no blocking); they get no deadline. Argument
+ * pure and fast (no I/O, no blocking). The host counts and times them,
+ * calls one function with the same arguments once per decision (it
+ * remembers the answer: pure, so the same), and stops waiting at the
+ * decision-time deadline (the rules then see the result as absent). Argument
  * strings are borrowed and never NULL. Cast `fn` to the exact type above.
  * The table ends with an entry whose name is NULL. */
 #define STEPUP_PLUGIN_MAX_ARGS 8

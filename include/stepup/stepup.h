@@ -262,17 +262,33 @@ typedef void (*stepup_log_fn)(void *ctx, int level, const char *source, const ch
  *
  *   "plugins": {
  *     "path": ["/usr/lib/stepup/plugins"],  search path for bare module names
- *     "timeout_ms": 200,                    default deadline of a call
+ *     "timeout_ms": 200,                    default deadline of every call
+ *     "decide_timeout_ms": 150,             ... of calls made while deciding
+ *                                           (can_deliver, describe, route,
+ *                                           lookup, rule functions)
+ *     "deliver_timeout_ms": 3000,           ... of deliver_otp, notify, start,
+ *                                           verify
+ *     "isolation": "process",               default of every plugin below
+ *     "user": "nobody",                     who "process" plugins run as when
+ *                                           this process is root
  *     "load": [
  *       { "name": "sms",                    unique; prefix of rule functions
  *                                           (default: the descriptor's name)
  *         "module": "otp_sms_http",         name on the path, or a path with '/'
- *         "timeout_ms": 500,                this plugin's deadline
- *         "isolation": "thread",            "thread" (default): calls run on the
- *                                           plugin's own workers and the caller
- *                                           stops waiting at the deadline;
- *                                           "inline": on the caller's thread,
- *                                           trusting the plugin to honour it
+ *         "timeout_ms": 500,                this plugin's deadlines (and
+ *         "decide_timeout_ms": 100,         "decide_timeout_ms",
+ *         "deliver_timeout_ms": 3000,       "deliver_timeout_ms" apart)
+ *         "isolation": "process",           "process" (default unless trusted):
+ *                                           in child processes of its own;
+ *                                           "thread" (default when trusted):
+ *                                           on the plugin's own workers, the
+ *                                           caller stops waiting at the
+ *                                           deadline; "inline": on the
+ *                                           caller's thread
+ *         "trusted": false,                 true: may run inside this process
+ *         "processes": 2,                   children for "process" (1..16)
+ *         "restart_backoff_ms": 100,        first delay before a crashed child
+ *                                           starts again (doubles, to 30 s)
  *         "threads": 2,                     workers for "thread" (1..16)
  *         "required": true,                 counted by stepup_plugins_ready()
  *         "config": { ... } }               handed to the plugin's init()
@@ -281,6 +297,10 @@ typedef void (*stepup_log_fn)(void *ctx, int level, const char *source, const ch
  *                  "IN_APP": "inapp", "CUSTOMER_SERVICE": "cs" },
  *     "account_source": "accounts"          the issuer's facts about a card
  *   }
+ *
+ * "process" plugins run in the stepup-plugin-host program, found where it
+ * was installed (pkg-config --variable=pluginhost stepup) or at
+ * $STEPUP_PLUGIN_HOST.
  *
  * Relative search-path entries and module paths are resolved from base_dir
  * (NULL: the working directory). log may be NULL (lines are dropped).
@@ -291,6 +311,21 @@ typedef void (*stepup_log_fn)(void *ctx, int level, const char *source, const ch
 int stepup_plugins_load(const char *config_json, const char *base_dir,
                         stepup_log_fn log, void *log_ctx,
                         stepup_plugins **out, char *err, size_t errlen);
+
+/* Flags for stepup_plugins_load_flags. */
+/* Load to check a configuration (stepup check, compile, --check-config):
+ * every plugin's init() runs in a child process with
+ * STEPUP_HOST_CHECK_ONLY (plugin.h), so a crash there is an error naming
+ * it, and no plugin has side effects. The set answers no call
+ * (STEPUP_ESTATE) but describes the plugins and their rule functions. */
+#define STEPUP_PLUGINS_CHECK_ONLY 0x1u
+/* Run the init() of every "thread" and "inline" plugin in a child process
+ * first (a trial load), so that one that crashes there is refused with
+ * an error naming it instead of ending this process. */
+#define STEPUP_PLUGINS_TRIAL 0x2u
+int stepup_plugins_load_flags(const char *config_json, const char *base_dir, unsigned flags,
+                              stepup_log_fn log, void *log_ctx, stepup_plugins **out,
+                              char *err, size_t errlen);
 /* Reference counted: engines built on a set hold a reference, so a daemon
  * can drop its own while old engines finish. The last unref calls every
  * plugin's fini() (after their workers have finished) and unloads them. */
@@ -311,9 +346,9 @@ typedef struct stepup_plugin_info {
 	const char *version;  /* the plugin's own version */
 	unsigned provides;    /* STEPUP_PROVIDES_* */
 	unsigned methods;     /* bit (1u << stepup_method) per method it serves */
-	unsigned timeout_ms;
+	unsigned timeout_ms;  /* of deliveries (runtime: of decision-time calls too) */
 	int required;
-	int isolated;         /* isolation "thread" */
+	int isolated;         /* not "inline" (stepup_plugins_runtime says how) */
 } stepup_plugin_info;
 
 /* Strings borrowed from p. STEPUP_EINVAL when i is out of range. */
@@ -345,6 +380,59 @@ int stepup_plugins_ready(stepup_plugins *p, char *err, size_t errlen);
 
 /* The plugin serving method m, or -1. */
 int stepup_plugins_for_method(const stepup_plugins *p, stepup_method m);
+
+/* How plugin i runs (what stepup_plugin_info, fixed in 0.1, does not
+ * say). Set `size` to sizeof(stepup_plugin_runtime) first: fields beyond
+ * it are not written, so the struct can grow. Strings borrowed from p. */
+typedef struct stepup_plugin_runtime {
+	uint32_t size;
+	const char *isolation;        /* "process", "thread" or "inline" */
+	const char *digest;           /* "sha256:<hex>" of the module code running
+	                                 (its private copy, taken at load) */
+	const char *data_version;     /* what the plugin reported (plugin.h 1.3), "" */
+	int trusted;
+	unsigned decide_timeout_ms;   /* calls made while deciding */
+	unsigned deliver_timeout_ms;  /* deliveries */
+	unsigned processes;           /* "process": children configured */
+	unsigned processes_alive;
+	uint64_t crashes;             /* children that died on their own */
+	uint64_t kills;               /* children killed for not answering in time */
+	uint64_t restarts;            /* children started again */
+	unsigned failing;             /* failed calls in a row (0 after one that worked) */
+	uint64_t fn_calls;            /* rule function calls (also in calls) */
+	uint64_t memo_hits;           /* rule function calls answered from the decision's memo */
+} stepup_plugin_runtime;
+int stepup_plugins_runtime(const stepup_plugins *p, size_t i, stepup_plugin_runtime *out);
+
+/* For a host's handler of fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+ * SIGABRT). When the signal came while this thread was inside a call into
+ * a "thread" or "inline" plugin, writes one JSON line naming the plugin
+ * and the call into buf and returns its length:
+ *   {"level":"fatal","msg":"a plugin crashed the process","plugin":"sms",
+ *    "call":"can_deliver","signal":"SIGSEGV","signo":11}
+ * else returns 0. Async-signal-safe (no allocation, no lock, no stdio).
+ * The library installs no signal handler: the host does (stepupd does). */
+size_t stepup_plugins_crash_line(int sig, char *buf, size_t size);
+
+/* ---- Deciding with plugins -----------------------------------------------
+ * stepup_decide_json with a deadline for the plugin calls the decision
+ * makes: deadline_ms on CLOCK_MONOTONIC, in milliseconds (0: none); each
+ * decision-time call stops at the earlier of it and its own deadline. A
+ * rule function called twice with the same arguments in one decision is
+ * called once. With STEPUP_DECIDE_NONBLOCK in flags, no call that could
+ * block (any plugin not "inline") is made: if the decision needs one,
+ * STEPUP_ESTATE is returned and nothing is rendered, and the caller
+ * decides again without the flag on a thread that may wait (stepupd: an
+ * HTTP thread decides what it can, a worker the rest). */
+#define STEPUP_DECIDE_NONBLOCK 0x2u
+int stepup_decide_json_until(const stepup_engine *e, stepup_request *r, stepup_decision *d,
+                             const char *json, size_t len, unsigned flags, int64_t deadline_ms,
+                             const char **out, size_t *outlen);
+/* The revision a decision of e carries ("ruleset.revision" of responses):
+ * the ruleset's, or, when plugins of e report data versions, "sha256:"
+ * over the ruleset's revision and each such plugin's name, version and
+ * data version, so a change of plugin data changes it. Borrowed from e. */
+const char *stepup_engine_revision(const stepup_engine *e);
 
 /* ---- Step-up calls (deadline, isolation and counters as above) ----------
  * Each returns STEPUP_OK; STEPUP_ENOTFOUND when no plugin serves the method;

@@ -19,7 +19,7 @@ void *spc_curl_state_new(const stepup_plugin_desc *desc, const stepup_host_api *
 		*rc = STEPUP_PLUGIN_ERROR;
 		return NULL;
 	}
-	*p = (spc_plugin){ desc->name, desc->version, host, host_ctx };
+	spc_plugin_set(p, desc, host, host_ctx);
 	/* libcurl counts init/cleanup pairs, so this pairs with the cleanup in
 	 * spc_curl_state_free(). plugin.h keeps init() apart from calls on this
 	 * instance only: a host loading a new plugin set while the old one

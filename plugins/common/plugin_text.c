@@ -114,3 +114,35 @@ int spc_is_any(const char *s)
 {
 	return *s != '\0';
 }
+
+int spc_is_e164(const char *s)
+{
+	if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	size_t n = 0;
+	for (s++; *s; s++, n++)
+		if (!spc_is_digit(*s))
+			return 0;
+	return n >= 7 && n <= 15;
+}
+
+int spc_is_e164_prefix(const char *s)
+{
+	if (!s || s[0] != '+' || !s[1])
+		return 0;
+	size_t n = 0;
+	for (s++; *s; s++, n++)
+		if (!spc_is_digit(*s))
+			return 0;
+	return n <= 14;
+}
+
+int spc_has_prefix(const char *number, char *const *prefixes, size_t n)
+{
+	if (n == 0)
+		return 1;
+	for (size_t k = 0; k < n; k++)
+		if (strncmp(number, prefixes[k], strlen(prefixes[k])) == 0)
+			return 1;
+	return 0;
+}

@@ -35,4 +35,12 @@ SPC_HIDDEN int spc_is_path(const char *s);
 /* Any non-empty string (for values whose words the caller checks). */
 SPC_HIDDEN int spc_is_any(const char *s);
 
+/* An E.164 number as written on the wire: "+", a non-zero digit, 7 to 15
+ * digits in all, nothing else ("+447700900123"). */
+SPC_HIDDEN int spc_is_e164(const char *s);
+/* A calling-code prefix: "+" and 1 to 14 digits ("+44", "+1415"). */
+SPC_HIDDEN int spc_is_e164_prefix(const char *s);
+/* 1 when number starts with one of the n prefixes (n == 0: any number). */
+SPC_HIDDEN int spc_has_prefix(const char *number, char *const *prefixes, size_t n);
+
 #endif

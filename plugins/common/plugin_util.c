@@ -6,6 +6,32 @@
 
 #include "plugin_util.h"
 
+void spc_plugin_set(spc_plugin *p, const stepup_plugin_desc *desc, const stepup_host_api *host, void *host_ctx)
+{
+	*p = (spc_plugin){ desc->name, desc->version, host, host_ctx };
+}
+
+int spc_check_only(const spc_plugin *p)
+{
+	const stepup_host_api *h = p->host;
+	return h && h->size >= offsetof(stepup_host_api, flags) + sizeof(h->flags) &&
+	       (h->flags & STEPUP_HOST_CHECK_ONLY) != 0;
+}
+
+void spc_set_data_version(const spc_plugin *p, const char *fmt, ...)
+{
+	const stepup_host_api *h = p->host;
+	char v[160];
+	va_list ap;
+	if (!h || h->size < offsetof(stepup_host_api, set_data_version) + sizeof(h->set_data_version) ||
+	    !h->set_data_version)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	h->set_data_version(p->host_ctx, v);
+}
+
 void spc_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || errlen == 0)

@@ -1,15 +1,17 @@
-/* plugin_util.h: what every reference plugin needs: error buffers and log
- * lines that name the plugin, string copies (plugin-owned and host-owned),
- * a growable buffer and the check of the host API table.
+/* plugin_util.h: what every plugin needs: its identity (per instance),
+ * error buffers and log lines that name the plugin, string copies
+ * (plugin-owned and host-owned), a growable buffer, the check of the host
+ * API table, and the 1.3 host features (check-only loads, data versions).
  *
- * plugins/common is compiled into each plugin module, never linked as a
- * library of its own: a plugin stays one self-contained .so that does not
- * link libstepup. Every name starts with spc_ ("stepup plugin common") and
- * is declared hidden, and each module's -export-symbols-regex keeps
- * stepup_plugin its only export, so two plugins loaded in one process
- * never see each other's copy. This file needs only libc and
- * <stepup/plugin.h>, so a plugin without jansson or libcurl (geo) can use
- * it. */
+ * This is the stepup plugin SDK (libstepup-plugin, `pkg-config
+ * stepup-plugin`, <stepup/sdk/...>): a static library of position
+ * independent code that a plugin links INTO its own module, so a plugin
+ * stays one self-contained .so that does not link libstepup and carries
+ * the SDK version it was built with. Every name starts with spc_ ("stepup
+ * plugin common") and is declared hidden, and each module's exports are
+ * limited to stepup_plugin, so two plugins loaded in one process never
+ * see each other's copy. This file needs only libc and <stepup/plugin.h>,
+ * so a plugin without jansson or libcurl (geo) can use it. */
 #ifndef STEPUP_PLUGIN_COMMON_UTIL_H
 #define STEPUP_PLUGIN_COMMON_UTIL_H
 
@@ -35,6 +37,23 @@ typedef struct spc_plugin {
 	const stepup_host_api *host;
 	void *host_ctx;
 } spc_plugin;
+
+/* Fill p in init(): the descriptor's name and version, and the host
+ * table and context init() was given (kept until fini: per instance, never
+ * in globals, since several instances of one module may run at once). */
+SPC_HIDDEN void spc_plugin_set(spc_plugin *p, const stepup_plugin_desc *desc, const stepup_host_api *host,
+			       void *host_ctx);
+
+/* 1 when the host loads the plugin only to check its configuration
+ * (stepup check, --check-config; ABI 1.3 STEPUP_HOST_CHECK_ONLY): init()
+ * then checks everything as usual but opens no connection, creates no
+ * file and starts no thread. 0 with an older host. */
+SPC_HIDDEN int spc_check_only(const spc_plugin *p);
+
+/* Report the version of the data the plugin decides with (ABI 1.3; e.g.
+ * "sha256:<hex>" of a table it read), printf-style, from init(). It
+ * becomes part of every decision's revision. Ignored by an older host. */
+SPC_HIDDEN void spc_set_data_version(const spc_plugin *p, const char *fmt, ...) SPC_PRINTF(2, 3);
 
 /* printf into err (errlen bytes, may be NULL/0): init()'s error buffer. */
 SPC_HIDDEN void spc_set_err(char *err, size_t errlen, const char *fmt, ...) SPC_PRINTF(3, 4);

@@ -67,37 +67,12 @@ typedef struct sms_state {
 	sms_template *templates;
 	const sms_template *def;
 	/* delivery rules */
-	size_t nprefixes;
-	char **prefixes;
+	spc_strlist prefixes;
 	spc_breaker breaker;
 } sms_state;
 _Static_assert(offsetof(sms_state, base) == 0, "spc_curl_state_new wants base first");
 
 /* ---- validation of values --------------------------------------------------- */
-
-/* E.164: "+", a non-zero digit, 7 to 15 digits in all, nothing else. */
-static int is_e164(const char *s)
-{
-	if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	size_t n = 0;
-	for (s++; *s; s++, n++)
-		if (!spc_is_digit(*s))
-			return 0;
-	return n >= 7 && n <= 15;
-}
-
-/* "+" and 1 to 14 digits: a country calling code or a longer prefix. */
-static int is_prefix(const char *s)
-{
-	if (s[0] != '+' || !s[1])
-		return 0;
-	size_t n = 0;
-	for (s++; *s; s++, n++)
-		if (!spc_is_digit(*s))
-			return 0;
-	return n <= 14;
-}
 
 /* A form/JSON field name: 1-64 of [A-Za-z0-9_.-]. */
 static int is_field_name(const char *s)
@@ -228,30 +203,8 @@ out:
 
 static int cfg_prefixes(json_t *root, sms_state *st, char *err, size_t errlen)
 {
-	json_t *p = json_object_get(root, "allowed_prefixes");
-	if (!p)
-		return 0;
-	if (!json_is_array(p) || json_array_size(p) == 0) {
-		spc_set_err(err, errlen, "allowed_prefixes: must be a non-empty array of prefixes like \"+44\"");
-		return -1;
-	}
-	if (!(st->prefixes = calloc(json_array_size(p), sizeof(*st->prefixes)))) {
-		spc_set_err(err, errlen, "out of memory");
-		return -1;
-	}
-	for (size_t k = 0; k < json_array_size(p); k++) {
-		json_t *v = json_array_get(p, k);
-		if (!json_is_string(v) || !is_prefix(json_string_value(v))) {
-			spc_set_err(err, errlen, "allowed_prefixes[%zu]: must be a prefix like \"+44\"", k);
-			return -1;
-		}
-		if (!(st->prefixes[k] = spc_strdup(json_string_value(v)))) {
-			spc_set_err(err, errlen, "out of memory");
-			return -1;
-		}
-		st->nprefixes++;
-	}
-	return 0;
+	return spc_cfg_strings(root, NULL, "allowed_prefixes", 0, spc_is_e164_prefix, "a prefix like \"+44\"",
+			       "prefixes like \"+44\"", &st->prefixes, err, errlen);
 }
 
 static int parse_config(const char *config_json, sms_state *st, char *err, size_t errlen)
@@ -296,9 +249,7 @@ static void state_free(sms_state *st)
 		free(st->templates[k].text);
 	}
 	free(st->templates);
-	for (size_t k = 0; k < st->nprefixes; k++)
-		free(st->prefixes[k]);
-	free(st->prefixes);
+	spc_strlist_free(&st->prefixes);
 	spc_breaker_destroy(&st->breaker);
 	spc_curl_state_free(&st->base);
 }
@@ -417,19 +368,13 @@ out:
 static int check_destination(const sms_state *st, const stepup_call_ctx *ctx, const char *to,
 			     int bad_syntax_status)
 {
-	if (!is_e164(to)) {
+	if (!spc_is_e164(to)) {
 		spc_ctx_err(SMS_NAME, ctx, "destination is not an E.164 number");
 		return bad_syntax_status;
 	}
-	if (st->nprefixes) {
-		size_t k;
-		for (k = 0; k < st->nprefixes; k++)
-			if (strncmp(to, st->prefixes[k], strlen(st->prefixes[k])) == 0)
-				break;
-		if (k == st->nprefixes) {
-			spc_ctx_err(SMS_NAME, ctx, "destination country is not in allowed_prefixes");
-			return STEPUP_PLUGIN_UNAVAILABLE;
-		}
+	if (!spc_has_prefix(to, st->prefixes.v, st->prefixes.n)) {
+		spc_ctx_err(SMS_NAME, ctx, "destination country is not in allowed_prefixes");
+		return STEPUP_PLUGIN_UNAVAILABLE;
 	}
 	return STEPUP_PLUGIN_OK;
 }

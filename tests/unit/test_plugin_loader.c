@@ -370,6 +370,58 @@ static void test_host_card_number_find(void **state)
 	expect_loads("old_minor", search_path);
 }
 
+/* Each load runs a private copy of the module (issue 11): a module
+ * replaced on disk loads as the new code while the old load keeps its
+ * own, and one overwritten in place changes nothing that runs. */
+static char *version_of(su_plugin *p)
+{
+	su_plugin_arg r;
+	r.s = NULL;
+	assert_int_equal(su_plugin_call(p, fn_index(p, "version"), NULL, &r), STEPUP_OK);
+	return r.s;
+}
+
+static void test_private_copy(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/su-copy-XXXXXX", so[300], tmp[300], err[512], *v;
+	su_plugin *a = NULL, *b = NULL;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(so, sizeof(so), "%s/mod.so", dir);
+	snprintf(tmp, sizeof(tmp), "%s/mod.so.new", dir);
+	copy_file(PLUGIN_DIR "/faulty.so", so, 0644);
+	assert_int_equal(su_plugin_load(so, NULL, "{}", &a, err, sizeof(err)), STEPUP_OK);
+	assert_string_equal(su_plugin_version(a), "1.0");
+	assert_memory_equal(su_plugin_digest(a), "sha256:", 7);
+	assert_int_equal(strlen(su_plugin_digest(a)), 71);
+
+	copy_file(PLUGIN_DIR "/faulty_v2.so", tmp, 0644);
+	assert_int_equal(rename(tmp, so), 0);
+	assert_int_equal(su_plugin_load(so, NULL, "{}", &b, err, sizeof(err)), STEPUP_OK);
+	assert_string_equal(su_plugin_version(b), "2.0");
+	assert_string_not_equal(su_plugin_digest(a), su_plugin_digest(b));
+	v = version_of(b);
+	assert_string_equal(v, "2.0");
+	free(v);
+
+	/* Overwritten in place, truncated first: both loads run on. */
+	int fd = open(so, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not a module", 12), 12);
+	close(fd);
+	v = version_of(a);
+	assert_string_equal(v, "1.0");
+	free(v);
+	v = version_of(b);
+	assert_string_equal(v, "2.0");
+	free(v);
+	su_plugin_unload(a);
+	su_plugin_unload(b);
+	unlink(so);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- the good plugin ------------------------------------------------------ */
 
 static int setup_good(void **state)
@@ -518,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_path_stays_inside_search_path),
 		cmocka_unit_test(test_writable_modules_refused),
 		cmocka_unit_test(test_host_card_number_find),
+		cmocka_unit_test(test_private_copy),
 	};
 	const struct CMUnitTest good[] = {
 		cmocka_unit_test(test_good_descriptor),
