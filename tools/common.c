@@ -119,7 +119,7 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
-static int plugins_from_text(const char *path, const char *text, stepup_plugins **out)
+static int plugins_from_text(const char *path, const char *text, unsigned flags, stepup_plugins **out)
 {
 	char err[1024];
 	char *dir = dir_of(path);
@@ -130,7 +130,7 @@ static int plugins_from_text(const char *path, const char *text, stepup_plugins 
 		fprintf(stderr, "stepup: out of memory\n");
 		return -1;
 	}
-	rc = stepup_plugins_load(text, dir, plugin_log, NULL, out, err, sizeof(err));
+	rc = stepup_plugins_load_flags(text, dir, flags, plugin_log, NULL, out, err, sizeof(err));
 	free(dir);
 	if (rc != STEPUP_OK) {
 		fprintf(stderr, "stepup: %s: plugins: %s\n", path, err);
@@ -143,7 +143,7 @@ static int plugins_from_text(const char *path, const char *text, stepup_plugins 
 	return 0;
 }
 
-int cli_plugins(const char *path, stepup_plugins **out)
+static int plugins_from_file(const char *path, unsigned flags, stepup_plugins **out)
 {
 	*out = NULL;
 	if (!path)
@@ -151,9 +151,17 @@ int cli_plugins(const char *path, stepup_plugins **out)
 	char *text = read_config(path);
 	if (!text)
 		return -1;
-	int rc = plugins_from_text(path, text, out);
+	int rc = plugins_from_text(path, text, flags, out);
 	free(text);
 	return rc;
+}
+
+int cli_plugins(const char *path, stepup_plugins **out)
+{
+	/* Checking and compiling need the rule functions' signatures only:
+	 * no plugin's init() runs for real (no files created, no connection
+	 * opened). */
+	return plugins_from_file(path, STEPUP_PLUGINS_CHECK_ONLY, out);
 }
 
 /* ---- rule files ---------------------------------------------------------- */
@@ -315,7 +323,10 @@ int cli_settings(const char *settings, const char *plugins, char **text, stepup_
 	*pl = NULL;
 	if (settings && !(*text = read_config(settings)))
 		return -1;
-	if (plugins ? cli_plugins(plugins, pl) < 0 : *text && plugins_from_text(settings, *text, pl) < 0) {
+	/* Deciding calls the plugins: they run, each tried in a child first
+	 * so one that crashes in init() is an error naming it, not a crash. */
+	if (plugins ? plugins_from_file(plugins, STEPUP_PLUGINS_TRIAL, pl) < 0
+	            : *text && plugins_from_text(settings, *text, STEPUP_PLUGINS_TRIAL, pl) < 0) {
 		free(*text);
 		*text = NULL;
 		return -1;
@@ -331,7 +342,7 @@ int cli_settings_text(const char *dir, const char *text, stepup_plugins **pl)
 	/* plugins_from_text resolves paths from the folder of the file named. */
 	if (asprintf(&where, "%s/settings", dir) < 0)
 		return -1;
-	rc = plugins_from_text(where, text, pl);
+	rc = plugins_from_text(where, text, STEPUP_PLUGINS_TRIAL, pl);
 	free(where);
 	return rc;
 }

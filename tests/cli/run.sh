@@ -707,6 +707,29 @@ else
 	skip "plugins: GEO_PLUGIN_DIR has no geo.so"
 fi
 
+# ---- checking runs no plugin's init() for real (issue 11) --------------------------
+# tests/plugins/faulty creates the file "touch" names in init(), unless the
+# host says it only checks. check and compile need the functions'
+# signatures only; eval decides, so the plugin runs (the control).
+FAKES=${GEO_PLUGIN_DIR:-}/../../tests/plugins/.libs
+if [ -n "${GEO_PLUGIN_DIR:-}" ] && [ -f "$FAKES/faulty.so" ]; then
+	printf 'ruleset "side-effects"\nrule old_plugin "An old plugin" when faulty.version() == "0.1" then decline\n' \
+		>"$T/touch.rules"
+	printf '{"plugins":{"path":["%s"],"load":[{"module":"faulty","trusted":true,"isolation":"inline","config":{"touch":"%s"}}]}}\n' \
+		"$FAKES" "$T/touched" >"$T/touch.json"
+	rm -f "$T/touched"
+	run check --plugins "$T/touch.json" "$T/touch.rules"
+	check "check --plugins: the plugin's functions are known" rc_is 0
+	check "... and its init() had no side effect" test ! -e "$T/touched"
+	run compile --plugins "$T/touch.json" "$T/touch.rules" -o "$T/touch.bundle"
+	check "compile --plugins: no side effect either" bash -c '[ "$1" -eq 0 ] && [ ! -e "$2" ]' _ "$rc" "$T/touched"
+	printf '{"request_id":"s1"}\n' >"$T/s1.jsonl"
+	run eval --rules "$T/touch.bundle" --plugins "$T/touch.json" "$T/s1.jsonl"
+	check "eval runs the plugin for real (control)" bash -c '[ "$1" -eq 0 ] && [ -e "$2" ]' _ "$rc" "$T/touched"
+else
+	skip "side effects: no tests/plugins/faulty.so"
+fi
+
 # ---- the same decisions as the release before the schema became data -------
 # tests/data/legacy holds 1,205 requests and what stepup 0.1.0 (bundle
 # format 2, the schema in C) answered on them, byte for byte but the
