@@ -34,6 +34,21 @@ typedef struct su_fn {
 	ffi_cif cif;
 } su_fn;
 
+/* Sanitizer builds never unmap a module: at exit LeakSanitizer walks
+ * every thread's TLS, and its tracer faults on the TLS block of a module
+ * dlclose()d before (seen with libcurl plugins, intermittently); its
+ * reports also need the module to name the code that allocated. The
+ * private copy's descriptor then stays open too, so that no later copy
+ * gets the same /proc/self/fd name (the loader would return the old
+ * module for it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SU_DLOPEN_FLAGS (RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)
+#define SU_KEEP_MAPPED 1
+#else
+#define SU_DLOPEN_FLAGS (RTLD_NOW | RTLD_LOCAL)
+#define SU_KEEP_MAPPED 0
+#endif
+
 struct su_plugin {
 	unsigned magic;
 	char *path;
@@ -635,7 +650,7 @@ int su_plugin_load_module(su_module *m, const char *config_json, unsigned flags,
 	rc = STEPUP_EPLUGIN;
 	dlerror();
 	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", p->fd);
-	p->handle = dlopen(fdname, RTLD_NOW | RTLD_LOCAL);
+	p->handle = dlopen(fdname, SU_DLOPEN_FLAGS);
 	if (!p->handle) {
 		const char *why = dlerror();
 		su_set_err(err, errlen, "%s: cannot load: %s", p->path,
@@ -773,7 +788,7 @@ void su_plugin_unload(su_plugin *p)
 		p->desc->fini(p->state);
 	if (p->handle)
 		dlclose(p->handle);
-	if (p->fd >= 0)
+	if (p->fd >= 0 && !(SU_KEEP_MAPPED && p->handle))
 		close(p->fd);
 	if (p->remote)
 		for (unsigned k = 0; k < p->nfn; k++)
