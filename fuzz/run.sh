@@ -58,9 +58,11 @@ bison -Wall -Wno-yacc --defines="$BUILD/gen/parser.h" -o "$BUILD/gen/parser.c" "
 flex --header-file="$BUILD/gen/lexer.h" -o "$BUILD/gen/lexer.c" "$SRC/dsl/lexer.l" || die "flex failed"
 sh "$SRC/tools/embed-schema.sh" "$SRC/rules/schema/tokenization.rules" "$BUILD/gen/schema_text.c" ||
 	die "embedding the default schema failed"
+sh "$SRC/tools/embed-schema.sh" "$SRC/rules/schema/mdes.rules" "$BUILD/gen/schema_mdes_text.c" su_schema_mdes ||
+	die "embedding the MDES schema failed"
 
 OBJS=()
-for f in "$SRC"/dsl/*.c "$SRC"/engine/*.c "$BUILD/gen/parser.c" "$BUILD/gen/lexer.c" "$BUILD/gen/schema_text.c"; do
+for f in "$SRC"/dsl/*.c "$SRC"/engine/*.c "$BUILD/gen/parser.c" "$BUILD/gen/lexer.c" "$BUILD/gen/schema_text.c" "$BUILD/gen/schema_mdes_text.c"; do
 	o="$BUILD/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"
 	"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$f" -o "$o" || die "compiling $f failed"
 	OBJS+=("$o")
