@@ -634,7 +634,9 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 		snprintf(perr, sizeof(perr), "no contact held for %s", stepup_method_name((stepup_method)m));
 		rc = STEPUP_ENOTFOUND;
 	} else {
-		stepup_otp msg = { dest, otpbuf, expires, reason, cs.pan_suffix, cs.language };
+		char lang[sizeof(cs.language)];
+		stepup_otp msg = { dest, otpbuf, expires, reason, cs.pan_suffix,
+		                   su_lc_language(cs.language, lang, sizeof(lang)) };
 		rc = stepup_plugins_deliver_otp(ps, (stepup_method)m, &msg, perr, sizeof(perr));
 	}
 	if (rc != STEPUP_OK) {
@@ -905,6 +907,136 @@ out:
 	return rc;
 }
 
+/* ---- the token service's view (MDES) ---------------------------------------- */
+
+int stepup_cases_find(stepup_cases *c, const stepup_case_refs *refs, char id[65], char *err,
+                      size_t errlen)
+{
+	if (!c || !refs || !id)
+		return STEPUP_EINVAL;
+	id[0] = '\0';
+	const char *net = refs->correlation_id, *tok = refs->token_ref;
+	if ((net && !su_lc_ref_ok(net, SU_REF_MAX)) || (tok && !su_lc_ref_ok(tok, SU_CARD_ID_MAX))) {
+		su_set_err(err, errlen, "not a reference a case can have");
+		return STEPUP_EINVAL;
+	}
+	int rc = c->store->ops->find_ref(c->store, net, tok, id);
+	if (rc == STEPUP_ENOTFOUND) {
+		su_set_err(err, errlen, "no case has this reference");
+		return rc;
+	}
+	if (rc == STEPUP_OK && tok)
+		rc = c->store->ops->set_token_ref(c->store, id, tok);
+	if (rc != STEPUP_OK) {
+		char why[256];
+		su_lc_store_failed(c, rc, "find case");
+		c->store->ops->error(c->store, why, sizeof(why));
+		su_set_err(err, errlen, "case store: %s", why);
+	}
+	return rc;
+}
+
+/* The method a network activation is put down to: the OTP channel a code
+ * went through (the first offered when both did), else the first method
+ * offered. */
+static int network_method(const su_case *cs)
+{
+	for (unsigned i = 0; i < cs->nmethods; i++) {
+		int m = cs->methods[i];
+		if ((m == STEPUP_OTP_SMS || m == STEPUP_OTP_EMAIL) && (cs->otp_used & (1u << m)))
+			return m;
+	}
+	return cs->nmethods ? cs->methods[0] : STEPUP_CUSTOMER_SERVICE;
+}
+
+int stepup_cases_network_activated(stepup_cases *c, const char *decision_id, const char *token_ref,
+                                   const char *language, int *outcome, char *err, size_t errlen)
+{
+	su_case cs, cur;
+	su_outbox rows[2];
+	size_t nrows = 0;
+	int rc;
+
+	if (!c || !decision_id || !outcome)
+		return STEPUP_EINVAL;
+	*outcome = -1;
+	if (!valid_decision_id(decision_id, strlen(decision_id)) ||
+	    (token_ref && !su_lc_ref_ok(token_ref, SU_CARD_ID_MAX))) {
+		su_set_err(err, errlen, "not a decision id or token reference");
+		return STEPUP_EINVAL;
+	}
+	memset(rows, 0, sizeof(rows));
+	memset(&cur, 0, sizeof(cur));
+	rc = c->store->ops->get(c->store, decision_id, &cs);
+	if (rc == STEPUP_ENOTFOUND) {
+		su_set_err(err, errlen, "no case for decision %s", decision_id);
+		return rc;
+	}
+	if (rc != STEPUP_OK)
+		goto store;
+	int64_t now = su_lc_now_ms();
+	if (cs.status == SU_CASE_ACTIVATED) {
+		*outcome = 0;
+		goto out;
+	}
+	if (cs.status != SU_CASE_PENDING)
+		goto out;
+	if (cs.expires_ms <= now) {
+		/* Past its time: it expires as any due case, and says so. */
+		if ((rc = su_lc_expire(c, decision_id)) != STEPUP_OK)
+			goto store;
+		goto out;
+	}
+	su_case closing = cs;
+	closing.status = SU_CASE_ACTIVATED;
+	closing.closed_ms = now;
+	closing.act_method = network_method(&cs);
+	snprintf(closing.card_id, sizeof(closing.card_id), "%s", token_ref ? token_ref : cs.token_ref);
+	if (language && language[0]) {
+		/* The language the holder chose in the wallet (MDES's
+		 * consumerLanguage) speaks for the end-user message. */
+		char lang[sizeof(closing.language)];
+		snprintf(closing.language, sizeof(closing.language), "%s",
+		         su_lc_language(language, lang, sizeof(lang)));
+	}
+	rc = su_lc_close_rows(c, &closing, rows, &nrows);
+	if (rc == STEPUP_OK)
+		rc = c->store->ops->close_case(c->store, &closing, rows, nrows, &cur);
+	explicit_bzero(&closing, sizeof(closing));
+	if (rc == STEPUP_ECONFLICT) {
+		/* Closed meanwhile (another notification, the issuer, expiry). */
+		*outcome = cur.status == SU_CASE_ACTIVATED ? 0 : -1;
+		rc = STEPUP_OK;
+		goto out;
+	}
+	if (rc == STEPUP_ENOMEM) {
+		su_set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (rc != STEPUP_OK)
+		goto store;
+	*outcome = 1;
+	atomic_fetch_add(&c->st.activated, 1);
+	su_lc_log(c, STEPUP_LOG_INFO, "case %s ACTIVATED by the token service (%s)", decision_id,
+	          stepup_method_name((stepup_method)cur.act_method));
+	if (nrows)
+		su_lc_notifier_kick(c);
+	goto out;
+store:
+	{
+		char why[256];
+		su_lc_store_failed(c, rc, "network activation");
+		c->store->ops->error(c->store, why, sizeof(why));
+		su_set_err(err, errlen, "case store: %s", why);
+	}
+out:
+	for (size_t i = 0; i < nrows; i++)
+		su_outbox_clear(&rows[i]);
+	explicit_bzero(&cs, sizeof(cs));
+	explicit_bzero(&cur, sizeof(cur));
+	return rc;
+}
+
 /* ---- reading a case ----------------------------------------------------------- */
 
 static json_t *case_json(const stepup_cases *c, const su_case *cs)
@@ -951,6 +1083,10 @@ static json_t *case_json(const stepup_cases *c, const su_case *cs)
 	json_object_set_new(tr, "id", cs->tr_id[0] ? json_string(cs->tr_id) : json_null());
 	json_object_set_new(tr, "name", cs->tr_name[0] ? json_string(cs->tr_name) : json_null());
 	json_object_set_new(b, "token_requestor", tr);
+	if (cs->network_ref[0])
+		json_object_set_new(b, "correlation_id", json_string(cs->network_ref));
+	if (cs->token_ref[0])
+		json_object_set_new(b, "token_ref", json_string(cs->token_ref));
 	if (cs->act_method >= 0) {
 		json_t *a = json_object();
 		json_object_set_new(a, "digital_card_id", json_string(cs->card_id));

@@ -452,7 +452,9 @@ static const char *find_template(const su_lc_config *c, const char *lang, size_t
 const char *su_lc_template(const su_lc_config *c, const char *language)
 {
 	const char *t;
-	if (language && language[0]) {
+	char norm[64];
+	language = su_lc_language(language, norm, sizeof(norm));
+	if (language[0]) {
 		if ((t = find_template(c, language, strlen(language))))
 			return t;
 		size_t primary = strcspn(language, "-_");

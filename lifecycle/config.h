@@ -61,6 +61,12 @@ int su_lc_config_parse(const char *config_json, const char *base_dir, su_lc_conf
                        char *err, size_t errlen);
 void su_lc_config_free(su_lc_config *cfg);
 
+/* language.c: tag with an ISO 639-2/3 primary subtag that has a two-letter
+ * equivalent rewritten to it ("jpn" -> "ja", "fre-CA" -> "fr-CA"), into
+ * buf; other tags copied. Returns buf, or "" when tag is NULL or does not
+ * fit. */
+const char *su_lc_language(const char *tag, char *buf, size_t size);
+
 /* The template for `language` ("fr-CA" -> "fr-CA", else "fr", else the
  * default language), or NULL. */
 const char *su_lc_template(const su_lc_config *cfg, const char *language);

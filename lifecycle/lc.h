@@ -68,6 +68,11 @@ stepup_plugins *su_lc_plugins(stepup_cases *c);
  * logged, again within a minute, is counted, not logged. Returns rc. */
 int su_lc_store_failed(stepup_cases *c, int rc, const char *what);
 
+/* record.c: whether s may be kept as a case's reference (correlation id,
+ * token reference): 1 to max printable ASCII characters without spaces,
+ * no card number. */
+int su_lc_ref_ok(const char *s, size_t max);
+
 /* notify.c ------------------------------------------------------------------- */
 
 /* The outbox rows a case closing to `closed->status` produces (webhook,

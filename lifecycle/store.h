@@ -29,6 +29,7 @@ int su_case_status_parse(const char *s);
 #define SU_DECISION_ID_MAX 64
 #define SU_CARD_ID_MAX 128
 #define SU_AGENT_ID_MAX 64
+#define SU_REF_MAX 64
 
 typedef struct su_case {
 	char decision_id[SU_DECISION_ID_MAX + 1];
@@ -51,6 +52,10 @@ typedef struct su_case {
 	char agent_id[SU_AGENT_ID_MAX + 1];
 	char proof_sha256[65];                       /* hex of the canonical proof */
 	int64_t closed_ms;                           /* 0 while pending */
+	/* The token service's own references (schema version 2): MDES's
+	 * correlationId of the provisioning and its tokenUniqueReference. */
+	char network_ref[SU_REF_MAX + 1];
+	char token_ref[SU_CARD_ID_MAX + 1];
 } su_case;
 
 /* 1 when the case offers method m. */
@@ -111,6 +116,13 @@ typedef struct su_store_ops {
 	/* After the channel call of a reserved send: sent (ok) marks m as
 	 * used; a send the channel refused outright is given back. */
 	int (*finish_send)(su_store *s, const char *decision_id, stepup_method m, int ok);
+	/* The decision id of the newest case whose network_ref is `network_ref`
+	 * (may be NULL), else whose token_ref is `token_ref` (may be NULL).
+	 * STEPUP_ENOTFOUND when none. */
+	int (*find_ref)(su_store *s, const char *network_ref, const char *token_ref,
+	                char id[SU_DECISION_ID_MAX + 1]);
+	/* Record the token reference of a case that has none yet. */
+	int (*set_token_ref)(su_store *s, const char *decision_id, const char *token_ref);
 	/* Ids of PENDING cases with expires_ms <= now_ms, at most max. */
 	int (*list_due)(su_store *s, int64_t now_ms, char (*ids)[SU_DECISION_ID_MAX + 1], size_t max,
 	                size_t *n);

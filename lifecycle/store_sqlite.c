@@ -48,7 +48,7 @@
 #include "store.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_v1[] =
 	"CREATE TABLE cases ("
@@ -77,11 +77,19 @@ static const char schema_v1[] =
 	"CREATE INDEX outbox_due ON outbox(next_ms) WHERE state = 'pending';"
 	"CREATE INDEX outbox_case ON outbox(decision_id);";
 
+/* Version 2: the token service's references of a case (MDES's
+ * correlationId and tokenUniqueReference), to find it by them. */
+static const char schema_v2[] =
+	"ALTER TABLE cases ADD COLUMN network_ref TEXT;"
+	"ALTER TABLE cases ADD COLUMN token_ref TEXT;"
+	"CREATE INDEX cases_network_ref ON cases(network_ref, created_ms) WHERE network_ref IS NOT NULL;"
+	"CREATE INDEX cases_token_ref ON cases(token_ref, created_ms) WHERE token_ref IS NOT NULL;";
+
 #define CASE_COLUMNS                                                                   \
 	"decision_id, status, created_ms, updated_ms, expires_ms, methods, phone, email," \
 	" phone_masked, email_masked, cs_number, cs_hours, cs_line, language, pan_suffix," \
 	" tr_id, tr_name, otp_sends, otp_used, card_id, act_method, agent_id, proof_sha256," \
-	" closed_ms"
+	" closed_ms, network_ref, token_ref"
 
 /* One X-macro line per prepared statement. */
 #define STATEMENTS(X)                                                                          \
@@ -90,7 +98,7 @@ static const char schema_v1[] =
 	X(ROLLBACK, "ROLLBACK")                                                                \
 	X(INSERT_CASE, "INSERT INTO cases (" CASE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"  \
 	               " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"  \
-	               " ?21, ?22, ?23, ?24)")                                                 \
+	               " ?21, ?22, ?23, ?24, ?25, ?26)")                                       \
 	X(GET_CASE, "SELECT " CASE_COLUMNS " FROM cases WHERE decision_id = ?1")               \
 	X(CLOSE_CASE, "UPDATE cases SET status = ?2, updated_ms = ?3, closed_ms = ?3,"         \
 	              " card_id = ?4, act_method = ?5, agent_id = ?6, proof_sha256 = ?7"      \
@@ -102,6 +110,11 @@ static const char schema_v1[] =
 	X(MARK_SENT, "UPDATE cases SET otp_used = otp_used | ?2 WHERE decision_id = ?1")       \
 	X(RELEASE, "UPDATE cases SET otp_sends = otp_sends - 1"                                \
 	           " WHERE decision_id = ?1 AND otp_sends > 0")                               \
+	X(FIND_NET, "SELECT decision_id FROM cases WHERE network_ref = ?1"                    \
+	            " ORDER BY created_ms DESC LIMIT 1")                                       \
+	X(FIND_TOKEN, "SELECT decision_id FROM cases WHERE token_ref = ?1"                    \
+	              " ORDER BY created_ms DESC LIMIT 1")                                     \
+	X(SET_TOKEN, "UPDATE cases SET token_ref = ?2 WHERE decision_id = ?1 AND token_ref IS NULL") \
 	X(LIST_DUE, "SELECT decision_id FROM cases WHERE status = 'PENDING_IDV'"               \
 	            " AND expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2")                     \
 	X(INSERT_OB, "INSERT OR IGNORE INTO outbox (notification_id, decision_id, kind, event," \
@@ -363,6 +376,8 @@ static void row_to_case(sqlite3_stmt *st, su_case *c)
 	col_text(st, 21, c->agent_id, sizeof(c->agent_id));
 	col_text(st, 22, c->proof_sha256, sizeof(c->proof_sha256));
 	c->closed_ms = sqlite3_column_int64(st, 23);
+	col_text(st, 24, c->network_ref, sizeof(c->network_ref));
+	col_text(st, 25, c->token_ref, sizeof(c->token_ref));
 }
 
 /* Read one case; caller holds mu. */
@@ -449,6 +464,8 @@ static int sq_insert(su_store *base, const su_case *c, const su_outbox *ob, size
 	bind_text(st, 23, c->proof_sha256);
 	if (c->closed_ms)
 		sqlite3_bind_int64(st, 24, c->closed_ms);
+	bind_text(st, 25, c->network_ref);
+	bind_text(st, 26, c->token_ref);
 	int step = sqlite3_step(st);
 	if (step != SQLITE_DONE && step != SQLITE_CONSTRAINT)
 		fail(s, "insert case");
@@ -757,6 +774,42 @@ static void sq_close(su_store *base)
 	free(s);
 }
 
+static int sq_find_ref(su_store *base, const char *network_ref, const char *token_ref,
+                       char id[SU_DECISION_ID_MAX + 1])
+{
+	sq_store *s = SQ(base);
+	int rc = STEPUP_ENOTFOUND;
+	lock(s);
+	for (int k = 0; k < 2 && rc == STEPUP_ENOTFOUND; k++) {
+		const char *ref = k ? token_ref : network_ref;
+		if (!ref || !ref[0])
+			continue;
+		sqlite3_stmt *st = stmt(s, k ? S_FIND_TOKEN : S_FIND_NET);
+		sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			col_text(st, 0, id, SU_DECISION_ID_MAX + 1);
+			rc = STEPUP_OK;
+		} else if (step != SQLITE_DONE)
+			rc = fail(s, "find case");
+		sqlite3_reset(st);
+	}
+	unlock(s);
+	return rc;
+}
+
+static int sq_set_token_ref(su_store *base, const char *id, const char *token_ref)
+{
+	sq_store *s = SQ(base);
+	lock(s);
+	sqlite3_stmt *st = stmt(s, S_SET_TOKEN);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, token_ref, -1, SQLITE_STATIC);
+	int rc = exec_write(s, st, "record token reference");
+	unlock(s);
+	return rc;
+}
+
 static const su_store_ops sq_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -766,6 +819,8 @@ static const su_store_ops sq_ops = {
 	.close_case = sq_close_case,
 	.reserve_send = sq_reserve_send,
 	.finish_send = sq_finish_send,
+	.find_ref = sq_find_ref,
+	.set_token_ref = sq_set_token_ref,
 	.list_due = sq_list_due,
 	.claim = sq_claim,
 	.ack = sq_ack,
@@ -890,6 +945,12 @@ static int setup_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
 		}
 	}
 	/* Later versions migrate here, one step at a time, in this transaction. */
+	if (version < 2 && (sqlite3_exec(db, schema_v2, NULL, NULL, NULL) != SQLITE_OK ||
+	                    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) != SQLITE_OK)) {
+		open_error(db, path, "migrate schema to version 2", err, errlen);
+		rc = STEPUP_EIO;
+		goto undo;
+	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		open_error(db, path, "commit schema", err, errlen);
 		rc = STEPUP_EIO;

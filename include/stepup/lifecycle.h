@@ -109,6 +109,40 @@ void stepup_cases_set_plugins(stepup_cases *c, stepup_plugins *plugins);
 int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_request *r,
                         const stepup_decision *d, char *err, size_t errlen);
 
+/* ---- The token service's references (Mastercard MDES, docs/mdes.md) ------
+ * MDES links the messages of one provisioning by its correlationId and
+ * names the token by its tokenUniqueReference; a case opened for an MDES
+ * decision keeps both, so Deliver Activation Code and Notify Service
+ * Activated find it. Each is 1 to 64 (token: 128) printable ASCII
+ * characters and never a card number (STEPUP_EINVAL otherwise). */
+typedef struct stepup_case_refs {
+	const char *correlation_id;  /* NULL when none */
+	const char *token_ref;       /* NULL when not known yet */
+} stepup_case_refs;
+
+/* stepup_cases_record() keeping refs (may be NULL) with the case. */
+int stepup_cases_record_refs(stepup_cases *c, const stepup_engine *e, const stepup_request *r,
+                             const stepup_decision *d, const stepup_case_refs *refs,
+                             char *err, size_t errlen);
+
+/* The decision id (id: 65 bytes) of the newest case recorded with
+ * refs->correlation_id, else with refs->token_ref; a case found without a
+ * token reference keeps refs->token_ref from now on. STEPUP_OK,
+ * STEPUP_ENOTFOUND, STEPUP_EIO (store), STEPUP_EINVAL. */
+int stepup_cases_find(stepup_cases *c, const stepup_case_refs *refs, char id[65],
+                      char *err, size_t errlen);
+
+/* The token service says the token of the case was activated (MDES Notify
+ * Service Activated): a pending case closes ACTIVATED, exactly once, with
+ * its webhook and end-user message (in `language` when given, e.g. MDES's
+ * consumerLanguage; may be NULL), the token reference as its digital card
+ * id and as method the OTP channel the code went through (else the first
+ * method offered). *outcome: 1 closed now; 0 it was ACTIVATED already
+ * (nothing is sent again); -1 it was closed otherwise or its time was up
+ * (left as it is). STEPUP_OK, STEPUP_ENOTFOUND, STEPUP_EIO, STEPUP_EINVAL. */
+int stepup_cases_network_activated(stepup_cases *c, const char *decision_id, const char *token_ref,
+                                   const char *language, int *outcome, char *err, size_t errlen);
+
 /* POST /v1/otp-deliveries:
  *   {"decision_id": "dcs_...", "method": "OTP_SMS" | "OTP_EMAIL",
  *    "otp": "123456", "expires_at": "2026-11-22T10:15:00Z" (or Unix seconds),
