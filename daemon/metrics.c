@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "mdes/mdes.h"
 #include "metrics.h"
 #include "routes.h"
 
@@ -524,6 +525,8 @@ void met_render(dbuf *b, const met_gauges *gg)
 	family(b, "stepupd_plugin_call_duration_seconds", "histogram", "Plugin call latency.");
 	pc.pass = 2;
 	gen_foreach(render_plugins_of, &pc);
+	if (mdes_base_path())
+		mdes_metrics_render(b);
 }
 
 void met_shutdown(void)
