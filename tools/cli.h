@@ -11,6 +11,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+int cmd_mdes(int argc, char **argv);
 
 /* Print every diagnostic of c to stderr; returns the error count. */
 size_t cli_print_diags(const stepup_compiler *c);

@@ -21,6 +21,8 @@ static void usage(FILE *f)
 	      "  schema [--rules FILE...] [--json | --format text|json|markdown]\n"
 	      "                                        the request fields rules may read (default schema\n"
 	      "                                        unless rule files declare their own)\n"
+	      "  mdes encrypt|fingerprint|account-key|account-file ...\n"
+	      "                                        helpers for Mastercard MDES (docs/mdes.md)\n"
 	      "  version                               print the version\n"
 	      "\n"
 	      "Every command but version also takes --plugins CONFIG.json: the plugins of that\n"
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
 		return cmd_test(argc - 1, argv + 1);
 	if (strcmp(cmd, "schema") == 0)
 		return cmd_schema(argc - 1, argv + 1);
+	if (strcmp(cmd, "mdes") == 0)
+		return cmd_mdes(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("stepup %s\n", STEPUP_VERSION);
 		return 0;
