@@ -232,7 +232,7 @@ static int ah_lookup(void *state, const stepup_call_ctx *ctx, const stepup_accou
 	const char *headers[] = { "Content-Type: application/json", "Accept: application/json", "Expect:", tshdr,
 				  sig, st->http.auth_header };
 	for (size_t k = 0; k < sizeof(headers) / sizeof(*headers); k++) {
-		struct curl_slist *t;
+		struct curl_slist *t = NULL;
 		if (headers[k] && !(t = curl_slist_append(hdrs, headers[k]))) {
 			spc_ctx_err(AH_NAME, ctx, "out of memory");
 			goto out;
