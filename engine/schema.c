@@ -169,7 +169,8 @@ static void wbytes(su_wbuf *w, const void *d, size_t n)
 		w->p = p;
 		w->cap = cap;
 	}
-	memcpy(w->p + w->n, d, n);
+	if (n)  /* d may be NULL then (an empty table) */
+		memcpy(w->p + w->n, d, n);
 	w->n += n;
 }
 

@@ -19,7 +19,7 @@
 struct http_sink {
 	sink_server sv;
 	/* reply, owned copies */
-	int status, delay_ms, close;
+	int status, delay_ms, close, hold, released;
 	char *body, *content_type, *header;
 	http_sink_cb cb;
 	void *cb_arg;
@@ -251,7 +251,20 @@ static void serve(http_sink *s, int fd)
 	if (len < 0)
 		abort();
 
-	if (delay > 0 && sink_delay(fd, s->sv.stop[0], delay) != 0)
+	/* The gate: wait in short steps so a client that leaves or a stop
+	 * ends it, as a delay would. */
+	for (;;) {
+		pthread_mutex_lock(&s->sv.mu);
+		int held = s->hold && !s->released;
+		pthread_mutex_unlock(&s->sv.mu);
+		if (!held)
+			break;
+		if (sink_delay(fd, s->sv.stop[0], 20) != 0) {
+			drop = 1;
+			break;
+		}
+	}
+	if (!drop && delay > 0 && sink_delay(fd, s->sv.stop[0], delay) != 0)
 		drop = 1;
 	if (!drop)
 		sink_write_all(fd, resp, (size_t)len);
@@ -334,6 +347,15 @@ void http_sink_set_reply(http_sink *s, const http_sink_reply *reply)
 	s->header = sink_strdup(reply->header);
 	s->delay_ms = reply->delay_ms;
 	s->close = reply->close;
+	s->hold = reply->hold;
+	s->released = 0;
+	pthread_mutex_unlock(&s->sv.mu);
+}
+
+void http_sink_release(http_sink *s)
+{
+	pthread_mutex_lock(&s->sv.mu);
+	s->released = 1;
 	pthread_mutex_unlock(&s->sv.mu);
 }
 

@@ -51,6 +51,8 @@ typedef struct http_sink_reply {
 	const char *header;       /* one extra "Name: value" line, or NULL */
 	int delay_ms;             /* wait before answering; ends early if the client leaves */
 	int close;                /* 1: read the request, then close without answering */
+	int hold;                 /* 1: answer only once http_sink_release() is called (a gate
+	                           * for tests that need "still waiting" without a clock) */
 } http_sink_reply;
 
 /* Called on the server thread after each request is recorded (e.g. to
@@ -68,6 +70,10 @@ void http_sink_stop(http_sink *s);
 uint16_t http_sink_port(const http_sink *s);
 void http_sink_set_reply(http_sink *s, const http_sink_reply *reply);
 void http_sink_on_request(http_sink *s, http_sink_cb cb, void *arg);
+
+/* Open the gate of a `hold` reply: the request being held (and every
+ * later one, until the next http_sink_set_reply) is answered. */
+void http_sink_release(http_sink *s);
 
 /* Number of requests recorded so far. */
 size_t http_sink_count(http_sink *s);
