@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "facts.h"
 
 typedef struct P {
 	char *err;
@@ -210,6 +211,10 @@ int mdes_cfg_parse(json_t *v, const char *base_dir, mdes_cfg **out, char *err, s
 	json_t *j;
 
 	*out = NULL;
+	/* Decrypted card data goes through jansson: from the first "mdes"
+	 * section on (the boot configuration, read before any thread
+	 * starts), every block jansson frees is wiped first. */
+	mdes_wipe_init();
 	if (!c || !(c->keys = mdes_keyring_new())) {
 		mdes_cfg_free(c);
 		snprintf(err, errlen, "mdes: out of memory");
