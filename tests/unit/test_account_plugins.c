@@ -232,7 +232,7 @@ static void test_http_lookup(void **state)
 	assert_int_equal(open_inst(&in, "account_http", cfg, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	free(cfg);
 
-	http_sink_reply ok = { 200, "{\"account\": {\"state\": \"ACTIVE\", \"csc_result\": \"MATCH\"}}", NULL, NULL, 0, 0 };
+	http_sink_reply ok = { .status = 200, .body = "{\"account\": {\"state\": \"ACTIVE\", \"csc_result\": \"MATCH\"}}" };
 	http_sink_set_reply(s, &ok);
 	assert_int_equal(lookup(&in, "5555555555554444", "123", "12", "30", 2000, &f, err, sizeof(err)), STEPUP_PLUGIN_OK);
 	assert_string_equal(fact(f, "csc_result"), "MATCH");
@@ -246,22 +246,22 @@ static void test_http_lookup(void **state)
 	assert_string_equal(json_string_value(json_object_get(body, "csc")), "123");
 	json_decref(body);
 
-	http_sink_reply unknown = { 404, NULL, NULL, NULL, 0, 0 };
+	http_sink_reply unknown = { .status = 404 };
 	http_sink_set_reply(s, &unknown);
 	assert_int_equal(lookup(&in, "4111111111111111", NULL, "", "", 2000, &f, err, sizeof(err)),
 	                 STEPUP_PLUGIN_REJECTED);
-	http_sink_reply down = { 503, "{\"echo\": \"5555555555554444\"}", NULL, NULL, 0, 0 };
+	http_sink_reply down = { .status = 503, .body = "{\"echo\": \"5555555555554444\"}" };
 	http_sink_set_reply(s, &down);
 	assert_int_equal(lookup(&in, "5555555555554444", "123", "12", "30", 2000, &f, err, sizeof(err)),
 	                 STEPUP_PLUGIN_UNAVAILABLE);
 	assert_non_null(strstr(err, "HTTP 503"));
-	http_sink_reply slow = { 200, "{}", NULL, NULL, 3000, 0 };
+	http_sink_reply slow = { .status = 200, .body = "{}", .delay_ms = 3000 };
 	http_sink_set_reply(s, &slow);
 	int64_t t0 = test_host_real_ms();
 	assert_int_equal(lookup(&in, "5555555555554444", "123", "12", "30", 200, &f, err, sizeof(err)),
 	                 STEPUP_PLUGIN_TIMEOUT);
 	assert_true(test_host_real_ms() - t0 < 2900);  /* hang guard: gave up at the deadline */
-	http_sink_reply bad = { 200, "[1]", NULL, NULL, 0, 0 };
+	http_sink_reply bad = { .status = 200, .body = "[1]" };
 	http_sink_set_reply(s, &bad);
 	assert_int_equal(lookup(&in, "5555555555554444", "123", "12", "30", 2000, &f, err, sizeof(err)),
 	                 STEPUP_PLUGIN_ERROR);

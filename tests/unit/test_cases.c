@@ -1074,14 +1074,14 @@ static void expiry_in_background(void **state)
 static void webhook_retried(void **state)
 {
 	tc_env *t = *state;
-	http_sink_reply busy = { 503, NULL, NULL, NULL, 0, 0 };
+	http_sink_reply busy = { .status = 503 };
 	http_sink_set_reply(t->sink, &busy);
 	char *id = tc_decide(t, TC_YELLOW_ALL, NULL);
 	tc_activate_cs(t->c, id, "D1", "agent-1");
 	int64_t until = tc_now_ms() + 10000;
 	while (tc_webhooks(t->sink, NULL) < 2 && tc_now_ms() < until)
 		tc_sleep_ms(10);
-	http_sink_reply fine = { 200, NULL, NULL, NULL, 0, 0 };
+	http_sink_reply fine = { .status = 200 };
 	http_sink_set_reply(t->sink, &fine);
 	flush(t);
 	size_t n = tc_webhooks(t->sink, NULL);
@@ -1103,7 +1103,7 @@ static void webhook_gives_up(void **state)
 {
 	tc_env *t = *state;
 	tc_open(t, "{\"webhook\":{\"max_attempts\":2}}");
-	http_sink_reply bad = { 500, NULL, NULL, NULL, 0, 0 };
+	http_sink_reply bad = { .status = 500 };
 	http_sink_set_reply(t->sink, &bad);
 	char *id = tc_decide(t, TC_YELLOW_ALL, NULL);
 	tc_activate_cs(t->c, id, "D1", "agent-1");
