@@ -388,49 +388,6 @@ static int method_parse(const char *s)
 	return -1;
 }
 
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* RFC 3339 ("2026-11-22T10:15:00Z", fraction and offset allowed) to Unix
- * seconds; -1 when malformed. */
-static int64_t parse_rfc3339(const char *s)
-{
-	int y, mo, d, h, mi, sec, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	const char *p = s + n;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	int64_t off = 0;
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-') {
-		int oh, om, k = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
-			return -1;
-		off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else
-		return -1;
-	if (*p)
-		return -1;
-	return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
-}
-
 /* ---- reading a case for a request ---------------------------------------- */
 
 /* Close a due case as EXPIRED with its notifications. A lost race (someone
@@ -578,7 +535,7 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 			goto out;
 		}
 	} else if (json_is_string(ev)) {
-		if ((expires = parse_rfc3339(json_string_value(ev))) < 0) {
+		if ((expires = su_parse_time(json_string_value(ev))) < 0) {
 			rc = send_error(&rp, E_BAD_REQUEST, "expires_at", NULL,
 			                "expires_at must be an RFC 3339 time (2026-11-22T10:15:00Z) or Unix seconds");
 			goto out;

@@ -15,30 +15,12 @@
 # slows a round down) and the median p50/p99.
 set -euo pipefail
 
-srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-builddir=$PWD
-duration=10 connections=32 threads=2 rounds=3 nreq=200
-while [ $# -gt 0 ]; do
-	case $1 in
-	--builddir) builddir=$2; shift 2 ;;
-	--srcdir) srcdir=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--connections) connections=$2; shift 2 ;;
-	--threads) threads=$2; shift 2 ;;
-	--rounds) rounds=$2; shift 2 ;;
-	--requests) nreq=$2; shift 2 ;;
-	*) echo "usage: $0 [--builddir B] [--duration S] [--connections N] [--threads N] [--rounds N] [--requests N]" >&2
-	   exit 2 ;;
-	esac
-done
-command -v wrk >/dev/null || { echo "mdes.sh: wrk not found (Debian: apt-get install wrk)" >&2; exit 2; }
-work=$(mktemp -d /tmp/stepupd-bench-mdes.XXXXXX)
-pid=
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+me=mdes.sh
+duration=10 connections=32 threads=2 rounds=3 nreq=200 pause=0
+# shellcheck source=bench/daemon/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_options "$@"
+bench_workdir stepupd-bench-mdes
 data=$srcdir/tests/data/mdes
 cp "$data/issuer-key.pem" "$data/account-key" "$work/" && chmod 600 "$work/issuer-key.pem" "$work/account-key"
 
@@ -73,34 +55,22 @@ cat > "$work/stepupd.json" <<JSON
     "wallet.reason_codes": "walletProviderDecisioningInfo.recommendationReasons"}} }
 JSON
 
-"$builddir/stepupd" -c "$work/stepupd.json" --port-file "$work/port" 2>"$work/server.log" &
-pid=$!
-for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
-[ -s "$work/port" ] || { echo "mdes.sh: stepupd did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
-port=$(cat "$work/port")
-
-measure() {  # measure SCRIPT FILE SECONDS
-	wrk -t"$threads" -c"$connections" -d"$3"s --timeout 5s -s "$srcdir/bench/daemon/$1" \
-		"http://127.0.0.1:$port" -- "$work/$2" 0 | grep '^RESULT'
-}
-field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<< "$1"; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+start_server stepupd "$builddir/stepupd" -c "$work/stepupd.json" --port-file "$work/port"
 
 echo "stepupd MDES benchmark: $(nproc) CPUs, wrk -t$threads -c$connections, keep-alive, ${duration}s per endpoint, $rounds rounds"
 echo "round  endpoint                 req/s   p50 ms  p99 ms  errors"
 declare -A best p50s p99s
 for r in $(seq "$rounds"); do
 	for e in decisions mdes; do
-		script=post.lua file=decisions.jsonl name="/v1/decisions"
-		[ $e = mdes ] && script=post_mdes.lua file=mdes.jsonl name="/mdes/authorizeService"
-		measure "$script" "$file" 2 >/dev/null
-		res=$(measure "$script" "$file" "$duration")
+		args=("$work/decisions.jsonl" "$pause") name="/v1/decisions"
+		[ $e = mdes ] && args=("$work/mdes.jsonl" "$pause" /mdes/authorizeService fresh-ids) name="/mdes/authorizeService"
+		measure 2 "${args[@]}" >/dev/null
+		res=$(measure "$duration" "${args[@]}")
 		n=$(field "$res" requests) us=$(field "$res" duration_us)
 		rps=$(( n * 1000000 / us ))
 		bad=$(( $(field "$res" socket_errors) + $(field "$res" non2xx) ))
-		printf '%-6s %-22s %7d  %7.2f %7.2f  %d\n' "$r" "$name" "$rps" \
-			"$(awk -v u="$(field "$res" p50_us)" 'BEGIN{print u/1000}')" \
-			"$(awk -v u="$(field "$res" p99_us)" 'BEGIN{print u/1000}')" "$bad"
+		printf '%-6s %-22s %7d  %7s %7s  %d\n' "$r" "$name" "$rps" \
+			"$(ms "$(field "$res" p50_us)")" "$(ms "$(field "$res" p99_us)")" "$bad"
 		[ "${best[$e]:-0}" -lt "$rps" ] && best[$e]=$rps
 		p50s[$e]="${p50s[$e]:-} $(field "$res" p50_us)"
 		p99s[$e]="${p99s[$e]:-} $(field "$res" p99_us)"
@@ -109,8 +79,8 @@ done
 echo
 for e in decisions mdes; do
 	name="/v1/decisions"; [ $e = mdes ] && name="/mdes/authorizeService"
-	printf 'best %-22s %7d req/s, median p50 %.2f ms, p99 %.2f ms\n' "$name" "${best[$e]}" \
-		"$(awk -v u="$(median ${p50s[$e]})" 'BEGIN{print u/1000}')" \
-		"$(awk -v u="$(median ${p99s[$e]})" 'BEGIN{print u/1000}')"
+	# shellcheck disable=SC2086
+	printf 'best %-22s %7d req/s, median p50 %s ms, p99 %s ms\n' "$name" "${best[$e]}" \
+		"$(ms "$(median ${p50s[$e]})")" "$(ms "$(median ${p99s[$e]})")"
 done
 awk -v a="${best[mdes]}" -v b="${best[decisions]}" 'BEGIN { printf "authorizeService / decisions: %.3f of the throughput\n", a / b }'

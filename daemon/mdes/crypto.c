@@ -1,12 +1,8 @@
 /* crypto.c: MDES field-level encryption (crypto.h). */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -16,6 +12,9 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <stepup/error.h>
+
+#include "../../engine/util.h"
 #include "crypto.h"
 
 #define MAX_FPS 6          /* fingerprints accepted per key */
@@ -112,42 +111,8 @@ const char *mdes_keyring_fingerprint(const mdes_keyring *kr, size_t i)
  * `private`, only when no one but its owner can read or change it. */
 static char *read_pem(const char *path, int private, size_t *len, char *err, size_t errlen)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_PEM) {
-		close(fd);
-		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path, MAX_PEM);
-		return NULL;
-	}
-	if (private && (st.st_mode & 077)) {
-		close(fd);
-		snprintf(err, errlen, "%s: a private key must be readable by its owner only (mode %03o; chmod 600)",
-		         path, (unsigned)(st.st_mode & 0777));
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return NULL;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*len = got;
-	return buf;
+	char *pem = NULL;
+	return su_read_secret_file(path, MAX_PEM, private, &pem, len, err, errlen) == STEPUP_OK ? pem : NULL;
 }
 
 static void wipe_free(char *p, size_t n)

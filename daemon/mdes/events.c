@@ -25,6 +25,7 @@
 #include "../log.h"
 #include "../metrics.h"
 #include "../workq.h"
+#include "../../engine/util.h"
 #include "answer.h"
 #include "facts.h"
 #include "mdes.h"
@@ -131,7 +132,7 @@ static void deliver(ev_job *j, json_t *root)
 	int64_t expires;
 	const char *exp = str_at(root, "expirationDateTime", NULL);
 	if (exp) {
-		if ((expires = mdes_parse_time(exp)) < 0) {
+		if ((expires = su_parse_time(exp)) < 0) {
 			err(j, 400, RJ_BAD_REQUEST, "INVALID_FIELD_FORMAT",
 			    "expirationDateTime must be YYYY-MM-DDThh:mm:ss[.sss]Z or +hh:mm");
 			return;

@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../../engine/util.h"
 #include "facts.h"
 
 /* The MDES schema's paths this adapter knows (rules/schema/mdes.rules). */
@@ -46,51 +47,6 @@ void mdes_wipe_init(void)
 	pthread_once(&once, wipe_once);
 }
 
-/* ---- time ------------------------------------------------------------------------ */
-
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-int64_t mdes_parse_time(const char *s)
-{
-	int y, mo, d, h, mi, sec, n = 0;
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	const char *p = s + n;
-	if (*p == '.') {
-		int k = 0;
-		while (p[1 + k] >= '0' && p[1 + k] <= '9')
-			k++;
-		if (k < 1 || k > 9)
-			return -1;
-		p += 1 + k;
-	}
-	int64_t off = 0;
-	if (*p == 'Z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh, om, k = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
-			return -1;
-		off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p)
-		return -1;
-	return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
-}
-
 /* ---- the payload ---------------------------------------------------------------- */
 
 static int digits(const char *s, size_t lo, size_t hi)
@@ -127,7 +83,7 @@ int mdes_payload_open(const char *plain, size_t len, const char *request_id, int
 	}
 	json_t *valid = json_object_get(c->data, P_VALID_UNTIL);
 	if (valid) {
-		int64_t t = mdes_parse_time(json_string_value(valid));
+		int64_t t = su_parse_time(json_string_value(valid));
 		if (t < 0) {
 			mdes_payload_close(c);
 			return fail(code, "INVALID_FIELD_FORMAT", field, fieldlen, "encryptedData." P_VALID_UNTIL,

@@ -58,8 +58,4 @@ void mdes_facts_free(char *facts, size_t len);
  * NOT_PROCESSED) from the account facts; NULL when no CVC2 was sent. */
 const char *mdes_cvc_response(const mdes_card *c, const char *account_json, int lookup);
 
-/* ISO 8601 ("2026-07-04T12:09:56.123-07:00", "...Z") to Unix seconds; -1
- * when malformed. */
-int64_t mdes_parse_time(const char *s);
-
 #endif

@@ -17,21 +17,19 @@
  * INVALID, ABSENT) under the object `result_object` (default "account");
  * REJECTED for a card the file does not hold. Read-only after init():
  * calls are safe from any number of threads. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <stepup/error.h>
 #include <stepup/plugin.h>
 
+#include "../../engine/util.h"
 #include "plugin_config.h"
 #include "plugin_text.h"
 #include "plugin_util.h"
@@ -56,43 +54,12 @@ static int hexval(int c)
 }
 
 /* The whole file, if it is a regular file of at most max bytes; with
- * `secret`, only when its owner alone can read it. */
+ * `secret`, only when its owner alone can read it (libstepup's helper for
+ * files holding secrets, linked into this module and hidden in it). */
 static char *slurp(const char *path, size_t max, int secret, size_t *len, char *err, size_t errlen)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		spc_set_err(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		close(fd);
-		spc_set_err(err, errlen, "%s: not a regular file of at most %zu bytes", path, max);
-		return NULL;
-	}
-	if (secret && (st.st_mode & 077)) {
-		close(fd);
-		spc_set_err(err, errlen, "%s: a key file must be readable by its owner only (chmod 600)", path);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (buf && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (!buf) {
-		spc_set_err(err, errlen, "out of memory");
-		return NULL;
-	}
-	buf[got] = '\0';
-	*len = got;
-	return buf;
+	char *text = NULL;
+	return su_read_secret_file(path, max, secret, &text, len, err, errlen) == STEPUP_OK ? text : NULL;
 }
 
 /* The key: hex text (whitespace around it ignored). */

@@ -27,6 +27,7 @@
 #include "../../daemon/mdes/crypto.h"
 #include "../../daemon/mdes/facts.h"
 #include "request.h"
+#include "util.h"
 
 #define DATA SRCDIR "/tests/data/mdes/"
 #define PLAIN "{\"cardAccountData\":{\"accountNumber\":\"5555555555554444\",\"expiryMonth\":\"12\"," \
@@ -351,8 +352,8 @@ static void test_expired(void **s)
 	char field[128];
 	const char *in = "{\"dataValidUntilTimestamp\":\"2026-07-04T12:09:56.123-07:00\","
 	                 "\"cardAccountData\":{\"accountNumber\":\"5555555555554444\"}}";
-	int64_t valid = mdes_parse_time("2026-07-04T19:09:56Z");
-	assert_int_equal(valid, mdes_parse_time("2026-07-04T12:09:56.123-07:00"));
+	int64_t valid = su_parse_time("2026-07-04T19:09:56Z");
+	assert_int_equal(valid, su_parse_time("2026-07-04T12:09:56.123-07:00"));
 	assert_int_equal(open_payload(in, valid - 10, &c, why, sizeof(why)), 0);
 	assert_string_equal(c.card.pan, "5555555555554444");
 	mdes_payload_close(&c);
@@ -367,8 +368,6 @@ static void test_expired(void **s)
 	                              why, sizeof(why)), -1);
 	assert_int_equal(open_payload("5555555555554444", 0, &c, why, sizeof(why)), -1);
 	assert_null(strstr(why, "5555"));
-	assert_int_equal(mdes_parse_time("2026-07-04T12:09:56"), -1);
-	assert_int_equal(mdes_parse_time("2026-13-04T12:09:56Z"), -1);
 }
 
 /* stepupd wipes the library's copy of a decoded request by decoding as
