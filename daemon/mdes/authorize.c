@@ -12,10 +12,8 @@
  *        case first, keyed by correlationId and tokenUniqueReference.
  *
  * Card data: the decrypted text, its JSON, the facts document and the
- * request object's copy of it are wiped once decided (wipe_request: the
- * library's request object keeps a copy of the text it decoded, which the
- * next decode overwrites; a decode of as many blank bytes does it at
- * once). Nothing of it is logged: log lines name fields, never values. */
+ * request object's copies of it (stepup_request_wipe) are wiped once
+ * decided. Nothing of it is logged: log lines name fields, never values. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,24 +66,6 @@ int mdes_route_match(const char *tpl, const char *path)
 	return strncmp(path, c->base_path, n) == 0 && strcmp(path + n, tpl + 5) == 0;
 }
 
-/* ---- wiping the library's copy ------------------------------------------------ */
-
-/* Overwrite what r holds of the last text it decoded (len bytes) by
- * decoding as many blank bytes: the decode copies its input over the old
- * one before it refuses it (tests/unit/test_mdes_crypto checks this stays
- * true). */
-static void wipe_request(stepup_request *r, const stepup_engine *e, size_t len)
-{
-	char *blank;
-	if (!r || !e || len < 2 || !(blank = malloc(len)))
-		return;
-	memset(blank, ' ', len);
-	blank[0] = '{';
-	blank[len - 1] = '}';
-	stepup_request_parse(r, e, blank, len, NULL, 0);
-	free(blank);
-}
-
 /* ---- one decision ----------------------------------------------------------- */
 
 /* What a decision needs between its steps, and for the answer. */
@@ -101,7 +81,7 @@ typedef struct dec {
 	mdes_card card;
 	struct scratch *s;       /* set once decoded */
 	int parked;              /* s is detached from its thread */
-	size_t facts_len;        /* bytes decoded into s->r, for the wipe */
+	size_t facts_len;
 	const char *cvc;
 	dbuf out;                /* the answer */
 	uint64_t start_ns, took;
@@ -114,7 +94,7 @@ typedef struct dec {
 static void dec_free(dec *x)
 {
 	if (x->s) {
-		wipe_request(x->s->r, x->g ? x->g->engine : NULL, x->facts_len);
+		stepup_request_wipe(x->s->r);
 		/* A parked set became the request's; the thread's own stays its. */
 		if (x->parked)
 			scratch_put(x->s);

@@ -26,7 +26,6 @@
 
 #include "../../daemon/mdes/crypto.h"
 #include "../../daemon/mdes/facts.h"
-#include "request.h"
 #include "util.h"
 
 #define DATA SRCDIR "/tests/data/mdes/"
@@ -370,56 +369,6 @@ static void test_expired(void **s)
 	assert_null(strstr(why, "5555"));
 }
 
-/* stepupd wipes the library's copy of a decoded request by decoding as
- * many blank bytes (daemon/mdes/authorize.c, wipe_request): the decode
- * copies its input over the old text before refusing it. This checks that
- * stays true of the request object, short requests and long ones. */
-static void test_request_wipe(void **s)
-{
-	(void)s;
-	char err[256];
-	stepup_ruleset *rs = NULL;
-	stepup_engine *e = NULL;
-	assert_int_equal(stepup_ruleset_load(SRCDIR "/rules/mdes.rules", &rs, err, sizeof(err)), STEPUP_OK);
-	assert_int_equal(stepup_engine_new(rs, NULL, &e, err, sizeof(err)), STEPUP_OK);
-	stepup_ruleset_unref(rs);
-	stepup_request *r = stepup_request_new();
-	for (int big = 0; big < 2; big++) {
-		char facts[4096];
-		int n = snprintf(facts, sizeof(facts),
-		                 "{\"requestId\":\"r1\",\"cardAccountData\":{\"accountNumber\":\"5555555555554444\","
-		                 "\"securityCode\":\"123\"},\"deviceInfo\":{\"deviceName\":\"%s\"}}",
-		                 big ? "a long name to make the request need the heap buffer of the request "
-		                       "object rather than its inline one, more than a thousand bytes in all: "
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "...................................................................."
-		                       "....................................................................end"
-		                     : "phone");
-		assert_int_equal(stepup_request_parse(r, e, facts, (size_t)n, err, sizeof(err)), big ? STEPUP_EBADREQ
-		                                                                                  : STEPUP_OK);
-		char *blank = malloc((size_t)n);
-		memset(blank, ' ', (size_t)n);
-		blank[0] = '{';
-		blank[n - 1] = '}';
-		stepup_request_parse(r, e, blank, (size_t)n, NULL, 0);
-		free(blank);
-		const char *buf = r->buf;
-		size_t len = SU_NORM_BYTES + (size_t)n + 1;
-		assert_null(memmem(buf, len, "5555555555554444", 16));
-		assert_null(memmem(buf, len, "\"123\"", 5));
-	}
-	stepup_request_free(r);
-	stepup_engine_free(e);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,7 +378,7 @@ int main(void)
 		cmocka_unit_test(test_rotation),      cmocka_unit_test(test_wrong_fingerprint),
 		cmocka_unit_test(test_wrong_oaep_hash), cmocka_unit_test(test_truncated_hex),
 		cmocka_unit_test(test_bad_padding),   cmocka_unit_test(test_key_file_mode),
-		cmocka_unit_test(test_expired),       cmocka_unit_test(test_request_wipe),
+		cmocka_unit_test(test_expired),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
