@@ -113,6 +113,10 @@ static int check_value(chk *c, json_t *v)
 		return json_is_object(v) ? 0 : bad(c, "INVALID_FIELD_FORMAT", "must be an object");
 	case MDES_ARR_OBJ:
 		return json_is_array(v) ? 0 : bad(c, "INVALID_FIELD_FORMAT", "must be an array of objects");
+	case MDES_OBJ_OR_ARR:
+		return json_is_object(v) || json_is_array(v)
+		               ? 0
+		               : bad(c, "INVALID_FIELD_FORMAT", "must be an object or an array of objects");
 	case MDES_ARR_STR: {
 		if (!json_is_array(v))
 			return bad(c, "INVALID_FIELD_FORMAT", "must be an array of strings");

@@ -1,6 +1,6 @@
 /* spec.h: MDES requests checked against Mastercard's own field table
  * (spec_table.c, generated from the OpenAPI documents by
- * tools/mdes-spec-table.py): required fields, JSON types, lengths. And the
+ * tools/mdes-spec-table.py: make update-mdes-spec-table MDES_SPEC_DIR=...): required fields, JSON types, lengths. And the
  * card-number policy of docs/pci.md on every value the table names, so
  * nothing stepupd keeps or logs from a request (correlationId,
  * tokenUniqueReference...) can be a card number. Unknown fields are
@@ -18,11 +18,15 @@ typedef enum mdes_op {
 	MDES_OP_DELIVER,       /* deliverActivationCode */
 	MDES_OP_ACTIVATED,     /* notifyServiceActivated */
 	MDES_OP_TOKEN_UPDATED, /* notifyTokenUpdated */
+	MDES_OP_VALIDATE,      /* validateActivationCode */
+	MDES_OP_ACCOUNT_INFO,  /* getAccountInformation */
+	MDES_OP_SUSPICIOUS,    /* notifySuspiciousEvents */
 	MDES_OP_COUNT
 } mdes_op;
 
 typedef enum mdes_kind {
 	MDES_STR, MDES_INT, MDES_NUM, MDES_OBJ, MDES_ARR_STR, MDES_ARR_OBJ,
+	MDES_OBJ_OR_ARR,  /* an object in one document, an array of them in the other */
 } mdes_kind;
 
 /* One field: its path ("a.b", "tokens[].c"), its kind, its bounds
