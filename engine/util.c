@@ -225,6 +225,46 @@ int su_read_secret_file(const char *path, size_t max, int owner_only, char **out
 	return STEPUP_OK;
 }
 
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int su_read_hex_key(const char *path, unsigned char *key, size_t min, size_t max, size_t *len, char *err,
+                    size_t errlen)
+{
+	char *t = NULL;
+	size_t n = 0, k = 0;
+	int rc = su_read_secret_file(path, 4 * max + 64, 1, &t, &n, err, errlen);
+	if (rc != STEPUP_OK)
+		return rc;
+	size_t a = 0, b = n;
+	while (a < b && (t[a] == ' ' || t[a] == '\n' || t[a] == '\r' || t[a] == '\t'))
+		a++;
+	while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\n' || t[b - 1] == '\r' || t[b - 1] == '\t'))
+		b--;
+	rc = STEPUP_ECONFIG;
+	if ((b - a) % 2 == 0 && (b - a) / 2 >= min && (b - a) / 2 <= max) {
+		for (size_t i = a; i < b; i += 2) {
+			int hi = hexval((unsigned char)t[i]), lo = hexval((unsigned char)t[i + 1]);
+			if (hi < 0 || lo < 0)
+				break;
+			key[k++] = (unsigned char)(hi << 4 | lo);
+		}
+		if (k == (b - a) / 2)
+			rc = STEPUP_OK;
+	}
+	explicit_bzero(t, n);
+	free(t);
+	if (rc != STEPUP_OK) {
+		explicit_bzero(key, k);
+		su_set_err(err, errlen, "%s: the key must be %zu to %zu bytes as hex", path, min, max);
+		return rc;
+	}
+	*len = k;
+	return STEPUP_OK;
+}
+
 /* Days from 1970-01-01 to y-m-d, proleptic Gregorian (H. Hinnant's
  * days_from_civil). */
 static int64_t days_from_civil(int y, unsigned m, unsigned d)

@@ -45,6 +45,14 @@ int su_read_file(const char *path, size_t max, char **out, size_t *len, char *er
 int su_read_secret_file(const char *path, size_t max, int owner_only, char **out, size_t *len, char *err,
                         size_t errlen);
 
+/* A key file of hex text (whitespace around it ignored; either case):
+ * su_read_secret_file with owner_only, decoded into key (at least max
+ * bytes), min to max bytes. STEPUP_OK with *len; otherwise as
+ * su_read_secret_file, or STEPUP_ECONFIG "<path>: the key must be MIN to
+ * MAX bytes as hex". Every copy of the text is wiped. */
+int su_read_hex_key(const char *path, unsigned char *key, size_t min, size_t max, size_t *len, char *err,
+                    size_t errlen);
+
 /* An ISO 8601 / RFC 3339 time, "2026-07-04T12:09:56Z" or
  * "2026-07-04T12:09:56.123-07:00" (T, t or a space between date and time;
  * any number of fraction digits; Z, z or an offset), to Unix seconds. -1

@@ -475,23 +475,113 @@ static const char *const otp_reasons[] = {
 	"CARD-DIGITIZATION", "DEVICE-BINDING", "CARDHOLDER-VERIFICATION", NULL,
 };
 
+/* The checked OTP through m's channel to the contact of case id, with the
+ * send limit: the answer of Deliver OTP into rp. */
+static int deliver(stepup_cases *c, reply *rp, const char *id, int m, const char *otp, int64_t expires,
+                   const char *reason)
+{
+	stepup_plugins *ps = NULL;
+	char perr[256] = "";
+	int64_t now = su_lc_now_ms();
+	su_case cs;
+	int rc;
+
+	memset(&cs, 0, sizeof(cs));
+	rc = c->store->ops->reserve_send(c->store, id, (stepup_method)m, c->cfg.max_otp_sends, now, &cs);
+	if (rc == STEPUP_ENOTFOUND) {
+		rc = send_error(rp, E_CASE_NOT_FOUND, NULL, NULL, "no case for decision %s", id);
+		goto refused;
+	}
+	if (rc == STEPUP_ECONFLICT) {
+		if ((rc = refuse_closed(c, rp, &cs, now)) != STEPUP_OK)
+			goto refused;
+		if (!su_case_offers(&cs, (stepup_method)m))
+			rc = send_error(rp, E_METHOD_NOT_OFFERED, "method", NULL,
+			                "case %s was not offered %s", id, stepup_method_name((stepup_method)m));
+		else
+			rc = send_error(rp, E_OTP_SEND_LIMIT, NULL, other_methods(c, &cs, m),
+			                "case %s has had its %u OTP sends", id, c->cfg.max_otp_sends);
+		goto refused;
+	}
+	if (rc != STEPUP_OK) {
+		rc = store_error(c, rp, rc, "count OTP send");
+		goto out;
+	}
+
+	const char *dest = m == STEPUP_OTP_SMS ? cs.phone : cs.email;
+	const char *masked = m == STEPUP_OTP_SMS ? cs.phone_masked : cs.email_masked;
+	if (!(ps = su_lc_plugins(c))) {
+		snprintf(perr, sizeof(perr), "no plugins loaded");
+		rc = STEPUP_ENOTFOUND;
+	} else if (!dest[0]) {
+		snprintf(perr, sizeof(perr), "no contact held for %s", stepup_method_name((stepup_method)m));
+		rc = STEPUP_ENOTFOUND;
+	} else {
+		char lang[sizeof(cs.language)];
+		stepup_otp msg = { dest, otp, expires, reason, cs.pan_suffix,
+		                   su_lc_language(cs.language, lang, sizeof(lang)) };
+		rc = stepup_plugins_deliver_otp(ps, (stepup_method)m, &msg, perr, sizeof(perr));
+	}
+	if (rc != STEPUP_OK) {
+		/* A refusal gives the send back; a timeout keeps it counted,
+		 * since the message may still have gone out. */
+		if (rc != STEPUP_ETIMEOUT && c->store->ops->finish_send(c->store, id, (stepup_method)m, 0))
+			su_lc_store_failed(c, STEPUP_EIO, "give back OTP send");
+		if (rc != STEPUP_ETIMEOUT && cs.otp_sends)
+			cs.otp_sends--;
+		atomic_fetch_add(&c->st.otp_failed, 1);
+		su_lc_log(c, STEPUP_LOG_WARNING, "case %s: OTP by %s failed: %s", id,
+		          stepup_method_name((stepup_method)m), perr);
+		rc = send_error(rp, E_CHANNEL_FAILED, NULL, other_methods(c, &cs, m),
+		                "the %s channel could not deliver the OTP%s; offer another method",
+		                stepup_method_name((stepup_method)m), rc == STEPUP_ETIMEOUT ? " in time" : "");
+		goto out;
+	}
+	if (c->store->ops->finish_send(c->store, id, (stepup_method)m, 1) != STEPUP_OK)
+		su_lc_store_failed(c, STEPUP_EIO, "mark OTP sent");
+	atomic_fetch_add(&c->st.otp_sent, 1);
+	su_lc_log(c, STEPUP_LOG_INFO, "case %s: OTP sent by %s (%u of %u)", id,
+	          stepup_method_name((stepup_method)m), cs.otp_sends, c->cfg.max_otp_sends);
+
+	json_t *b = json_object();
+	json_object_set_new(b, "decision_id", json_string(id));
+	json_object_set_new(b, "method", json_string(stepup_method_name((stepup_method)m)));
+	json_object_set_new(b, "status", json_string("SENT"));
+	json_object_set_new(b, "destination", json_string(masked));
+	json_object_set_new(b, "sends", json_integer(cs.otp_sends));
+	json_object_set_new(b, "max_sends", json_integer(c->cfg.max_otp_sends));
+	rc = send_json(rp, 200, STEPUP_OK, b);
+	goto out;
+refused:
+	atomic_fetch_add(&c->st.otp_refused, 1);
+out:
+	explicit_bzero(&cs, sizeof(cs));
+	stepup_plugins_unref(ps);
+	return rc;
+}
+
+static int otp_reason_known(const char *reason)
+{
+	for (size_t i = 0; reason && otp_reasons[i]; i++)
+		if (strcmp(reason, otp_reasons[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len, char **out,
                                   size_t *outlen, int *http_status)
 {
 	reply rp = { out, outlen, http_status };
 	json_t *root = NULL;
-	stepup_plugins *ps = NULL;
 	const char *why, *id, *otp, *reason;
-	char perr[256] = "", otpbuf[20] = "";
+	char otpbuf[20] = "";
 	int rc = STEPUP_OK, m;
 	int64_t expires;
-	su_case cs;
 
 	if (!c || !out || !outlen)
 		return STEPUP_EINVAL;
 	*out = NULL;
 	*outlen = 0;
-	memset(&cs, 0, sizeof(cs));
 	if (!(root = parse_body(&rp, body, len, &rc)))
 		return rc;
 
@@ -552,82 +642,12 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 		goto out;
 	}
 	reason = field_str(root, "reason", 1, 32, 1, &why);
-	int known = 0;
-	for (size_t i = 0; reason && otp_reasons[i]; i++)
-		known |= strcmp(reason, otp_reasons[i]) == 0;
-	if (!known) {
+	if (!otp_reason_known(reason)) {
 		rc = send_error(&rp, E_BAD_REQUEST, "reason", NULL,
 		                "reason must be CARD-DIGITIZATION, DEVICE-BINDING or CARDHOLDER-VERIFICATION");
 		goto out;
 	}
-
-	rc = c->store->ops->reserve_send(c->store, id, (stepup_method)m, c->cfg.max_otp_sends, now, &cs);
-	if (rc == STEPUP_ENOTFOUND) {
-		rc = send_error(&rp, E_CASE_NOT_FOUND, NULL, NULL, "no case for decision %s", id);
-		goto refused;
-	}
-	if (rc == STEPUP_ECONFLICT) {
-		if ((rc = refuse_closed(c, &rp, &cs, now)) != STEPUP_OK)
-			goto refused;
-		if (!su_case_offers(&cs, (stepup_method)m))
-			rc = send_error(&rp, E_METHOD_NOT_OFFERED, "method", NULL,
-			                "case %s was not offered %s", id, stepup_method_name((stepup_method)m));
-		else
-			rc = send_error(&rp, E_OTP_SEND_LIMIT, NULL, other_methods(c, &cs, m),
-			                "case %s has had its %u OTP sends", id, c->cfg.max_otp_sends);
-		goto refused;
-	}
-	if (rc != STEPUP_OK) {
-		rc = store_error(c, &rp, rc, "count OTP send");
-		goto out;
-	}
-
-	const char *dest = m == STEPUP_OTP_SMS ? cs.phone : cs.email;
-	const char *masked = m == STEPUP_OTP_SMS ? cs.phone_masked : cs.email_masked;
-	if (!(ps = su_lc_plugins(c))) {
-		snprintf(perr, sizeof(perr), "no plugins loaded");
-		rc = STEPUP_ENOTFOUND;
-	} else if (!dest[0]) {
-		snprintf(perr, sizeof(perr), "no contact held for %s", stepup_method_name((stepup_method)m));
-		rc = STEPUP_ENOTFOUND;
-	} else {
-		char lang[sizeof(cs.language)];
-		stepup_otp msg = { dest, otpbuf, expires, reason, cs.pan_suffix,
-		                   su_lc_language(cs.language, lang, sizeof(lang)) };
-		rc = stepup_plugins_deliver_otp(ps, (stepup_method)m, &msg, perr, sizeof(perr));
-	}
-	if (rc != STEPUP_OK) {
-		/* A refusal gives the send back; a timeout keeps it counted,
-		 * since the message may still have gone out. */
-		if (rc != STEPUP_ETIMEOUT && c->store->ops->finish_send(c->store, id, (stepup_method)m, 0))
-			su_lc_store_failed(c, STEPUP_EIO, "give back OTP send");
-		if (rc != STEPUP_ETIMEOUT && cs.otp_sends)
-			cs.otp_sends--;
-		atomic_fetch_add(&c->st.otp_failed, 1);
-		su_lc_log(c, STEPUP_LOG_WARNING, "case %s: OTP by %s failed: %s", id,
-		          stepup_method_name((stepup_method)m), perr);
-		rc = send_error(&rp, E_CHANNEL_FAILED, NULL, other_methods(c, &cs, m),
-		                "the %s channel could not deliver the OTP%s; offer another method",
-		                stepup_method_name((stepup_method)m), rc == STEPUP_ETIMEOUT ? " in time" : "");
-		goto out;
-	}
-	if (c->store->ops->finish_send(c->store, id, (stepup_method)m, 1) != STEPUP_OK)
-		su_lc_store_failed(c, STEPUP_EIO, "mark OTP sent");
-	atomic_fetch_add(&c->st.otp_sent, 1);
-	su_lc_log(c, STEPUP_LOG_INFO, "case %s: OTP sent by %s (%u of %u)", id,
-	          stepup_method_name((stepup_method)m), cs.otp_sends, c->cfg.max_otp_sends);
-
-	json_t *b = json_object();
-	json_object_set_new(b, "decision_id", json_string(id));
-	json_object_set_new(b, "method", json_string(stepup_method_name((stepup_method)m)));
-	json_object_set_new(b, "status", json_string("SENT"));
-	json_object_set_new(b, "destination", json_string(masked));
-	json_object_set_new(b, "sends", json_integer(cs.otp_sends));
-	json_object_set_new(b, "max_sends", json_integer(c->cfg.max_otp_sends));
-	rc = send_json(&rp, 200, STEPUP_OK, b);
-	goto out;
-refused:
-	atomic_fetch_add(&c->st.otp_refused, 1);
+	rc = deliver(c, &rp, id, m, otpbuf, expires, reason);
 out:
 	if (root) {
 		/* Wipe our copies of the OTP. */
@@ -636,10 +656,17 @@ out:
 			explicit_bzero((char *)json_string_value(v), json_string_length(v));
 	}
 	explicit_bzero(otpbuf, sizeof(otpbuf));
-	explicit_bzero(&cs, sizeof(cs));
-	stepup_plugins_unref(ps);
 	json_decref(root);
 	return rc;
+}
+
+int su_lc_deliver(stepup_cases *c, const char *id, stepup_method m, const char *otp, int64_t expires,
+                  const char *reason, char **out, size_t *outlen, int *http_status)
+{
+	reply rp = { out, outlen, http_status };
+	*out = NULL;
+	*outlen = 0;
+	return deliver(c, &rp, id, (int)m, otp, expires, reason);
 }
 
 /* ---- activation ------------------------------------------------------------ */
@@ -1033,6 +1060,15 @@ static json_t *case_json(const stepup_cases *c, const su_case *cs)
 		if (cs->otp_used & (1u << m))
 			json_array_append_new(used, json_string(stepup_method_name((stepup_method)m)));
 	json_object_set_new(otp, "delivered_by", used);
+	if (cs->code_hash[0]) {
+		/* A code the issuer made (codes.c): its state, never the code. */
+		json_t *code = json_object();
+		su_lc_time(cs->code_expires_ms, t);
+		json_object_set_new(code, "expires_at", json_string(t));
+		json_object_set_new(code, "wrong_tries", json_integer(cs->code_attempts));
+		json_object_set_new(code, "max_tries", json_integer(c->cfg.codes.max_attempts));
+		json_object_set_new(otp, "issuer_code", code);
+	}
 	json_object_set_new(b, "otp", otp);
 	json_object_set_new(b, "language", cs->language[0] ? json_string(cs->language) : json_null());
 	json_object_set_new(b, "pan_suffix", cs->pan_suffix[0] ? json_string(cs->pan_suffix) : json_null());
@@ -1044,6 +1080,8 @@ static json_t *case_json(const stepup_cases *c, const su_case *cs)
 		json_object_set_new(b, "correlation_id", json_string(cs->network_ref));
 	if (cs->token_ref[0])
 		json_object_set_new(b, "token_ref", json_string(cs->token_ref));
+	if (cs->token_events)
+		json_object_set_new(b, "token_events", json_integer(cs->token_events));
 	if (cs->act_method >= 0) {
 		json_t *a = json_object();
 		json_object_set_new(a, "digital_card_id", json_string(cs->card_id));

@@ -52,6 +52,15 @@ typedef struct su_lc_config {
 	} end_user;
 
 	su_retry inapp_retry;
+
+	/* Codes the issuer makes (codes.c); enabled with a key. */
+	struct {
+		int enabled;
+		unsigned char key[64];
+		size_t keylen;
+		unsigned length;        /* digits */
+		unsigned max_attempts;  /* wrong tries before it is void */
+	} codes;
 } su_lc_config;
 
 /* Parse the "cases" section of config_json. STEPUP_ENOTFOUND when there is

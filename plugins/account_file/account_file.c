@@ -62,36 +62,10 @@ static char *slurp(const char *path, size_t max, int secret, size_t *len, char *
 	return su_read_secret_file(path, max, secret, &text, len, err, errlen) == STEPUP_OK ? text : NULL;
 }
 
-/* The key: hex text (whitespace around it ignored). */
+/* The key: hex text in a file of mode 0600. */
 static int read_key(af_state *st, const char *path, char *err, size_t errlen)
 {
-	size_t len = 0, n = 0;
-	char *t = slurp(path, 4096, 1, &len, err, errlen);
-	if (!t)
-		return -1;
-	int rc = -1;
-	size_t a = 0, b = len;
-	while (a < b && (t[a] == ' ' || t[a] == '\n' || t[a] == '\r' || t[a] == '\t'))
-		a++;
-	while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\n' || t[b - 1] == '\r' || t[b - 1] == '\t'))
-		b--;
-	if ((b - a) % 2 || (b - a) / 2 < AF_MIN_KEY || (b - a) / 2 > AF_MAX_KEY)
-		goto bad;
-	for (size_t i = a; i < b; i += 2) {
-		int hi = hexval((unsigned char)t[i]), lo = hexval((unsigned char)t[i + 1]);
-		if (hi < 0 || lo < 0)
-			goto bad;
-		st->key[n++] = (unsigned char)(hi << 4 | lo);
-	}
-	st->keylen = n;
-	rc = 0;
-	goto out;
-bad:
-	spc_set_err(err, errlen, "%s: the key must be %d to %d bytes as hex", path, AF_MIN_KEY, AF_MAX_KEY);
-out:
-	OPENSSL_cleanse(t, len);
-	free(t);
-	return rc;
+	return su_read_hex_key(path, st->key, AF_MIN_KEY, AF_MAX_KEY, &st->keylen, err, errlen) == STEPUP_OK ? 0 : -1;
 }
 
 /* Whether text holds a card number by the host's policy, but for a '+'

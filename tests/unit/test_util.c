@@ -99,6 +99,32 @@ static void test_secret_file(void **s)
 	free(out);
 }
 
+static void test_hex_key(void **s)
+{
+	(void)s;
+	char path[128], err[256];
+	unsigned char key[64];
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/hexkey", dir);
+	write_file(path, "  00112233445566778899AABBCCDDEEFF\r\n", 0600);
+	assert_int_equal(su_read_hex_key(path, key, 16, 64, &len, err, sizeof(err)), STEPUP_OK);
+	assert_int_equal(len, 16);
+	assert_int_equal(key[0], 0x00);
+	assert_int_equal(key[15], 0xff);
+	/* Too short, odd, not hex: refused naming the file and the sizes. */
+	static const char *const bad[] = { "00112233", "0011223344556677889", "00112233445566778899aabbccddeegg",
+		                           "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i], 0600);
+		assert_int_equal(su_read_hex_key(path, key, 16, 64, &len, err, sizeof(err)), STEPUP_ECONFIG);
+		assert_non_null(strstr(err, "the key must be 16 to 64 bytes as hex"));
+	}
+	/* Its mode is checked: a key anyone may read is refused. */
+	write_file(path, "00112233445566778899aabbccddeeff", 0644);
+	assert_int_equal(su_read_hex_key(path, key, 16, 64, &len, err, sizeof(err)), STEPUP_EIO);
+	assert_non_null(strstr(err, "chmod 600"));
+}
+
 static int setup(void **s)
 {
 	(void)s;
@@ -119,6 +145,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_secret_file),
+		cmocka_unit_test(test_hex_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
