@@ -24,6 +24,9 @@ static const route table[] = {
 	{ "POST", "/mdes/deliverActivationCode", h_mdes_deliver, ROUTE_JSON_BODY | ROUTE_MDES },
 	{ "POST", "/mdes/notifyServiceActivated", h_mdes_activated, ROUTE_JSON_BODY | ROUTE_MDES },
 	{ "POST", "/mdes/notifyTokenUpdated", h_mdes_token_updated, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/validateActivationCode", h_mdes_validate, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/getAccountInformation", h_mdes_account_info, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/notifySuspiciousEvents", h_mdes_suspicious, ROUTE_JSON_BODY | ROUTE_MDES },
 };
 #define NROUTES (sizeof(table) / sizeof(table[0]))
 

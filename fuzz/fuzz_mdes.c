@@ -1,7 +1,7 @@
 /* fuzz_mdes.c: stepupd's MDES request path (daemon/mdes), from the bytes
  * MDES could send to what the rules decide:
  *
- *   first byte % 6 picks the mode, the rest is the input:
+ *   first byte % 9 picks the mode, the rest is the input:
  *     0-4  a request body of operation (0..4): JSON, the spec's field
  *          table (spec.c), and for authorizeService / requestActivation-
  *          Methods its encryptedPayload decrypted with the test key
@@ -9,7 +9,12 @@
  *          by rules/mdes.rules, the answer rendered (answer.c);
  *     5    a decrypted payload: encrypted with the test public key first
  *          (so the fuzzer reaches the payload's own checks), then the
- *          same path.
+ *          same path;
+ *     6-8  a request body of operations 5..7 (validateActivationCode,
+ *          getAccountInformation: decrypted, opened and answered
+ *          encrypted for the test Mastercard key (account_info.c), with
+ *          the facts of a known and of an unknown card;
+ *          notifySuspiciousEvents).
  *
  * Invariants: no crash, no leak (ASan), and no answer or error text
  * holding the card number of the payload. */
@@ -24,6 +29,7 @@
 
 #include <stepup/stepup.h>
 
+#include "../daemon/mdes/account_info.h"
 #include "../daemon/mdes/answer.h"
 #include "../daemon/mdes/config.h"
 #include "../daemon/mdes/crypto.h"
@@ -73,12 +79,39 @@ static void init(void)
 		fail(err);
 	stepup_ruleset_unref(rs);
 	cfg.keys = keys;
+	cfg.mastercard = mdes_pubkey_load(FUZZ_DATA "/mastercard-pub.pem", NULL, err, sizeof(err));
+	cfg.mastercard_oaep = (char *)"SHA512";
+	if (!cfg.mastercard)
+		fail(err);
 	mdes_wipe_init();
 }
 
 static const char *str_at(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
+}
+
+/* getAccountInformation's answer for the decrypted plain: never the card
+ * number, in clear or in the error text. */
+static void account_info(const char *plain, size_t len)
+{
+	static const char facts[] = "{\"account\":{\"state\":\"ACTIVE\",\"balance\":{\"amount\":\"12.50\","
+	                            "\"currency\":\"EUR\",\"at\":\"2027-03-01T09:00:00Z\"}}}";
+	mdes_card c;
+	const char *code;
+	char field[160], why[320], err[256];
+	if (mdes_payload_open(plain, len, "r", (int64_t)time(NULL), &c, &code, field, sizeof(field), why,
+	                      sizeof(why)) != 0)
+		return;
+	for (int found = 0; found < 2; found++) {
+		dbuf b = { 0 };
+		if (mdes_account_info_answer(&b, &cfg, "rsp_X", found ? facts : NULL,
+		                             found ? MDES_ACCOUNT_FOUND : MDES_ACCOUNT_NOT_FOUND, err, sizeof(err)) == 0 &&
+		    strlen(c.card.pan) >= 12 && strstr(b.s, c.card.pan))
+			fail("an account information answer holds the card number");
+		dbuf_free(&b);
+	}
+	mdes_payload_close(&c);
 }
 
 /* Decide root (an authorizeService) with the decrypted plain. */
@@ -126,7 +159,7 @@ static void request(mdes_op op, const char *text, size_t len)
 		return;
 	}
 	if (mdes_spec_check(op, root, &code, field, sizeof(field), why, sizeof(why)) != 0 ||
-	    (op != MDES_OP_AUTHORIZE && op != MDES_OP_METHODS)) {
+	    (op != MDES_OP_AUTHORIZE && op != MDES_OP_METHODS && op != MDES_OP_ACCOUNT_INFO)) {
 		json_decref(root);
 		return;
 	}
@@ -138,7 +171,10 @@ static void request(mdes_op op, const char *text, size_t len)
 	size_t plen = 0;
 	const char *f;
 	if (mdes_decrypt(keys, &pl, &plain, &plen, &f, why, sizeof(why)) == MDES_C_OK) {
-		decide(root, plain, plen);
+		if (op == MDES_OP_ACCOUNT_INFO)
+			account_info(plain, plen);
+		else
+			decide(root, plain, plen);
 		mdes_plain_free(plain, plen);
 	}
 	json_decref(root);
@@ -158,11 +194,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init();
 	if (size < 1 || size > 65536)
 		return 0;
-	unsigned mode = data[0] % 6;
+	unsigned mode = data[0] % 9;
 	const char *in = (const char *)data + 1;
 	size_t n = size - 1;
-	if (mode < MDES_OP_COUNT) {
-		request((mdes_op)mode, in, n);
+	if (mode != 5) {
+		request((mdes_op)(mode < 5 ? mode : mode - 1), in, n);
 		return 0;
 	}
 	/* A payload as MDES would encrypt it: round-tripped through the

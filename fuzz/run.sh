@@ -97,7 +97,8 @@ done
 # (fuzz/fuzz_mdes.c), on the library.
 MDES_OBJS=()
 for f in "$SRC"/daemon/mdes/spec.c "$SRC"/daemon/mdes/spec_table.c "$SRC"/daemon/mdes/crypto.c \
-	"$SRC"/daemon/mdes/facts.c "$SRC"/daemon/mdes/answer.c "$SRC"/daemon/util.c; do
+	"$SRC"/daemon/mdes/facts.c "$SRC"/daemon/mdes/answer.c "$SRC"/daemon/mdes/account_info.c \
+	"$SRC"/daemon/util.c; do
 	o="$BUILD/obj/mdes_$(basename "$f" .c).o"
 	"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$f" -o "$o" || die "compiling $f failed"
 	MDES_OBJS+=("$o")

@@ -1,5 +1,6 @@
-/* authorize.c: POST <base>/authorizeService and
- * <base>/requestActivationMethods (docs/mdes.md).
+/* authorize.c: POST <base>/authorizeService,
+ * <base>/requestActivationMethods and <base>/getAccountInformation
+ * (docs/mdes.md).
  *
  *   the request, checked against the spec (spec.c)
  *     -> the payload decrypted with the issuer's key (crypto.c)
@@ -10,6 +11,10 @@
  *        /v1/decisions
  *     -> the answer in MDES's words (answer.c); a YELLOW decision opens its
  *        case first, keyed by correlationId and tokenUniqueReference.
+ *
+ * getAccountInformation goes as far as the account data source, then
+ * answers the account's status encrypted for Mastercard (account_info.c):
+ * no decision.
  *
  * Card data: the decrypted text, its JSON, the facts document and the
  * request object's copies of it (stepup_request_wipe) are wiped once
@@ -31,6 +36,7 @@
 #include "../log.h"
 #include "../metrics.h"
 #include "../workq.h"
+#include "account_info.h"
 #include "answer.h"
 #include "facts.h"
 #include "mdes.h"
@@ -49,6 +55,12 @@ static void replay_init(void)
 	const struct mdes_cfg *c = APP.boot->mdes;
 	if (c)
 		replay = mdes_replay_new(c->replay_entries, c->replay_ttl_seconds);
+}
+
+mdes_replay *mdes_replay_process(void)
+{
+	pthread_once(&replay_once, replay_init);
+	return replay;
 }
 
 const char *mdes_base_path(void)
@@ -254,6 +266,11 @@ static int look_up(dec *x, http_resp *rs)
 	       LS("error", rc == STEPUP_ENOTFOUND && !why[0] ? "no account_source configured" : why),
 	       LS("outcome", x->cfg->on_account_failure == MDES_FAIL_DECLINE ? "DECLINED"
 	                     : x->cfg->on_account_failure == MDES_FAIL_ERROR ? "ERROR" : "DECIDE"), LOG_END);
+	if (x->op == MDES_OP_ACCOUNT_INFO) {
+		/* No decision to fall back on: the network asks again. */
+		fail(x, rs, 503, RJ_NOT_READY, "SERVICE_UNAVAILABLE", "the issuer's account data could not be read");
+		return -1;
+	}
 	if (x->cfg->on_account_failure == MDES_FAIL_DECIDE)
 		return 0;
 	if (x->cfg->on_account_failure == MDES_FAIL_ERROR) {
@@ -383,6 +400,42 @@ out:
 	return bits;
 }
 
+/* ---- getAccountInformation ---------------------------------------------------------- */
+
+/* The account's status for Mastercard: the answer, its decision log line
+ * (no card data: the status and whether the card was found). */
+static void account_info(dec *x, http_resp *rs)
+{
+	char id[32], err[256];
+	mdes_response_id(id);
+	if (mdes_account_info_answer(&x->out, x->cfg, id, x->account, x->lookup, err, sizeof(err)) < 0) {
+		log_kv(LOG_ERROR, "MDES account information not encrypted", LS("request_id", x->request_id),
+		       LS("error", err), LOG_END);
+		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "the answer could not be encrypted");
+		return;
+	}
+	answer(x, rs);
+	if (!dlog_enabled())
+		return;
+	char ts[32];
+	dbuf b = { 0 };
+	rfc3339_ms(wall_ns(), ts);
+	dbuf_puts(&b, "{\"time\":\"");
+	dbuf_puts(&b, ts);
+	dbuf_puts(&b, "\",\"api\":\"mdes\",\"operation\":\"getAccountInformation\",\"response_id\":");
+	dbuf_json(&b, id);
+	dbuf_puts(&b, ",\"request_id\":");
+	dbuf_json(&b, x->request_id);
+	dbuf_puts(&b, ",\"account\":");
+	dbuf_json(&b, x->lookup == MDES_ACCOUNT_FOUND ? "FOUND" : "NOT_FOUND");
+	dbuf_puts(&b, ",\"account_status\":");
+	dbuf_json(&b, mdes_account_status(x->account, x->lookup));
+	dbuf_puts(&b, "}\n");
+	if (!b.failed)
+		dlog_append(b.s, b.len);
+	dbuf_free(&b);
+}
+
 /* ---- the handler ---------------------------------------------------------------- */
 
 static void serve(const http_req *rq, http_resp *rs, mdes_op op)
@@ -439,7 +492,7 @@ static void serve(const http_req *rq, http_resp *rs, mdes_op op)
 	x->correlation_id = str_at(x->root, "correlationId", NULL);
 	x->token_ref = str_at(x->root, "fundingAccountInfo", "tokenUniqueReference");
 	if (op == MDES_OP_AUTHORIZE) {
-		pthread_once(&replay_once, replay_init);
+		mdes_replay_process();
 		snprintf(x->key, sizeof(x->key), "%s", x->request_id);
 		unsigned st = 0;
 		int r = replay ? mdes_replay_begin(replay, x->key, deadline, &st, &x->out) : MDES_REPLAY_MINE;
@@ -460,8 +513,17 @@ static void serve(const http_req *rq, http_resp *rs, mdes_op op)
 			goto out;
 		}
 	}
+	if (op == MDES_OP_ACCOUNT_INFO && !x->cfg->mastercard) {
+		fail(x, rs, 503, RJ_NOT_READY, "SERVICE_UNAVAILABLE",
+		     "getAccountInformation is not served: no mdes.mastercard_key to encrypt its answer for");
+		goto out;
+	}
 	if (open_payload(x, rs) < 0 || look_up(x, rs) < 0)
 		goto out;
+	if (op == MDES_OP_ACCOUNT_INFO) {
+		account_info(x, rs);
+		goto out;
+	}
 
 	char *facts = NULL;
 	if (mdes_facts_build(x->cfg, x->root, &x->card, x->account, x->lookup, &facts, &x->facts_len) < 0) {
@@ -529,4 +591,9 @@ void h_mdes_authorize(const http_req *rq, http_resp *rs)
 void h_mdes_methods(const http_req *rq, http_resp *rs)
 {
 	serve(rq, rs, MDES_OP_METHODS);
+}
+
+void h_mdes_account_info(const http_req *rq, http_resp *rs)
+{
+	serve(rq, rs, MDES_OP_ACCOUNT_INFO);
 }

@@ -202,10 +202,44 @@ static int parse_map(P *p, json_t *v, mdes_cfg *c)
 	return 0;
 }
 
+/* "mastercard_key": {"file": "mastercard.pem", "fingerprint": "...", "oaep_hash": "SHA512"} */
+static int parse_mastercard(P *p, json_t *v, mdes_cfg *c)
+{
+	static const char *const keys[] = { "file", "fingerprint", "oaep_hash", NULL };
+	char why[512];
+	if (!json_is_object(v))
+		return bad(p, "mastercard_key: must be {\"file\": \"mastercard.pem\"}");
+	if (only_keys(p, v, "mastercard_key", keys) < 0)
+		return -1;
+	const char *file = json_string_value(json_object_get(v, "file"));
+	json_t *fv = json_object_get(v, "fingerprint"), *ov = json_object_get(v, "oaep_hash");
+	if (!file || !file[0])
+		return bad(p, "mastercard_key.file: required (Mastercard's public key or certificate, PEM)");
+	if ((fv && !json_is_string(fv)) || (ov && !json_is_string(ov)))
+		return bad(p, "mastercard_key: fingerprint and oaep_hash are strings");
+	const char *oaep = ov ? json_string_value(ov) : "SHA512";
+	if (strcmp(oaep, "SHA256") != 0 && strcmp(oaep, "SHA512") != 0)
+		return bad(p, "mastercard_key.oaep_hash: must be \"SHA256\" or \"SHA512\"");
+	char *path = resolve(p, file);
+	if (!path)
+		return bad(p, "out of memory");
+	c->mastercard = mdes_pubkey_load(path, json_string_value(fv), why, sizeof(why));
+	free(path);
+	if (!c->mastercard)
+		return bad(p, "mastercard_key: %s", why);
+	/* encryptedKey is at most 512 hex digits: a 2048-bit RSA key. */
+	if (mdes_pubkey_bits(c->mastercard) != 2048)
+		return bad(p, "mastercard_key: a key of %d bits; MDES's encryptedKey fits a 2048-bit RSA key",
+		           mdes_pubkey_bits(c->mastercard));
+	if (!(c->mastercard_oaep = strdup(oaep)))
+		return bad(p, "out of memory");
+	return 0;
+}
+
 int mdes_cfg_parse(json_t *v, const char *base_dir, mdes_cfg **out, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "base_path", "keys", "on_account_failure", "decline_reasons",
-		"idempotency", "activation_code_ttl_seconds", "facts_map", NULL };
+		"idempotency", "activation_code_ttl_seconds", "facts_map", "mastercard_key", NULL };
 	P p = { err, errlen, base_dir };
 	mdes_cfg *c = calloc(1, sizeof(*c));
 	json_t *j;
@@ -272,6 +306,8 @@ int mdes_cfg_parse(json_t *v, const char *base_dir, mdes_cfg **out, char *err, s
 		goto fail;
 	if ((j = json_object_get(v, "facts_map")) && parse_map(&p, j, c) < 0)
 		goto fail;
+	if ((j = json_object_get(v, "mastercard_key")) && parse_mastercard(&p, j, c) < 0)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -296,6 +332,8 @@ void mdes_cfg_free(mdes_cfg *c)
 		json_decref(c->map[i].value);
 	}
 	free(c->map);
+	mdes_pubkey_free(c->mastercard);
+	free(c->mastercard_oaep);
 	free(c);
 }
 

@@ -8,7 +8,11 @@
  *     "on_account_failure": "DECLINED",      or "ERROR", or "DECIDE"
  *     "decline_reasons": {"card_lost": "LOST"},   fired RED rule -> declineReasonCode
  *     "idempotency": {"entries": 10000, "ttl_seconds": 900},   (restart)
- *     "activation_code_ttl_seconds": 1800,   codes sent without expirationDateTime
+ *     "activation_code_ttl_seconds": 1800,   codes sent without expirationDateTime,
+ *                                             and codes the issuer makes
+ *     "mastercard_key": {"file": "mc.pem",   Mastercard's public key or certificate:
+ *                        "fingerprint": "...",  getAccountInformation's answer is
+ *                        "oaep_hash": "SHA512"} encrypted for it (optional)
  *     "facts_map": {"card.state": "account.state", ...}   for a ruleset on
  *                                             another schema (docs/mdes.md)
  *   }
@@ -56,6 +60,8 @@ typedef struct mdes_cfg {
 	unsigned code_ttl_seconds;
 	mdes_map_entry *map;         /* NULL: decide on the MDES facts */
 	size_t nmap;
+	mdes_pubkey *mastercard;     /* NULL: getAccountInformation is not served */
+	char *mastercard_oaep;       /* "SHA256" or "SHA512" */
 } mdes_cfg;
 
 /* Parse the section v (paths relative to base_dir). 0, or -1 with

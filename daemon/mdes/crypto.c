@@ -443,11 +443,17 @@ out:
 
 /* ---- encryption (CLI and tests) ---------------------------------------------- */
 
-static EVP_PKEY *read_public(const char *path, char *err, size_t errlen)
+struct mdes_pubkey {
+	EVP_PKEY *pkey;
+	char fp[2 * EVP_MAX_MD_SIZE + 1];  /* SPKI SHA-256, or as given */
+};
+
+mdes_pubkey *mdes_pubkey_load(const char *path, const char *fingerprint, char *err, size_t errlen)
 {
 	size_t len;
 	char *pem = read_pem(path, 0, &len, err, errlen);
 	EVP_PKEY *k = NULL;
+	mdes_pubkey *pk = NULL;
 	if (!pem)
 		return NULL;
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -463,10 +469,47 @@ static EVP_PKEY *read_public(const char *path, char *err, size_t errlen)
 	free(pem);
 	if (!k || EVP_PKEY_base_id(k) != EVP_PKEY_RSA) {
 		snprintf(err, errlen, "%s: not a PEM RSA public key or certificate", path);
-		EVP_PKEY_free(k);
-		return NULL;
+		goto fail;
 	}
-	return k;
+	if (fingerprint && !is_hex_fp(fingerprint)) {
+		snprintf(err, errlen, "%s: the fingerprint must be 32 to %d hex digits", path, FP_MAX);
+		goto fail;
+	}
+	if (!(pk = calloc(1, sizeof(*pk)))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	if (fingerprint) {
+		snprintf(pk->fp, sizeof(pk->fp), "%s", fingerprint);
+	} else {
+		unsigned char *der = NULL;
+		int n = i2d_PUBKEY(k, &der);
+		int bad = n <= 0 || digest_hex(EVP_sha256(), der, (size_t)n, pk->fp) < 0;
+		OPENSSL_free(der);
+		if (bad) {
+			snprintf(err, errlen, "%s: cannot compute the fingerprint", path);
+			goto fail;
+		}
+	}
+	pk->pkey = k;
+	return pk;
+fail:
+	free(pk);
+	EVP_PKEY_free(k);
+	return NULL;
+}
+
+void mdes_pubkey_free(mdes_pubkey *pk)
+{
+	if (pk) {
+		EVP_PKEY_free(pk->pkey);
+		free(pk);
+	}
+}
+
+int mdes_pubkey_bits(const mdes_pubkey *pk)
+{
+	return pk ? EVP_PKEY_get_bits(pk->pkey) : 0;
 }
 
 static void put_hex_field(char **o, const char *name, const unsigned char *b, size_t n, int *first)
@@ -481,12 +524,24 @@ static void put_hex_field(char **o, const char *name, const unsigned char *b, si
 int mdes_encrypt(const char *pub_path, const char *plain, size_t len, const mdes_encrypt_opts *o,
                  char **out, char *err, size_t errlen)
 {
+	mdes_pubkey *pk = mdes_pubkey_load(pub_path, o->fingerprint, err, errlen);
+	*out = NULL;
+	if (!pk)
+		return -1;
+	int rc = mdes_encrypt_for(pk, plain, len, o, out, err, errlen);
+	mdes_pubkey_free(pk);
+	return rc;
+}
+
+int mdes_encrypt_for(const mdes_pubkey *pk, const char *plain, size_t len, const mdes_encrypt_opts *o,
+                     char **out, char *err, size_t errlen)
+{
 	unsigned char key[32], iv[16] = { 0 }, tag[16], aad[8], wrapped[1024], *data = NULL;
 	size_t keylen = o->aes_bits == 256 ? 32 : 16, wn = sizeof(wrapped), ivn = o->gcm ? 12 : 16;
 	const EVP_MD *md = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
 	EVP_CIPHER_CTX *c = NULL;
-	char fp[2 * EVP_MAX_MD_SIZE + 1];
+	const char *fp = pk->fp;
 	int l1 = 0, l2 = 0, rc = -1;
 
 	*out = NULL;
@@ -494,21 +549,7 @@ int mdes_encrypt(const char *pub_path, const char *plain, size_t len, const mdes
 		snprintf(err, errlen, "the OAEP hash must be SHA256 or SHA512");
 		return -1;
 	}
-	EVP_PKEY *pub = read_public(pub_path, err, errlen);
-	if (!pub)
-		return -1;
-	if (o->fingerprint) {
-		snprintf(fp, sizeof(fp), "%s", o->fingerprint);
-	} else {
-		unsigned char *der = NULL;
-		int n = i2d_PUBKEY(pub, &der);
-		int bad = n <= 0 || digest_hex(EVP_sha256(), der, (size_t)n, fp) < 0;
-		OPENSSL_free(der);
-		if (bad) {
-			snprintf(err, errlen, "%s: cannot compute the fingerprint", pub_path);
-			goto done;
-		}
-	}
+	EVP_PKEY *pub = pk->pkey;
 	if (RAND_bytes(key, (int)keylen) != 1 || (o->with_iv && RAND_bytes(iv, (int)ivn) != 1) ||
 	    RAND_bytes(aad, sizeof(aad)) != 1) {
 		snprintf(err, errlen, "no random bytes");
@@ -564,6 +605,5 @@ done:
 	}
 	EVP_CIPHER_CTX_free(c);
 	EVP_PKEY_CTX_free(pctx);
-	EVP_PKEY_free(pub);
 	return rc;
 }

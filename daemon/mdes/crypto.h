@@ -77,8 +77,8 @@ void mdes_plain_free(char *plain, size_t len);
  * public key or a certificate), as Mastercard does: the JSON object of an
  * encryptedPayload, malloc'd, in *out. oaep: "SHA256", "SHA512" or NULL
  * (PKCS#1 v1.5); with_iv: 0 sends no iv (zero IV); gcm: AES-GCM (2.0.33)
- * instead of CBC; aes_bits 128 or 256. For the CLI and the tests: stepupd
- * never encrypts. 0, or -1 with err. */
+ * instead of CBC; aes_bits 128 or 256. For the CLI and the tests (stepupd
+ * encrypts only answers, with mdes_encrypt_for). 0, or -1 with err. */
 typedef struct mdes_encrypt_opts {
 	const char *oaep;
 	int with_iv;
@@ -89,6 +89,19 @@ typedef struct mdes_encrypt_opts {
 
 int mdes_encrypt(const char *pub_path, const char *plain, size_t len, const mdes_encrypt_opts *o,
                  char **out, char *err, size_t errlen);
+
+/* A public key to encrypt for, loaded once: Mastercard's, for the answers
+ * stepupd encrypts (getAccountInformation's encryptedPayload), as the CLI
+ * and the tests encrypt requests. From a PEM public key or certificate;
+ * its fingerprint as given, else the SHA-256 of its SubjectPublicKeyInfo.
+ * NULL with "<path>: why" in err. */
+typedef struct mdes_pubkey mdes_pubkey;
+mdes_pubkey *mdes_pubkey_load(const char *path, const char *fingerprint, char *err, size_t errlen);
+void mdes_pubkey_free(mdes_pubkey *pk);
+int mdes_pubkey_bits(const mdes_pubkey *pk);
+/* mdes_encrypt for a loaded key; o->fingerprint is ignored (the key's). */
+int mdes_encrypt_for(const mdes_pubkey *pk, const char *plain, size_t len, const mdes_encrypt_opts *o,
+                     char **out, char *err, size_t errlen);
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void mdes_hex(const unsigned char *in, size_t n, char *out);

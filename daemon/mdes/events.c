@@ -3,10 +3,17 @@
  *   POST <base>/deliverActivationCode   the code goes to the case's contact
  *        through the OTP channel of the chosen activationMethod, with the
  *        case's send limit (the lifecycle's Deliver OTP: the same rules);
+ *        without activationCode the issuer makes the code (the lifecycle's
+ *        cases.activation_codes);
+ *   POST <base>/validateActivationCode  a code the issuer made, checked with
+ *        the case's attempt limit and expiry; idempotent by requestId;
  *   POST <base>/notifyServiceActivated  the case closes ACTIVATED, and the
  *        issuer webhook and end-user message go out, exactly once;
  *   POST <base>/notifyTokenUpdated      acknowledged and recorded (log,
- *        metrics, the decision log).
+ *        metrics, the decision log);
+ *   POST <base>/notifySuspiciousEvents  acknowledged and recorded (log,
+ *        metrics, the decision log, the token's case) and told to the
+ *        issuer backend by webhook when one is configured.
  *
  * Each may block on SQLite or a channel, so the request is parked on the
  * lifecycle pool (workq.h) as the lifecycle's own endpoints are. The
@@ -29,6 +36,7 @@
 #include "answer.h"
 #include "facts.h"
 #include "mdes.h"
+#include "replay.h"
 #include "spec.h"
 #include "stats.h"
 
@@ -41,6 +49,7 @@ typedef struct ev_job {
 	int refused;
 	http_resp r;      /* the answer, made on the pool thread */
 	const char *code; /* errorCode sent, for the metrics */
+	uint64_t deadline_ns;
 } ev_job;
 
 static void err(ev_job *j, unsigned status, int cause, const char *code, const char *desc)
@@ -124,13 +133,10 @@ static void deliver(ev_job *j, json_t *root)
 		    "(TEXT_TO_CARDHOLDER_NUMBER, EMAIL_TO_CARDHOLDER_ADDRESS)");
 		return;
 	}
-	if (!code) {
-		err(j, 400, RJ_BAD_REQUEST, "MISSING_REQUIRED_FIELD",
-		    "activationCode is required: this issuer delivers the codes Mastercard generates");
-		return;
-	}
 	int64_t expires;
 	const char *exp = str_at(root, "expirationDateTime", NULL);
+	if (!code)
+		exp = NULL;  /* the issuer's code has the issuer's expiry */
 	if (exp) {
 		if ((expires = su_parse_time(exp)) < 0) {
 			err(j, 400, RJ_BAD_REQUEST, "INVALID_FIELD_FORMAT",
@@ -147,6 +153,25 @@ static void deliver(ev_job *j, json_t *root)
 	}
 	if (rc != STEPUP_OK) {
 		err(j, 503, RJ_CASE_STORE, "SERVICE_UNAVAILABLE", "the case store is unavailable; retry later");
+		return;
+	}
+	if (!code) {
+		/* The issuer makes the code (and sends the same one again). */
+		char *out = NULL;
+		size_t outlen = 0;
+		int http = 500;
+		rc = stepup_cases_deliver_code(APP.cases, id, strcmp(method, "OTP_SMS") == 0 ? STEPUP_OTP_SMS
+		                                                                            : STEPUP_OTP_EMAIL,
+		                               expires, otp_reason(root), &out, &outlen, &http);
+		if (rc == STEPUP_ESTATE) {
+			err(j, 400, RJ_BAD_REQUEST, "MISSING_REQUIRED_FIELD",
+			    "activationCode is required: this issuer makes no codes of its own (no cases.activation_codes)");
+			return;
+		}
+		if (http == 200)
+			mdes_stat_code_sent();
+		deliver_answer(j, out ? http : 500, out ? out : "", outlen);
+		free(out);
 		return;
 	}
 	/* The lifecycle's Deliver OTP: the contact of the case, never the
@@ -247,6 +272,155 @@ static void token_updated(ev_job *j, json_t *root)
 	ok(j);
 }
 
+/* ---- validateActivationCode --------------------------------------------------------------- */
+
+static const char *const code_results[] = { "SUCCESS", "INCORRECT_CODE", "INCORRECT_CODE_RETRIES_EXCEEDED",
+	                                    "EXPIRED_CODE" };
+
+/* The answer of a checked code: {"responseId", "result"}, kept for a
+ * repeat of the requestId (MDES retries; a used code would answer
+ * EXPIRED_CODE the second time). */
+static void validate(ev_job *j, json_t *root)
+{
+	stepup_case_refs refs = { str_at(root, "correlationId", NULL), str_at(root, "tokenUniqueReference", NULL) };
+	const char *code = str_at(root, "activationCode", NULL), *rid = str_at(root, "requestId", NULL);
+	mdes_replay *rp = mdes_replay_process();
+	char key[96], id[65], why[256];
+	unsigned st = 0, tries = 0;
+	dbuf prev = { 0 };
+	stepup_code_result result;
+
+	snprintf(key, sizeof(key), "validateActivationCode:%s", rid);
+	int r = rp ? mdes_replay_begin(rp, key, j->deadline_ns, &st, &prev) : MDES_REPLAY_MINE;
+	if (r == MDES_REPLAY_HIT) {
+		mdes_stat_replay();
+		j->r.status = st;
+		dbuf_put(&j->r.body, prev.s, prev.len);
+		dbuf_free(&prev);
+		return;
+	}
+	dbuf_free(&prev);
+	if (r == MDES_REPLAY_BUSY) {
+		err(j, 503, RJ_DEADLINE, "SERVICE_UNAVAILABLE", "a request with this requestId is still being answered; retry");
+		return;
+	}
+	int rc = stepup_cases_find(APP.cases, &refs, id, why, sizeof(why));
+	if (rc == STEPUP_OK)
+		rc = stepup_cases_check_code(APP.cases, id, code, &result, &tries, why, sizeof(why));
+	if (rc == STEPUP_ENOTFOUND || rc == STEPUP_EINVAL)
+		err(j, 404, RJ_BAD_REQUEST, "CASE_NOT_FOUND", "no provisioning is pending under this correlationId");
+	else if (rc == STEPUP_ESTATE)
+		err(j, 409, RJ_BAD_REQUEST, "INVALID_STATE",
+		    "this issuer makes no activation codes of its own (no cases.activation_codes): Mastercard checks them");
+	else if (rc != STEPUP_OK)
+		err(j, 503, RJ_CASE_STORE, "SERVICE_UNAVAILABLE", "the case store is unavailable; retry later");
+	if (rc != STEPUP_OK) {
+		if (rp)
+			mdes_replay_end(rp, key, 0, NULL, 0);
+		return;
+	}
+	mdes_stat_code_checked((int)result);
+	log_kv(LOG_INFO, "MDES activation code checked", LS("request_id", rid),
+	       LS("correlation_id", refs.correlation_id), LS("decision_id", id), LS("result", code_results[result]),
+	       LU("wrong_tries", tries), LOG_END);
+	char rsp[32];
+	mdes_response_id(rsp);
+	json_t *o = json_pack("{s:s, s:s}", "responseId", rsp, "result", code_results[result]);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text) {
+		if (rp)
+			mdes_replay_end(rp, key, 0, NULL, 0);
+		err(j, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
+		return;
+	}
+	j->r.status = 200;
+	dbuf_puts(&j->r.body, text);
+	if (rp)
+		mdes_replay_end(rp, key, 200, text, strlen(text));
+	free(text);
+}
+
+/* ---- notifySuspiciousEvents --------------------------------------------------------------- */
+
+/* events: one SuspiciousEvent (2.0.21) or an array of them (2.0.33). */
+static json_t *event_list(json_t *root)
+{
+	json_t *ev = json_object_get(root, "events");
+	if (json_is_array(ev))
+		return json_incref(ev);
+	json_t *a = json_array();
+	if (json_is_object(ev))
+		json_array_append(a, ev);
+	return a;
+}
+
+static void suspicious(ev_job *j, json_t *root)
+{
+	const char *token = str_at(root, "tokenUniqueReference", NULL), *rid = str_at(root, "requestId", NULL);
+	const char *status = str_at(root, "status", NULL);
+	stepup_case_refs refs = { NULL, token };
+	json_t *events = event_list(root), *e;
+	char id[65] = "", why[256];
+	int queued = 0;
+	size_t i;
+	dbuf line = { 0 };
+
+	if (APP.cases && stepup_cases_find(APP.cases, &refs, id, why, sizeof(why)) != STEPUP_OK)
+		id[0] = '\0';
+	/* What the issuer backend hears: the token, its status and the events
+	 * as MDES gave them (ATC values), never the device's identifiers. */
+	json_t *details = json_pack("{s:s, s:s, s:O}", "tokenUniqueReference", token, "status", status, "events", events);
+	char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
+	json_decref(details);
+	if (APP.cases) {
+		int rc = text ? stepup_cases_token_event(APP.cases, id[0] ? id : NULL, "token.suspicious_event", rid, text,
+		                                         &queued, why, sizeof(why))
+		              : STEPUP_ENOMEM;
+		free(text);
+		text = NULL;
+		if (rc != STEPUP_OK) {
+			json_decref(events);
+			err(j, rc == STEPUP_EIO ? 503 : 500, rc == STEPUP_EIO ? RJ_CASE_STORE : RJ_INTERNAL,
+			    rc == STEPUP_EIO ? "SERVICE_UNAVAILABLE" : "SYSTEM_ERROR",
+			    "the event could not be recorded; retry later");
+			return;
+		}
+	}
+	free(text);
+	char ts[32];
+	rfc3339_ms(wall_ns(), ts);
+	dbuf_puts(&line, "{\"time\":\"");
+	dbuf_puts(&line, ts);
+	dbuf_puts(&line, "\",\"api\":\"mdes\",\"operation\":\"notifySuspiciousEvents\",\"request_id\":");
+	dbuf_json(&line, rid);
+	dbuf_puts(&line, ",\"token\":");
+	dbuf_json(&line, token);
+	dbuf_puts(&line, ",\"status\":");
+	dbuf_json(&line, status);
+	if (id[0]) {
+		dbuf_puts(&line, ",\"decision_id\":");
+		dbuf_json(&line, id);
+	}
+	dbuf_puts(&line, ",\"events\":[");
+	json_array_foreach(events, i, e) {
+		const char *name = str_at(e, "eventName", NULL);
+		mdes_stat_suspicious(name);
+		if (i)
+			dbuf_putc(&line, ',');
+		dbuf_json(&line, name);
+		log_kv(LOG_WARN, "MDES suspicious event", LS("request_id", rid), LS("token", token), LS("status", status),
+		       LS("event", name), LS("decision_id", id[0] ? id : NULL),
+		       LS("webhook", queued ? "queued" : "none"), LOG_END);
+	}
+	dbuf_puts(&line, "]}\n");
+	if (dlog_enabled() && !line.failed)
+		dlog_append(line.s, line.len);
+	dbuf_free(&line);
+	json_decref(events);
+	ok(j);
+}
+
 /* ---- the plumbing --------------------------------------------------------------------- */
 
 static void process(ev_job *j)
@@ -261,8 +435,12 @@ static void process(ev_job *j)
 		err(j, 400, RJ_BAD_REQUEST, code, why);
 	else if (j->op == MDES_OP_DELIVER)
 		deliver(j, root);
+	else if (j->op == MDES_OP_VALIDATE)
+		validate(j, root);
 	else if (j->op == MDES_OP_ACTIVATED)
 		activated(j, root);
+	else if (j->op == MDES_OP_SUSPICIOUS)
+		suspicious(j, root);
 	else
 		token_updated(j, root);
 	/* The tree is freed by the wiping allocator; the text is wiped here. */
@@ -329,15 +507,16 @@ static void serve(const http_req *rq, http_resp *rs, mdes_op op)
 	j->body = (char *)rq->body;
 	j->len = rq->body_len;
 	j->r.cause = -1;
+	j->deadline_ns = rq->start_ns + (uint64_t)APP.boot->limits.decision_deadline_ms * 1000000u;
 	if (depth < 32 && json_too_deep(rq->body, rq->body_len, depth)) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels (limits.max_json_depth)", depth);
 		err(j, 400, RJ_TOO_DEEP, "INVALID_JSON", msg);
 	} else if (!(j->g = gen_acquire()) || !j->g->cfg->mdes) {
 		err(j, 503, RJ_NOT_READY, "SERVICE_UNAVAILABLE", "no ruleset loaded, or no \"mdes\" section any more");
-	} else if (op == MDES_OP_DELIVER && !APP.cases) {
+	} else if ((op == MDES_OP_DELIVER || op == MDES_OP_VALIDATE) && !APP.cases) {
 		err(j, 503, RJ_LIFECYCLE_OFF, "SERVICE_UNAVAILABLE",
-		    "the step-up lifecycle is off (no \"cases\" section): no code can be delivered");
+		    "the step-up lifecycle is off (no \"cases\" section): no activation code is delivered or checked");
 	} else if (APP.cases) {
 		/* Parked: the work blocks on SQLite or a channel. */
 		j->w.run = run;
@@ -371,4 +550,14 @@ void h_mdes_activated(const http_req *rq, http_resp *rs)
 void h_mdes_token_updated(const http_req *rq, http_resp *rs)
 {
 	serve(rq, rs, MDES_OP_TOKEN_UPDATED);
+}
+
+void h_mdes_validate(const http_req *rq, http_resp *rs)
+{
+	serve(rq, rs, MDES_OP_VALIDATE);
+}
+
+void h_mdes_suspicious(const http_req *rq, http_resp *rs)
+{
+	serve(rq, rs, MDES_OP_SUSPICIOUS);
 }

@@ -6,6 +6,9 @@
  *   POST <base>/deliverActivationCode     the code, through the case's channel
  *   POST <base>/notifyServiceActivated    the case ACTIVATED, once
  *   POST <base>/notifyTokenUpdated        acknowledged and recorded
+ *   POST <base>/validateActivationCode    a code the issuer made, checked
+ *   POST <base>/getAccountInformation     the account's status, encrypted
+ *   POST <base>/notifySuspiciousEvents    acknowledged, recorded, webhook
  *
  * <base> is mdes.base_path (default /mdes) of the configuration stepupd
  * started with; without an "mdes" section these paths do not exist. */
@@ -22,6 +25,9 @@ void h_mdes_methods(const http_req *rq, http_resp *rs);
 void h_mdes_deliver(const http_req *rq, http_resp *rs);
 void h_mdes_activated(const http_req *rq, http_resp *rs);
 void h_mdes_token_updated(const http_req *rq, http_resp *rs);
+void h_mdes_validate(const http_req *rq, http_resp *rs);
+void h_mdes_account_info(const http_req *rq, http_resp *rs);
+void h_mdes_suspicious(const http_req *rq, http_resp *rs);
 
 /* The route table names the endpoints under "/mdes" (also their label in
  * metrics); the request's path matches when it is the configured base

@@ -34,6 +34,12 @@ int mdes_replay_begin(mdes_replay *rp, const char *key, uint64_t deadline_ns, un
  * a repeat then decides again). */
 void mdes_replay_end(mdes_replay *rp, const char *key, unsigned status, const char *body, size_t len);
 
+/* The process's store, sized by the configuration stepupd started with
+ * (authorize.c); NULL without an "mdes" section. authorizeService keys it
+ * by requestId, validateActivationCode by "validateActivationCode:" and
+ * its requestId. */
+mdes_replay *mdes_replay_process(void);
+
 /* Entries kept now, for metrics. */
 size_t mdes_replay_size(mdes_replay *rp);
 

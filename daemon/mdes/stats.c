@@ -30,10 +30,16 @@ static const char *const ntu_reasons[] = {
 	"PAYMENT_ACCOUNT_REFERENCE_UPDATED", "OTHER",
 };
 #define NNTU (sizeof(ntu_reasons) / sizeof(ntu_reasons[0]))
+/* In stepup_code_result's order. */
+static const char *const code_results[] = { "SUCCESS", "INCORRECT_CODE", "INCORRECT_CODE_RETRIES_EXCEEDED",
+	                                    "EXPIRED_CODE" };
+static const char *const suspicious_events[] = { "REPLENISH", "OTHER" };
+#define NSUSP (sizeof(suspicious_events) / sizeof(suspicious_events[0]))
 
 static unsigned long long answered[MDES_OP_COUNT], errors[MDES_OP_COUNT][NCODES];
 static unsigned long long decrypt_fail[sizeof(crypto_reasons) / sizeof(crypto_reasons[0])];
 static unsigned long long account[3], replays, activation[4], token_updates[NNTU];
+static unsigned long long codes_sent, code_checks[4], suspicious[NSUSP];
 
 void mdes_stat_answer(mdes_op op, const char *code)
 {
@@ -78,6 +84,25 @@ void mdes_stat_token_update(const char *reason)
 	ADD(&token_updates[i]);
 }
 
+void mdes_stat_code_sent(void)
+{
+	ADD(&codes_sent);
+}
+
+void mdes_stat_code_checked(int result)
+{
+	if (result >= 0 && result < 4)
+		ADD(&code_checks[result]);
+}
+
+void mdes_stat_suspicious(const char *event)
+{
+	size_t i;
+	for (i = 0; i + 1 < NSUSP && (!event || strcmp(suspicious_events[i], event) != 0); i++)
+		;
+	ADD(&suspicious[i]);
+}
+
 static void family(dbuf *b, const char *name, const char *type, const char *help)
 {
 	dbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -118,4 +143,16 @@ void mdes_metrics_render(dbuf *b)
 	for (size_t i = 0; i < NNTU; i++)
 		dbuf_printf(b, "stepupd_mdes_token_updates_total{reason=\"%s\"} %llu\n", ntu_reasons[i],
 		            LOAD(&token_updates[i]));
+	family(b, "stepupd_mdes_issuer_codes_sent_total", "counter",
+	       "Activation codes the issuer made, sent (deliverActivationCode without activationCode).");
+	dbuf_printf(b, "stepupd_mdes_issuer_codes_sent_total %llu\n", LOAD(&codes_sent));
+	family(b, "stepupd_mdes_code_validations_total", "counter", "validateActivationCode by result.");
+	for (size_t i = 0; i < 4; i++)
+		dbuf_printf(b, "stepupd_mdes_code_validations_total{result=\"%s\"} %llu\n", code_results[i],
+		            LOAD(&code_checks[i]));
+	family(b, "stepupd_mdes_suspicious_events_total", "counter",
+	       "Suspicious events reported by notifySuspiciousEvents, by eventName.");
+	for (size_t i = 0; i < NSUSP; i++)
+		dbuf_printf(b, "stepupd_mdes_suspicious_events_total{event=\"%s\"} %llu\n", suspicious_events[i],
+		            LOAD(&suspicious[i]));
 }

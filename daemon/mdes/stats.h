@@ -17,5 +17,11 @@ void mdes_stat_replay(void);
 void mdes_stat_activation(int outcome);
 /* notifyTokenUpdated, by its reasonCode (others counted as OTHER). */
 void mdes_stat_token_update(const char *reason);
+/* A code the issuer made and sent (deliverActivationCode without one). */
+void mdes_stat_code_sent(void);
+/* validateActivationCode's result (stepup_code_result). */
+void mdes_stat_code_checked(int result);
+/* notifySuspiciousEvents, per event by its eventName (others: OTHER). */
+void mdes_stat_suspicious(const char *event);
 
 #endif
