@@ -213,7 +213,7 @@ static void test_wrong_fingerprint(void **s)
 {
 	(void)s;
 	mdes_keyring *kr = ring(1);
-	mdes_encrypt_opts o = { "SHA256", 1, 0, 128, "4c4ead5927f0df8117f178eea9308daa58e27c2b" };
+	mdes_encrypt_opts o = { "SHA256", 1, 0, 128, "0123456789abcdef0123456789abcdef01234567" };
 	json_t *p = encrypt_for(DATA "issuer-pub.pem", PLAIN, &o);
 	const char *field;
 	assert_int_equal(decrypt_status(kr, p, &field), MDES_C_UNKNOWN_KEY);
