@@ -343,15 +343,47 @@ static void validate(ev_job *j, json_t *root)
 
 /* ---- notifySuspiciousEvents --------------------------------------------------------------- */
 
-/* events: one SuspiciousEvent (2.0.21) or an array of them (2.0.33). */
+/* The members of a SuspiciousEvent the issuer backend hears of: those
+ * the API documents, each checked against the field table (a card number
+ * in one was refused before); anything else MDES may add is left out. */
+static const char *const atc_lists[] = { "walletAtcStatus", "unusedDiscarded", "usedForContactless", "usedForDsrp",
+	                                 "unusedActive", NULL, "systemAtcStatus", "atcNotFound",
+	                                 "atcAlreadyProcessed", "atcReportedUsedByWallet", "unusedActive", NULL, NULL };
+
+static json_t *known_members(json_t *ev)
+{
+	json_t *out = json_object();
+	const char *name = str_at(ev, "eventName", NULL);
+	if (name)
+		json_object_set_new(out, "eventName", json_string(name));
+	for (size_t i = 0; atc_lists[i]; i++) {
+		json_t *from = json_object_get(ev, atc_lists[i]), *to = NULL;
+		size_t k = i + 1;
+		for (; atc_lists[k]; k++) {
+			json_t *l = json_object_get(from, atc_lists[k]);
+			if (json_is_array(l)) {
+				if (!to)
+					to = json_object();
+				json_object_set(to, atc_lists[k], l);
+			}
+		}
+		if (to)
+			json_object_set_new(out, atc_lists[i], to);
+		i = k;
+	}
+	return out;
+}
+
+/* events: one SuspiciousEvent (2.0.21) or an array of them (2.0.33), as
+ * an array of their known members. */
 static json_t *event_list(json_t *root)
 {
-	json_t *ev = json_object_get(root, "events");
-	if (json_is_array(ev))
-		return json_incref(ev);
-	json_t *a = json_array();
+	json_t *ev = json_object_get(root, "events"), *a = json_array(), *e;
+	size_t i;
 	if (json_is_object(ev))
-		json_array_append(a, ev);
+		json_array_append_new(a, known_members(ev));
+	else
+		json_array_foreach(ev, i, e) json_array_append_new(a, known_members(e));
 	return a;
 }
 
@@ -369,7 +401,8 @@ static void suspicious(ev_job *j, json_t *root)
 	if (APP.cases && stepup_cases_find(APP.cases, &refs, id, why, sizeof(why)) != STEPUP_OK)
 		id[0] = '\0';
 	/* What the issuer backend hears: the token, its status and the events
-	 * as MDES gave them (ATC values), never the device's identifiers. */
+	 * (their documented members: names, ATC values), never the device's
+	 * identifiers. */
 	json_t *details = json_pack("{s:s, s:s, s:O}", "tokenUniqueReference", token, "status", status, "events", events);
 	char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
 	json_decref(details);
@@ -379,6 +412,12 @@ static void suspicious(ev_job *j, json_t *root)
 		              : STEPUP_ENOMEM;
 		free(text);
 		text = NULL;
+		if (rc == STEPUP_EINVAL) {
+			/* The lifecycle's own check (a card number): refused, not kept. */
+			json_decref(events);
+			err(j, 400, RJ_BAD_REQUEST, "INVALID_FIELD_VALUE", "events holds a card number: refused, and not kept");
+			return;
+		}
 		if (rc != STEPUP_OK) {
 			json_decref(events);
 			err(j, rc == STEPUP_EIO ? 503 : 500, rc == STEPUP_EIO ? RJ_CASE_STORE : RJ_INTERNAL,

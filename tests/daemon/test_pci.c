@@ -343,7 +343,8 @@ static size_t scan(const scanctx *c, const void *data, size_t len)
  * through the mapping of docs/mdes.md. */
 #define MDES_DATA SRCDIR "/tests/data/mdes/"
 static const char mdes_section[] =
-	",\n  \"mdes\": {\"keys\": [{\"file\": \"issuer-key.pem\"}], \"facts_map\": {"
+	",\n  \"mdes\": {\"keys\": [{\"file\": \"issuer-key.pem\"}],"
+	" \"mastercard_key\": {\"file\": \"" MDES_DATA "mastercard-pub.pem\"}, \"facts_map\": {"
 	"\"request_id\": \"requestId\", \"tsp\": {\"value\": \"MDES\"},"
 	"\"token_requestor.id\": \"tokenRequestorId\", \"card.pan\": \"cardAccountData.accountNumber\","
 	"\"card.state\": \"account.state\", \"card.csc_result\": \"account.csc_result\","
@@ -1576,6 +1577,97 @@ static void test_mdes_endpoints(void **state)
 	expect_pushes("POST /mdes/authorizeService", from, hits_from);
 }
 
+/* The body of our first example of an operation (tests/data/mdes/requests). */
+static json_t *mdes_example(const char *op, size_t tag)
+{
+	char path[512], rid[32];
+	snprintf(path, sizeof(path), MDES_DATA "requests/%s.json", op);
+	json_t *all = json_load_file(path, 0, NULL), *b = json_deep_copy(json_object_get(json_array_get(all, 0), "body"));
+	json_decref(all);
+	assert_non_null(b);
+	snprintf(rid, sizeof(rid), "pci-%s-%zu", op, tag);
+	rid[31] = '\0';
+	json_object_set_new(b, "requestId", json_string(rid));
+	return b;
+}
+
+/* validateActivationCode, notifySuspiciousEvents and getAccountInformation
+ * (the operations of MDES 2.0.21 beyond the step-up): a card number in any
+ * field, in every spelling, refused (400) or answered without it ever
+ * coming out; getAccountInformation with each card number where it
+ * belongs, its answer encrypted. */
+static void test_mdes_more_operations(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *op;
+		unsigned want;
+	} ops[] = {
+		/* No case has this correlationId: CASE_NOT_FOUND. */
+		{ "validateActivationCode", X400 | X404 },
+		{ "notifySuspiciousEvents", X200 | X400 },
+		{ "getAccountInformation", X200 | X400 },
+	};
+	for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+		size_t from = NP, hits_from = NH;
+		char endpoint[112], path[96];
+		snprintf(path, sizeof(path), "/mdes/%s", ops[o].op);
+		snprintf(endpoint, sizeof(endpoint), "POST %s", path);
+		int gai = strcmp(ops[o].op, "getAccountInformation") == 0;
+		json_t *tmpl = mdes_example(ops[o].op, 0);
+		if (gai)
+			json_object_del(json_object_get(tmpl, "fundingAccountInfo"), "encryptedPayload");
+		pci_slot *slots;
+		size_t nslots = pci_walk(tmpl, &slots);
+		json_decref(tmpl);
+		assert_true(nslots >= 4);
+		for (size_t i = 0; i < nslots; i++)
+			for (size_t pan = 0; pan < NPUSHED; pan++)
+				for (int sp = 0; sp < PCI_NSPELLINGS; sp++) {
+					char v[96];
+					if (!spelled(pan, sp))
+						continue;
+					pci_spell(pans[pan], sp, v, sizeof(v));
+					json_t *b = mdes_example(ops[o].op, NP);
+					if (gai)
+						json_object_del(json_object_get(b, "fundingAccountInfo"), "encryptedPayload");
+					char *text = pci_put_string(b, &slots[i], v), *body = text;
+					if (gai) {
+						json_t *p = mdes_payload_doc("5555555555554444");
+						char *pt = json_dumps(p, JSON_COMPACT);
+						body = mdes_request(text, pt);
+						free(pt);
+						free(text);
+						json_decref(p);
+					}
+					pushspec ps = { "POST", path, body, NULL, endpoint, slots[i].path, pan, sp, -1, NULL,
+					                ops[o].want, NULL };
+					do_push(&ps, NULL);
+					free(body);
+					json_decref(b);
+				}
+		free(slots);
+		if (gai) {
+			/* Where a card number belongs: each one, answered encrypted. */
+			for (size_t pan = 0; pan < NPUSHED; pan++) {
+				json_t *b = mdes_example(ops[o].op, NP), *p = mdes_payload_doc(pans[pan]);
+				json_object_del(json_object_get(b, "fundingAccountInfo"), "encryptedPayload");
+				char *ot = json_dumps(b, JSON_COMPACT), *pt = json_dumps(p, JSON_COMPACT);
+				char *body = mdes_request(ot, pt);
+				pushspec ps = { "POST", path, body, NULL, endpoint, "[encrypted] cardAccountData.accountNumber",
+				                pan, PCI_SP_PLAIN, -1, NULL, X200, NULL };
+				do_push(&ps, NULL);
+				free(ot);
+				free(pt);
+				free(body);
+				json_decref(b);
+				json_decref(p);
+			}
+		}
+		expect_pushes(endpoint, from, hits_from);
+	}
+}
+
 static void test_no_card_number_anywhere(void **state)
 {
 	(void)state;
@@ -1678,6 +1770,7 @@ int main(void)
 		cmocka_unit_test(test_case_lookups),
 		cmocka_unit_test(test_admin_reload),
 		cmocka_unit_test(test_mdes_endpoints),
+		cmocka_unit_test(test_mdes_more_operations),
 		cmocka_unit_test(test_no_card_number_anywhere),
 	};
 	int failed = cmocka_run_group_tests_name("card numbers never come out", tests, group_setup,
