@@ -46,16 +46,6 @@ static int mac(const su_lc_config *cfg, const char *label, const char *id, const
 	return ok ? 0 : -1;
 }
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char h[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = h[b[i] >> 4];
-		out[2 * i + 1] = h[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The code of (id, nonce): cfg->codes.length digits into code. */
 static int derive(const su_lc_config *cfg, const char *id, const char *nonce, char code[MAX_CODE + 1])
 {
@@ -78,7 +68,7 @@ static int check_hash(const su_lc_config *cfg, const char *id, const char *code,
 	unsigned char md[32];
 	if (mac(cfg, "stepup/code-check", id, code, 0, md) < 0)
 		return -1;
-	hex(md, sizeof(md), out);
+	su_lc_hex(md, sizeof(md), out);
 	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }
@@ -102,7 +92,7 @@ int stepup_cases_deliver_code(stepup_cases *c, const char *id, stepup_method m, 
 	memset(&cur, 0, sizeof(cur));
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return STEPUP_EIO;
-	hex(r, sizeof(r), nonce);
+	su_lc_hex(r, sizeof(r), nonce);
 	if (derive(&c->cfg, id, nonce, code) < 0 || check_hash(&c->cfg, id, code, hash) < 0) {
 		rc = STEPUP_ENOMEM;
 		goto out;

@@ -321,6 +321,17 @@ static size_t hooks_for(const char *token)
 	return n;
 }
 
+/* notifyServiceActivated for the provisioning: the webhook goes, once. */
+static void activate_once(const char *correlation, const char *token)
+{
+	json_t *nsa = activated(correlation, token, NULL);
+	json_decref(post("notifyServiceActivated", nsa, 200, NULL));
+	json_decref(nsa);
+	for (int i = 0; i < 200 && hooks_for(token) < 1; i++)
+		hd_sleep_ms(25);
+	assert_int_equal(hooks_for(token), 1);
+}
+
 /* UTF-16 code units of UTF-8 text. */
 static size_t ucs2_units(const char *s)
 {
@@ -479,12 +490,7 @@ static void test_email_japanese(void **state)
 	assert_non_null(strstr(body, "カード末尾5454を"));
 	free(body);
 
-	json_t *nsa = activated("CORRMAIL0001", token, NULL);
-	json_decref(post("notifyServiceActivated", nsa, 200, NULL));
-	json_decref(nsa);
-	for (int i = 0; i < 200 && hooks_for(token) < 1; i++)
-		hd_sleep_ms(25);
-	assert_int_equal(hooks_for(token), 1);
+	activate_once("CORRMAIL0001", token);
 	/* The end user hears in Japanese, by e-mail (no phone on file). */
 	assert_true(smtp_sink_wait(smtp, before + 2, 5000));
 	body = decode_qp(smtp_sink_body(smtp_sink_get(smtp, before + 1)));
@@ -666,6 +672,29 @@ static json_t *deliver_issuer(const char *correlation, const char *token, const 
 	                 "reasonCodes", "ADD_CARD");
 }
 
+/* authorizeService for a step-up, the provisioning of token (may be
+ * NULL); its answer's responseId (the decision id) into id (may be NULL). */
+static void provision(const char *request_id, const char *correlation, const char *pan, const char *csc,
+                      const char *month, const char *year, const char *token, char id[65])
+{
+	json_t *req = authorize(request_id, correlation, "REQUIRE_ADDITIONAL_AUTHENTICATION", pan, csc, month, year);
+	if (token)
+		json_object_set_new(json_object_get(req, "fundingAccountInfo"), "tokenUniqueReference", json_string(token));
+	json_t *a = post("authorizeService", req, 200, NULL);
+	assert_string_equal(jstr(a, "decision"), "REQUIRE_ADDITIONAL_AUTHENTICATION");
+	if (id)
+		snprintf(id, 65, "%s", jstr(a, "responseId"));
+	json_decref(a);
+	json_decref(req);
+}
+
+/* deliverActivationCode of `dac` (stolen), expecting 200. */
+static void deliver_ok(json_t *dac)
+{
+	json_decref(post("deliverActivationCode", dac, 200, NULL));
+	json_decref(dac);
+}
+
 static json_t *validate_req(const char *request_id, const char *correlation, const char *token, const char *code)
 {
 	return json_pack("{s:s, s:s, s:s, s:s}", "requestId", request_id, "tokenUniqueReference", token,
@@ -690,17 +719,11 @@ static void test_issuer_code(void **state)
 	const char *token = "DWSPMC0000000000000000000000000000000000000000c001";
 	char code[CODE_LEN + 1], again[CODE_LEN + 1], res[64];
 	long long sent = metric("stepupd_mdes_issuer_codes_sent_total");
-	json_t *req = authorize("as-code-1", "CORRCODE0001", "REQUIRE_ADDITIONAL_AUTHENTICATION", "6011111111111117",
-	                        "789", "03", "30");
-	json_object_set_new(json_object_get(req, "fundingAccountInfo"), "tokenUniqueReference", json_string(token));
-	json_decref(post("authorizeService", req, 200, NULL));
-	json_decref(req);
+	provision("as-code-1", "CORRCODE0001", "6011111111111117", "789", "03", "30", token, NULL);
 
 	/* The issuer makes the code and texts it, in Japanese. */
 	size_t before = http_sink_count(sms);
-	json_t *dac = deliver_issuer("CORRCODE0001", token, "TEXT_TO_CARDHOLDER_NUMBER");
-	json_decref(post("deliverActivationCode", dac, 200, NULL));
-	json_decref(dac);
+	deliver_ok(deliver_issuer("CORRCODE0001", token, "TEXT_TO_CARDHOLDER_NUMBER"));
 	assert_true(http_sink_wait(sms, before + 1, 5000));
 	json_t *msg = json_loads(http_sink_get(sms, before)->body, 0, NULL);
 	assert_string_equal(jstr(msg, "to"), "+819012345678");
@@ -708,9 +731,7 @@ static void test_issuer_code(void **state)
 	code_in(jstr(msg, "text"), code);
 	json_decref(msg);
 	/* Asked again: the same code, not a new one. */
-	dac = deliver_issuer("CORRCODE0001", token, "TEXT_TO_CARDHOLDER_NUMBER");
-	json_decref(post("deliverActivationCode", dac, 200, NULL));
-	json_decref(dac);
+	deliver_ok(deliver_issuer("CORRCODE0001", token, "TEXT_TO_CARDHOLDER_NUMBER"));
 	assert_true(http_sink_wait(sms, before + 2, 5000));
 	msg = json_loads(http_sink_get(sms, before + 1)->body, 0, NULL);
 	code_in(jstr(msg, "text"), again);
@@ -742,12 +763,7 @@ static void test_issuer_code(void **state)
 	assert_true(metric("stepupd_mdes_code_validations_total{result=\"INCORRECT_CODE\"}") >= 1);
 
 	/* MDES activates the token: the case closes, the webhook goes once. */
-	json_t *nsa = activated("CORRCODE0001", token, NULL);
-	json_decref(post("notifyServiceActivated", nsa, 200, NULL));
-	json_decref(nsa);
-	for (int i = 0; i < 200 && hooks_for(token) < 1; i++)
-		hd_sleep_ms(25);
-	assert_int_equal(hooks_for(token), 1);
+	activate_once("CORRCODE0001", token);
 	/* A code for a provisioning nobody knows. */
 	json_t *bad = validate_req("vac-4", "UNKNOWNCORR2", "DWSPMC0000000000000000000000000000000000000000c0ff", code);
 	json_t *e = post("validateActivationCode", bad, 404, NULL);
@@ -762,14 +778,9 @@ static void test_issuer_code_tries(void **state)
 	(void)state;
 	const char *token = "DWSPMC0000000000000000000000000000000000000000c002";
 	char code[CODE_LEN + 1], res[64], id[32];
-	json_t *req = authorize("as-code-2", "CORRCODE0002", "REQUIRE_ADDITIONAL_AUTHENTICATION", "5555555555554444",
-	                        "123", "12", "30");
-	json_decref(post("authorizeService", req, 200, NULL));
-	json_decref(req);
+	provision("as-code-2", "CORRCODE0002", "5555555555554444", "123", "12", "30", token, NULL);
 	size_t before = smtp_sink_count(smtp);
-	json_t *dac = deliver_issuer("CORRCODE0002", token, "EMAIL_TO_CARDHOLDER_ADDRESS");
-	json_decref(post("deliverActivationCode", dac, 200, NULL));
-	json_decref(dac);
+	deliver_ok(deliver_issuer("CORRCODE0002", token, "EMAIL_TO_CARDHOLDER_ADDRESS"));
 	assert_true(smtp_sink_wait(smtp, before + 1, 5000));
 	char *body = decode_qp(smtp_sink_body(smtp_sink_get(smtp, before)));
 	assert_string_equal(smtp_sink_get(smtp, before)->rcpt[0], "jane.doe@example.com");
@@ -888,14 +899,8 @@ static void test_suspicious_events(void **state)
 	(void)state;
 	const char *token = "DWSPMC0000000000000000000000000000000000000000e001";
 	long long counted = metric("stepupd_mdes_suspicious_events_total{event=\"REPLENISH\"}");
-	json_t *req = authorize("as-susp-1", "CORRSUSP0001", "REQUIRE_ADDITIONAL_AUTHENTICATION", "5555555555554444",
-	                        "123", "12", "30");
-	json_object_set_new(json_object_get(req, "fundingAccountInfo"), "tokenUniqueReference", json_string(token));
-	json_t *a = post("authorizeService", req, 200, NULL);
 	char id[65];
-	snprintf(id, sizeof(id), "%s", jstr(a, "responseId"));
-	json_decref(a);
-	json_decref(req);
+	provision("as-susp-1", "CORRSUSP0001", "5555555555554444", "123", "12", "30", token, id);
 
 	/* Reported twice (MDES retries): acknowledged both times, told once. */
 	json_t *nse = suspicious_req("nse-1", token, 0);
@@ -976,21 +981,15 @@ static void test_methods_after_send_limit(void **state)
 {
 	(void)state;
 	const char *token = "DWSPMC0000000000000000000000000000000000000000f001";
-	json_t *req = authorize("as-limit-1", "CORRLIMIT001", "REQUIRE_ADDITIONAL_AUTHENTICATION", "5555555555554444",
-	                        "123", "12", "30");
-	json_decref(post("authorizeService", req, 200, NULL));
-	json_decref(req);
+	provision("as-limit-1", "CORRLIMIT001", "5555555555554444", "123", "12", "30", NULL, NULL);
 	json_t *ms = methods_of("ram-limit-1", "CORRLIMIT001");
 	assert_true(offers(ms, "TEXT_TO_CARDHOLDER_NUMBER") && offers(ms, "EMAIL_TO_CARDHOLDER_ADDRESS"));
 	assert_true(offers(ms, "CARDHOLDER_TO_CALL_MANNED_NUMBER"));
 	json_decref(ms);
 	/* cases.max_otp_sends (3) codes, then no more. */
-	for (int i = 0; i < 3; i++) {
-		json_t *dac = deliver("CORRLIMIT001", token, i % 2 ? "EMAIL_TO_CARDHOLDER_ADDRESS" : "TEXT_TO_CARDHOLDER_NUMBER",
-		                      "K7M2Q9X4");
-		json_decref(post("deliverActivationCode", dac, 200, NULL));
-		json_decref(dac);
-	}
+	for (int i = 0; i < 3; i++)
+		deliver_ok(deliver("CORRLIMIT001", token, i % 2 ? "EMAIL_TO_CARDHOLDER_ADDRESS" : "TEXT_TO_CARDHOLDER_NUMBER",
+		                   "K7M2Q9X4"));
 	json_t *dac = deliver("CORRLIMIT001", token, "TEXT_TO_CARDHOLDER_NUMBER", "K7M2Q9X4");
 	json_t *e = post("deliverActivationCode", dac, 429, NULL);
 	assert_string_equal(jstr(e, "errorCode"), "LIMIT_EXCEEDED");
@@ -1107,11 +1106,7 @@ static const char *fresh_case(char corr[16])
 	char rid[32];
 	snprintf(corr, 16, "CSPEC%07u", ++seq);
 	snprintf(rid, sizeof(rid), "as-%s", corr);
-	json_t *req = authorize(rid, corr, "REQUIRE_ADDITIONAL_AUTHENTICATION", "5555555555554444", "123", "12", "30");
-	json_t *a = post("authorizeService", req, 200, NULL);
-	assert_string_equal(jstr(a, "decision"), "REQUIRE_ADDITIONAL_AUTHENTICATION");
-	json_decref(a);
-	json_decref(req);
+	provision(rid, corr, "5555555555554444", "123", "12", "30", NULL, NULL);
 	return corr;
 }
 

@@ -29,6 +29,7 @@
 #include <stepup/plugin.h>
 #include <stepup/stepup.h>
 
+#include "helpers.h"
 #include "http_sink.h"
 #include "test_host.h"
 
@@ -114,14 +115,6 @@ static int teardown(void **state)
 	return system(cmd);
 }
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, mode), 0);
-}
 
 static char *file_config(const char *accounts, mode_t key_mode)
 {
@@ -133,7 +126,7 @@ static char *file_config(const char *accounts, mode_t key_mode)
 	fclose(f);
 	snprintf(key, sizeof(key), "%s/account-key", dir);
 	unlink(key);
-	write_file(key, hex, key_mode);
+	th_write_file(key, hex, key_mode);
 	assert_true(asprintf(&cfg, "{\"file\": \"%s\", \"key_file\": \"%s\"}", accounts, key) > 0);
 	return cfg;
 }
@@ -180,7 +173,7 @@ static void test_file_refusals(void **state)
 	free(cfg);
 	/* A card number in clear, anywhere in the file. */
 	snprintf(accounts, sizeof(accounts), "%s/clear.json", dir);
-	write_file(accounts, "{\"format\": \"stepup-accounts/1\", \"accounts\": {\"0000000000000000000000000000000000"
+	th_write_file(accounts, "{\"format\": \"stepup-accounts/1\", \"accounts\": {\"0000000000000000000000000000000000"
 	                     "000000000000000000000000000000\": {\"facts\": {\"note\": \"4111 1111 1111 1111\"}}}}", 0644);
 	cfg = file_config(accounts, 0600);
 	assert_int_not_equal(open_inst(&in, "account_file", cfg, err, sizeof(err)), STEPUP_PLUGIN_OK);
@@ -189,7 +182,7 @@ static void test_file_refusals(void **state)
 	close_inst(&in);
 	free(cfg);
 	/* A phone number is no card number (13 digits after '+'). */
-	write_file(accounts, "{\"format\": \"stepup-accounts/1\", \"accounts\": {\"0000000000000000000000000000000000"
+	th_write_file(accounts, "{\"format\": \"stepup-accounts/1\", \"accounts\": {\"0000000000000000000000000000000000"
 	                     "000000000000000000000000000000\": {\"facts\": {\"account\": {\"phone\": \"+4915112345674\"}}}}}",
 	           0644);
 	cfg = file_config(accounts, 0600);

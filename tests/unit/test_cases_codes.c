@@ -34,15 +34,11 @@
 
 static char codes_patch[512];
 
-static void write_key(const tc_env *t, const char *name, const char *text, mode_t mode)
+static void write_key(const tc_env *t, const char *name, const char *text, unsigned mode)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "%s/%s", t->dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, mode), 0);
+	th_write_file(path, text, mode);
 }
 
 static int setup(void **state)

@@ -16,6 +16,7 @@
 
 #include <stepup/error.h>
 
+#include "helpers.h"
 #include "util.h"
 
 static void test_parse_time(void **s)
@@ -47,22 +48,13 @@ static void test_parse_time(void **s)
 
 static char dir[64];
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
 static void test_secret_file(void **s)
 {
 	(void)s;
 	char path[128], err[256], *out = NULL;
 	size_t len = 0;
 	snprintf(path, sizeof(path), "%s/key", dir);
-	write_file(path, "00112233445566778899aabbccddeeff\n", 0600);
+	th_write_file(path, "00112233445566778899aabbccddeeff\n", 0600);
 	assert_int_equal(su_read_secret_file(path, 4096, 1, &out, &len, err, sizeof(err)), STEPUP_OK);
 	assert_int_equal(len, 33);
 	assert_string_equal(out, "00112233445566778899aabbccddeeff\n");
@@ -92,7 +84,7 @@ static void test_secret_file(void **s)
 	assert_null(out);
 	/* Empty: read, NUL-terminated. */
 	snprintf(path, sizeof(path), "%s/empty", dir);
-	write_file(path, "", 0600);
+	th_write_file(path, "", 0600);
 	assert_int_equal(su_read_secret_file(path, 4096, 1, &out, &len, err, sizeof(err)), STEPUP_OK);
 	assert_int_equal(len, 0);
 	assert_string_equal(out, "");
@@ -106,7 +98,7 @@ static void test_hex_key(void **s)
 	unsigned char key[64];
 	size_t len = 0;
 	snprintf(path, sizeof(path), "%s/hexkey", dir);
-	write_file(path, "  00112233445566778899AABBCCDDEEFF\r\n", 0600);
+	th_write_file(path, "  00112233445566778899AABBCCDDEEFF\r\n", 0600);
 	assert_int_equal(su_read_hex_key(path, key, 16, 64, &len, err, sizeof(err)), STEPUP_OK);
 	assert_int_equal(len, 16);
 	assert_int_equal(key[0], 0x00);
@@ -115,12 +107,12 @@ static void test_hex_key(void **s)
 	static const char *const bad[] = { "00112233", "0011223344556677889", "00112233445566778899aabbccddeegg",
 		                           "" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		write_file(path, bad[i], 0600);
+		th_write_file(path, bad[i], 0600);
 		assert_int_equal(su_read_hex_key(path, key, 16, 64, &len, err, sizeof(err)), STEPUP_ECONFIG);
 		assert_non_null(strstr(err, "the key must be 16 to 64 bytes as hex"));
 	}
 	/* Its mode is checked: a key anyone may read is refused. */
-	write_file(path, "00112233445566778899aabbccddeeff", 0644);
+	th_write_file(path, "00112233445566778899aabbccddeeff", 0644);
 	assert_int_equal(su_read_hex_key(path, key, 16, 64, &len, err, sizeof(err)), STEPUP_EIO);
 	assert_non_null(strstr(err, "chmod 600"));
 }
