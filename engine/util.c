@@ -225,7 +225,17 @@ int su_read_secret_file(const char *path, size_t max, int owner_only, char **out
 	return STEPUP_OK;
 }
 
-static int hexval(int c)
+void su_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char h[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = h[in[i] >> 4];
+		out[2 * i + 1] = h[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int su_hexval(int c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
@@ -246,7 +256,7 @@ int su_read_hex_key(const char *path, unsigned char *key, size_t min, size_t max
 	rc = STEPUP_ECONFIG;
 	if ((b - a) % 2 == 0 && (b - a) / 2 >= min && (b - a) / 2 <= max) {
 		for (size_t i = a; i < b; i += 2) {
-			int hi = hexval((unsigned char)t[i]), lo = hexval((unsigned char)t[i + 1]);
+			int hi = su_hexval((unsigned char)t[i]), lo = su_hexval((unsigned char)t[i + 1]);
 			if (hi < 0 || lo < 0)
 				break;
 			key[k++] = (unsigned char)(hi << 4 | lo);

@@ -45,6 +45,11 @@ int su_read_file(const char *path, size_t max, char **out, size_t *len, char *er
 int su_read_secret_file(const char *path, size_t max, int owner_only, char **out, size_t *len, char *err,
                         size_t errlen);
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void su_hex(const unsigned char *in, size_t n, char *out);
+/* The value of a hex digit (either case), or -1. */
+int su_hexval(int c);
+
 /* A key file of hex text (whitespace around it ignored; either case):
  * su_read_secret_file with owner_only, decoded into key (at least max
  * bytes), min to max bytes. STEPUP_OK with *len; otherwise as

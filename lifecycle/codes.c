@@ -68,7 +68,7 @@ static int check_hash(const su_lc_config *cfg, const char *id, const char *code,
 	unsigned char md[32];
 	if (mac(cfg, "stepup/code-check", id, code, 0, md) < 0)
 		return -1;
-	su_lc_hex(md, sizeof(md), out);
+	su_hex(md, sizeof(md), out);
 	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }
@@ -92,7 +92,7 @@ int stepup_cases_deliver_code(stepup_cases *c, const char *id, stepup_method m, 
 	memset(&cur, 0, sizeof(cur));
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return STEPUP_EIO;
-	su_lc_hex(r, sizeof(r), nonce);
+	su_hex(r, sizeof(r), nonce);
 	if (derive(&c->cfg, id, nonce, code) < 0 || check_hash(&c->cfg, id, code, hash) < 0) {
 		rc = STEPUP_ENOMEM;
 		goto out;

@@ -91,8 +91,6 @@ void su_lc_notifier_kick(stepup_cases *c);
  * failed. */
 int su_lc_deliver_pass(stepup_cases *c, int all);
 void su_lc_http_free(stepup_cases *c);
-/* Lower-case hex of n bytes into out (2n + 1 bytes). */
-void su_lc_hex(const unsigned char *in, size_t n, char *out);
 /* Lower-case hex SHA-256 of data: 0, or -1. */
 int su_lc_sha256_hex(const void *data, size_t len, char out[65]);
 

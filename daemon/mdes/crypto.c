@@ -34,23 +34,7 @@ struct mdes_keyring {
 
 void mdes_hex(const unsigned char *in, size_t n, char *out)
 {
-	static const char h[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = h[in[i] >> 4];
-		out[2 * i + 1] = h[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	su_hex(in, n, out);
 }
 
 /* Hex (either case) to bytes: n bytes into a malloc'd buffer, or NULL
@@ -67,7 +51,7 @@ static unsigned char *unhex(const char *s, size_t *n, int *bad)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
+		int hi = su_hexval((unsigned char)s[i]), lo = su_hexval((unsigned char)s[i + 1]);
 		if (hi < 0 || lo < 0) {
 			OPENSSL_cleanse(out, i / 2);
 			free(out);
@@ -170,7 +154,7 @@ static int is_hex_fp(const char *s)
 	if (n < 32 || n > FP_MAX)
 		return 0;
 	for (; *s; s++)
-		if (hexval((unsigned char)*s) < 0)
+		if (su_hexval((unsigned char)*s) < 0)
 			return 0;
 	return 1;
 }

@@ -48,10 +48,6 @@ typedef struct af_state {
 	char *result_object;
 } af_state;
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
 
 /* The whole file, if it is a regular file of at most max bytes; with
  * `secret`, only when its owner alone can read it (libstepup's helper for
@@ -117,7 +113,7 @@ static int read_accounts(af_state *st, const char *path, char *err, size_t errle
 		size_t n = strlen(k);
 		int ok = n == 64 && json_is_object(v) && json_is_object(json_object_get(v, "facts"));
 		for (size_t i = 0; ok && i < n; i++)
-			ok = hexval((unsigned char)k[i]) >= 0;
+			ok = su_hexval((unsigned char)k[i]) >= 0;
 		if (!ok) {
 			json_decref(root);
 			spc_set_err(err, errlen, "%s: accounts: each key is a 64-digit HMAC-SHA-256 and each value an "
