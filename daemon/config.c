@@ -210,12 +210,12 @@ static int sect_limits(ctx *x, json_t *v)
 	return 0;
 }
 
-/* Bearer tokens live in their own file (mode 0600 or stricter, e.g. a
- * systemd credential), never in the configuration. */
-static int read_token(ctx *x, const char *key, const char *path, char **out)
+/* A secret kept in a file of its own (mode 0600 or stricter, e.g. a
+ * systemd credential): up to size - 1 bytes into buf, trailing newlines
+ * (and spaces for tokens) off; *n its length. */
+static int read_secret_file(ctx *x, const char *key, const char *path, char *buf, size_t size, size_t *n)
 {
 	struct stat st;
-	char buf[513];
 	/* O_NONBLOCK: a FIFO put in its place must be refused, not waited on. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -228,16 +228,29 @@ static int read_token(ctx *x, const char *key, const char *path, char **out)
 		close(fd);
 		return fail(x, "%s: %s is readable by group or others (chmod 600)", key, path);
 	}
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t k = read(fd, buf, size - 1);
 	close(fd);
-	if (n < 0)
+	if (k < 0)
 		return fail(x, "%s: cannot read %s: %s", key, path, strerror(errno));
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
+	while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r'))
+		k--;
+	buf[k] = '\0';
+	*n = (size_t)k;
+	return 0;
+}
+
+/* Bearer tokens live in their own file, never in the configuration. */
+static int read_token(ctx *x, const char *key, const char *path, char **out)
+{
+	char buf[513];
+	size_t n;
+	if (read_secret_file(x, key, path, buf, sizeof(buf), &n) < 0)
+		return -1;
+	while (n > 0 && buf[n - 1] == ' ')
+		buf[--n] = '\0';
 	if (n < 16 || n > 256)
 		return fail(x, "%s: the token must be 16 to 256 characters", key);
-	for (ssize_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (buf[i] <= ' ' || buf[i] > '~')
 			return fail(x, "%s: the token must be printable ASCII without spaces", key);
 	*out = strdup(buf);
@@ -292,9 +305,28 @@ static int sect_admin(ctx *x, json_t *v)
 	return 0;
 }
 
+/* The decision log's hash key: 16 to 64 bytes from a file of its own. */
+static int read_key_file(ctx *x, const char *key, const char *path, unsigned char *out, size_t *outlen)
+{
+	char buf[66];
+	size_t n;
+	if (read_secret_file(x, key, path, buf, sizeof(buf), &n) < 0)
+		return -1;
+	if (n < 16 || n > 64) {
+		explicit_bzero(buf, sizeof(buf));
+		return fail(x, "%s: the key must be 16 to 64 bytes (head -c 32 /dev/urandom | base64 > %s)",
+		            key, path);
+	}
+	memcpy(out, buf, n);
+	*outlen = n;
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
 static int sect_decision_log(ctx *x, json_t *v)
 {
-	static const char *const keys[] = { "path", "flush_interval_ms", NULL };
+	static const char *const keys[] = { "path", "flush_interval_ms", "replay_safe", "facts",
+		"hash_key_file", NULL };
 	json_t *j;
 	unsigned long long n = x->c->decision_log.flush_interval_ms;
 	if (json_is_null(v))
@@ -312,6 +344,91 @@ static int sect_decision_log(ctx *x, json_t *v)
 	if (get_uint(x, v, "decision_log", "flush_interval_ms", 10, 10000, &n) < 0)
 		return -1;
 	x->c->decision_log.flush_interval_ms = (unsigned)n;
+	if ((j = json_object_get(v, "replay_safe"))) {
+		if (!json_is_boolean(j))
+			return fail(x, "decision_log.replay_safe: must be true or false");
+		x->c->decision_log.replay_safe = json_is_true(j);
+	}
+	if ((j = json_object_get(v, "facts"))) {
+		const char *m = json_string_value(j);
+		if (!m || (strcmp(m, "read") != 0 && strcmp(m, "declared") != 0))
+			return fail(x, "decision_log.facts: must be \"read\" (the fields the rules read) or "
+			            "\"declared\" (every field the schema declares)");
+		x->c->decision_log.facts_mode = strcmp(m, "declared") == 0 ? STEPUP_FACTS_DECLARED : STEPUP_FACTS_READ;
+	}
+	if ((j = json_object_get(v, "hash_key_file"))) {
+		if (!json_is_string(j) || !json_string_value(j)[0])
+			return fail(x, "decision_log.hash_key_file: must be a path");
+		if (!(x->c->decision_log.hash_key_file = resolve(x, json_string_value(j))))
+			return fail(x, "out of memory");
+		if (read_key_file(x, "decision_log.hash_key_file", x->c->decision_log.hash_key_file,
+		                  x->c->decision_log.hash_key, &x->c->decision_log.hash_key_len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int sect_shadow(ctx *x, json_t *v)
+{
+	static const char *const keys[] = { "rules", "log", "queue", "threads", NULL };
+	json_t *j;
+	unsigned long long n;
+	if (want_object(x, v, "shadow") < 0 || only_keys(x, v, "shadow", keys) < 0)
+		return -1;
+	j = json_object_get(v, "rules");
+	if (!json_is_string(j) || !json_string_value(j)[0])
+		return fail(x, "shadow.rules: must be the path of the candidate ruleset (.rules or a bundle)");
+	if (!(x->c->shadow.rules = resolve(x, json_string_value(j))))
+		return fail(x, "out of memory");
+	if (access(x->c->shadow.rules, R_OK) != 0)
+		return fail(x, "shadow.rules: cannot read %s: %s", x->c->shadow.rules, strerror(errno));
+	j = json_object_get(v, "log");
+	if (j && !json_is_null(j)) {
+		if (!json_is_string(j) || !json_string_value(j)[0])
+			return fail(x, "shadow.log: must be a file path (or null for none)");
+		if (!(x->c->shadow.log = resolve(x, json_string_value(j))))
+			return fail(x, "out of memory");
+	}
+	n = x->c->shadow.queue;
+	if (get_uint(x, v, "shadow", "queue", 1, 1u << 20, &n) < 0)
+		return -1;
+	x->c->shadow.queue = (unsigned)n;
+	n = x->c->shadow.threads;
+	if (get_uint(x, v, "shadow", "threads", 1, 16, &n) < 0)
+		return -1;
+	x->c->shadow.threads = (unsigned)n;
+	return 0;
+}
+
+static int sect_bundles(ctx *x, json_t *v)
+{
+	static const char *const keys[] = { "trusted_keys", "require_signature", NULL };
+	json_t *j, *k;
+	size_t i;
+	char err[512];
+	if (want_object(x, v, "bundles") < 0 || only_keys(x, v, "bundles", keys) < 0)
+		return -1;
+	if ((j = json_object_get(v, "require_signature"))) {
+		if (!json_is_boolean(j))
+			return fail(x, "bundles.require_signature: must be true or false");
+		x->c->bundles.require_signature = json_is_true(j);
+	}
+	j = json_object_get(v, "trusted_keys");
+	if (j && !json_is_array(j))
+		return fail(x, "bundles.trusted_keys: must be a list of public key files (PEM)");
+	if (x->c->bundles.require_signature && json_array_size(j) == 0)
+		return fail(x, "bundles.require_signature: needs at least one key in bundles.trusted_keys");
+	if (!(x->c->bundles.trust = stepup_keyring_new()))
+		return fail(x, "out of memory");
+	json_array_foreach(j, i, k) {
+		char *path = json_is_string(k) && json_string_value(k)[0] ? resolve(x, json_string_value(k)) : NULL;
+		if (!path)
+			return fail(x, "bundles.trusted_keys[%zu]: must be the path of a public key file", i);
+		int rc = stepup_keyring_add_file(x->c->bundles.trust, path, err, sizeof(err));
+		free(path);
+		if (rc != STEPUP_OK)
+			return fail(x, "bundles.trusted_keys[%zu]: %s", i, err);
+	}
 	return 0;
 }
 
@@ -434,7 +551,19 @@ static int cases_differ(const stepupd_config *a, const stepupd_config *b)
 static int decision_log_differs(const stepupd_config *a, const stepupd_config *b)
 {
 	return str_differs(a->decision_log.path, b->decision_log.path) ||
-	       a->decision_log.flush_interval_ms != b->decision_log.flush_interval_ms;
+	       a->decision_log.flush_interval_ms != b->decision_log.flush_interval_ms ||
+	       a->decision_log.replay_safe != b->decision_log.replay_safe ||
+	       a->decision_log.facts_mode != b->decision_log.facts_mode ||
+	       a->decision_log.hash_key_len != b->decision_log.hash_key_len ||
+	       memcmp(a->decision_log.hash_key, b->decision_log.hash_key, a->decision_log.hash_key_len) != 0;
+}
+
+/* The candidate's file follows reloads; its pool and log are the
+ * running process's (shadow.h). */
+static int shadow_differs(const stepupd_config *a, const stepupd_config *b)
+{
+	return (a->shadow.rules == NULL) != (b->shadow.rules == NULL) || str_differs(a->shadow.log, b->shadow.log) ||
+	       a->shadow.queue != b->shadow.queue || a->shadow.threads != b->shadow.threads;
 }
 
 /* One entry per top-level key, in the order they are documented.
@@ -453,6 +582,8 @@ static const struct section {
 	{ "limits", sect_limits, limits_differ },
 	{ "admin", sect_admin, NULL },
 	{ "decision_log", sect_decision_log, decision_log_differs },
+	{ "shadow", sect_shadow, shadow_differs },
+	{ "bundles", sect_bundles, NULL },
 	{ "log", sect_log, NULL },
 	{ "plugins", sect_plugins, NULL },
 	{ "issuer", sect_issuer, NULL },
@@ -479,6 +610,9 @@ static void defaults(stepupd_config *c)
 	c->lifecycle.workers = 8;
 	c->lifecycle.allow_loopback = 1;
 	c->decision_log.flush_interval_ms = 200;
+	c->decision_log.facts_mode = STEPUP_FACTS_READ;
+	c->shadow.queue = 65536;
+	c->shadow.threads = 1;
 	c->log.level = LOG_INFO;
 }
 
@@ -626,6 +760,11 @@ void cfg_free(stepupd_config *c)
 	free(c->cases_canon);
 	free(c->decision_log.path);
 	mdes_cfg_free(c->mdes);
+	free(c->decision_log.hash_key_file);
+	explicit_bzero(c->decision_log.hash_key, sizeof(c->decision_log.hash_key));
+	free(c->shadow.rules);
+	free(c->shadow.log);
+	stepup_keyring_free(c->bundles.trust);
 	free(c);
 }
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <stepup/stepup.h>
+
 struct cfg_limits {
 	size_t max_body_bytes;           /* 413 past it */
 	unsigned max_json_depth;         /* 400 past it */
@@ -74,7 +76,31 @@ typedef struct stepupd_config {
 	struct {
 		char *path;        /* NULL: decision log off */
 		unsigned flush_interval_ms;
+		/* Replay-safe (docs/change-control.md): each line carries the
+		 * facts its ruleset read, and a revision record goes before the
+		 * decisions of each revision. */
+		int replay_safe;
+		unsigned facts_mode;     /* STEPUP_FACTS_READ / _DECLARED */
+		unsigned char hash_key[64];
+		size_t hash_key_len;     /* 0: no key file (equality not kept) */
+		char *hash_key_file;
 	} decision_log;
+
+	/* Shadow mode (daemon/shadow.h): a candidate ruleset decides every
+	 * request beside the serving one, off the response path. */
+	struct {
+		char *rules;       /* NULL: shadow mode off */
+		char *log;         /* divergences, NULL: not written */
+		unsigned queue;    /* requests waiting for the candidate, at most */
+		unsigned threads;
+	} shadow;
+
+	/* Signed bundles: the keys trusted for "rules" and "shadow.rules",
+	 * and whether an unsigned one is refused. */
+	struct {
+		stepup_keyring *trust;   /* NULL: no key trusted */
+		int require_signature;
+	} bundles;
 
 	struct {
 		int level;

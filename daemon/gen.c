@@ -3,9 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
+#include "declog.h"
 #include "gen.h"
 #include "log.h"
 #include "metrics.h"
+#include "shadow.h"
 #include "util.h"
 
 /* `current` is read without a lock: a request thread announces itself in
@@ -19,6 +22,40 @@ static gen *current;    /* atomic */
 static unsigned acquiring;  /* atomic */
 static gen *all;        /* every generation not yet freed, newest first */
 static uint64_t next_seq = 1;
+
+/* Free what a generation that never finished building holds. */
+static void unbuild(gen *g)
+{
+	shadow_gen_free(g);
+	stepup_facts_free(g->facts);
+	stepup_engine_free(g->engine);
+	stepup_plugins_unref(g->plugins);
+	free(g);
+}
+
+/* What a generation needs once its engine is built: names, metrics,
+ * the decision log's facts writer, shadow mode's part. */
+static int finish(gen *g, char *err, size_t errlen)
+{
+	const stepup_ruleset *ers = stepup_engine_ruleset(g->engine);
+	g->name = stepup_ruleset_name(ers);
+	g->revision = stepup_ruleset_revision(ers);
+	g->stats = met_rev_stats(g->name, g->revision, stepup_ruleset_rule_count(ers));
+	if (!g->stats) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (APP.boot && APP.boot->decision_log.path && APP.boot->decision_log.replay_safe &&
+	    !(g->facts = dlog_facts_plan(g->engine, APP.boot))) {
+		snprintf(err, errlen, "decision_log: cannot prepare the facts of a replay-safe log");
+		return -1;
+	}
+	if (shadow_gen_built(g, err, errlen) < 0)
+		return -1;
+	pthread_mutex_init(&g->ready_mu, NULL);
+	g->refs = 1;
+	return 0;
+}
 
 int gen_build(stepupd_config *cfg, int own, gen **out, char *err, size_t errlen)
 {
@@ -40,10 +77,12 @@ int gen_build(stepupd_config *cfg, int own, gen **out, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	/* Fail closed: no rules would approve everything (unless opted in). */
-	rc = stepup_ruleset_load_flags(cfg->rules, g->plugins,
-	                               cfg->allow_empty_ruleset ? STEPUP_LOAD_ALLOW_EMPTY : 0, &rs,
-	                               why, sizeof(why));
+	/* Fail closed: no rules would approve everything (unless opted in);
+	 * a signature is checked on the bytes loaded (bundles section). */
+	rc = stepup_ruleset_load_trusted(cfg->rules, g->plugins,
+	                                 (cfg->allow_empty_ruleset ? STEPUP_LOAD_ALLOW_EMPTY : 0) |
+	                                         (cfg->bundles.require_signature ? STEPUP_LOAD_SIGNED : 0),
+	                                 cfg->bundles.trust, &rs, g->signer, why, sizeof(why));
 	if (rc != STEPUP_OK) {
 		snprintf(err, errlen, "rules: %s", why[0] ? why : stepup_strerror(rc));
 		goto fail;
@@ -55,35 +94,50 @@ int gen_build(stepupd_config *cfg, int own, gen **out, char *err, size_t errlen)
 		snprintf(err, errlen, "issuer: %s", why[0] ? why : stepup_strerror(rc));
 		goto fail;
 	}
-	const stepup_ruleset *ers = stepup_engine_ruleset(g->engine);
-	g->name = stepup_ruleset_name(ers);
-	g->revision = stepup_ruleset_revision(ers);
-	g->stats = met_rev_stats(g->name, g->revision, stepup_ruleset_rule_count(ers));
-	if (!g->stats) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	pthread_mutex_init(&g->ready_mu, NULL);
-	g->refs = 1;
 	g->cfg = cfg;
+	if (finish(g, err, errlen) < 0)
+		goto fail;
 	g->own_cfg = own;
 	*out = g;
 	return 0;
 fail:
-	stepup_engine_free(g->engine);
-	stepup_plugins_unref(g->plugins);
-	free(g);
+	unbuild(g);
 	return -1;
+}
+
+int gen_adopt(gen *base, stepup_ruleset *rs, const char *signer, gen **out, char *err, size_t errlen)
+{
+	char why[1024] = "";
+	gen *g = calloc(1, sizeof(*g));
+
+	*out = NULL;
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	g->plugins = base->plugins ? stepup_plugins_ref(base->plugins) : NULL;
+	int rc = stepup_engine_new_with_plugins(rs, g->plugins, base->cfg->text, &g->engine, why, sizeof(why));
+	if (rc != STEPUP_OK)
+		snprintf(err, errlen, "issuer: %s", why[0] ? why : stepup_strerror(rc));
+	snprintf(g->signer, sizeof(g->signer), "%s", signer ? signer : "");
+	g->cfg = base->cfg;
+	if (rc != STEPUP_OK || finish(g, err, errlen) < 0) {
+		unbuild(g);
+		return -1;
+	}
+	__atomic_fetch_add(&base->refs, 1, __ATOMIC_SEQ_CST);
+	g->cfg_owner = base;
+	*out = g;
+	return 0;
 }
 
 static void gen_free(gen *g)
 {
-	stepup_engine_free(g->engine);
-	stepup_plugins_unref(g->plugins);
+	gen_release(g->cfg_owner);  /* gen_collect frees it at its next pass */
 	pthread_mutex_destroy(&g->ready_mu);
 	if (g->own_cfg)
 		cfg_free(g->cfg);
-	free(g);
+	unbuild(g);
 }
 
 void gen_discard(gen *g)
@@ -143,13 +197,19 @@ void gen_collect(void)
 		}
 	}
 	pthread_mutex_unlock(&mu);
+	int again = 0;
 	while (dead) {
 		gen *g = dead;
 		dead = g->next;
 		log_kv(LOG_INFO, "generation retired", LU("generation", g->seq),
 		       LS("ruleset", g->name), LS("revision", g->revision), LOG_END);
+		/* A promoted generation held the one whose configuration it
+		 * borrowed: that one may be free to go now. */
+		again |= g->cfg_owner != NULL;
 		gen_free(g);
 	}
+	if (again)
+		gen_collect();
 }
 
 void gen_shutdown(void)

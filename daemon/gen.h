@@ -19,6 +19,7 @@
 #include "config.h"
 
 struct rev_stats;
+struct shadow_gen;
 
 typedef struct gen {
 	unsigned refs;               /* atomic */
@@ -29,6 +30,11 @@ typedef struct gen {
 	stepup_engine *engine;       /* owned */
 	const char *name, *revision; /* borrowed from the engine's ruleset */
 	struct rev_stats *stats;     /* metrics of this revision (metrics.c) */
+	char signer[STEPUP_FINGERPRINT_SIZE];  /* the bundle's signer, "" unsigned */
+	stepup_facts *facts;         /* a replay-safe decision log's facts writer */
+	struct shadow_gen *shadow;   /* shadow mode's part (shadow.h), or NULL */
+	struct gen *cfg_owner;       /* promote: the generation whose cfg this one
+	                                borrows, held while this one lives */
 
 	/* Readiness is asked of the plugins at most once a second. */
 	pthread_mutex_t ready_mu;
@@ -45,6 +51,11 @@ typedef struct gen {
  * -1 with one line in err naming what failed ("rules: default.rules:12:5:
  * error: ...", "plugins: sms: ..."); nothing stays loaded then. */
 int gen_build(stepupd_config *cfg, int own, gen **out, char *err, size_t errlen);
+/* A generation deciding with ruleset rs (promote, shadow.h) on base's
+ * configuration and plugins: an engine is built for it there; the new
+ * generation holds base (whose configuration it borrows) until it is
+ * freed. signer: rs's signer ("" unsigned). -1 with a message in err. */
+int gen_adopt(gen *base, stepup_ruleset *rs, const char *signer, gen **out, char *err, size_t errlen);
 /* Free a generation that was never published (check-config). */
 void gen_discard(gen *g);
 

@@ -40,6 +40,7 @@
 #include "metrics.h"
 #include "reload.h"
 #include "server.h"
+#include "shadow.h"
 #include "util.h"
 
 /* sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus= keeps a bad
@@ -264,6 +265,16 @@ int main(int argc, char **argv)
 		free_shared(boot);
 		return brc == -2 ? 0 : EXIT_CONFIG;
 	}
+	/* A configured candidate that does not load is a configuration
+	 * error, as the rules would be (shadow.h). */
+	if (shadow_gen_error(g)) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "config %s: %s", boot->path, shadow_gen_error(g));
+		fatal_config(check, msg);
+		gen_discard(g);
+		free_shared(boot);
+		return EXIT_CONFIG;
+	}
 	if (check && lc_check(boot, err, sizeof(err)) < 0) {
 		char msg[1200];
 		snprintf(msg, sizeof(msg), "config %s: %s", boot->path, err);
@@ -274,14 +285,18 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (check) {
+		char cand[300];
 		printf("stepupd: %s: configuration OK\n"
-		       "  listen        %s\n  rules         %s\n  ruleset       %s %s (%zu rules)\n"
-		       "  plugins       %zu\n  decision log  %s\n  cases         %s\n",
+		       "  listen        %s\n  rules         %s\n  ruleset       %s %s (%zu rules)%s%s\n"
+		       "  plugins       %zu\n  decision log  %s%s\n  cases         %s\n  shadow        %s\n",
 		       boot->path, boot->listen, boot->rules, g->name, g->revision,
 		       stepup_ruleset_rule_count(stepup_engine_ruleset(g->engine)),
+		       g->signer[0] ? " signed by " : "", g->signer,
 		       g->plugins ? stepup_plugins_count(g->plugins) : 0,
 		       boot->decision_log.path ? boot->decision_log.path : "off",
-		       !boot->has_cases ? "off" : boot->cases_path ? boot->cases_path : "?");
+		       boot->decision_log.path && boot->decision_log.replay_safe ? " (replay-safe)" : "",
+		       !boot->has_cases ? "off" : boot->cases_path ? boot->cases_path : "?",
+		       shadow_gen_candidate(g, cand, sizeof(cand)) ? cand : "off");
 		gen_discard(g);
 		cfg_free(boot);
 		met_shutdown();
@@ -312,7 +327,12 @@ int main(int argc, char **argv)
 		gen_discard(g);
 		goto out;
 	}
+	dlog_revision_record(g, "start", NULL);
 	gen_publish(g);
+	if (shadow_start(boot, g, err, sizeof(err)) < 0) {
+		log_kv(LOG_ERROR, "cannot start", LS("error", err), LOG_END);
+		goto out;
+	}
 	reload_init(pthread_self());
 	if (server_start(boot, err, sizeof(err)) < 0) {
 		log_kv(LOG_ERROR, "cannot start", LS("error", err), LOG_END);
@@ -322,7 +342,7 @@ int main(int argc, char **argv)
 		log_kv(LOG_WARN, "cannot write the port file", LS("path", port_file),
 		       LS("error", strerror(errno)), LOG_END);
 	log_kv(LOG_INFO, "ready", LS("listen", boot->listen), LU("port", port),
-	       LS("ruleset", g->name), LS("revision", g->revision),
+	       LS("ruleset", g->name), LS("revision", g->revision), LS("signer", g->signer),
 	       LS("decision_log", boot->decision_log.path), LS("version", STEPUP_VERSION), LOG_END);
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s %s\nMAINPID=%lu", g->name, g->revision,
 	           (unsigned long)getpid());
@@ -347,6 +367,9 @@ int main(int argc, char **argv)
 				       LS("error", err), LOG_END);
 			else if (dlog_enabled())
 				log_kv(LOG_INFO, "decision log reopened", LS("path", boot->decision_log.path), LOG_END);
+			if (shadow_reopen_log(err, sizeof(err)) < 0)
+				log_kv(LOG_ERROR, "shadow log reopen failed; still writing the old file",
+				       LS("error", err), LOG_END);
 		} else if (sig == SIGUSR2) {
 			reload_poll();
 		}
@@ -367,6 +390,7 @@ out:
 	lc_stop_workers();
 	server_stop();
 	lc_free_pools();
+	shadow_stop();
 	scratch_shutdown();
 	lc_close(rc == 0 ? flush_budget(drained_ms) : 0);
 	reload_jobs_drop();

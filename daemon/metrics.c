@@ -7,6 +7,7 @@
 #include "mdes/mdes.h"
 #include "metrics.h"
 #include "routes.h"
+#include "shadow.h"
 
 #define NSHARD 8
 /* Per-route counters; the route table is smaller (routes.c). */
@@ -338,6 +339,8 @@ static void render_current(gen *g, int is_current, void *vctx)
 	label(b, g->name);
 	dbuf_puts(b, ",revision=");
 	label(b, g->revision);
+	dbuf_puts(b, ",signer=");
+	label(b, g->signer);
 	dbuf_puts(b, "} 1\n");
 }
 
@@ -527,6 +530,8 @@ void met_render(dbuf *b, const met_gauges *gg)
 	gen_foreach(render_plugins_of, &pc);
 	if (mdes_base_path())
 		mdes_metrics_render(b);
+
+	shadow_render_metrics(b);
 }
 
 void met_shutdown(void)

@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "app.h"
+#include "declog.h"
 #include "gen.h"
 #include "genjob.h"
 #include "http.h"
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "shadow.h"
 #include "util.h"
 
 /* Builds given up on and still blocked: past this many, a reload is
@@ -167,12 +169,14 @@ static void finish(void)
 		log_kv(LOG_WARN, "reload ignores changed settings that need a restart",
 		       LS("settings", changed), LOG_END);
 	log_set_level(g->cfg->log.level);
+	dlog_revision_record(g, "reload", cur.who[0] ? cur.who : NULL);
 	gen_publish(g);
+	shadow_published(g, trigger);
 	lc_set_plugins(g->plugins);
 	serving(name, sizeof(name), rev, sizeof(rev));
 	met_reload(1, wall_ns());
 	log_kv(LOG_INFO, "reloaded", LS("trigger", trigger), LS("ruleset", name),
-	       LS("revision", rev), LU("generation", g->seq),
+	       LS("revision", rev), LS("signer", g->signer), LU("generation", g->seq),
 	       LU("took_ms", (mono_ns() - cur.t0) / 1000000u), LOG_END);
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s %s", name, rev);
 	answer(jobs, 1, "");

@@ -18,6 +18,8 @@ static const route table[] = {
 	{ "GET", "/health/ready", h_ready, 0 },
 	{ "GET", "/metrics", h_metrics, 0 },
 	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
+	{ "POST", "/v1/admin/promote", h_admin_promote, ROUTE_ADMIN | ROUTE_OPT_BODY },
+	{ "POST", "/v1/admin/shadow/reload", h_admin_shadow_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
 	/* Mastercard MDES (docs/mdes.md): under mdes.base_path, TSP side. */
 	{ "POST", "/mdes/authorizeService", h_mdes_authorize, ROUTE_JSON_BODY | ROUTE_MDES },
 	{ "POST", "/mdes/requestActivationMethods", h_mdes_methods, ROUTE_JSON_BODY | ROUTE_MDES },

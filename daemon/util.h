@@ -38,6 +38,9 @@ static inline void dbuf_json(dbuf *b, const char *s)
 uint64_t mono_ns(void);
 /* Nanoseconds since the Unix epoch (timestamps). */
 uint64_t wall_ns(void);
+/* *ts = CLOCK_REALTIME now + ms: a pthread_cond_timedwait deadline. */
+struct timespec;
+void realtime_after_ms(struct timespec *ts, unsigned ms);
 /* "2024-11-22T07:04:05.123Z" for a wall_ns() value; buf needs 25 bytes. */
 void rfc3339_ms(uint64_t wall, char buf[32]);
 

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
+#include "util.h"
 #include "workq.h"
 
 struct workq {
@@ -16,6 +18,7 @@ struct workq {
 	unsigned nthreads;
 	int stopping;
 	unsigned queued, running;  /* read without the lock by metrics */
+	unsigned lazy_batch, lazy_ms;  /* workq_set_lazy */
 };
 
 static void link_live(workq *q, work *w)
@@ -43,8 +46,15 @@ static void *worker(void *arg)
 	workq *q = arg;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		while (!q->qhead && !q->stopping)
-			pthread_cond_wait(&q->cv, &q->mu);
+		while (!q->qhead && !q->stopping) {
+			if (!q->lazy_ms) {
+				pthread_cond_wait(&q->cv, &q->mu);
+				continue;
+			}
+			struct timespec ts;
+			realtime_after_ms(&ts, q->lazy_ms);
+			pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+		}
 		if (!q->qhead)
 			break;
 		work *w = q->qhead;
@@ -54,10 +64,14 @@ static void *worker(void *arg)
 		__atomic_store_n(&q->queued, q->queued - 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&q->running, q->running + 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&q->mu);
+		void *handle = w->handle;
 		w->run(w);
 		/* The handler may free w as soon as the request wakes: read
-		 * nothing from it after this. */
-		http_resume(w->handle);
+		 * nothing from it after this. A detached item is the pool's. */
+		if (handle)
+			http_resume(handle);
+		else
+			w->destroy(w);
 		pthread_mutex_lock(&q->mu);
 		__atomic_store_n(&q->running, q->running - 1, __ATOMIC_RELAXED);
 	}
@@ -87,6 +101,18 @@ workq *workq_new(unsigned n, char *err, size_t errlen)
 	return q;
 }
 
+/* Append w to the queue; holds mu. */
+static void enqueue_locked(workq *q, work *w)
+{
+	w->qnext = NULL;
+	if (q->qtail)
+		q->qtail->qnext = w;
+	else
+		q->qhead = w;
+	q->qtail = w;
+	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
+}
+
 void workq_post(workq *q, work *w)
 {
 	w->q = q;
@@ -98,14 +124,49 @@ void workq_post(workq *q, work *w)
 		http_resume(w->handle);
 		return;
 	}
-	w->qnext = NULL;
-	if (q->qtail)
-		q->qtail->qnext = w;
-	else
-		q->qhead = w;
-	q->qtail = w;
-	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
+	enqueue_locked(q, w);
 	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+int workq_post_detached(workq *q, work *w, unsigned max_queued)
+{
+	w->q = q;
+	w->handle = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping || q->queued >= max_queued) {
+		pthread_mutex_unlock(&q->mu);
+		return -1;
+	}
+	enqueue_locked(q, w);
+	/* Lazy: a sleeping thread looks every lazy_ms anyway; waking it for
+	 * each item would cost a system call and a context switch each. */
+	if (q->queued >= q->lazy_batch)
+		pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+void workq_drain(workq *q, unsigned timeout_ms)
+{
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->lazy_batch = 0;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	while ((workq_queued(q) || workq_running(q)) && mono_ns() < end) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+void workq_set_lazy(workq *q, unsigned batch, unsigned ms)
+{
+	pthread_mutex_lock(&q->mu);
+	q->lazy_batch = batch;
+	q->lazy_ms = ms;
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -134,6 +195,10 @@ void workq_stop(workq *q)
 	while (list) {
 		work *w = list;
 		list = w->qnext;
+		if (!w->handle) {  /* detached: nobody waits for it */
+			w->destroy(w);
+			continue;
+		}
 		w->refuse(w);
 		http_resume(w->handle);
 	}

@@ -39,6 +39,22 @@ workq *workq_new(unsigned threads, char *err, size_t errlen);
 /* Queue w (from http_resp.after_suspend, once the request is parked).
  * When q is stopped, w->refuse runs at once and the request is woken. */
 void workq_post(workq *q, work *w);
+/* A detached item, with no parked request behind it (shadow decisions,
+ * shadow.h): run on a pool thread, then destroyed by the pool, never
+ * refused. -1, and w stays the caller's, when max_queued items are
+ * already waiting or the pool is stopping: the caller counts it skipped
+ * rather than wait. Items still queued at workq_stop() are destroyed
+ * without running. */
+int workq_post_detached(workq *q, work *w, unsigned max_queued);
+/* Detached items only wake a sleeping thread once `batch` of them wait;
+ * idle threads look for work every `ms` (> 0) anyway. For work nobody
+ * waits for (shadow decisions): one wake-up per batch instead of one per
+ * item. */
+void workq_set_lazy(workq *q, unsigned batch, unsigned ms);
+/* Wait (at most timeout_ms) until nothing is queued or running, waking
+ * the threads at once: at exit, for detached work that is cheap to finish
+ * (workq_stop would drop it). */
+void workq_drain(workq *q, unsigned timeout_ms);
 /* The handler has answered from w: forget and destroy it. */
 void workq_done(work *w);
 /* Stop taking work: refuse what is queued (waking each request), let the

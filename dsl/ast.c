@@ -96,6 +96,7 @@ void su_file_free(su_file *f)
 	su_let_decl_free(f->lets);
 	su_rule_decl_free(f->rules);
 	su_policy_decl_free(f->policies);
+	free(f->comments);
 	free(f);
 }
 

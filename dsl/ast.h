@@ -75,6 +75,7 @@ typedef struct su_ident_list {
 typedef struct su_method_decl {
 	char *name;
 	su_loc loc;
+	su_loc start;             /* the keyword: where the declaration begins */
 	su_node *when;            /* NULL = always */
 	int type;                 /* checker: stepup_method */
 	struct su_method_decl *next;
@@ -83,6 +84,7 @@ typedef struct su_method_decl {
 typedef struct su_let_decl {
 	char *name;
 	su_loc loc;
+	su_loc start;
 	su_node *value;
 	int used;
 	int expanding;            /* checker: its value is being checked (cycles) */
@@ -92,7 +94,9 @@ typedef struct su_let_decl {
 typedef struct su_rule_decl {
 	char *name;
 	su_loc loc;
+	su_loc start;
 	char *desc;               /* may be NULL */
+	su_loc desc_loc;
 	su_node *when;
 	su_outcome_kind outcome;
 	su_loc outcome_loc;
@@ -106,6 +110,7 @@ typedef struct su_rule_decl {
 typedef struct su_policy_decl {
 	char *channel;
 	su_loc loc;
+	su_loc start;
 	su_outcome_kind becomes;
 	struct su_policy_decl *next;
 } su_policy_decl;
@@ -116,21 +121,31 @@ typedef struct su_policy_decl {
 typedef struct su_field_decl {
 	char *path;
 	su_loc loc;               /* of the path */
+	su_loc start;
 	su_node *items;           /* sibling list */
 	struct su_field_decl *next;
 } su_field_decl;
+
+/* A comment (only kept when the parser is asked to: dsl/fmt.c). */
+typedef struct su_comment {
+	su_loc loc;               /* from '#' to the end of the line */
+} su_comment;
 
 /* One parsed source file. Lists keep source order. */
 typedef struct su_file {
 	char *ruleset_name;       /* may be NULL */
 	su_loc name_loc;
+	su_loc name_start;        /* the `ruleset` keyword */
 	char *schema;             /* `schema NAME`, may be NULL */
 	su_loc schema_loc;
+	su_loc schema_start;
 	su_method_decl *methods;
 	su_let_decl *lets;
 	su_rule_decl *rules;
 	su_policy_decl *policies;
 	su_field_decl *fields;
+	su_comment *comments;     /* in source order, when kept */
+	size_t ncomments, capcomments;
 } su_file;
 
 su_node *su_node_new(su_node_kind kind, su_loc loc);

@@ -8,6 +8,8 @@
 #include "compile.h"
 #include "declare.h"
 #include "diag.h"
+#include "fmt.h"
+#include "lint.h"
 #include "parse_ctx.h"
 #include "../engine/bundle.h"
 #include "../engine/util.h"
@@ -53,7 +55,7 @@ int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p)
 
 int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags)
 {
-	if (!c || (flags & ~STEPUP_LOAD_ALLOW_EMPTY))
+	if (!c || (flags & ~(STEPUP_LOAD_ALLOW_EMPTY | STEPUP_COMPILE_STRICT)))
 		return STEPUP_EINVAL;
 	c->flags = flags;
 	return STEPUP_OK;
@@ -146,6 +148,8 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 	if (sc && c->diags.nerrors == 0 && !c->diags.oom) {
 		char why[256];
 		su_check(&c->diags, files, n, sc, c->plugins, &chk);
+		if ((c->flags & STEPUP_COMPILE_STRICT) && c->diags.nerrors == 0 && !c->diags.oom)
+			su_lint(&c->diags, files, n, &chk, sc);
 		if (c->diags.nerrors == 0 && !c->diags.oom && su_checked_apply(&chk, sc) < 0)
 			c->diags.oom = 1;
 		if (c->diags.nerrors == 0 && !c->diags.oom && su_schema_prepare(sc, why, sizeof(why)) < 0)
@@ -189,6 +193,19 @@ int stepup_compiler_compile(stepup_compiler *c, stepup_ruleset **out)
 		*out = NULL;
 	}
 	return rc;
+}
+
+int stepup_compiler_format(stepup_compiler *c, const char *name, const char *text, size_t len,
+                           char **out, size_t *outlen)
+{
+	if (!c || !out || !outlen)
+		return STEPUP_EINVAL;
+	*out = NULL;
+	*outlen = 0;
+	int rc = stepup_compiler_add_source(c, name, text, len);
+	if (rc != STEPUP_OK)
+		return rc;
+	return su_fmt_source(&c->diags, (unsigned)(c->diags.nsrc - 1), out, outlen);
 }
 
 size_t stepup_compiler_diag_count(const stepup_compiler *c)

@@ -16,9 +16,25 @@ su_rule_decl *su_rule_pending(struct su_parser *p, su_outcome_kind o, su_loc loc
 	return p->pending;
 }
 
-su_file *su_parse(su_diags *d, unsigned file)
+void su_parse_comment(struct su_parser *p, su_loc loc)
 {
-	struct su_parser p = { .diags = d, .file = file, .line = 1, .col = 1 };
+	su_file *f = p->out;
+	if (f->ncomments == f->capcomments) {
+		size_t cap = f->capcomments ? f->capcomments * 2 : 16;
+		su_comment *c = realloc(f->comments, cap * sizeof(*c));
+		if (!c) {
+			p->diags->oom = 1;
+			return;
+		}
+		f->comments = c;
+		f->capcomments = cap;
+	}
+	f->comments[f->ncomments++].loc = loc;
+}
+
+static su_file *parse(su_diags *d, unsigned file, int keep_comments)
+{
+	struct su_parser p = { .diags = d, .file = file, .line = 1, .col = 1, .keep_comments = keep_comments };
 	yyscan_t scanner;
 	YY_BUFFER_STATE buf;
 
@@ -41,4 +57,14 @@ su_file *su_parse(su_diags *d, unsigned file)
 	su_yylex_destroy(scanner);
 	su_rule_decl_free(p.pending);
 	return p.out;
+}
+
+su_file *su_parse(su_diags *d, unsigned file)
+{
+	return parse(d, file, 0);
+}
+
+su_file *su_parse_keep_comments(su_diags *d, unsigned file)
+{
+	return parse(d, file, 1);
 }

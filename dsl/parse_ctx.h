@@ -23,6 +23,7 @@ struct su_parser {
 	int recovering;         /* after `decl: error`, until the next keyword */
 	unsigned err_line;      /* line of the last syntax error */
 	unsigned parens;        /* open '(' in the lexer, bounded like expression depth */
+	int keep_comments;      /* record comments in out->comments (dsl/fmt.c) */
 };
 
 /* Start the rule whose outcome the parser just read. */
@@ -31,5 +32,9 @@ su_rule_decl *su_rule_pending(struct su_parser *p, su_outcome_kind o, su_loc loc
 /* Parse one source (already in the diagnostics' source table). Always returns
  * a su_file (possibly partial) unless out of memory; errors are queued. */
 su_file *su_parse(su_diags *d, unsigned file);
+/* The same, keeping the comments (out->comments) for the formatter. */
+su_file *su_parse_keep_comments(su_diags *d, unsigned file);
+/* Record a comment the lexer met (when asked to); sets oom on failure. */
+void su_parse_comment(struct su_parser *p, su_loc loc);
 
 #endif

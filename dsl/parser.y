@@ -162,7 +162,7 @@ file
 
 header
 	: %empty
-	| RULESET STRING   { p->out->ruleset_name = $2; p->out->name_loc = @2; }
+	| RULESET STRING   { p->out->ruleset_name = $2; p->out->name_loc = @2; p->out->name_start = @1; }
 	;
 
 decls
@@ -201,7 +201,7 @@ field_decl
 	: kw_field fpath fitems {
 		su_field_decl *f = calloc(1, sizeof(*f));
 		if (!f) { free($2); su_node_free($3); OOM_IF_NULL(f); }
-		f->path = $2; f->loc = @2; f->items = reverse($3);
+		f->path = $2; f->loc = @2; f->start = @1; f->items = reverse($3);
 		*p->fields_tail = f; p->fields_tail = &f->next;
 	}
 	;
@@ -256,7 +256,7 @@ schema_decl
 			su_error(p->diags, @2, "the schema is chosen twice in this file");
 			free($2);
 		} else {
-			p->out->schema = $2; p->out->schema_loc = @2;
+			p->out->schema = $2; p->out->schema_loc = @2; p->out->schema_start = @1;
 		}
 	}
 	;
@@ -265,13 +265,13 @@ method_decl
 	: kw_method NAME WHEN expr {
 		su_method_decl *m = calloc(1, sizeof(*m));
 		if (!m) { free($2); su_node_free($4); OOM_IF_NULL(m); }
-		m->name = $2; m->loc = @2; m->when = $4;
+		m->name = $2; m->loc = @2; m->start = @1; m->when = $4;
 		*p->methods_tail = m; p->methods_tail = &m->next;
 	}
 	| kw_method NAME ALWAYS {
 		su_method_decl *m = calloc(1, sizeof(*m));
 		if (!m) { free($2); OOM_IF_NULL(m); }
-		m->name = $2; m->loc = @2;
+		m->name = $2; m->loc = @2; m->start = @1;
 		*p->methods_tail = m; p->methods_tail = &m->next;
 	}
 	;
@@ -280,13 +280,13 @@ let_decl
 	: kw_let NAME '=' value {
 		su_let_decl *l = calloc(1, sizeof(*l));
 		if (!l) { free($2); su_node_free($4); OOM_IF_NULL(l); }
-		l->name = $2; l->loc = @2; l->value = $4;
+		l->name = $2; l->loc = @2; l->start = @1; l->value = $4;
 		*p->lets_tail = l; p->lets_tail = &l->next;
 	}
 	| kw_let NAME '=' set {
 		su_let_decl *l = calloc(1, sizeof(*l));
 		if (!l) { free($2); su_node_free($4); OOM_IF_NULL(l); }
-		l->name = $2; l->loc = @2; l->value = $4;
+		l->name = $2; l->loc = @2; l->start = @1; l->value = $4;
 		*p->lets_tail = l; p->lets_tail = &l->next;
 	}
 	;
@@ -295,7 +295,7 @@ rule_decl
 	: kw_rule NAME opt_desc WHEN expr THEN outcome {
 		su_rule_decl *r = p->pending;
 		p->pending = NULL;
-		r->name = $2; r->loc = @2; r->desc = $3; r->when = $5;
+		r->name = $2; r->loc = @2; r->start = @1; r->desc = $3; r->desc_loc = @3; r->when = $5;
 		*p->rules_tail = r; p->rules_tail = &r->next;
 	}
 	;
@@ -355,7 +355,7 @@ policy_decl
 	: kw_on CHANNEL NAME STEP_UP BECOMES becomes {
 		su_policy_decl *pol = calloc(1, sizeof(*pol));
 		if (!pol) { free($3); OOM_IF_NULL(pol); }
-		pol->channel = $3; pol->loc = @3; pol->becomes = $6;
+		pol->channel = $3; pol->loc = @3; pol->start = @1; pol->becomes = $6;
 		*p->policies_tail = pol; p->policies_tail = &pol->next;
 	}
 	;

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "bundle_sign.h"
 #include "program.h"
 #include "util.h"
 
@@ -500,6 +501,10 @@ int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, s
 		            version, SU_BUNDLE_VERSION);
 	if (reserved != 0)
 		return errf(err, errlen, STEPUP_EBUNDLE, "bundle corrupted: reserved header bytes are set");
+	/* A signature trailer (bundle_sign.h) follows the body of a signed
+	 * bundle; whoever asks checks it (stepup_ruleset_load_trusted). */
+	if (len - SU_HEADER_SIZE - body == SU_SIGN_TRAILER && body < len && su_sign_has_trailer(p, len))
+		len -= SU_SIGN_TRAILER;
 	if (body > SU_BUNDLE_MAX || body != len - SU_HEADER_SIZE) {
 		/* Lengths are 64-bit: print them whole (a header may claim 5 GiB). */
 		if (body > len - SU_HEADER_SIZE)
@@ -572,16 +577,12 @@ int su_bundle_finish(struct stepup_ruleset *rs, unsigned flags, char *err, size_
 	return STEPUP_OK;
 }
 
-int stepup_ruleset_save(const stepup_ruleset *rs, const char *path, char *err, size_t errlen)
+/* Write data to path through a temporary file renamed over it, so a
+ * reader never sees half a bundle. Takes data (freed). */
+int su_bundle_write_file(const char *path, void *data, size_t len, char *err, size_t errlen)
 {
-	void *data;
-	size_t len;
-	int rc = stepup_ruleset_serialize(rs, &data, &len);
 	char tmp[4096];
 
-	if (rc != STEPUP_OK)
-		return rc;
-	/* Write beside and rename, so a reader never sees half a bundle. */
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		free(data);
 		return errf(err, errlen, STEPUP_EINVAL, "path too long");
@@ -610,4 +611,15 @@ int stepup_ruleset_save(const stepup_ruleset *rs, const char *path, char *err, s
 		return STEPUP_EIO;
 	}
 	return STEPUP_OK;
+}
+
+int stepup_ruleset_save(const stepup_ruleset *rs, const char *path, char *err, size_t errlen)
+{
+	void *data;
+	size_t len;
+	int rc = stepup_ruleset_serialize(rs, &data, &len);
+
+	if (rc != STEPUP_OK)
+		return rc;
+	return su_bundle_write_file(path, data, len, err, errlen);
 }

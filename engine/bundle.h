@@ -25,4 +25,9 @@ int su_bundle_parse(const void *data, size_t len, struct stepup_ruleset **out, s
  * failure rs is freed. */
 int su_bundle_finish(struct stepup_ruleset *rs, unsigned flags, char *err, size_t errlen);
 
+/* Write data to path through a temporary file renamed over it (a reader
+ * never sees half a bundle); takes data (freed). STEPUP_OK or STEPUP_EIO
+ * ("cannot write <path>"). */
+int su_bundle_write_file(const char *path, void *data, size_t len, char *err, size_t errlen);
+
 #endif

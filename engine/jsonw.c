@@ -30,32 +30,42 @@ void su_jw_lit(su_jw *w, const char *s)
 	su_jw_raw(w, s, strlen(s));
 }
 
-void su_jw_str(su_jw *w, const char *s, size_t n)
+void su_json_escape(const char *s, size_t n, void (*emit)(void *ctx, const char *p, size_t n), void *ctx)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t run = 0;
 
-	su_jw_raw(w, "\"", 1);
+	emit(ctx, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
 			continue;
-		su_jw_raw(w, s + run, i - run);
+		emit(ctx, s + run, i - run);
 		run = i + 1;
 		switch (c) {
-		case '"': su_jw_raw(w, "\\\"", 2); break;
-		case '\\': su_jw_raw(w, "\\\\", 2); break;
-		case '\n': su_jw_raw(w, "\\n", 2); break;
-		case '\t': su_jw_raw(w, "\\t", 2); break;
-		case '\r': su_jw_raw(w, "\\r", 2); break;
+		case '"': emit(ctx, "\\\"", 2); break;
+		case '\\': emit(ctx, "\\\\", 2); break;
+		case '\n': emit(ctx, "\\n", 2); break;
+		case '\t': emit(ctx, "\\t", 2); break;
+		case '\r': emit(ctx, "\\r", 2); break;
 		default: {
 			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			su_jw_raw(w, u, 6);
+			emit(ctx, u, 6);
 		}
 		}
 	}
-	su_jw_raw(w, s + run, n - run);
-	su_jw_raw(w, "\"", 1);
+	emit(ctx, s + run, n - run);
+	emit(ctx, "\"", 1);
+}
+
+static void emit_jw(void *w, const char *p, size_t n)
+{
+	su_jw_raw(w, p, n);
+}
+
+void su_jw_str(su_jw *w, const char *s, size_t n)
+{
+	su_json_escape(s, n, emit_jw, w);
 }
 
 void su_jw_cstr(su_jw *w, const char *s)

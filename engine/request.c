@@ -960,6 +960,44 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 	return STEPUP_OK;
 }
 
+/* A decoded request is its slots and its buffer (normalised strings, the
+ * text the slots point into, string defaults): the same bytes under an
+ * engine whose ruleset has the same schema (fingerprint: fields, slots,
+ * code bits) decode to the same slots, so they are copied, not decoded
+ * again (shadow mode decides every request twice). */
+int stepup_request_copy(stepup_request *dst, const stepup_request *src, const stepup_engine *e)
+{
+	if (!dst || !src || !e || dst == src || !src->ok || !src->rs ||
+	    memcmp(src->rs->schema->fingerprint, e->rs->schema->fingerprint, 32) != 0)
+		return STEPUP_EINVAL;
+	size_t used = src->defaults_at;
+	if (slots_for(dst, src->nslots) < 0)
+		return STEPUP_ENOMEM;
+	if (used <= SU_INLINE_BYTES) {
+		dst->buf = dst->inline_buf;
+	} else {
+		if (dst->heapcap < used) {
+			char *b = realloc(dst->heap, used);
+			if (!b)
+				return STEPUP_ENOMEM;
+			dst->heap = b;
+			dst->heapcap = used;
+		}
+		dst->buf = dst->heap;
+	}
+	memcpy(dst->buf, src->buf, used);
+	memcpy(dst->f, src->f, src->nslots * sizeof(*dst->f));
+	memcpy(dst->has, src->has, src->nslots);
+	dst->norm_used = src->norm_used;
+	dst->defaults_at = src->defaults_at;
+	dst->unknown_reasons = src->unknown_reasons;
+	dst->err_field[0] = '\0';
+	dst->engine = e->serial;
+	dst->rs = e->rs;
+	dst->ok = 1;
+	return STEPUP_OK;
+}
+
 /* ---- wiping ---------------------------------------------------------------- */
 
 /* Every copy of request text and every decoded value the object holds:

@@ -3,11 +3,14 @@
  * serialization that the fingerprint and the bundle share. */
 #include "schema.h"
 
+#include <stepup/stepup.h>
+
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "decoder.h"
 #include "util.h"
@@ -573,6 +576,30 @@ const char *su_schema_suggest_value(const su_schema *sc, unsigned slot, const ch
 		if (d < best_d) {
 			best_d = d;
 			best = v;
+		}
+	}
+	return best;
+}
+
+/* The public "did you mean" of tools (stepup test): the same distance the
+ * compiler's suggestions use. */
+const char *stepup_suggest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	unsigned cap, bestd;
+
+	if (!word || !names)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcasecmp(word, names[i]) == 0)
+			return names[i];  /* "green" for GREEN */
+	cap = strlen(word) <= 4 ? 1 : strlen(word) <= 8 ? 2 : 3;
+	bestd = cap + 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = names[i] ? su_edit_distance(word, names[i], cap) : cap + 1;
+		if (d < bestd) {
+			bestd = d;
+			best = names[i];
 		}
 	}
 	return best;

@@ -4,7 +4,7 @@
 #   SECONDS  fuzzing time per target (default 600). 0 = build, then replay
 #            the seeds and fuzz/regressions/ once without fuzzing (a quick
 #            regression run; exits non-zero if any input crashes).
-#   TARGET   compile | request | lifecycle | mdes | all (default all; run one
+#   TARGET   compile | fmt | request | lifecycle | facts | mdes | all (default all; run one
 #            after the other)
 #
 # Environment:
@@ -31,11 +31,11 @@ BUILD=${FUZZ_BUILD:-${TMPDIR:-/tmp}/stepup-fuzz}
 CC=${CC:-clang}
 JOBS=${FUZZ_JOBS:-1}
 
-usage="usage: $0 [SECONDS] [compile|request|lifecycle|mdes|all]"
+usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|facts|mdes|all]"
 case "$SECONDS_PER_TARGET" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
 case "$TARGET" in
-compile|request|lifecycle|mdes) TARGETS=$TARGET ;;
-all) TARGETS="compile request lifecycle mdes" ;;
+compile|fmt|request|lifecycle|facts|mdes) TARGETS=$TARGET ;;
+all) TARGETS="compile fmt request lifecycle facts mdes" ;;
 *) echo "$usage" >&2; exit 2 ;;
 esac
 
@@ -70,7 +70,7 @@ done
 # What the targets share (fuzz/common.c), then the targets themselves.
 "$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$SRC/fuzz/common.c" -o "$BUILD/obj/fuzz_common.o" ||
 	die "compiling fuzz/common.c failed"
-for t in compile request; do
+for t in compile fmt request facts; do
 	"$CC" $CFLAGS -fsanitize=fuzzer $INC \
 		-DFUZZ_RULES="\"$SRC/rules/default.rules\"" -DFUZZ_SETTINGS="\"$SRC/rules/issuer.example.json\"" \
 		"$SRC/fuzz/fuzz_$t.c" "$BUILD/obj/fuzz_common.o" "${OBJS[@]}" $LIBS -o "$BUILD/fuzz_$t" ||
@@ -143,7 +143,16 @@ seed() {
 			[ -f "$f" ] && cp "$f" "$BUILD/seeds-$t/"
 		done
 	fi
-	if [ "$t" = compile ]; then
+	# The facts writer decodes requests first: the request seeds are its.
+	[ "$t" = facts ] && cp "$SRC/fuzz/corpus/request"/* "$BUILD/seeds-$t/" 2>/dev/null
+	if [ "$t" = fmt ]; then
+		# Every rules file of the tree, broken ones too (they must be refused).
+		local k=0
+		while IFS= read -r f; do
+			k=$((k + 1))
+			cp "$f" "$BUILD/seeds-$t/tree-$k-$(basename "$f")"
+		done < <(find "$SRC/rules" "$SRC/tests" "$SRC/fuzz/corpus/compile" -name '*.rules' -type f | sort)
+	elif [ "$t" = compile ]; then
 		local args=()
 		for f in "$SRC"/rules/*.rules "$SRC"/fuzz/corpus/compile/*.rules; do
 			[ -f "$f" ] || continue
@@ -157,15 +166,37 @@ seed() {
 		if [ -s "$SRC/rules/default.tests.jsonl" ] && command -v python3 >/dev/null; then
 			python3 - "$SRC/rules/default.tests.jsonl" "$BUILD/seeds-$t" <<'EOF'
 import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line or line.startswith('#'):
-        continue
+# The test file format of docs/language.md §12.1: objects one after the
+# other ('#' lines between them), a "base" request the cases change.
+def merge(t, p):
+    if not isinstance(p, dict):
+        return p
+    t = dict(t) if isinstance(t, dict) else {}
+    for k, v in p.items():
+        if v is None:
+            t.pop(k, None)
+        else:
+            t[k] = merge(t.get(k), v)
+    return t
+text = "".join(l for l in open(sys.argv[1]) if not l.lstrip().startswith('#'))
+dec, pos, base, n = json.JSONDecoder(), 0, None, 0
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
     try:
-        req = json.loads(line).get("request")
-    except Exception:
+        obj, pos = dec.raw_decode(text, pos)
+    except ValueError:
+        break
+    if not isinstance(obj, dict):
         continue
+    if "base" in obj:
+        base = obj["base"]
+        continue
+    if "expect" not in obj:
+        continue
+    req = merge(base, obj["request"]) if base is not None and "request" in obj else obj.get("request", base)
     if req is None:
         continue
     n += 1
@@ -189,9 +220,12 @@ for t in $TARGETS; do
 	bin=$BUILD/fuzz_$t
 	art=$BUILD/artifacts/$t
 	mkdir -p "$art"
-	case $t in compile) maxlen=4096 ;; request|lifecycle|mdes) maxlen=8192 ;; esac
+	case $t in compile|fmt) maxlen=4096 ;; request|lifecycle|facts|mdes) maxlen=8192 ;; esac
 	dict=()
 	[ -f "$SRC/fuzz/corpus/$t.dict" ] && dict=(-dict="$SRC/fuzz/corpus/$t.dict")
+	# fmt reads the rule language: the compile dictionary serves it too.
+	[ "$t" = fmt ] && dict=(-dict="$SRC/fuzz/corpus/compile.dict")
+	[ "$t" = facts ] && dict=(-dict="$SRC/fuzz/corpus/request.dict")
 
 	if [ "$SECONDS_PER_TARGET" = 0 ]; then
 		echo "== $t: replaying seeds and regressions"

@@ -8,7 +8,8 @@
 #include "cli.h"
 
 struct opts {
-	const char *rules, *config, *plugins, *input;
+	cli_rules rules;  /* every --rules: one ruleset */
+	const char *config, *plugins, *input;
 	int explain, json;
 	unsigned flags;  /* STEPUP_LOAD_* */
 };
@@ -17,8 +18,13 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 {
 	memset(o, 0, sizeof(*o));
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "--rules") == 0 || strcmp(argv[i], "-r") == 0) && i + 1 < argc)
-			o->rules = argv[++i];
+		int k = cli_rules_option(&o->rules, argc, argv, &i);
+		if (k < 0) {
+			fprintf(stderr, "%s", usage);
+			cli_rules_free(&o->rules);
+			return -1;
+		} else if (k > 0)
+			continue;
 		else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
 			o->config = argv[++i];
 		else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc)
@@ -31,15 +37,17 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 			o->flags |= STEPUP_LOAD_ALLOW_EMPTY;
 		else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "%s", usage);
+			cli_rules_free(&o->rules);
 			return -1;
 		} else if (!o->input)
 			o->input = argv[i];
 		else {
 			fprintf(stderr, "%s", usage);
+			cli_rules_free(&o->rules);
 			return -1;
 		}
 	}
-	if (!o->rules) {
+	if (!o->rules.n) {
 		fprintf(stderr, "%s", usage);
 		return -1;
 	}
@@ -56,9 +64,10 @@ int cmd_eval(int argc, char **argv)
 	int failed = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup eval --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--explain] [INPUT.jsonl]\n") < 0)
+	               "usage: stepup eval --rules FILE|DIR|BUNDLE... [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--explain] [INPUT.jsonl]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins, o.flags);
+	stepup_engine *e = cli_engine(&o.rules, o.config, o.plugins, o.flags);
+	cli_rules_free(&o.rules);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {
@@ -109,31 +118,31 @@ out:
 	return failed ? 1 : 0;
 }
 
-static char *read_all(FILE *f, size_t *len)
+/* Under a test: each field it read with its value (masked contacts; a
+ * secret only named), then the constants it names with theirs. */
+static void print_reads(json_t *test)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t k = fread(buf + n, 1, cap - n - 1, f);
-		n += k;
-		if (k == 0)
-			break;
-		if (n + 1 == cap) {
-			if (cap > (8u << 20))
-				break;
-			char *b = realloc(buf, cap * 2);
-			if (!b) {
-				free(buf);
-				return NULL;
-			}
-			buf = b;
-			cap *= 2;
+	json_t *f, *v;
+	size_t i;
+	json_array_foreach(json_object_get(test, "fields"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "field"));
+		v = json_object_get(f, "value");
+		if (json_is_true(json_object_get(f, "secret"))) {
+			printf("                    %s: secret, not shown\n", name);
+		} else if (!v || json_is_null(v)) {
+			printf("                    %s: absent\n", name);
+		} else {
+			char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			printf("                    %s = %s\n", name, text ? text : "?");
+			free(text);
 		}
 	}
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
+	json_array_foreach(json_object_get(test, "constants"), i, f) {
+		char *text = json_dumps(json_object_get(f, "value"), JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("                    %s = %s (constant)\n", json_string_value(json_object_get(f, "name")),
+		       text ? text : "?");
+		free(text);
+	}
 }
 
 static void print_explain(json_t *resp)
@@ -160,14 +169,22 @@ static void print_explain(json_t *resp)
 			printf("         condition %s, decided by: %s\n", cond, by);
 		json_t *t;
 		size_t k;
-		json_array_foreach(json_object_get(it, "tests"), k, t)
+		json_array_foreach(json_object_get(it, "tests"), k, t) {
 			printf("           %-6s %s\n", json_string_value(json_object_get(t, "value")),
 			       json_string_value(json_object_get(t, "test")));
+			print_reads(t);
+		}
 	}
 	printf("\nmethods:\n");
-	json_array_foreach(json_object_get(ex, "methods"), i, it)
-		printf("  %-17s %s\n", json_string_value(json_object_get(it, "method")),
+	json_array_foreach(json_object_get(ex, "methods"), i, it) {
+		printf("  %-17s %s", json_string_value(json_object_get(it, "method")),
 		       json_string_value(json_object_get(it, "status")));
+		json_t *by = json_object_get(it, "excluded_by"), *r;
+		size_t k;
+		json_array_foreach(by, k, r)
+			printf("%s%s", k ? ", " : " (", json_string_value(r));
+		printf("%s\n", json_array_size(by) ? ")" : "");
+	}
 	printf("\noffered:");
 	json_array_foreach(json_object_get(resp, "idv_methods"), i, it) {
 		json_t *v = json_object_get(it, "value");
@@ -188,9 +205,10 @@ int cmd_explain(int argc, char **argv)
 	int status = 0;
 
 	if (parse_opts(argc, argv, &o,
-	               "usage: stepup explain --rules FILE|BUNDLE [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--json] [INPUT.json]\n") < 0)
+	               "usage: stepup explain --rules FILE|DIR|BUNDLE... [--config SETTINGS] [--plugins CONFIG] [--allow-empty] [--json] [INPUT.json]\n") < 0)
 		return 2;
-	stepup_engine *e = cli_engine(o.rules, o.config, o.plugins, o.flags);
+	stepup_engine *e = cli_engine(&o.rules, o.config, o.plugins, o.flags);
+	cli_rules_free(&o.rules);
 	if (!e)
 		return 2;
 	if (o.input && strcmp(o.input, "-") != 0 && !(in = fopen(o.input, "r"))) {
@@ -198,7 +216,7 @@ int cmd_explain(int argc, char **argv)
 		stepup_engine_free(e);
 		return 2;
 	}
-	char *text = read_all(in, &len);
+	char *text = cli_read_stream(in, 8u << 20, &len);
 	if (in != stdin)
 		fclose(in);
 	stepup_request *r = stepup_request_new();

@@ -173,17 +173,15 @@ static int print_markdown(const stepup_ruleset *rs)
 int cmd_schema(int argc, char **argv)
 {
 	const char *format = "text", *plugins = NULL;
-	const char **files = calloc((size_t)argc, sizeof(*files));
-	size_t nfiles = 0;
+	cli_rules files = { 0 };
 	int rc = 2;
 
-	if (!files)
-		return 2;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc) {
-			/* One or more files follow. */
+			/* One or more files follow; --rules may be repeated too. */
 			while (i + 1 < argc && argv[i + 1][0] != '-')
-				files[nfiles++] = argv[++i];
+				if (cli_rules_add(&files, argv[++i]) < 0)
+					return 2;
 		} else if (strcmp(argv[i], "--json") == 0) {
 			format = "json";
 		} else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
@@ -192,49 +190,35 @@ int cmd_schema(int argc, char **argv)
 			plugins = argv[++i];
 		} else {
 			fprintf(stderr, "stepup schema: unexpected argument %s\n" SCHEMA_USAGE, argv[i]);
-			free(files);
+			cli_rules_free(&files);
 			return 2;
 		}
 	}
 	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && strcmp(format, "markdown") != 0) {
 		fprintf(stderr, "stepup schema: unknown format '%s'\n" SCHEMA_USAGE, format);
-		free(files);
+		cli_rules_free(&files);
 		return 2;
 	}
 	stepup_plugins *pl = NULL;
 	stepup_ruleset *rs = NULL;
 	if (cli_plugins(plugins, &pl) < 0) {
-		free(files);
+		cli_rules_free(&files);
 		return 2;
 	}
-	/* Read once (a FIFO is refused, not waited on); a bundle is detected
-	 * by its magic. A schema file may declare fields and no rules. */
-	size_t len = 0;
-	char *first = nfiles == 1 ? cli_read_file(files[0], &len) : NULL;
-	if (nfiles == 1 && !first) {
-		/* cli_read_file said why */
-	} else if (first && len >= 8 && memcmp(first, "STEPUPB", 7) == 0) {
-		char err[512];
-		if (stepup_ruleset_load_bundle_flags(first, len, STEPUP_LOAD_ALLOW_EMPTY, &rs, err, sizeof(err)) !=
-		    STEPUP_OK)
-			fprintf(stderr, "stepup schema: %s: %s\n", files[0], err);
+	/* A schema file may declare fields and no rules. */
+	if (files.n) {
+		cli_loaded info;
+		rs = cli_ruleset(&files, pl, STEPUP_LOAD_ALLOW_EMPTY, &info);
 	} else {
 		stepup_compiler *c = stepup_compiler_new();
 		if (c) {
-			stepup_compiler_set_plugins(c, pl);
 			stepup_compiler_set_flags(c, STEPUP_LOAD_ALLOW_EMPTY);
-			if (first)
-				stepup_compiler_add_source(c, files[0], first, len);
-			for (size_t i = first ? 1 : 0; i < nfiles; i++)
-				stepup_compiler_add_file(c, files[i]);
-			if (!nfiles)
-				stepup_compiler_add_source(c, "(default schema)", "", 0);
+			stepup_compiler_add_source(c, "(default schema)", "", 0);
 			if (stepup_compiler_compile(c, &rs) != STEPUP_OK)
 				cli_print_diags(c);
 			stepup_compiler_free(c);
 		}
 	}
-	free(first);
 	if (rs)
 		rc = strcmp(format, "json") == 0 ? print_json(rs)
 		   : strcmp(format, "markdown") == 0 ? print_markdown(rs) : print_text(rs);
@@ -242,6 +226,6 @@ int cmd_schema(int argc, char **argv)
 		rc = 1;
 	stepup_ruleset_unref(rs);
 	stepup_plugins_unref(pl);
-	free(files);
+	cli_rules_free(&files);
 	return rc;
 }

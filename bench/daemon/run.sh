@@ -1,8 +1,8 @@
 #!/bin/bash
 # bench/daemon/run.sh: stepupd over HTTP on loopback under wrk, against a
 # do-nothing libmicrohttpd server started the same way (the ceiling of the
-# HTTP layer), with and without the decision log. See
-# bench/daemon/README.md.
+# HTTP layer), with and without the decision log, and with a candidate in
+# shadow mode (docs/change-control.md). See bench/daemon/README.md.
 #
 #   make bench-daemon                      (builds what it needs, then runs this)
 #   bench/daemon/run.sh --builddir B [--duration S] [--connections N]
@@ -48,31 +48,48 @@ cat > "$work/declog.json" <<JSON
   "log": {"level": "warn"}, $issuer }
 JSON
 
+# Shadow mode: the candidate is the default rules with a threshold moved,
+# so it decides every request again and diverges on some.
+sed -e 's/let MAX_TOKENS       = 10/let MAX_TOKENS       = 8/' "$srcdir/rules/default.rules" > "$work/candidate.rules"
+cat > "$work/shadow.json" <<JSON
+{ "listen": "127.0.0.1:0", "rules": "$srcdir/rules/default.rules",
+  "shadow": {"rules": "$work/candidate.rules"},
+  "log": {"level": "warn"}, $issuer }
+JSON
+
 start() {  # start KIND: sets pid and port
 	case $1 in
 	ceiling) start_server "$1" "$builddir/bench/daemon/mhd_ceiling" --port-file "$work/port" ;;
 	stepupd) start_server "$1" "$builddir/stepupd" -c "$work/plain.json" --port-file "$work/port" ;;
 	stepupd+log) start_server "$1" "$builddir/stepupd" -c "$work/declog.json" --port-file "$work/port" ;;
+	stepupd+shadow) start_server "$1" "$builddir/stepupd" -c "$work/shadow.json" --port-file "$work/port" ;;
 	esac
 }
 
-kinds=(ceiling stepupd stepupd+log)
+kinds=(ceiling stepupd stepupd+log stepupd+shadow)
+shadow_made=0 shadow_skipped=0
 declare -A best sat50 sat99 sat999 eq50 eq99 eq999 eqrps errs
 echo "stepupd benchmark: $(nproc) CPUs, wrk -t$threads -c$connections, keep-alive, $nreq generated" \
      "requests, $rounds rounds; saturation ${duration}s, equal load (pause ${pause} ms) $(( duration / 2 ))s"
-echo "                      ------ saturation ------------------   -- equal load ----------------"
-echo "round  server          req/s  p50 ms  p99 ms  p99.9 ms   req/s  p50 ms  p99 ms  p99.9 ms"
+echo "                        ------ saturation ------------------   -- equal load ----------------"
+echo "round  server            req/s  p50 ms  p99 ms  p99.9 ms   req/s  p50 ms  p99 ms  p99.9 ms"
 for r in $(seq "$rounds"); do
 	for k in "${kinds[@]}"; do
 		start "$k"
 		measure "$warmup" "$work/requests.jsonl" 0 > /dev/null
 		sat=$(measure "$duration" "$work/requests.jsonl" 0)
 		eq=$(measure $(( duration / 2 )) "$work/requests.jsonl" "$pause")
+		if [ "$k" = stepupd+shadow ]; then
+			# Shadow decisions made and skipped (a full queue) in the round.
+			m=$(curl -s "http://127.0.0.1:$port/metrics")
+			shadow_made=$(( shadow_made + $(sed -n 's/^stepupd_shadow_decisions_total{result="[a-z]*"} //p' <<< "$m" | awk '{ s += $1 } END { print s + 0 }') ))
+			shadow_skipped=$(( shadow_skipped + $(sed -n 's/^stepupd_shadow_skipped_total{reason="queue_full"} //p' <<< "$m") ))
+		fi
 		stop_server
 		rps=$(( $(field "$sat" requests) * 1000000 / $(field "$sat" duration_us) ))
 		erps=$(( $(field "$eq" requests) * 1000000 / $(field "$eq" duration_us) ))
 		e=$(( $(field "$sat" socket_errors) + $(field "$sat" non2xx) + $(field "$eq" socket_errors) + $(field "$eq" non2xx) ))
-		printf "%5d  %-12s %8d %7s %7s %9s %7d %7s %7s %9s\n" "$r" "$k" "$rps" \
+		printf "%5d  %-14s %8d %7s %7s %9s %7d %7s %7s %9s\n" "$r" "$k" "$rps" \
 			"$(ms "$(field "$sat" p50_us)")" "$(ms "$(field "$sat" p99_us)")" "$(ms "$(field "$sat" p999_us)")" \
 			"$erps" "$(ms "$(field "$eq" p50_us)")" "$(ms "$(field "$eq" p99_us)")" "$(ms "$(field "$eq" p999_us)")"
 		[ "${best[$k]:-0}" -ge "$rps" ] || best[$k]=$rps
@@ -85,13 +102,13 @@ lines=$(wc -l < "$work/decisions.log")
 
 echo
 echo "summary: best throughput, median latencies over the rounds"
-echo "server          req/s  p50 ms  p99 ms  p99.9 ms   req/s  p50 ms  p99 ms  p99.9 ms  failed"
+echo "server            req/s  p50 ms  p99 ms  p99.9 ms   req/s  p50 ms  p99 ms  p99.9 ms  failed"
 declare -A s99 e99
 for k in "${kinds[@]}"; do
 	# shellcheck disable=SC2086
 	s99[$k]=$(median ${sat99[$k]}); e99[$k]=$(median ${eq99[$k]})
 	# shellcheck disable=SC2086
-	printf "%-12s %8d %7s %7s %9s %7d %7s %7s %9s %7d\n" "$k" "${best[$k]}" \
+	printf "%-14s %8d %7s %7s %9s %7d %7s %7s %9s %7d\n" "$k" "${best[$k]}" \
 		"$(ms "$(median ${sat50[$k]})")" "$(ms "${s99[$k]}")" "$(ms "$(median ${sat999[$k]})")" \
 		"$(median ${eqrps[$k]})" "$(ms "$(median ${eq50[$k]})")" "$(ms "${e99[$k]}")" \
 		"$(ms "$(median ${eq999[$k]})")" "${errs[$k]}"
@@ -110,4 +127,6 @@ echo "stepupd p99 / ceiling p99, saturation        $(ratio "${s99[stepupd]}" "${
 echo "stepupd+log throughput / ceiling             $(ratio "${best[stepupd+log]}" "${best[ceiling]}" 0.60 ge)"
 echo "stepupd+log p99 / ceiling p99, saturation    $(ratio "${s99[stepupd+log]}" "${s99[ceiling]}" 1.50 info)"
 echo "stepupd p99 / ceiling p99, equal load        $(ratio "${e99[stepupd]}" "${e99[ceiling]}" 1.50 info)"
-echo "decision log lines written: $lines; failed requests: stepupd ${errs[stepupd]}, stepupd+log ${errs[stepupd+log]}"
+echo "stepupd+shadow throughput / stepupd        $(ratio "${best[stepupd+shadow]}" "${best[stepupd]}" 0.75 ge)"
+echo "decision log lines written: $lines; failed requests: stepupd ${errs[stepupd]}, stepupd+log ${errs[stepupd+log]}, stepupd+shadow ${errs[stepupd+shadow]}"
+echo "shadow decisions made: $shadow_made, skipped with the queue full: $shadow_skipped"

@@ -25,6 +25,7 @@
 #include "../gen.h"
 #include "../log.h"
 #include "../metrics.h"
+#include "../shadow.h"
 #include "../workq.h"
 #include "handlers.h"
 #include "scratch.h"
@@ -106,6 +107,7 @@ static void log_line(struct scratch *s, const gen *g, uint64_t latency_ns, int d
 	dbuf_u64(b, latency_ns / 1000u);
 	if (!delivered)
 		dbuf_puts(b, ",\"delivered\":false");
+	dlog_put_replay(b, g, s->r, d);
 	dbuf_puts(b, "}\n");
 	if (!b->failed)
 		dlog_append(b->s, b->len);
@@ -262,6 +264,7 @@ void h_decisions(const http_req *rq, http_resp *rs)
 	uint64_t took = mono_ns() - rq->start_ns;
 	switch (rc) {
 	case STEPUP_OK:
+		shadow_post(g, s->r, s->d, rq->body, rq->body_len);
 		if (APP.cases && stepup_decision_outcome(s->d) == STEPUP_YELLOW) {
 			if (park_record(rq, rs, s, g, out, outlen) == 0)
 				return;  /* g goes with the parked request */

@@ -9,6 +9,8 @@ void h_live(const http_req *rq, http_resp *rs);
 void h_ready(const http_req *rq, http_resp *rs);
 void h_metrics(const http_req *rq, http_resp *rs);
 void h_admin_reload(const http_req *rq, http_resp *rs);
+void h_admin_promote(const http_req *rq, http_resp *rs);
+void h_admin_shadow_reload(const http_req *rq, http_resp *rs);
 void h_otp_deliveries(const http_req *rq, http_resp *rs);
 void h_activations(const http_req *rq, http_resp *rs);
 void h_case(const http_req *rq, http_resp *rs);

@@ -113,8 +113,23 @@ int stepup_compiler_set_plugins(stepup_compiler *c, const stepup_plugins *p);
  * compiling or loading one is an error ("the ruleset has no rules")
  * unless this flag says it is wanted (tests, a deliberate allow-all). */
 #define STEPUP_LOAD_ALLOW_EMPTY 0x1u
-/* Flags (STEPUP_LOAD_*) for the next stepup_compiler_compile(). */
+/* Compiler only: also queue the lints of `stepup check --strict` as
+ * warnings (docs/language.md §12): duplicate rules, a rule subsumed by
+ * another with the same outcome, a step_up always masked by a decline,
+ * methods no rule can offer, constants named like enum values. */
+#define STEPUP_COMPILE_STRICT 0x2u
+/* Flags (STEPUP_LOAD_*, STEPUP_COMPILE_*) for the next stepup_compiler_compile(). */
 int stepup_compiler_set_flags(stepup_compiler *c, unsigned flags);
+
+/* Format one rule source in the canonical layout (`stepup fmt`,
+ * docs/language.md §12), keeping its comments: formatting twice gives what
+ * formatting once gave, and the result parses to the same declarations.
+ * The source is added to c as by stepup_compiler_add_source() (use a
+ * compiler of its own: its diagnostics are queued on c). *out is malloc'd
+ * and NUL-terminated (free() it), *outlen its length. STEPUP_ECOMPILE when
+ * the source has lexical or syntax errors: it is then not formatted. */
+int stepup_compiler_format(stepup_compiler *c, const char *name, const char *text, size_t len,
+                           char **out, size_t *outlen);
 
 size_t stepup_compiler_diag_count(const stepup_compiler *c);
 size_t stepup_compiler_error_count(const stepup_compiler *c);
@@ -162,6 +177,31 @@ size_t stepup_ruleset_rule_count(const stepup_ruleset *rs);
  * STEPUP_YELLOW, approve = STEPUP_GREEN): a host compares rulesets before
  * swapping one for another (stepupd's reload guards). */
 size_t stepup_ruleset_outcome_count(const stepup_ruleset *rs, stepup_outcome o);
+
+/* The rules, in rule-file order (the order of `reasons`), and the declared
+ * methods, in offer order: what a tool checks test expectations against
+ * and measures coverage by. Strings are borrowed from rs. */
+typedef struct stepup_rule_info {
+	const char *name;
+	const char *description;  /* "" when none */
+	const char *file;         /* base name of its file, as in "at" */
+	unsigned line;            /* of its name */
+	stepup_outcome outcome;   /* decline RED, step_up YELLOW, approve GREEN */
+	unsigned methods;         /* step_up: bit (1u << stepup_method) per method
+	                             it allows (every one without `only`) */
+	int fraud;                /* asks for the FRAUD line */
+} stepup_rule_info;
+
+/* STEPUP_EINVAL when i is out of range. */
+int stepup_ruleset_rule(const stepup_ruleset *rs, size_t i, stepup_rule_info *out);
+size_t stepup_ruleset_method_count(const stepup_ruleset *rs);
+int stepup_ruleset_method(const stepup_ruleset *rs, size_t i, stepup_method *out);
+
+/* The name of names[0..n) closest to word, for "did you mean": one equal
+ * but for case, else the nearest within a few edits (1 for words of up to
+ * 4 characters, 2 up to 8, else 3); NULL when none is that close. Borrowed
+ * from names. */
+const char *stepup_suggest(const char *word, const char *const *names, size_t n);
 
 /* ---- The request schema (docs/schema.md) ---------------------------------
  * The fields a ruleset's requests may carry, as declared (its `field`
@@ -511,6 +551,130 @@ size_t stepup_scrub(const char *text, size_t len, unsigned what, char *out, size
 size_t stepup_mask_phone(const char *phone, size_t len, char *buf, size_t size);
 /* "jane.doe@example.com" -> "ja******@example.com"; snprintf semantics. */
 size_t stepup_mask_email(const char *email, size_t len, char *buf, size_t size);
+
+/* ---- Change control: what a ruleset reads, replayable facts ---------------
+ * (docs/change-control.md) A host that wants to know what a new ruleset
+ * would have decided on past traffic keeps, per decision, the facts the
+ * rules read, never the secrets, and contacts only reduced to what the
+ * rules need. These calls say what a ruleset reads and write those facts. */
+
+/* Rules are described by stepup_ruleset_rule() (above). */
+
+/* How a ruleset reads a field (its rules, its method conditions, and the
+ * combining: the channel's value, the contacts' presence). */
+#define STEPUP_READS_VALUE    0x1u  /* compares or computes with the value */
+#define STEPUP_READS_PRESENCE 0x2u  /* only whether it is present */
+#define STEPUP_READS_SUFFIX   0x4u  /* ends_with(field, X): only its last len(X) bytes */
+#define STEPUP_READS_EQUALITY 0x8u  /* == or != against another field */
+
+typedef struct stepup_field_use {
+	unsigned how;      /* one STEPUP_READS_* */
+	long other;        /* SUFFIX, EQUALITY: the other field's index; -1: a constant */
+	size_t length;     /* SUFFIX against a constant: the constant's length */
+} stepup_field_use;
+
+/* The distinct uses of field i (stepup_ruleset_field's index): up to max
+ * go to out (may be NULL when max is 0); returns how many there are
+ * (0: the ruleset never reads the field). */
+size_t stepup_ruleset_field_uses(const stepup_ruleset *rs, size_t i, stepup_field_use *out, size_t max);
+/* STEPUP_READS_* of every use of field i, or-ed. */
+unsigned stepup_ruleset_field_reads(const stepup_ruleset *rs, size_t i);
+/* The code of bit k of list field i: the codes the ruleset's tests can
+ * tell apart (a request's other codes are not kept in its mask). NULL
+ * past the last or for a field that is not a list of codes. */
+const char *stepup_ruleset_field_code(const stepup_ruleset *rs, size_t i, size_t k);
+
+/* Copy the decoded request src into dst as if e had decoded it, without
+ * decoding again: e's ruleset must have the same schema as the one src
+ * was decoded for (stepup_ruleset_schema_fingerprint), else STEPUP_EINVAL
+ * (decode the text with e instead). For deciding one request with two
+ * rulesets (shadow mode). */
+int stepup_request_copy(stepup_request *dst, const stepup_request *src, const stepup_engine *e);
+
+/* A facts writer for the requests an engine on rs decodes. */
+typedef struct stepup_facts stepup_facts;
+#define STEPUP_FACTS_READ     0u  /* keep the fields rs reads */
+#define STEPUP_FACTS_DECLARED 1u  /* keep every field the schema declares (but
+                                     a field derived from a secret, such as
+                                     card.bin, only when rs reads it) */
+/* In either mode: a `secret` field is never written; a contact (role
+ * contact OTP_SMS / OTP_EMAIL, or format phone / email) is reduced: to
+ * its presence, plus the suffix an ends_with() of rs compares (never more
+ * than the masked form shows: 4 characters of a phone, the domain of an
+ * e-mail, never the whole value), plus an HMAC-SHA256 keyed with `key`
+ * when rs compares it for equality with another field; the request_id is
+ * left to the caller. key may be NULL (then no hash is written: an
+ * equality use is not replayable). *out is the caller's (free it). */
+int stepup_facts_new(const stepup_ruleset *rs, unsigned mode, const void *key, size_t keylen,
+                     stepup_facts **out, char *err, size_t errlen);
+void stepup_facts_free(stepup_facts *f);
+/* What the writer keeps and how, as one JSON object (borrowed):
+ *   {"mode":"read","schema":"sha256:..","kept":["card.state",..],
+ *    "contacts":{"end_user.phone":["presence","suffix"]},"omitted":["card.pan",..],
+ *    "codes":{"wallet.reason_codes":["ACCOUNT_TOO_NEW",..]}} */
+const char *stepup_facts_plan(const stepup_facts *f);
+/* The facts of r (decoded by an engine on f's ruleset) as JSON members:
+ *   "facts":{"card":{"state":"ACTIVE",..},..},"reduced":{"end_user.phone":{"suffix":"1234"}}
+ * ("reduced" lists the contacts present, each with what was kept of it;
+ * it is left out when none is). snprintf semantics: returns the length
+ * needed; 0 when r was not decoded on f's ruleset. */
+size_t stepup_facts_write(const stepup_facts *f, const stepup_request *r, char *buf, size_t size);
+
+/* ---- Signed bundles (docs/change-control.md) ------------------------------
+ * `stepup compile --sign KEY` appends an Ed25519 signature trailer to a
+ * bundle; a host that trusts some keys can refuse a ruleset that is not
+ * signed by one of them. Every loader accepts a signed bundle (the
+ * trailer is ignored); only stepup_ruleset_load_trusted() checks it.
+ * Keys are PEM files (OpenSSL's format: `openssl genpkey -algorithm
+ * ed25519`); a private key must be mode 0600 or stricter. A signer is
+ * named by its fingerprint, "ed25519:" + 32 hex digits of the SHA-256 of
+ * the raw public key. */
+typedef struct stepup_keyring stepup_keyring;
+stepup_keyring *stepup_keyring_new(void);
+void stepup_keyring_free(stepup_keyring *k);
+/* Trust the public key in a PEM file (a private key file is refused:
+ * only public keys belong on the hosts that verify). STEPUP_ECONFIG or
+ * STEPUP_EIO with a message naming the file. */
+int stepup_keyring_add_file(stepup_keyring *k, const char *path, char *err, size_t errlen);
+size_t stepup_keyring_count(const stepup_keyring *k);
+/* Fingerprint i of the keyring (borrowed), NULL past the last. */
+const char *stepup_keyring_fingerprint(const stepup_keyring *k, size_t i);
+
+#define STEPUP_FINGERPRINT_SIZE 42  /* "ed25519:" + 32 hex + NUL, rounded up */
+
+/* Write a new key pair: the private key to key_path (created 0600, never
+ * over an existing file) and the public key to pub_path. Its fingerprint
+ * in fp (STEPUP_FINGERPRINT_SIZE bytes, may be NULL). */
+int stepup_key_generate(const char *key_path, const char *pub_path, char *fp,
+                        char *err, size_t errlen);
+/* Sign bundle bytes (stepup_ruleset_serialize's, or a signed bundle,
+ * whose old signature is replaced) with the private key in key_path.
+ * *out is malloc'd (free() it): the bundle and its trailer. The signer's
+ * fingerprint in fp (may be NULL). */
+int stepup_bundle_sign(const void *bundle, size_t len, const char *key_path, void **out,
+                       size_t *outlen, char *fp, char *err, size_t errlen);
+/* stepup_ruleset_save, signed with the private key in key_path. */
+int stepup_ruleset_save_signed(const stepup_ruleset *rs, const char *path, const char *key_path,
+                               char *fp, char *err, size_t errlen);
+/* Check the signature of bundle bytes against the keyring: STEPUP_OK and
+ * the signer in fp; STEPUP_ENOTFOUND when the bundle carries no
+ * signature; STEPUP_EBUNDLE when it does not verify or its key is not in
+ * k (the message says which, and names the key). */
+int stepup_bundle_verify(const void *data, size_t len, const stepup_keyring *k, char *fp,
+                         char *err, size_t errlen);
+/* Flag for stepup_ruleset_load_trusted: refuse anything but a bundle
+ * signed by a key of the keyring. */
+#define STEPUP_LOAD_SIGNED 0x100u
+/* Load rules or a bundle from path (read once) as stepup_ruleset_load_flags
+ * does, checking signatures against `trust`: with a key in it, a signed
+ * bundle must verify (a tampered one, or one signed by a key not
+ * trusted, is refused); with STEPUP_LOAD_SIGNED in flags an unsigned
+ * bundle or a rules source is refused too. trust NULL or empty and no
+ * STEPUP_LOAD_SIGNED: signatures are not checked. fp gets the signer's
+ * fingerprint, "" when unsigned. Every message names path. */
+int stepup_ruleset_load_trusted(const char *path, const stepup_plugins *plugins, unsigned flags,
+                                const stepup_keyring *trust, stepup_ruleset **out, char *fp,
+                                char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

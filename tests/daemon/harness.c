@@ -238,24 +238,21 @@ void hd_finish(hd *d)
 	hd_rmdir(d);
 }
 
-int hd_run(char **out, char **err, const char *arg, ...)
+static int run_v(const char *bin, const char *name, char **out, char **err, const char *arg, va_list ap)
 {
-	char *argv[16];
+	char *argv[24];
 	char po[] = "/tmp/stepupd-run-out.XXXXXX", pe[] = "/tmp/stepupd-run-err.XXXXXX";
 	int n = 0, st = -1;
-	va_list ap;
-	argv[n++] = (char *)"stepupd";
-	va_start(ap, arg);
-	for (const char *a = arg; a && n < 15; a = va_arg(ap, const char *))
+	argv[n++] = (char *)name;
+	for (const char *a = arg; a && n < 23; a = va_arg(ap, const char *))
 		argv[n++] = (char *)a;
-	va_end(ap);
 	argv[n] = NULL;
 	int fo = mkstemp(po), fe = mkstemp(pe);
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(fo, 1);
 		dup2(fe, 2);
-		execv(STEPUPD, argv);
+		execv(bin, argv);
 		_exit(127);
 	}
 	close(fo);
@@ -267,6 +264,37 @@ int hd_run(char **out, char **err, const char *arg, ...)
 	unlink(po);
 	unlink(pe);
 	return pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int hd_run(char **out, char **err, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	int rc = run_v(STEPUPD, "stepupd", out, err, arg, ap);
+	va_end(ap);
+	return rc;
+}
+
+int hd_run_bin(const char *bin, char **out, char **err, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	const char *slash = strrchr(bin, '/');
+	int rc = run_v(bin, slash ? slash + 1 : bin, out, err, arg, ap);
+	va_end(ap);
+	return rc;
+}
+
+long long hd_metric(hd *d, const char *series)
+{
+	hresp r;
+	char needle[512];
+	snprintf(needle, sizeof(needle), "\n%s ", series);
+	hd_http(d, NULL, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+	const char *p = r.body ? strstr(r.body, needle) : NULL;
+	long long v = p ? atoll(p + strlen(needle)) : -1;
+	hresp_free(&r);
+	return v;
 }
 
 /* ---- HTTP client ------------------------------------------------------------ */

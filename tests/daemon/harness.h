@@ -61,6 +61,8 @@ void hd_rmdir(hd *d);
 /* Run stepupd with args (NULL-terminated) to completion; its exit status
  * (or -1), stdout and stderr (malloc'd, NUL-terminated). */
 int hd_run(char **out, char **err, const char *arg, ...);
+/* The same for another program (its path), e.g. the stepup CLI. */
+int hd_run_bin(const char *bin, char **out, char **err, const char *arg, ...);
 
 /* Whole file (malloc'd, NUL-terminated), NULL if unreadable. */
 char *hd_slurp(const char *path, size_t *len);
@@ -83,6 +85,8 @@ int hd_http(hd *d, hclient *keep, const char *method, const char *path,
             const char *content_type, const char *body, size_t len,
             const char *extra_header, hresp *out);
 void hresp_free(hresp *r);
+/* The value of one series of d's /metrics ("name{labels}"), -1 when absent. */
+long long hd_metric(hd *d, const char *series);
 
 /* A raw TCP connection to the daemon (blocking), -1 on failure. */
 int hd_connect(hd *d);

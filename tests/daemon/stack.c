@@ -1,9 +1,12 @@
 /* stack.c: the configuration of stack.h. Retries are many and quick: on
  * a loaded machine (sanitizers, parallel tests) a first attempt may time
  * out, and the tests wait for deliveries, not for a number of attempts. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include "harness.h"
 #include "stack.h"
 
 char *stack_config(const char *plugin_dir, const char *dir, unsigned sms_port, unsigned smtp_port,
@@ -35,4 +38,36 @@ char *stack_config(const char *plugin_dir, const char *dir, unsigned sms_port, u
 		"   \"en\": \"Your card ending {pan_suffix} was added to {wallet}.\"}}}",
 		plugin_dir, sms_port, smtp_port, backend_port, dir, hook_port);
 	return n < 0 ? NULL : s;
+}
+
+int stack_change_control(const char *config_path, const char *dir, const char *rules_path)
+{
+	static const char extra_rule[] =
+		"\nrule reads_secrets \"A candidate that reads the secrets and the contacts\"\n"
+		"  when card.pan is present and (starts_with(card.pan, \"4\") or card.csc is present\n"
+		"   or ends_with(end_user.email, \"@example.com\") or end_user.phone == wallet.phone_suffix)\n"
+		"  then decline\n";
+	char cand[256], key[256], slog[256];
+	json_error_t e;
+	int rc = -1;
+	snprintf(cand, sizeof(cand), "%s/candidate.rules", dir);
+	snprintf(key, sizeof(key), "%s/hash.key", dir);
+	snprintf(slog, sizeof(slog), "%s/shadow.log", dir);
+	char *rules = hd_slurp(rules_path, NULL), *both = NULL;
+	json_t *c = json_load_file(config_path, 0, &e);
+	if (!rules || !c || asprintf(&both, "%s%s", rules, extra_rule) < 0)
+		goto out;
+	if (hd_write(cand, both) < 0 || hd_write(key, "a-hash-key-for-the-leak-sweeps\n") < 0 || chmod(key, 0600) < 0)
+		goto out;
+	json_t *dl = json_object_get(c, "decision_log");
+	json_object_set_new(dl, "replay_safe", json_true());
+	json_object_set_new(dl, "facts", json_string("declared"));
+	json_object_set_new(dl, "hash_key_file", json_string(key));
+	json_object_set_new(c, "shadow", json_pack("{s:s,s:s}", "rules", cand, "log", slog));
+	rc = json_dump_file(c, config_path, JSON_INDENT(2)) == 0 ? 0 : -1;
+out:
+	free(rules);
+	free(both);
+	json_decref(c);
+	return rc;
 }

@@ -16,4 +16,11 @@
 char *stack_config(const char *plugin_dir, const char *dir, unsigned sms_port, unsigned smtp_port,
                    unsigned backend_port, unsigned hook_port);
 
+/* Turn on what change control adds to the outputs (issue 13) in the
+ * configuration file at config_path (written by hd_write_default_config):
+ * a replay-safe decision log keeping every declared field, with a hash
+ * key, and a candidate in shadow (the rules in rules_path plus a rule
+ * reading the secrets and the contacts) writing dir/shadow.log. 0 or -1. */
+int stack_change_control(const char *config_path, const char *dir, const char *rules_path);
+
 #endif

@@ -399,7 +399,10 @@ static int group_setup(void **state)
 		return -1;
 	int rc = hd_write_default_config(&D, "debug", NULL, extra);
 	free(extra);
-	if (rc < 0 || hd_start_reporting(&D, "stepupd did not start") < 0)
+	/* The replay-safe decision log and the shadow log are outputs too (the
+	 * scan reads every file of the directory). */
+	if (rc < 0 || stack_change_control(D.config, D.dir, D.rules) < 0 ||
+	    hd_start_reporting(&D, "stepupd did not start") < 0)
 		return -1;
 	return (cli = hc_new()) ? 0 : -1;
 }

@@ -138,7 +138,10 @@ static int group_setup(void **state)
 		return -1;
 	int rc = hd_write_default_config(&D, "debug", NULL, extra);
 	free(extra);
-	return rc < 0 ? -1 : hd_start_reporting(&D, "stepupd did not start");
+	/* The replay-safe decision log and the shadow log are outputs too. */
+	if (rc < 0 || stack_change_control(D.config, D.dir, D.rules) < 0)
+		return -1;
+	return hd_start_reporting(&D, "stepupd did not start");
 }
 
 static int group_teardown(void **state)
@@ -367,6 +370,7 @@ static void test_schema_secrets_never_come_out(void **state)
 		search("responses", bodies[i], strlen(bodies[i]), 0);
 	search_file("stderr.log", 0);
 	search_file("decisions.log", 0);
+	search_file("shadow.log", 0);
 	search_file("cases.db", 1);
 	search_file("cases.db-wal", 1);
 	search_file("cases.db-journal", 1);
@@ -390,6 +394,14 @@ static void test_schema_secrets_never_come_out(void **state)
 	assert_non_null(log);
 	assert_true(hd_count(log, "\"route\":\"/v1/decisions\"") >= 7);
 	free(log);
+	/* ... and the change-control outputs have content: facts, divergences. */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/shadow.log", D.dir);
+	char *slog = hd_slurp(path, NULL), *dlog = hd_slurp(D.declog, NULL);
+	assert_true(slog && hd_count(slog, "\"candidate\":{") >= 1);
+	assert_true(dlog && hd_count(dlog, "\"facts\":{") >= 1);
+	free(slog);
+	free(dlog);
 }
 
 int main(void)

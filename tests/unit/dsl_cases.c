@@ -44,6 +44,9 @@ static dc_comp compile_one(const char *name, const char *src, size_t len, int mu
 	dc_comp k = { stepup_compiler_new(), NULL, STEPUP_OK };
 	assert_non_null(k.c);
 	stepup_compiler_set_plugins(k.c, dc_plugins);
+	/* tests/dsl/lint: the lints of --strict. */
+	if (strncmp(name, "lint/", 5) == 0)
+		stepup_compiler_set_flags(k.c, STEPUP_COMPILE_STRICT);
 	k.rc = stepup_compiler_add_source(k.c, name, src, len);
 	if (must_add)
 		assert_int_equal(k.rc, STEPUP_OK);
@@ -169,7 +172,7 @@ typedef struct expectation {
 	int matched;
 } expectation;
 
-static char *read_file(const char *path, size_t *len)
+char *dc_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf;
@@ -234,7 +237,7 @@ void dc_file(void **state)
 	expectation ex[128];
 
 	snprintf(path, sizeof(path), "%s/tests/dsl/%s", SRCDIR, rel);
-	char *text = read_file(path, &len);
+	char *text = dc_read_file(path, &len);
 	if (!text)
 		fail_msg("cannot read %s", path);
 	nex = parse_expectations(text, ex, 128);

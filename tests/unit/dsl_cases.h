@@ -64,6 +64,9 @@ typedef struct dc_one_error {
  * dc_expect_one_error does; a failure names the case's source. */
 void dc_expect_one_error_each(const dc_one_error *cases, size_t n);
 
+/* A whole file (malloc'd, NUL-terminated), NULL when it cannot be read. */
+char *dc_read_file(const char *path, size_t *len);
+
 /* ---- data-driven cases (tests/dsl) --------------------------------------- */
 
 /* Test: compile SRCDIR/tests/dsl/<rel> (rel is *state) and compare every

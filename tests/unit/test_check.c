@@ -32,9 +32,15 @@
 	X("check/warnings.rules")           \
 	X("check/lets.rules")               \
 	X("check/toplevel.rules")           \
-	X("check/toplevel-errors.rules")
+	X("check/toplevel-errors.rules")    \
+	X("lint/duplicates.rules")          \
+	X("lint/subsumed.rules")            \
+	X("lint/masked.rules")              \
+	X("lint/methods.rules")             \
+	X("lint/no-stepup.rules")           \
+	X("lint/clean.rules")
 
-static const char *const dsl_dirs[] = { "check" };
+static const char *const dsl_dirs[] = { "check", "lint" };
 static const char *const dsl_listed[] = { CHECK_DSL_FILES(DC_LISTED) };
 static DC_SUITE(dsl_suite, "test_check.c", dsl_dirs, dsl_listed);
 

@@ -16,7 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stepup/plugin.h>
+
 #include "helpers.h"
+
+/* The host's ABI as its refusals print it ("1.2"), from the header. */
+#define XSTR_(x) #x
+#define XSTR(x) XSTR_(x)
+#define HOST_ABI XSTR(STEPUP_PLUGIN_ABI_MAJOR) "." XSTR(STEPUP_PLUGIN_ABI_MINOR)
 
 #ifndef PLUGIN_DIR
 #error "PLUGIN_DIR must name the directory of the built fake plugins"
@@ -186,7 +193,7 @@ static void test_config_refusals(void **unused)
 		  "plugins: methods.OTP_EMAIL: plugin 'good' is not an OTP channel" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"wrong_major\"}]}}",
 		  STEPUP_EVERSION,
-		  "plugins: load[0]: " PLUGIN_DIR "/wrong_major.so: plugin ABI major 2 is not supported (host 1.2)" },
+		  "plugins: load[0]: " PLUGIN_DIR "/wrong_major.so: plugin ABI major 2 is not supported (host " HOST_ABI ")" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"absent\"}]}}",
 		  STEPUP_ENOTFOUND, "plugins: load[0]: absent: not found in the plugin search path" },
 		{ "{\"plugins\":{\"path\":[\"" PLUGIN_DIR "\"],\"load\":[{\"module\":\"channel\",\"config\":[1]}]}}",
