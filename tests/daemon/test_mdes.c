@@ -262,14 +262,7 @@ static const char *jstr(json_t *o, const char *k)
 
 static long long metric(const char *series)
 {
-	hresp r;
-	char needle[512];
-	snprintf(needle, sizeof(needle), "\n%s ", series);
-	hd_http(&D, NULL, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
-	const char *p = strstr(r.body, needle);
-	long long v = p ? atoll(p + strlen(needle)) : -1;
-	hresp_free(&r);
-	return v;
+	return hd_metric(&D, series);
 }
 
 /* Wait (hang guard only) until a metric reaches v. */
@@ -1083,12 +1076,7 @@ static void test_account_failure_modes(void **state)
 	json_decref(req);
 	assert_int_equal(hd_wait_for(D2.declog, "\"account\":\"FAILED\",\"methods\":[],\"rules\":[\"account_source_down\"]",
 	                             5000), 1);
-	char path[64];
-	snprintf(path, sizeof(path), "stepupd_mdes_account_lookups_total{result=\"FAILED\"}");
-	hresp r;
-	hd_http(&D2, NULL, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
-	assert_non_null(strstr(r.body, "stepupd_mdes_account_lookups_total{result=\"FAILED\"} 3"));
-	hresp_free(&r);
+	assert_int_equal(hd_metric(&D2, "stepupd_mdes_account_lookups_total{result=\"FAILED\"}"), 3);
 	char why[3300];
 	int rc = hd_stop_checked(&D2, why, sizeof(why));
 	if (rc != 0)
