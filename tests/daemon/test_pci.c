@@ -1493,6 +1493,64 @@ static void mdes_follow_up(long parent, const char *correlation)
 	do_push(&a, NULL);
 }
 
+/* fn for every place of slots (but skip's path) and every card number in
+ * every spelling it is pushed in. */
+typedef void (*spell_fn)(void *arg, const pci_slot *slot, size_t pan, int sp, const char *value);
+static void each_spelling(const pci_slot *slots, size_t n, const char *skip, spell_fn fn, void *arg)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (skip && strcmp(slots[i].path, skip) == 0)
+			continue;
+		for (size_t pan = 0; pan < NPUSHED; pan++)
+			for (int sp = 0; sp < PCI_NSPELLINGS; sp++) {
+				char v[96];
+				if (!spelled(pan, sp))
+					continue;
+				pci_spell(pans[pan], sp, v, sizeof(v));
+				fn(arg, &slots[i], pan, sp, v);
+			}
+	}
+}
+
+/* authorizeService with value at a place of the clear request. */
+static void mdes_clear_push(void *arg, const pci_slot *slot, size_t pan, int sp, const char *v)
+{
+	(void)arg;
+	json_t *o = mdes_outer(NP), *p = mdes_payload_doc("5555555555554444");
+	char *ot = pci_put_string(o, slot, v), *pt = json_dumps(p, JSON_COMPACT);
+	char *body = mdes_request(ot, pt);
+	pushspec s = { "POST", "/mdes/authorizeService", body, NULL, "POST /mdes/authorizeService", slot->path, pan, sp,
+		       -1, NULL, X200 | X400, NULL };
+	do_push(&s, NULL);
+	free(ot);
+	free(pt);
+	free(body);
+	json_decref(o);
+	json_decref(p);
+}
+
+/* authorizeService with value at a place of the encrypted payload. */
+static void mdes_encrypted_push(void *arg, const pci_slot *slot, size_t pan, int sp, const char *v)
+{
+	(void)arg;
+	char field[200];
+	json_t *o = mdes_outer(NP), *p = mdes_payload_doc("5555555555554444");
+	const char *corr = json_string_value(json_object_get(o, "correlationId"));
+	char *ot = json_dumps(o, JSON_COMPACT), *pt = pci_put_string(p, slot, v);
+	char *body = mdes_request(ot, pt);
+	snprintf(field, sizeof(field), "[encrypted] %s", slot->path);
+	pushspec s = { "POST", "/mdes/authorizeService", body, NULL, "POST /mdes/authorizeService", field, pan, sp,
+		       -1, NULL, X200 | X400, NULL };
+	long n = do_push(&s, NULL);
+	if (P[n].status == 200 && sp == PCI_SP_PLAIN)
+		mdes_follow_up(n, corr);
+	free(ot);
+	free(pt);
+	free(body);
+	json_decref(o);
+	json_decref(p);
+}
+
 /* Card numbers in every field of an MDES request, clear or encrypted:
  * refused (400, the spec's error body) or decided without them ever
  * coming out (200), in every spelling. The card number where it belongs
@@ -1526,58 +1584,44 @@ static void test_mdes_endpoints(void **state)
 	size_t nslots = pci_walk(tmpl, &slots);
 	json_decref(tmpl);
 	assert_true(nslots > 20);
-	for (size_t i = 0; i < nslots; i++)
-		for (size_t pan = 0; pan < NPUSHED; pan++)
-			for (int sp = 0; sp < PCI_NSPELLINGS; sp++) {
-				char v[96];
-				if (!spelled(pan, sp))
-					continue;
-				pci_spell(pans[pan], sp, v, sizeof(v));
-				json_t *o = mdes_outer(NP), *p = mdes_payload_doc("5555555555554444");
-				char *ot = pci_put_string(o, &slots[i], v), *pt = json_dumps(p, JSON_COMPACT);
-				char *body = mdes_request(ot, pt);
-				pushspec s = { "POST", "/mdes/authorizeService", body, NULL, "POST /mdes/authorizeService",
-				               slots[i].path, pan, sp, -1, NULL, X200 | X400, NULL };
-				do_push(&s, NULL);
-				free(ot);
-				free(pt);
-				free(body);
-				json_decref(o);
-				json_decref(p);
-			}
+	each_spelling(slots, nslots, NULL, mdes_clear_push, NULL);
 	free(slots);
 	/* Every place of the encrypted payload but the card number's own. */
 	json_t *pt0 = mdes_payload_doc("5555555555554444");
 	nslots = pci_walk(pt0, &slots);
 	json_decref(pt0);
-	for (size_t i = 0; i < nslots; i++) {
-		if (strcmp(slots[i].path, "cardAccountData.accountNumber") == 0)
-			continue;
-		for (size_t pan = 0; pan < NPUSHED; pan++)
-			for (int sp = 0; sp < PCI_NSPELLINGS; sp++) {
-				char v[96], field[200];
-				if (!spelled(pan, sp))
-					continue;
-				pci_spell(pans[pan], sp, v, sizeof(v));
-				json_t *o = mdes_outer(NP), *p = mdes_payload_doc("5555555555554444");
-				const char *corr = json_string_value(json_object_get(o, "correlationId"));
-				char *ot = json_dumps(o, JSON_COMPACT), *pt = pci_put_string(p, &slots[i], v);
-				char *body = mdes_request(ot, pt);
-				snprintf(field, sizeof(field), "[encrypted] %s", slots[i].path);
-				pushspec s = { "POST", "/mdes/authorizeService", body, NULL, "POST /mdes/authorizeService",
-				               field, pan, sp, -1, NULL, X200 | X400, NULL };
-				long n = do_push(&s, NULL);
-				if (P[n].status == 200 && sp == PCI_SP_PLAIN)
-					mdes_follow_up(n, corr);
-				free(ot);
-				free(pt);
-				free(body);
-				json_decref(o);
-				json_decref(p);
-			}
-	}
+	each_spelling(slots, nslots, "cardAccountData.accountNumber", mdes_encrypted_push, NULL);
 	free(slots);
 	expect_pushes("POST /mdes/authorizeService", from, hits_from);
+}
+
+/* An operation's example with value at a place (getAccountInformation's
+ * with a real encrypted payload). */
+typedef struct op_push_ctx {
+	const char *op, *path, *endpoint;
+	unsigned want;
+	int gai;
+} op_push_ctx;
+static json_t *mdes_example(const char *op, size_t tag);
+static void op_push(void *arg, const pci_slot *slot, size_t pan, int sp, const char *v)
+{
+	op_push_ctx *c = arg;
+	json_t *b = mdes_example(c->op, NP);
+	if (c->gai)
+		json_object_del(json_object_get(b, "fundingAccountInfo"), "encryptedPayload");
+	char *text = pci_put_string(b, slot, v), *body = text;
+	if (c->gai) {
+		json_t *p = mdes_payload_doc("5555555555554444");
+		char *pt = json_dumps(p, JSON_COMPACT);
+		body = mdes_request(text, pt);
+		free(pt);
+		free(text);
+		json_decref(p);
+	}
+	pushspec ps = { "POST", c->path, body, NULL, c->endpoint, slot->path, pan, sp, -1, NULL, c->want, NULL };
+	do_push(&ps, NULL);
+	free(body);
+	json_decref(b);
 }
 
 /* The body of our first example of an operation (tests/data/mdes/requests). */
@@ -1624,31 +1668,8 @@ static void test_mdes_more_operations(void **state)
 		size_t nslots = pci_walk(tmpl, &slots);
 		json_decref(tmpl);
 		assert_true(nslots >= 4);
-		for (size_t i = 0; i < nslots; i++)
-			for (size_t pan = 0; pan < NPUSHED; pan++)
-				for (int sp = 0; sp < PCI_NSPELLINGS; sp++) {
-					char v[96];
-					if (!spelled(pan, sp))
-						continue;
-					pci_spell(pans[pan], sp, v, sizeof(v));
-					json_t *b = mdes_example(ops[o].op, NP);
-					if (gai)
-						json_object_del(json_object_get(b, "fundingAccountInfo"), "encryptedPayload");
-					char *text = pci_put_string(b, &slots[i], v), *body = text;
-					if (gai) {
-						json_t *p = mdes_payload_doc("5555555555554444");
-						char *pt = json_dumps(p, JSON_COMPACT);
-						body = mdes_request(text, pt);
-						free(pt);
-						free(text);
-						json_decref(p);
-					}
-					pushspec ps = { "POST", path, body, NULL, endpoint, slots[i].path, pan, sp, -1, NULL,
-					                ops[o].want, NULL };
-					do_push(&ps, NULL);
-					free(body);
-					json_decref(b);
-				}
+		op_push_ctx ctx = { ops[o].op, path, endpoint, ops[o].want, gai };
+		each_spelling(slots, nslots, NULL, op_push, &ctx);
 		free(slots);
 		if (gai) {
 			/* Where a card number belongs: each one, answered encrypted. */
