@@ -2,6 +2,11 @@
 # quickstart.sh: set up a fresh Debian 12 machine and run stepup.
 #
 #   ./quickstart.sh demo   install dependencies, build, decide a sample request
+#   ./quickstart.sh mdes-demo
+#                          install dependencies, build, then run docs/mdes.md's
+#                          worked example: stepupd answering Mastercard MDES on
+#                          the test keys (copied to mdes-demo/ with mode 0600 by
+#                          tools/mdes-demo.sh), a step-up, a code, an activation
 #   ./quickstart.sh test   install dependencies, run every test: a normal build
 #                          (make check), the same tests under valgrind, and again
 #                          in a -fsanitize=address,undefined build
@@ -86,7 +91,24 @@ JSON
 	cat "$demo_dir/decisions.log"
 }
 
+# docs/mdes.md's worked example, command by command (tests/mdes/worked_example.sh
+# runs the same commands in make check).
+mdes_demo() {
+	awk '/<!-- worked-example:begin -->/ { on = 1; next } /<!-- worked-example:end -->/ { on = 0 }
+	     on && /^```sh$/ { sh = 1; next } sh && /^```$/ { sh = 0; next } sh' docs/mdes.md >build/mdes-demo.sh
+	trap 'tools/mdes-demo.sh stop' EXIT
+	bash -x build/mdes-demo.sh
+	echo
+	echo "==> what the receivers got is in mdes-demo/ (sms, mail, hook); tools/mdes-demo.sh start serves it again"
+}
+
 case "${1:-demo}" in
+mdes-demo)
+	install_deps
+	bootstrap
+	build build
+	mdes_demo
+	;;
 demo)
 	install_deps
 	bootstrap
@@ -133,7 +155,7 @@ test)
 	echo "$passed passed, $failed failed"
 	;;
 *)
-	echo "usage: $0 [demo|test]" >&2
+	echo "usage: $0 [demo|mdes-demo|test]" >&2
 	exit 2
 	;;
 esac

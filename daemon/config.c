@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mdes/config.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
@@ -506,6 +507,19 @@ static int sect_cases(ctx *x, json_t *v)
 	return x->c->cases_canon ? 0 : fail(x, "out of memory");
 }
 
+static int sect_mdes(ctx *x, json_t *v)
+{
+	char why[768];
+	if (mdes_cfg_parse(v, x->c->base_dir, &x->c->mdes, why, sizeof(why)) < 0)
+		return fail(x, "%s", why);
+	return 0;
+}
+
+static int mdes_differs(const stepupd_config *a, const stepupd_config *b)
+{
+	return mdes_cfg_restart_differs(a->mdes, b->mdes);
+}
+
 static int str_differs(const char *a, const char *b)
 {
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
@@ -579,6 +593,7 @@ static const struct section {
 	{ "issuer", sect_issuer, NULL },
 	{ "cases", sect_cases, cases_differ },
 	{ "lifecycle", sect_lifecycle, lifecycle_differs },
+	{ "mdes", sect_mdes, mdes_differs },
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -749,6 +764,7 @@ void cfg_free(stepupd_config *c)
 		explicit_bzero(c->cases_canon, strlen(c->cases_canon));
 	free(c->cases_canon);
 	free(c->decision_log.path);
+	mdes_cfg_free(c->mdes);
 	free(c->decision_log.hash_key_file);
 	explicit_bzero(c->decision_log.hash_key, sizeof(c->decision_log.hash_key));
 	free(c->shadow.rules);

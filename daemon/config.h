@@ -111,6 +111,10 @@ typedef struct stepupd_config {
 	struct {
 		int level;
 	} log;
+
+	/* Mastercard MDES's issuer API (daemon/mdes/config.h), NULL when the
+	 * "mdes" section is absent (its endpoints then do not exist). */
+	struct mdes_cfg *mdes;
 } stepupd_config;
 
 /* Read, parse and check the file. On failure returns -1 with one line in

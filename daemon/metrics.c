@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "mdes/mdes.h"
 #include "metrics.h"
 #include "routes.h"
 #include "shadow.h"
@@ -571,6 +572,8 @@ void met_render(dbuf *b, const met_gauges *gg)
 		family(b, pf[k].name, pf[k].type, pf[k].help);
 		gen_foreach(render_plugins_of, &pc);
 	}
+	if (mdes_base_path())
+		mdes_metrics_render(b);
 
 	shadow_render_metrics(b);
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "handlers/handlers.h"
+#include "mdes/mdes.h"
 #include "routes.h"
 
 /* The TSP's endpoints (decisions, Deliver OTP) are open to whoever
@@ -19,8 +20,20 @@ static const route table[] = {
 	{ "POST", "/v1/admin/reload", h_admin_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
 	{ "POST", "/v1/admin/promote", h_admin_promote, ROUTE_ADMIN | ROUTE_OPT_BODY },
 	{ "POST", "/v1/admin/shadow/reload", h_admin_shadow_reload, ROUTE_ADMIN | ROUTE_OPT_BODY },
+	/* Mastercard MDES (docs/mdes.md): under mdes.base_path, TSP side. */
+	{ "POST", "/mdes/authorizeService", h_mdes_authorize, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/requestActivationMethods", h_mdes_methods, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/deliverActivationCode", h_mdes_deliver, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/notifyServiceActivated", h_mdes_activated, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/notifyTokenUpdated", h_mdes_token_updated, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/validateActivationCode", h_mdes_validate, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/getAccountInformation", h_mdes_account_info, ROUTE_JSON_BODY | ROUTE_MDES },
+	{ "POST", "/mdes/notifySuspiciousEvents", h_mdes_suspicious, ROUTE_JSON_BODY | ROUTE_MDES },
 };
 #define NROUTES (sizeof(table) / sizeof(table[0]))
+
+/* Match path against a route; params collected in rq (may be NULL). */
+static int match_route(const route *r, const char *path, http_req *rq);
 
 /* Match path against a template; params collected in rq (may be NULL). */
 static int match(const char *tpl, const char *path, http_req *rq)
@@ -49,15 +62,23 @@ static int match(const char *tpl, const char *path, http_req *rq)
 	return *tpl == '\0' && *path == '\0';
 }
 
+static int match_route(const route *r, const char *path, http_req *rq)
+{
+	/* The MDES routes live under the configured base path. */
+	if (r->flags & ROUTE_MDES)
+		return mdes_route_match(r->path, path);
+	return match(r->path, path, rq);
+}
+
 const route *route_find(const char *method, const char *path, http_req *rq,
                         char *allow, size_t allowlen)
 {
 	allow[0] = '\0';
 	for (size_t i = 0; i < NROUTES; i++)
-		if (strcmp(table[i].method, method) == 0 && match(table[i].path, path, rq))
+		if (strcmp(table[i].method, method) == 0 && match_route(&table[i], path, rq))
 			return &table[i];
 	for (size_t i = 0; i < NROUTES; i++) {
-		if (!match(table[i].path, path, NULL) || strstr(allow, table[i].method))
+		if (!match_route(&table[i], path, NULL) || strstr(allow, table[i].method))
 			continue;
 		if (allow[0])
 			strncat(allow, ", ", allowlen - strlen(allow) - 1);
@@ -83,16 +104,21 @@ size_t route_index(const route *r)
 
 const char *route_list(void)
 {
-	static char list[512];
+	static char list[1024];
 	static int done;
 	/* Built once from the table, by server_start() before any thread. */
 	if (!done) {
 		for (size_t i = 0; i < NROUTES; i++) {
+			/* MDES's only when on, under their configured base. */
+			const char *base = (table[i].flags & ROUTE_MDES) ? mdes_base_path() : "";
+			if (!base)
+				continue;
 			if (i)
 				strncat(list, ", ", sizeof(list) - strlen(list) - 1);
 			strncat(list, table[i].method, sizeof(list) - strlen(list) - 1);
 			strncat(list, " ", sizeof(list) - strlen(list) - 1);
-			strncat(list, table[i].path, sizeof(list) - strlen(list) - 1);
+			strncat(list, base, sizeof(list) - strlen(list) - 1);
+			strncat(list, table[i].path + (base[0] ? 5 : 0), sizeof(list) - strlen(list) - 1);
 		}
 		done = 1;
 	}

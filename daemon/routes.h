@@ -11,6 +11,7 @@ enum {
 	ROUTE_ADMIN = 2,      /* loopback client or admin bearer token only */
 	ROUTE_ISSUER = 4,     /* loopback client or lifecycle bearer token only */
 	ROUTE_OPT_BODY = 8,   /* may read a JSON body: 415 if one comes that is not JSON */
+	ROUTE_MDES = 16,      /* path "/mdes/x": x under mdes.base_path (mdes.h) */
 };
 
 typedef struct route {

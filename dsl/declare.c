@@ -736,26 +736,50 @@ static void declare_file(ctx *c, const su_file *f)
 
 su_schema *su_declare(su_diags *d, su_file **files, size_t nfiles)
 {
+	/* The built-in schemas a file may choose with `schema NAME`. */
+	static const struct {
+		const char *name, *file;
+		const char *text;
+	} builtins[] = {
+		{ "tokenization", SU_SCHEMA_DEFAULT_NAME, su_schema_tokenization },
+		{ "mdes", "schema/mdes.rules", su_schema_mdes },
+	};
 	ctx c = { .d = d };
-	int use_default = 1;
+	int chosen = 0;  /* index in builtins, -1: none */
+	const su_file *chooser = NULL;
 	su_file *builtin = NULL;
 
 	for (size_t i = 0; i < nfiles; i++) {
 		const su_file *f = files[i];
 		if (!f->schema)
 			continue;
+		int k = -2;
 		if (strcmp(f->schema, "none") == 0)
-			use_default = 0;
-		else if (strcmp(f->schema, "tokenization") != 0)
-			su_error(d, f->schema_loc, "unknown schema '%s' (expected none or tokenization)", f->schema);
+			k = -1;
+		for (int b = 0; b < (int)(sizeof(builtins) / sizeof(builtins[0])); b++)
+			if (strcmp(f->schema, builtins[b].name) == 0)
+				k = b;
+		if (k == -2) {
+			su_error(d, f->schema_loc, "unknown schema '%s' (expected none, tokenization or mdes)",
+			         f->schema);
+			continue;
+		}
+		if (chooser && k != chosen) {
+			su_error(d, f->schema_loc, "this file chooses schema '%s', another '%s'", f->schema,
+			         chooser->schema);
+			su_note(d, chooser->schema_loc, "chosen here");
+			continue;
+		}
+		chooser = f;
+		chosen = k;
 	}
 	if (!(c.sc = su_schema_new())) {
 		d->oom = 1;
 		return NULL;
 	}
-	if (use_default) {
-		int k = su_diags_add_source(d, SU_SCHEMA_DEFAULT_NAME, su_schema_tokenization,
-		                            strlen(su_schema_tokenization));
+	if (chosen >= 0) {
+		const char *text = builtins[chosen].text;
+		int k = su_diags_add_source(d, builtins[chosen].file, text, strlen(text));
 		if (k < 0 || !(builtin = su_parse(d, (unsigned)k))) {
 			d->oom = 1;
 			goto out;

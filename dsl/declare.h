@@ -13,6 +13,8 @@
  * into the library by the build). */
 extern const char su_schema_tokenization[];
 #define SU_SCHEMA_DEFAULT_NAME "schema/tokenization.rules"
+/* The MDES schema (rules/schema/mdes.rules): `schema mdes`. */
+extern const char su_schema_mdes[];
 
 /* Build the schema of files[0..nfiles): the default one first (parsed
  * from its text, added to d's sources as a builtin one) unless a file says

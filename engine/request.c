@@ -997,3 +997,34 @@ int stepup_request_copy(stepup_request *dst, const stepup_request *src, const st
 	dst->ok = 1;
 	return STEPUP_OK;
 }
+
+/* ---- wiping ---------------------------------------------------------------- */
+
+/* Every copy of request text and every decoded value the object holds:
+ * the inline and heap buffers (the normalised strings, the text, the
+ * string defaults), the slots and their presence bits, the token scratch
+ * and the error field. explicit_bzero: the compiler may not drop it as a
+ * dead store. The object stays usable; it holds no request until the next
+ * parse. */
+void stepup_request_wipe(stepup_request *r)
+{
+	if (!r)
+		return;
+	explicit_bzero(r->inline_buf, sizeof(r->inline_buf));
+	if (r->heap)
+		explicit_bzero(r->heap, r->heapcap);
+	explicit_bzero(r->f_inline, sizeof(r->f_inline));
+	explicit_bzero(r->has_inline, sizeof(r->has_inline));
+	if (r->fheap)
+		explicit_bzero(r->fheap, (size_t)r->slotcap * sizeof(*r->fheap));
+	if (r->hasheap)
+		explicit_bzero(r->hasheap, r->slotcap);
+	if (r->toks)
+		explicit_bzero(r->toks, (size_t)r->ntoks * sizeof(jsmntok_t));
+	explicit_bzero(r->err_field, sizeof(r->err_field));
+	r->ok = 0;
+	r->unknown_reasons = 0;
+	r->buf = r->inline_buf;
+	r->norm_used = 0;
+	r->defaults_at = 0;
+}

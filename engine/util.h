@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Format a message into a caller's (err, errlen) buffer; NULL/0 is fine. */
@@ -33,6 +34,36 @@ int su_read_fd(int fd, size_t max, char **out, size_t *len);
  * STEPUP_OK, STEPUP_EIO or STEPUP_ENOMEM, with "<path>: <why>" in err.
  * A file over max bytes is STEPUP_ETOOBIG ("<path>: larger than N bytes"). */
 int su_read_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
+
+/* A file holding a secret (a private key, an HMAC key): su_read_file's
+ * checks (never blocks, a regular file, at most max bytes: STEPUP_ETOOBIG)
+ * and, with owner_only, refused (STEPUP_EIO) when its group or others
+ * have any access to it: "<path>: readable by group or others (mode 0644):
+ * a file holding a secret must be mode 0600 (chmod 600)". Read into one
+ * allocation of the file's size, so no copy is left behind in freed
+ * memory; the caller wipes *out (len bytes) before freeing it. */
+int su_read_secret_file(const char *path, size_t max, int owner_only, char **out, size_t *len, char *err,
+                        size_t errlen);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void su_hex(const unsigned char *in, size_t n, char *out);
+/* The value of a hex digit (either case), or -1. */
+int su_hexval(int c);
+
+/* A key file of hex text (whitespace around it ignored; either case):
+ * su_read_secret_file with owner_only, decoded into key (at least max
+ * bytes), min to max bytes. STEPUP_OK with *len; otherwise as
+ * su_read_secret_file, or STEPUP_ECONFIG "<path>: the key must be MIN to
+ * MAX bytes as hex". Every copy of the text is wiped. */
+int su_read_hex_key(const char *path, unsigned char *key, size_t min, size_t max, size_t *len, char *err,
+                    size_t errlen);
+
+/* An ISO 8601 / RFC 3339 time, "2026-07-04T12:09:56Z" or
+ * "2026-07-04T12:09:56.123-07:00" (T, t or a space between date and time;
+ * any number of fraction digits; Z, z or an offset), to Unix seconds. -1
+ * when malformed (or before 1970). The one time parser of the library,
+ * the lifecycle and stepupd (MDES's dates). */
+int64_t su_parse_time(const char *s);
 
 /* 1 when s[0..n) is well-formed UTF-8 (no overlong forms, no surrogates,
  * nothing above U+10FFFF), else 0. */

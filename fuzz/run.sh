@@ -4,7 +4,7 @@
 #   SECONDS  fuzzing time per target (default 600). 0 = build, then replay
 #            the seeds and fuzz/regressions/ once without fuzzing (a quick
 #            regression run; exits non-zero if any input crashes).
-#   TARGET   compile | fmt | request | lifecycle | facts | all (default all; run one
+#   TARGET   compile | fmt | request | lifecycle | facts | mdes | all (default all; run one
 #            after the other)
 #
 # Environment:
@@ -31,11 +31,11 @@ BUILD=${FUZZ_BUILD:-${TMPDIR:-/tmp}/stepup-fuzz}
 CC=${CC:-clang}
 JOBS=${FUZZ_JOBS:-1}
 
-usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|facts|all]"
+usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|facts|mdes|all]"
 case "$SECONDS_PER_TARGET" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
 case "$TARGET" in
-compile|fmt|request|lifecycle|facts) TARGETS=$TARGET ;;
-all) TARGETS="compile fmt request lifecycle facts" ;;
+compile|fmt|request|lifecycle|facts|mdes) TARGETS=$TARGET ;;
+all) TARGETS="compile fmt request lifecycle facts mdes" ;;
 *) echo "$usage" >&2; exit 2 ;;
 esac
 
@@ -58,9 +58,11 @@ bison -Wall -Wno-yacc --defines="$BUILD/gen/parser.h" -o "$BUILD/gen/parser.c" "
 flex --header-file="$BUILD/gen/lexer.h" -o "$BUILD/gen/lexer.c" "$SRC/dsl/lexer.l" || die "flex failed"
 sh "$SRC/tools/embed-schema.sh" "$SRC/rules/schema/tokenization.rules" "$BUILD/gen/schema_text.c" ||
 	die "embedding the default schema failed"
+sh "$SRC/tools/embed-schema.sh" "$SRC/rules/schema/mdes.rules" "$BUILD/gen/schema_mdes_text.c" su_schema_mdes ||
+	die "embedding the MDES schema failed"
 
 OBJS=()
-for f in "$SRC"/dsl/*.c "$SRC"/engine/*.c "$BUILD/gen/parser.c" "$BUILD/gen/lexer.c" "$BUILD/gen/schema_text.c"; do
+for f in "$SRC"/dsl/*.c "$SRC"/engine/*.c "$BUILD/gen/parser.c" "$BUILD/gen/lexer.c" "$BUILD/gen/schema_text.c" "$BUILD/gen/schema_mdes_text.c"; do
 	o="$BUILD/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"
 	"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$f" -o "$o" || die "compiling $f failed"
 	OBJS+=("$o")
@@ -90,6 +92,20 @@ done
 	-DFUZZ_REQUEST="\"$SRC/tests/data/sample-request.json\"" -DFUZZ_CHANNEL_DIR="\"$BUILD\"" \
 	"$SRC/fuzz/fuzz_lifecycle.c" "$BUILD/obj/fuzz_common.o" "${LC_OBJS[@]}" "${OBJS[@]}" \
 	$LIBS -lsqlite3 -lcurl -o "$BUILD/fuzz_lifecycle" || die "linking fuzz_lifecycle failed"
+
+# The MDES target: stepupd's daemon/mdes files that read what MDES sends
+# (fuzz/fuzz_mdes.c), on the library.
+MDES_OBJS=()
+for f in "$SRC"/daemon/mdes/spec.c "$SRC"/daemon/mdes/spec_table.c "$SRC"/daemon/mdes/crypto.c \
+	"$SRC"/daemon/mdes/facts.c "$SRC"/daemon/mdes/answer.c "$SRC"/daemon/mdes/account_info.c \
+	"$SRC"/daemon/util.c; do
+	o="$BUILD/obj/mdes_$(basename "$f" .c).o"
+	"$CC" $CFLAGS -fsanitize=fuzzer-no-link $INC -c "$f" -o "$o" || die "compiling $f failed"
+	MDES_OBJS+=("$o")
+done
+"$CC" $CFLAGS -fsanitize=fuzzer $INC -DFUZZ_DATA="\"$SRC/tests/data/mdes\"" \
+	-DFUZZ_MDES_RULES="\"$SRC/rules/mdes.rules\"" "$SRC/fuzz/fuzz_mdes.c" "${MDES_OBJS[@]}" "${OBJS[@]}" \
+	$LIBS -o "$BUILD/fuzz_mdes" || die "linking fuzz_mdes failed"
 
 # A small helper that compiles rule files to bundles, to seed the bundle
 # mode of fuzz_compile (inputs starting with the bundle magic).
@@ -204,7 +220,7 @@ for t in $TARGETS; do
 	bin=$BUILD/fuzz_$t
 	art=$BUILD/artifacts/$t
 	mkdir -p "$art"
-	case $t in compile|fmt) maxlen=4096 ;; request|lifecycle|facts) maxlen=8192 ;; esac
+	case $t in compile|fmt) maxlen=4096 ;; request|lifecycle|facts|mdes) maxlen=8192 ;; esac
 	dict=()
 	[ -f "$SRC/fuzz/corpus/$t.dict" ] && dict=(-dict="$SRC/fuzz/corpus/$t.dict")
 	# fmt reads the rule language: the compile dictionary serves it too.

@@ -388,49 +388,6 @@ static int method_parse(const char *s)
 	return -1;
 }
 
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* RFC 3339 ("2026-11-22T10:15:00Z", fraction and offset allowed) to Unix
- * seconds; -1 when malformed. */
-static int64_t parse_rfc3339(const char *s)
-{
-	int y, mo, d, h, mi, sec, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	const char *p = s + n;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	int64_t off = 0;
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-') {
-		int oh, om, k = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
-			return -1;
-		off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else
-		return -1;
-	if (*p)
-		return -1;
-	return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
-}
-
 /* ---- reading a case for a request ---------------------------------------- */
 
 /* Close a due case as EXPIRED with its notifications. A lost race (someone
@@ -518,23 +475,113 @@ static const char *const otp_reasons[] = {
 	"CARD-DIGITIZATION", "DEVICE-BINDING", "CARDHOLDER-VERIFICATION", NULL,
 };
 
+/* The checked OTP through m's channel to the contact of case id, with the
+ * send limit: the answer of Deliver OTP into rp. */
+static int deliver(stepup_cases *c, reply *rp, const char *id, int m, const char *otp, int64_t expires,
+                   const char *reason)
+{
+	stepup_plugins *ps = NULL;
+	char perr[256] = "";
+	int64_t now = su_lc_now_ms();
+	su_case cs;
+	int rc;
+
+	memset(&cs, 0, sizeof(cs));
+	rc = c->store->ops->reserve_send(c->store, id, (stepup_method)m, c->cfg.max_otp_sends, now, &cs);
+	if (rc == STEPUP_ENOTFOUND) {
+		rc = send_error(rp, E_CASE_NOT_FOUND, NULL, NULL, "no case for decision %s", id);
+		goto refused;
+	}
+	if (rc == STEPUP_ECONFLICT) {
+		if ((rc = refuse_closed(c, rp, &cs, now)) != STEPUP_OK)
+			goto refused;
+		if (!su_case_offers(&cs, (stepup_method)m))
+			rc = send_error(rp, E_METHOD_NOT_OFFERED, "method", NULL,
+			                "case %s was not offered %s", id, stepup_method_name((stepup_method)m));
+		else
+			rc = send_error(rp, E_OTP_SEND_LIMIT, NULL, other_methods(c, &cs, m),
+			                "case %s has had its %u OTP sends", id, c->cfg.max_otp_sends);
+		goto refused;
+	}
+	if (rc != STEPUP_OK) {
+		rc = store_error(c, rp, rc, "count OTP send");
+		goto out;
+	}
+
+	const char *dest = m == STEPUP_OTP_SMS ? cs.phone : cs.email;
+	const char *masked = m == STEPUP_OTP_SMS ? cs.phone_masked : cs.email_masked;
+	if (!(ps = su_lc_plugins(c))) {
+		snprintf(perr, sizeof(perr), "no plugins loaded");
+		rc = STEPUP_ENOTFOUND;
+	} else if (!dest[0]) {
+		snprintf(perr, sizeof(perr), "no contact held for %s", stepup_method_name((stepup_method)m));
+		rc = STEPUP_ENOTFOUND;
+	} else {
+		char lang[sizeof(cs.language)];
+		stepup_otp msg = { dest, otp, expires, reason, cs.pan_suffix,
+		                   su_lc_language(cs.language, lang, sizeof(lang)) };
+		rc = stepup_plugins_deliver_otp(ps, (stepup_method)m, &msg, perr, sizeof(perr));
+	}
+	if (rc != STEPUP_OK) {
+		/* A refusal gives the send back; a timeout keeps it counted,
+		 * since the message may still have gone out. */
+		if (rc != STEPUP_ETIMEOUT && c->store->ops->finish_send(c->store, id, (stepup_method)m, 0))
+			su_lc_store_failed(c, STEPUP_EIO, "give back OTP send");
+		if (rc != STEPUP_ETIMEOUT && cs.otp_sends)
+			cs.otp_sends--;
+		atomic_fetch_add(&c->st.otp_failed, 1);
+		su_lc_log(c, STEPUP_LOG_WARNING, "case %s: OTP by %s failed: %s", id,
+		          stepup_method_name((stepup_method)m), perr);
+		rc = send_error(rp, E_CHANNEL_FAILED, NULL, other_methods(c, &cs, m),
+		                "the %s channel could not deliver the OTP%s; offer another method",
+		                stepup_method_name((stepup_method)m), rc == STEPUP_ETIMEOUT ? " in time" : "");
+		goto out;
+	}
+	if (c->store->ops->finish_send(c->store, id, (stepup_method)m, 1) != STEPUP_OK)
+		su_lc_store_failed(c, STEPUP_EIO, "mark OTP sent");
+	atomic_fetch_add(&c->st.otp_sent, 1);
+	su_lc_log(c, STEPUP_LOG_INFO, "case %s: OTP sent by %s (%u of %u)", id,
+	          stepup_method_name((stepup_method)m), cs.otp_sends, c->cfg.max_otp_sends);
+
+	json_t *b = json_object();
+	json_object_set_new(b, "decision_id", json_string(id));
+	json_object_set_new(b, "method", json_string(stepup_method_name((stepup_method)m)));
+	json_object_set_new(b, "status", json_string("SENT"));
+	json_object_set_new(b, "destination", json_string(masked));
+	json_object_set_new(b, "sends", json_integer(cs.otp_sends));
+	json_object_set_new(b, "max_sends", json_integer(c->cfg.max_otp_sends));
+	rc = send_json(rp, 200, STEPUP_OK, b);
+	goto out;
+refused:
+	atomic_fetch_add(&c->st.otp_refused, 1);
+out:
+	explicit_bzero(&cs, sizeof(cs));
+	stepup_plugins_unref(ps);
+	return rc;
+}
+
+static int otp_reason_known(const char *reason)
+{
+	for (size_t i = 0; reason && otp_reasons[i]; i++)
+		if (strcmp(reason, otp_reasons[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len, char **out,
                                   size_t *outlen, int *http_status)
 {
 	reply rp = { out, outlen, http_status };
 	json_t *root = NULL;
-	stepup_plugins *ps = NULL;
 	const char *why, *id, *otp, *reason;
-	char perr[256] = "", otpbuf[20] = "";
+	char otpbuf[20] = "";
 	int rc = STEPUP_OK, m;
 	int64_t expires;
-	su_case cs;
 
 	if (!c || !out || !outlen)
 		return STEPUP_EINVAL;
 	*out = NULL;
 	*outlen = 0;
-	memset(&cs, 0, sizeof(cs));
 	if (!(root = parse_body(&rp, body, len, &rc)))
 		return rc;
 
@@ -578,7 +625,7 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 			goto out;
 		}
 	} else if (json_is_string(ev)) {
-		if ((expires = parse_rfc3339(json_string_value(ev))) < 0) {
+		if ((expires = su_parse_time(json_string_value(ev))) < 0) {
 			rc = send_error(&rp, E_BAD_REQUEST, "expires_at", NULL,
 			                "expires_at must be an RFC 3339 time (2026-11-22T10:15:00Z) or Unix seconds");
 			goto out;
@@ -595,80 +642,12 @@ int stepup_cases_deliver_otp_json(stepup_cases *c, const char *body, size_t len,
 		goto out;
 	}
 	reason = field_str(root, "reason", 1, 32, 1, &why);
-	int known = 0;
-	for (size_t i = 0; reason && otp_reasons[i]; i++)
-		known |= strcmp(reason, otp_reasons[i]) == 0;
-	if (!known) {
+	if (!otp_reason_known(reason)) {
 		rc = send_error(&rp, E_BAD_REQUEST, "reason", NULL,
 		                "reason must be CARD-DIGITIZATION, DEVICE-BINDING or CARDHOLDER-VERIFICATION");
 		goto out;
 	}
-
-	rc = c->store->ops->reserve_send(c->store, id, (stepup_method)m, c->cfg.max_otp_sends, now, &cs);
-	if (rc == STEPUP_ENOTFOUND) {
-		rc = send_error(&rp, E_CASE_NOT_FOUND, NULL, NULL, "no case for decision %s", id);
-		goto refused;
-	}
-	if (rc == STEPUP_ECONFLICT) {
-		if ((rc = refuse_closed(c, &rp, &cs, now)) != STEPUP_OK)
-			goto refused;
-		if (!su_case_offers(&cs, (stepup_method)m))
-			rc = send_error(&rp, E_METHOD_NOT_OFFERED, "method", NULL,
-			                "case %s was not offered %s", id, stepup_method_name((stepup_method)m));
-		else
-			rc = send_error(&rp, E_OTP_SEND_LIMIT, NULL, other_methods(c, &cs, m),
-			                "case %s has had its %u OTP sends", id, c->cfg.max_otp_sends);
-		goto refused;
-	}
-	if (rc != STEPUP_OK) {
-		rc = store_error(c, &rp, rc, "count OTP send");
-		goto out;
-	}
-
-	const char *dest = m == STEPUP_OTP_SMS ? cs.phone : cs.email;
-	const char *masked = m == STEPUP_OTP_SMS ? cs.phone_masked : cs.email_masked;
-	if (!(ps = su_lc_plugins(c))) {
-		snprintf(perr, sizeof(perr), "no plugins loaded");
-		rc = STEPUP_ENOTFOUND;
-	} else if (!dest[0]) {
-		snprintf(perr, sizeof(perr), "no contact held for %s", stepup_method_name((stepup_method)m));
-		rc = STEPUP_ENOTFOUND;
-	} else {
-		stepup_otp msg = { dest, otpbuf, expires, reason, cs.pan_suffix, cs.language };
-		rc = stepup_plugins_deliver_otp(ps, (stepup_method)m, &msg, perr, sizeof(perr));
-	}
-	if (rc != STEPUP_OK) {
-		/* A refusal gives the send back; a timeout keeps it counted,
-		 * since the message may still have gone out. */
-		if (rc != STEPUP_ETIMEOUT && c->store->ops->finish_send(c->store, id, (stepup_method)m, 0))
-			su_lc_store_failed(c, STEPUP_EIO, "give back OTP send");
-		if (rc != STEPUP_ETIMEOUT && cs.otp_sends)
-			cs.otp_sends--;
-		atomic_fetch_add(&c->st.otp_failed, 1);
-		su_lc_log(c, STEPUP_LOG_WARNING, "case %s: OTP by %s failed: %s", id,
-		          stepup_method_name((stepup_method)m), perr);
-		rc = send_error(&rp, E_CHANNEL_FAILED, NULL, other_methods(c, &cs, m),
-		                "the %s channel could not deliver the OTP%s; offer another method",
-		                stepup_method_name((stepup_method)m), rc == STEPUP_ETIMEOUT ? " in time" : "");
-		goto out;
-	}
-	if (c->store->ops->finish_send(c->store, id, (stepup_method)m, 1) != STEPUP_OK)
-		su_lc_store_failed(c, STEPUP_EIO, "mark OTP sent");
-	atomic_fetch_add(&c->st.otp_sent, 1);
-	su_lc_log(c, STEPUP_LOG_INFO, "case %s: OTP sent by %s (%u of %u)", id,
-	          stepup_method_name((stepup_method)m), cs.otp_sends, c->cfg.max_otp_sends);
-
-	json_t *b = json_object();
-	json_object_set_new(b, "decision_id", json_string(id));
-	json_object_set_new(b, "method", json_string(stepup_method_name((stepup_method)m)));
-	json_object_set_new(b, "status", json_string("SENT"));
-	json_object_set_new(b, "destination", json_string(masked));
-	json_object_set_new(b, "sends", json_integer(cs.otp_sends));
-	json_object_set_new(b, "max_sends", json_integer(c->cfg.max_otp_sends));
-	rc = send_json(&rp, 200, STEPUP_OK, b);
-	goto out;
-refused:
-	atomic_fetch_add(&c->st.otp_refused, 1);
+	rc = deliver(c, &rp, id, m, otpbuf, expires, reason);
 out:
 	if (root) {
 		/* Wipe our copies of the OTP. */
@@ -677,10 +656,17 @@ out:
 			explicit_bzero((char *)json_string_value(v), json_string_length(v));
 	}
 	explicit_bzero(otpbuf, sizeof(otpbuf));
-	explicit_bzero(&cs, sizeof(cs));
-	stepup_plugins_unref(ps);
 	json_decref(root);
 	return rc;
+}
+
+int su_lc_deliver(stepup_cases *c, const char *id, stepup_method m, const char *otp, int64_t expires,
+                  const char *reason, char **out, size_t *outlen, int *http_status)
+{
+	reply rp = { out, outlen, http_status };
+	*out = NULL;
+	*outlen = 0;
+	return deliver(c, &rp, id, (int)m, otp, expires, reason);
 }
 
 /* ---- activation ------------------------------------------------------------ */
@@ -905,6 +891,136 @@ out:
 	return rc;
 }
 
+/* ---- the token service's view (MDES) ---------------------------------------- */
+
+int stepup_cases_find(stepup_cases *c, const stepup_case_refs *refs, char id[65], char *err,
+                      size_t errlen)
+{
+	if (!c || !refs || !id)
+		return STEPUP_EINVAL;
+	id[0] = '\0';
+	const char *net = refs->correlation_id, *tok = refs->token_ref;
+	if ((net && !su_lc_ref_ok(net, SU_REF_MAX)) || (tok && !su_lc_ref_ok(tok, SU_CARD_ID_MAX))) {
+		su_set_err(err, errlen, "not a reference a case can have");
+		return STEPUP_EINVAL;
+	}
+	int rc = c->store->ops->find_ref(c->store, net, tok, id);
+	if (rc == STEPUP_ENOTFOUND) {
+		su_set_err(err, errlen, "no case has this reference");
+		return rc;
+	}
+	if (rc == STEPUP_OK && tok)
+		rc = c->store->ops->set_token_ref(c->store, id, tok);
+	if (rc != STEPUP_OK) {
+		char why[256];
+		su_lc_store_failed(c, rc, "find case");
+		c->store->ops->error(c->store, why, sizeof(why));
+		su_set_err(err, errlen, "case store: %s", why);
+	}
+	return rc;
+}
+
+/* The method a network activation is put down to: the OTP channel a code
+ * went through (the first offered when both did), else the first method
+ * offered. */
+static int network_method(const su_case *cs)
+{
+	for (unsigned i = 0; i < cs->nmethods; i++) {
+		int m = cs->methods[i];
+		if ((m == STEPUP_OTP_SMS || m == STEPUP_OTP_EMAIL) && (cs->otp_used & (1u << m)))
+			return m;
+	}
+	return cs->nmethods ? cs->methods[0] : STEPUP_CUSTOMER_SERVICE;
+}
+
+int stepup_cases_network_activated(stepup_cases *c, const char *decision_id, const char *token_ref,
+                                   const char *language, int *outcome, char *err, size_t errlen)
+{
+	su_case cs, cur;
+	su_outbox rows[2];
+	size_t nrows = 0;
+	int rc;
+
+	if (!c || !decision_id || !outcome)
+		return STEPUP_EINVAL;
+	*outcome = -1;
+	if (!valid_decision_id(decision_id, strlen(decision_id)) ||
+	    (token_ref && !su_lc_ref_ok(token_ref, SU_CARD_ID_MAX))) {
+		su_set_err(err, errlen, "not a decision id or token reference");
+		return STEPUP_EINVAL;
+	}
+	memset(rows, 0, sizeof(rows));
+	memset(&cur, 0, sizeof(cur));
+	rc = c->store->ops->get(c->store, decision_id, &cs);
+	if (rc == STEPUP_ENOTFOUND) {
+		su_set_err(err, errlen, "no case for decision %s", decision_id);
+		return rc;
+	}
+	if (rc != STEPUP_OK)
+		goto store;
+	int64_t now = su_lc_now_ms();
+	if (cs.status == SU_CASE_ACTIVATED) {
+		*outcome = 0;
+		goto out;
+	}
+	if (cs.status != SU_CASE_PENDING)
+		goto out;
+	if (cs.expires_ms <= now) {
+		/* Past its time: it expires as any due case, and says so. */
+		if ((rc = su_lc_expire(c, decision_id)) != STEPUP_OK)
+			goto store;
+		goto out;
+	}
+	su_case closing = cs;
+	closing.status = SU_CASE_ACTIVATED;
+	closing.closed_ms = now;
+	closing.act_method = network_method(&cs);
+	snprintf(closing.card_id, sizeof(closing.card_id), "%s", token_ref ? token_ref : cs.token_ref);
+	if (language && language[0]) {
+		/* The language the holder chose in the wallet (MDES's
+		 * consumerLanguage) speaks for the end-user message. */
+		char lang[sizeof(closing.language)];
+		snprintf(closing.language, sizeof(closing.language), "%s",
+		         su_lc_language(language, lang, sizeof(lang)));
+	}
+	rc = su_lc_close_rows(c, &closing, rows, &nrows);
+	if (rc == STEPUP_OK)
+		rc = c->store->ops->close_case(c->store, &closing, rows, nrows, &cur);
+	explicit_bzero(&closing, sizeof(closing));
+	if (rc == STEPUP_ECONFLICT) {
+		/* Closed meanwhile (another notification, the issuer, expiry). */
+		*outcome = cur.status == SU_CASE_ACTIVATED ? 0 : -1;
+		rc = STEPUP_OK;
+		goto out;
+	}
+	if (rc == STEPUP_ENOMEM) {
+		su_set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (rc != STEPUP_OK)
+		goto store;
+	*outcome = 1;
+	atomic_fetch_add(&c->st.activated, 1);
+	su_lc_log(c, STEPUP_LOG_INFO, "case %s ACTIVATED by the token service (%s)", decision_id,
+	          stepup_method_name((stepup_method)cur.act_method));
+	if (nrows)
+		su_lc_notifier_kick(c);
+	goto out;
+store:
+	{
+		char why[256];
+		su_lc_store_failed(c, rc, "network activation");
+		c->store->ops->error(c->store, why, sizeof(why));
+		su_set_err(err, errlen, "case store: %s", why);
+	}
+out:
+	for (size_t i = 0; i < nrows; i++)
+		su_outbox_clear(&rows[i]);
+	explicit_bzero(&cs, sizeof(cs));
+	explicit_bzero(&cur, sizeof(cur));
+	return rc;
+}
+
 /* ---- reading a case ----------------------------------------------------------- */
 
 static json_t *case_json(const stepup_cases *c, const su_case *cs)
@@ -944,6 +1060,15 @@ static json_t *case_json(const stepup_cases *c, const su_case *cs)
 		if (cs->otp_used & (1u << m))
 			json_array_append_new(used, json_string(stepup_method_name((stepup_method)m)));
 	json_object_set_new(otp, "delivered_by", used);
+	if (cs->code_hash[0]) {
+		/* A code the issuer made (codes.c): its state, never the code. */
+		json_t *code = json_object();
+		su_lc_time(cs->code_expires_ms, t);
+		json_object_set_new(code, "expires_at", json_string(t));
+		json_object_set_new(code, "wrong_tries", json_integer(cs->code_attempts));
+		json_object_set_new(code, "max_tries", json_integer(c->cfg.codes.max_attempts));
+		json_object_set_new(otp, "issuer_code", code);
+	}
 	json_object_set_new(b, "otp", otp);
 	json_object_set_new(b, "language", cs->language[0] ? json_string(cs->language) : json_null());
 	json_object_set_new(b, "pan_suffix", cs->pan_suffix[0] ? json_string(cs->pan_suffix) : json_null());
@@ -951,6 +1076,12 @@ static json_t *case_json(const stepup_cases *c, const su_case *cs)
 	json_object_set_new(tr, "id", cs->tr_id[0] ? json_string(cs->tr_id) : json_null());
 	json_object_set_new(tr, "name", cs->tr_name[0] ? json_string(cs->tr_name) : json_null());
 	json_object_set_new(b, "token_requestor", tr);
+	if (cs->network_ref[0])
+		json_object_set_new(b, "correlation_id", json_string(cs->network_ref));
+	if (cs->token_ref[0])
+		json_object_set_new(b, "token_ref", json_string(cs->token_ref));
+	if (cs->token_events)
+		json_object_set_new(b, "token_events", json_integer(cs->token_events));
 	if (cs->act_method >= 0) {
 		json_t *a = json_object();
 		json_object_set_new(a, "digital_card_id", json_string(cs->card_id));

@@ -310,6 +310,40 @@ static int parse_end_user(P *p, json_t *n, su_lc_config *c)
 	return parse_retry(p, n, "notify_end_user.", &c->end_user.retry);
 }
 
+/* "activation_codes": {"key_file": "code-key", "length": 6, "max_attempts": 3} */
+static int parse_codes(P *p, json_t *a, su_lc_config *c)
+{
+	static const char *const known[] = { "key_file", "length", "max_attempts", NULL };
+	char *file = NULL, *path = NULL;
+	int rc;
+
+	if (!json_is_object(a))
+		return bad(p, "activation_codes", "must be an object");
+	if ((rc = only_keys(p, a, "activation_codes.", known)))
+		return rc;
+	if (!json_object_get(a, "key_file"))
+		return bad(p, "activation_codes.key_file", "is required (an HMAC key, hex, in a file of mode 0600)");
+	if ((rc = get_str(p, a, "key_file", "activation_codes.key_file", &file)))
+		return rc;
+	if (!(path = resolve(p, file))) {
+		free(file);
+		return STEPUP_ENOMEM;
+	}
+	free(file);
+	char why[512];
+	rc = su_read_hex_key(path, c->codes.key, 16, sizeof(c->codes.key), &c->codes.keylen, why, sizeof(why));
+	free(path);
+	if (rc != STEPUP_OK) {
+		su_set_err(p->err, p->errlen, "cases.activation_codes.key_file: %s", why);
+		return rc == STEPUP_ENOMEM ? rc : rc == STEPUP_EIO ? STEPUP_EIO : STEPUP_ECONFIG;
+	}
+	if ((rc = get_uint(p, a, "length", "activation_codes.length", 4, 16, &c->codes.length)) ||
+	    (rc = get_uint(p, a, "max_attempts", "activation_codes.max_attempts", 1, 10, &c->codes.max_attempts)))
+		return rc;
+	c->codes.enabled = 1;
+	return STEPUP_OK;
+}
+
 static void defaults(su_lc_config *c)
 {
 	static const su_retry r = { 25, 1000, 300000 };
@@ -328,6 +362,8 @@ static void defaults(su_lc_config *c)
 	c->end_user.retry.max_attempts = 5;
 	c->inapp_retry = r;
 	c->inapp_retry.max_attempts = 5;
+	c->codes.length = 6;
+	c->codes.max_attempts = 3;
 }
 
 int su_lc_config_parse(const char *config_json, const char *base_dir, su_lc_config *c,
@@ -336,7 +372,7 @@ int su_lc_config_parse(const char *config_json, const char *base_dir, su_lc_conf
 	static const char *const known[] = { "store", "path", "ttl_seconds", "max_otp_sends",
 		                             "synchronous", "busy_timeout_ms", "sweep_interval_ms",
 		                             "retention_days", "background", "webhook",
-		                             "notify_end_user", NULL };
+		                             "notify_end_user", "activation_codes", NULL };
 	P p = { err, errlen, base_dir };
 	json_error_t je;
 	json_t *root, *s, *v;
@@ -406,6 +442,8 @@ int su_lc_config_parse(const char *config_json, const char *base_dir, su_lc_conf
 	}
 	if ((v = json_object_get(s, "notify_end_user")) && (rc = parse_end_user(&p, v, c)))
 		goto out;
+	if ((v = json_object_get(s, "activation_codes")) && (rc = parse_codes(&p, v, c)))
+		goto out;
 	rc = STEPUP_OK;
 out:
 	json_decref(root);
@@ -437,6 +475,7 @@ void su_lc_config_free(su_lc_config *c)
 		free(c->end_user.wallet_names[i].value);
 	}
 	free(c->end_user.wallet_names);
+	explicit_bzero(c->codes.key, sizeof(c->codes.key));
 	memset(c, 0, sizeof(*c));
 }
 
@@ -452,7 +491,9 @@ static const char *find_template(const su_lc_config *c, const char *lang, size_t
 const char *su_lc_template(const su_lc_config *c, const char *language)
 {
 	const char *t;
-	if (language && language[0]) {
+	char norm[64];
+	language = su_lc_language(language, norm, sizeof(norm));
+	if (language[0]) {
 		if ((t = find_template(c, language, strlen(language))))
 			return t;
 		size_t primary = strcspn(language, "-_");

@@ -52,6 +52,15 @@ typedef struct su_lc_config {
 	} end_user;
 
 	su_retry inapp_retry;
+
+	/* Codes the issuer makes (codes.c); enabled with a key. */
+	struct {
+		int enabled;
+		unsigned char key[64];
+		size_t keylen;
+		unsigned length;        /* digits */
+		unsigned max_attempts;  /* wrong tries before it is void */
+	} codes;
 } su_lc_config;
 
 /* Parse the "cases" section of config_json. STEPUP_ENOTFOUND when there is
@@ -60,6 +69,12 @@ typedef struct su_lc_config {
 int su_lc_config_parse(const char *config_json, const char *base_dir, su_lc_config *cfg,
                        char *err, size_t errlen);
 void su_lc_config_free(su_lc_config *cfg);
+
+/* language.c: tag with an ISO 639-2/3 primary subtag that has a two-letter
+ * equivalent rewritten to it ("jpn" -> "ja", "fre-CA" -> "fr-CA"), into
+ * buf; other tags copied. Returns buf, or "" when tag is NULL or does not
+ * fit. */
+const char *su_lc_language(const char *tag, char *buf, size_t size);
 
 /* The template for `language` ("fr-CA" -> "fr-CA", else "fr", else the
  * default language), or NULL. */

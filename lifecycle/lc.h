@@ -68,6 +68,11 @@ stepup_plugins *su_lc_plugins(stepup_cases *c);
  * logged, again within a minute, is counted, not logged. Returns rc. */
 int su_lc_store_failed(stepup_cases *c, int rc, const char *what);
 
+/* record.c: whether s may be kept as a case's reference (correlation id,
+ * token reference): 1 to max printable ASCII characters without spaces,
+ * no card number. */
+int su_lc_ref_ok(const char *s, size_t max);
+
 /* notify.c ------------------------------------------------------------------- */
 
 /* The outbox rows a case closing to `closed->status` produces (webhook,
@@ -88,6 +93,12 @@ int su_lc_deliver_pass(stepup_cases *c, int all);
 void su_lc_http_free(stepup_cases *c);
 /* Lower-case hex SHA-256 of data: 0, or -1. */
 int su_lc_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* cases.c: Deliver OTP once its body is checked: otp through m's channel
+ * to the contact of case id, with the send limit; the answer (and status)
+ * of stepup_cases_deliver_otp_json. For the codes the issuer makes. */
+int su_lc_deliver(stepup_cases *c, const char *id, stepup_method m, const char *otp, int64_t expires,
+                  const char *reason, char **out, size_t *outlen, int *http_status);
 
 /* Expire due cases and apply retention; *expired may be NULL. */
 int su_lc_sweep(stepup_cases *c, unsigned *expired);

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "lc.h"
+#include "util.h"
 
 #define CLAIM_BATCH 16
 /* A row being delivered is invisible to other deliverers (another
@@ -244,23 +245,13 @@ static int progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c2, curl_o
 	return atomic_load(&c->stopping) ? 1 : 0;
 }
 
-static void hex(const unsigned char *md, size_t n, char *out)
-{
-	static const char h[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = h[md[i] >> 4];
-		out[2 * i + 1] = h[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int su_lc_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
 		return -1;
-	hex(md, n, out);
+	su_hex(md, n, out);
 	return 0;
 }
 
@@ -307,7 +298,7 @@ static int post(stepup_cases *c, const su_outbox *o, char *why, size_t whylen)
 		if (!HMAC(EVP_sha256(), c->cfg.webhook.secret, (int)strlen(c->cfg.webhook.secret),
 		          (const unsigned char *)o->payload, blen, md, &n))
 			goto oom;
-		hex(md, n, hx);
+		su_hex(md, n, hx);
 		snprintf(line, sizeof(line), "X-Stepup-Signature: sha256=%s", hx);
 		ADD(line);
 	}

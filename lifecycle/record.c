@@ -6,6 +6,7 @@
  * Data minimisation: a case keeps the phone only when OTP_SMS is offered
  * and the e-mail only when OTP_EMAIL is; never the PAN or the CSC (the
  * PAN suffix is derived by the decoder when only the PAN was sent). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,26 @@ static void copy(char *dst, size_t size, const char *src)
 int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_request *r,
                         const stepup_decision *d, char *err, size_t errlen)
 {
+	return stepup_cases_record_refs(c, e, r, d, NULL, err, errlen);
+}
+
+/* A reference the case can keep: printable ASCII without spaces, short
+ * enough, and no card number (docs/pci.md). */
+int su_lc_ref_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > max || stepup_card_number_find(s, n, NULL, NULL))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int stepup_cases_record_refs(stepup_cases *c, const stepup_engine *e, const stepup_request *r,
+                             const stepup_decision *d, const stepup_case_refs *refs, char *err,
+                             size_t errlen)
+{
 	su_case cs;
 	su_outbox row;
 	size_t nrows = 0;
@@ -63,6 +84,20 @@ int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_re
 	cs.expires_ms = cs.created_ms + (int64_t)c->cfg.ttl_seconds * 1000;
 	cs.act_method = -1;
 	cs.cs_line = stepup_decision_cs_line(d);
+	if (refs && refs->correlation_id) {
+		if (!su_lc_ref_ok(refs->correlation_id, SU_REF_MAX)) {
+			su_set_err(err, errlen, "the correlation id is not a reference a case can keep");
+			return STEPUP_EINVAL;
+		}
+		copy(cs.network_ref, sizeof(cs.network_ref), refs->correlation_id);
+	}
+	if (refs && refs->token_ref) {
+		if (!su_lc_ref_ok(refs->token_ref, SU_CARD_ID_MAX)) {
+			su_set_err(err, errlen, "the token reference is not a reference a case can keep");
+			return STEPUP_EINVAL;
+		}
+		copy(cs.token_ref, sizeof(cs.token_ref), refs->token_ref);
+	}
 
 	for (size_t i = 0; i < stepup_decision_method_count(d) && i < STEPUP_METHOD_COUNT; i++) {
 		stepup_method m = stepup_decision_method(d, i);
@@ -92,6 +127,9 @@ int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_re
 		}
 	}
 	role_copy(r, STEPUP_ROLE_LANGUAGE, cs.language, sizeof(cs.language), 0);
+	/* "jpn" from a token service picks the "ja" templates. */
+	char lang[sizeof(cs.language)];
+	snprintf(cs.language, sizeof(cs.language), "%s", su_lc_language(cs.language, lang, sizeof(lang)));
 	role_copy(r, STEPUP_ROLE_PAN_SUFFIX, cs.pan_suffix, sizeof(cs.pan_suffix), 0);
 	role_copy(r, STEPUP_ROLE_TOKEN_REQUESTOR_ID, cs.tr_id, sizeof(cs.tr_id), 1);
 	role_copy(r, STEPUP_ROLE_TOKEN_REQUESTOR_NAME, cs.tr_name, sizeof(cs.tr_name), 1);

@@ -29,6 +29,8 @@ int su_case_status_parse(const char *s);
 #define SU_DECISION_ID_MAX 64
 #define SU_CARD_ID_MAX 128
 #define SU_AGENT_ID_MAX 64
+#define SU_REF_MAX 64
+#define SU_CODE_NONCE_HEX 32
 
 typedef struct su_case {
 	char decision_id[SU_DECISION_ID_MAX + 1];
@@ -51,7 +53,29 @@ typedef struct su_case {
 	char agent_id[SU_AGENT_ID_MAX + 1];
 	char proof_sha256[65];                       /* hex of the canonical proof */
 	int64_t closed_ms;                           /* 0 while pending */
+	/* The token service's own references (schema version 2): MDES's
+	 * correlationId of the provisioning and its tokenUniqueReference. */
+	char network_ref[SU_REF_MAX + 1];
+	char token_ref[SU_CARD_ID_MAX + 1];
+	/* An activation code the issuer made (schema version 3; codes.c): the
+	 * random nonce it is derived from and its keyed hash, never the code;
+	 * "" when none (or used up). Wrong tries so far, and its expiry. */
+	char code_nonce[SU_CODE_NONCE_HEX + 1];
+	char code_hash[65];
+	int64_t code_expires_ms;
+	unsigned code_attempts;
+	/* What the token service reported about the case's token
+	 * (token_events.c): how many times. */
+	unsigned token_events;
 } su_case;
+
+/* What a tried code was (try_code). */
+typedef enum su_code_try {
+	SU_CODE_RIGHT = 0,      /* used up now */
+	SU_CODE_WRONG,          /* counted; tries left */
+	SU_CODE_WRONG_LAST,     /* counted; no tries left: void from now on */
+	SU_CODE_VOID,           /* none, expired, used up, voided, or its case is closed */
+} su_code_try;
 
 /* 1 when the case offers method m. */
 int su_case_offers(const su_case *c, stepup_method m);
@@ -111,6 +135,30 @@ typedef struct su_store_ops {
 	/* After the channel call of a reserved send: sent (ok) marks m as
 	 * used; a send the channel refused outright is given back. */
 	int (*finish_send)(su_store *s, const char *decision_id, stepup_method m, int ok);
+	/* The decision id of the newest case whose network_ref is `network_ref`
+	 * (may be NULL), else whose token_ref is `token_ref` (may be NULL).
+	 * STEPUP_ENOTFOUND when none. */
+	int (*find_ref)(su_store *s, const char *network_ref, const char *token_ref,
+	                char id[SU_DECISION_ID_MAX + 1]);
+	/* Record the token reference of a case that has none yet. */
+	int (*set_token_ref)(su_store *s, const char *decision_id, const char *token_ref);
+	/* Give a PENDING case that has no live code (none, expired at now_ms,
+	 * used up or voided after max_attempts wrong tries) the code of
+	 * `nonce` and `hash`, expiring at expires_ms, with no tries yet; a live
+	 * code is kept as it is. *cur = the case after it. STEPUP_ENOTFOUND;
+	 * STEPUP_ECONFLICT (not pending, or due) with *cur as stored. */
+	int (*set_code)(su_store *s, const char *decision_id, const char *nonce, const char *hash,
+	                int64_t expires_ms, unsigned max_attempts, int64_t now_ms, su_case *cur);
+	/* One try of a code whose keyed hash is `hash`, atomically: right (the
+	 * code is used up), wrong (counted), or void. *attempts = the wrong
+	 * tries counted. STEPUP_ENOTFOUND when there is no such case. */
+	int (*try_code)(su_store *s, const char *decision_id, const char *hash, unsigned max_attempts,
+	                int64_t now_ms, su_code_try *result, unsigned *attempts);
+	/* Count one token event on the case (decision_id may be NULL: none)
+	 * and queue ob (may be NULL) in the same transaction; a row whose
+	 * notification id is already queued (the same event again) counts
+	 * nothing (*fresh = 0; 1 otherwise). */
+	int (*token_event)(su_store *s, const char *decision_id, const su_outbox *ob, int *fresh);
 	/* Ids of PENDING cases with expires_ms <= now_ms, at most max. */
 	int (*list_due)(su_store *s, int64_t now_ms, char (*ids)[SU_DECISION_ID_MAX + 1], size_t max,
 	                size_t *n);

@@ -48,7 +48,7 @@
 #include "store.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 3
 
 static const char schema_v1[] =
 	"CREATE TABLE cases ("
@@ -77,11 +77,30 @@ static const char schema_v1[] =
 	"CREATE INDEX outbox_due ON outbox(next_ms) WHERE state = 'pending';"
 	"CREATE INDEX outbox_case ON outbox(decision_id);";
 
+/* Version 2: the token service's references of a case (MDES's
+ * correlationId and tokenUniqueReference), to find it by them. */
+static const char schema_v2[] =
+	"ALTER TABLE cases ADD COLUMN network_ref TEXT;"
+	"ALTER TABLE cases ADD COLUMN token_ref TEXT;"
+	"CREATE INDEX cases_network_ref ON cases(network_ref, created_ms) WHERE network_ref IS NOT NULL;"
+	"CREATE INDEX cases_token_ref ON cases(token_ref, created_ms) WHERE token_ref IS NOT NULL;";
+
+/* Version 3: an activation code the issuer makes (its nonce and keyed
+ * hash, never the code; wrong tries; expiry), and the token events the
+ * token service reported about the case's token. */
+static const char schema_v3[] =
+	"ALTER TABLE cases ADD COLUMN code_nonce TEXT;"
+	"ALTER TABLE cases ADD COLUMN code_hash TEXT;"
+	"ALTER TABLE cases ADD COLUMN code_expires_ms INTEGER;"
+	"ALTER TABLE cases ADD COLUMN code_attempts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cases ADD COLUMN token_events INTEGER NOT NULL DEFAULT 0;";
+
 #define CASE_COLUMNS                                                                   \
 	"decision_id, status, created_ms, updated_ms, expires_ms, methods, phone, email," \
 	" phone_masked, email_masked, cs_number, cs_hours, cs_line, language, pan_suffix," \
 	" tr_id, tr_name, otp_sends, otp_used, card_id, act_method, agent_id, proof_sha256," \
-	" closed_ms"
+	" closed_ms, network_ref, token_ref, code_nonce, code_hash, code_expires_ms,"       \
+	" code_attempts, token_events"
 
 /* One X-macro line per prepared statement. */
 #define STATEMENTS(X)                                                                          \
@@ -90,7 +109,7 @@ static const char schema_v1[] =
 	X(ROLLBACK, "ROLLBACK")                                                                \
 	X(INSERT_CASE, "INSERT INTO cases (" CASE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"  \
 	               " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"  \
-	               " ?21, ?22, ?23, ?24)")                                                 \
+	               " ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)")              \
 	X(GET_CASE, "SELECT " CASE_COLUMNS " FROM cases WHERE decision_id = ?1")               \
 	X(CLOSE_CASE, "UPDATE cases SET status = ?2, updated_ms = ?3, closed_ms = ?3,"         \
 	              " card_id = ?4, act_method = ?5, agent_id = ?6, proof_sha256 = ?7"      \
@@ -102,6 +121,22 @@ static const char schema_v1[] =
 	X(MARK_SENT, "UPDATE cases SET otp_used = otp_used | ?2 WHERE decision_id = ?1")       \
 	X(RELEASE, "UPDATE cases SET otp_sends = otp_sends - 1"                                \
 	           " WHERE decision_id = ?1 AND otp_sends > 0")                               \
+	X(FIND_NET, "SELECT decision_id FROM cases WHERE network_ref = ?1"                    \
+	            " ORDER BY created_ms DESC LIMIT 1")                                       \
+	X(FIND_TOKEN, "SELECT decision_id FROM cases WHERE token_ref = ?1"                    \
+	              " ORDER BY created_ms DESC LIMIT 1")                                     \
+	X(SET_TOKEN, "UPDATE cases SET token_ref = ?2 WHERE decision_id = ?1 AND token_ref IS NULL") \
+	X(SET_CODE, "UPDATE cases SET code_nonce = ?2, code_hash = ?3, code_expires_ms = ?4,"   \
+	            " code_attempts = 0, updated_ms = ?6 WHERE decision_id = ?1"                 \
+	            " AND status = 'PENDING_IDV' AND expires_ms > ?6 AND (code_hash IS NULL"    \
+	            " OR code_expires_ms <= ?6 OR code_attempts >= ?5)")                         \
+	X(CODE_RIGHT, "UPDATE cases SET code_nonce = NULL, code_hash = NULL, updated_ms = ?4"  \
+	              " WHERE decision_id = ?1 AND status = 'PENDING_IDV' AND expires_ms > ?4" \
+	              " AND code_hash = ?2 AND code_expires_ms > ?4 AND code_attempts < ?3")   \
+	X(CODE_WRONG, "UPDATE cases SET code_attempts = code_attempts + 1, updated_ms = ?3"    \
+	              " WHERE decision_id = ?1 AND status = 'PENDING_IDV' AND expires_ms > ?3" \
+	              " AND code_hash IS NOT NULL AND code_expires_ms > ?3 AND code_attempts < ?2") \
+	X(COUNT_EVENT, "UPDATE cases SET token_events = token_events + 1 WHERE decision_id = ?1") \
 	X(LIST_DUE, "SELECT decision_id FROM cases WHERE status = 'PENDING_IDV'"               \
 	            " AND expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2")                     \
 	X(INSERT_OB, "INSERT OR IGNORE INTO outbox (notification_id, decision_id, kind, event," \
@@ -124,9 +159,9 @@ static const char schema_v1[] =
 	         " AND (phone IS NOT NULL OR email IS NOT NULL) AND NOT EXISTS (SELECT 1"      \
 	         " FROM outbox o WHERE o.decision_id = cases.decision_id"                      \
 	         " AND o.kind = 'end_user' AND o.state = 'pending')")                          \
-	X(DELETE_OB, "DELETE FROM outbox WHERE state <> 'pending' AND decision_id IN"          \
+	X(DELETE_OB, "DELETE FROM outbox WHERE state <> 'pending' AND (decision_id IN"         \
 	             " (SELECT decision_id FROM cases WHERE status <> 'PENDING_IDV'"           \
-	             " AND updated_ms < ?1)")                                                  \
+	             " AND updated_ms < ?1) OR (decision_id = '' AND done_ms < ?1))")         \
 	X(DELETE_CASES, "DELETE FROM cases WHERE status <> 'PENDING_IDV' AND updated_ms < ?1"  \
 	                " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE"                         \
 	                " o.decision_id = cases.decision_id AND o.state = 'pending')")
@@ -363,6 +398,13 @@ static void row_to_case(sqlite3_stmt *st, su_case *c)
 	col_text(st, 21, c->agent_id, sizeof(c->agent_id));
 	col_text(st, 22, c->proof_sha256, sizeof(c->proof_sha256));
 	c->closed_ms = sqlite3_column_int64(st, 23);
+	col_text(st, 24, c->network_ref, sizeof(c->network_ref));
+	col_text(st, 25, c->token_ref, sizeof(c->token_ref));
+	col_text(st, 26, c->code_nonce, sizeof(c->code_nonce));
+	col_text(st, 27, c->code_hash, sizeof(c->code_hash));
+	c->code_expires_ms = sqlite3_column_int64(st, 28);
+	c->code_attempts = (unsigned)sqlite3_column_int64(st, 29);
+	c->token_events = (unsigned)sqlite3_column_int64(st, 30);
 }
 
 /* Read one case; caller holds mu. */
@@ -449,6 +491,14 @@ static int sq_insert(su_store *base, const su_case *c, const su_outbox *ob, size
 	bind_text(st, 23, c->proof_sha256);
 	if (c->closed_ms)
 		sqlite3_bind_int64(st, 24, c->closed_ms);
+	bind_text(st, 25, c->network_ref);
+	bind_text(st, 26, c->token_ref);
+	bind_text(st, 27, c->code_nonce);
+	bind_text(st, 28, c->code_hash);
+	if (c->code_hash[0])
+		sqlite3_bind_int64(st, 29, c->code_expires_ms);
+	sqlite3_bind_int64(st, 30, c->code_attempts);
+	sqlite3_bind_int64(st, 31, c->token_events);
 	int step = sqlite3_step(st);
 	if (step != SQLITE_DONE && step != SQLITE_CONSTRAINT)
 		fail(s, "insert case");
@@ -555,6 +605,107 @@ static int sq_finish_send(su_store *base, const char *id, stepup_method m, int o
 	if (ok)
 		sqlite3_bind_int64(st, 2, 1u << m);
 	int rc = exec_write(s, st, ok ? "mark OTP sent" : "give back OTP send");
+	unlock(s);
+	return rc;
+}
+
+static int sq_set_code(su_store *base, const char *id, const char *nonce, const char *hash,
+                       int64_t expires_ms, unsigned max_attempts, int64_t now_ms, su_case *cur)
+{
+	sq_store *s = SQ(base);
+	int rc;
+
+	lock(s);
+	sqlite3_stmt *st = stmt(s, S_SET_CODE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, nonce, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, expires_ms);
+	sqlite3_bind_int64(st, 5, max_attempts);
+	sqlite3_bind_int64(st, 6, now_ms);
+	/* One statement: two deliveries at once agree on one code. */
+	if ((rc = exec_write(s, st, "set activation code")) == STEPUP_OK &&
+	    (rc = get_locked(s, id, cur)) == STEPUP_OK &&
+	    (cur->status != SU_CASE_PENDING || cur->expires_ms <= now_ms))
+		rc = STEPUP_ECONFLICT;
+	unlock(s);
+	return rc;
+}
+
+static int sq_try_code(su_store *base, const char *id, const char *hash, unsigned max_attempts,
+                       int64_t now_ms, su_code_try *result, unsigned *attempts)
+{
+	sq_store *s = SQ(base);
+	su_case cur;
+	int rc;
+
+	*result = SU_CODE_VOID;
+	*attempts = 0;
+	lock(s);
+	if ((rc = begin(s)) != STEPUP_OK)
+		goto out;
+	/* Keyed hashes are compared: how long it takes says nothing of the
+	 * code. */
+	sqlite3_stmt *st = stmt(s, S_CODE_RIGHT);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, max_attempts);
+	sqlite3_bind_int64(st, 4, now_ms);
+	if ((rc = exec(s, st, "use activation code")) != STEPUP_OK)
+		goto undo;
+	int right = sqlite3_changes(s->db) > 0, wrong = 0;
+	if (!right) {
+		st = stmt(s, S_CODE_WRONG);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, max_attempts);
+		sqlite3_bind_int64(st, 3, now_ms);
+		if ((rc = exec(s, st, "count activation code try")) != STEPUP_OK)
+			goto undo;
+		wrong = sqlite3_changes(s->db) > 0;
+	}
+	if ((rc = get_locked(s, id, &cur)) != STEPUP_OK)
+		goto undo;
+	if ((rc = commit(s)) != STEPUP_OK)
+		goto out;
+	*attempts = cur.code_attempts;
+	*result = right ? SU_CODE_RIGHT : !wrong ? SU_CODE_VOID
+	                                         : cur.code_attempts >= max_attempts ? SU_CODE_WRONG_LAST : SU_CODE_WRONG;
+	explicit_bzero(&cur, sizeof(cur));
+	goto out;
+undo:
+	rollback(s, rc);
+out:
+	unlock(s);
+	return rc;
+}
+
+static int sq_token_event(su_store *base, const char *id, const su_outbox *ob, int *fresh)
+{
+	sq_store *s = SQ(base);
+	int rc;
+
+	*fresh = 0;
+	lock(s);
+	if ((rc = begin(s)) != STEPUP_OK)
+		goto out;
+	int inserted = 1;
+	if (ob) {
+		if ((rc = insert_outbox(s, ob, 1)) != STEPUP_OK)
+			goto undo;
+		inserted = sqlite3_changes(s->db) > 0;
+	}
+	if (id && id[0] && inserted) {
+		sqlite3_stmt *st = stmt(s, S_COUNT_EVENT);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if ((rc = exec(s, st, "count token event")) != STEPUP_OK)
+			goto undo;
+	}
+	if ((rc = commit(s)) == STEPUP_OK)
+		*fresh = inserted;
+	goto out;
+undo:
+	rollback(s, rc);
+out:
 	unlock(s);
 	return rc;
 }
@@ -757,6 +908,42 @@ static void sq_close(su_store *base)
 	free(s);
 }
 
+static int sq_find_ref(su_store *base, const char *network_ref, const char *token_ref,
+                       char id[SU_DECISION_ID_MAX + 1])
+{
+	sq_store *s = SQ(base);
+	int rc = STEPUP_ENOTFOUND;
+	lock(s);
+	for (int k = 0; k < 2 && rc == STEPUP_ENOTFOUND; k++) {
+		const char *ref = k ? token_ref : network_ref;
+		if (!ref || !ref[0])
+			continue;
+		sqlite3_stmt *st = stmt(s, k ? S_FIND_TOKEN : S_FIND_NET);
+		sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			col_text(st, 0, id, SU_DECISION_ID_MAX + 1);
+			rc = STEPUP_OK;
+		} else if (step != SQLITE_DONE)
+			rc = fail(s, "find case");
+		sqlite3_reset(st);
+	}
+	unlock(s);
+	return rc;
+}
+
+static int sq_set_token_ref(su_store *base, const char *id, const char *token_ref)
+{
+	sq_store *s = SQ(base);
+	lock(s);
+	sqlite3_stmt *st = stmt(s, S_SET_TOKEN);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, token_ref, -1, SQLITE_STATIC);
+	int rc = exec_write(s, st, "record token reference");
+	unlock(s);
+	return rc;
+}
+
 static const su_store_ops sq_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -766,6 +953,11 @@ static const su_store_ops sq_ops = {
 	.close_case = sq_close_case,
 	.reserve_send = sq_reserve_send,
 	.finish_send = sq_finish_send,
+	.find_ref = sq_find_ref,
+	.set_token_ref = sq_set_token_ref,
+	.set_code = sq_set_code,
+	.try_code = sq_try_code,
+	.token_event = sq_token_event,
 	.list_due = sq_list_due,
 	.claim = sq_claim,
 	.ack = sq_ack,
@@ -890,6 +1082,18 @@ static int setup_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
 		}
 	}
 	/* Later versions migrate here, one step at a time, in this transaction. */
+	if (version < 2 && (sqlite3_exec(db, schema_v2, NULL, NULL, NULL) != SQLITE_OK ||
+	                    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) != SQLITE_OK)) {
+		open_error(db, path, "migrate schema to version 2", err, errlen);
+		rc = STEPUP_EIO;
+		goto undo;
+	}
+	if (version < 3 && (sqlite3_exec(db, schema_v3, NULL, NULL, NULL) != SQLITE_OK ||
+	                    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL) != SQLITE_OK)) {
+		open_error(db, path, "migrate schema to version 3", err, errlen);
+		rc = STEPUP_EIO;
+		goto undo;
+	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		open_error(db, path, "commit schema", err, errlen);
 		rc = STEPUP_EIO;

@@ -13,6 +13,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_fmt(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+int cmd_mdes(int argc, char **argv);
 /* Change control (docs/change-control.md): cmd_diff.c, cmd_replay.c, cmd_keygen.c. */
 int cmd_diff(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

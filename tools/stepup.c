@@ -32,6 +32,8 @@ static void usage(FILE *f)
 	      "  replay --candidate NEW [--json] DECISION_LOG...\n"
 	      "                                        the same on the traffic of a replay-safe decision log\n"
 	      "  keygen KEY [--pub PUBLIC_KEY]         make an Ed25519 key pair for signing bundles\n"
+	      "  mdes encrypt|fingerprint|account-key|account-file ...\n"
+	      "                                        helpers for Mastercard MDES (docs/mdes.md)\n"
 	      "  version                               print the version\n"
 	      "\n"
 	      "Several rule files, or a directory (its *.rules files), are one ruleset;\n"
@@ -71,6 +73,8 @@ int main(int argc, char **argv)
 		return cmd_replay(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);
+	if (strcmp(cmd, "mdes") == 0)
+		return cmd_mdes(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("stepup %s\n", STEPUP_VERSION);
 		return 0;

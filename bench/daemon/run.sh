@@ -23,35 +23,15 @@
 # and the p99 ratio.
 set -euo pipefail
 
-srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-builddir=$PWD
+me=run.sh
 duration=10 connections=64 threads=2 rounds=5 nreq=2000 warmup=2 pause=1
-while [ $# -gt 0 ]; do
-	case $1 in
-	--builddir) builddir=$2; shift 2 ;;
-	--srcdir) srcdir=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--connections) connections=$2; shift 2 ;;
-	--threads) threads=$2; shift 2 ;;
-	--rounds) rounds=$2; shift 2 ;;
-	--requests) nreq=$2; shift 2 ;;
-	--pause) pause=$2; shift 2 ;;
-	*) echo "usage: $0 [--builddir B] [--srcdir S] [--duration SECONDS] [--connections N]" \
-	        "[--threads N] [--rounds N] [--requests N] [--pause MS]" >&2; exit 2 ;;
-	esac
-done
-command -v wrk >/dev/null || { echo "run.sh: wrk not found (Debian: apt-get install wrk)" >&2; exit 2; }
+# shellcheck source=bench/daemon/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_options "$@"
 for f in "$builddir/stepupd" "$builddir/bench/daemon/mhd_ceiling" "$builddir/bench/daemon/gen_requests"; do
 	[ -x "$f" ] || { echo "run.sh: $f missing: run 'make bench-daemon' in the build directory" >&2; exit 2; }
 done
-
-work=$(mktemp -d /tmp/stepupd-bench.XXXXXX)
-pid=
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir stepupd-bench
 
 "$builddir/bench/daemon/gen_requests" "$nreq" 42 > "$work/requests.jsonl"
 issuer='"issuer": {"app_id": "com.examplebank.mobile", "customer_service":
@@ -78,43 +58,12 @@ cat > "$work/shadow.json" <<JSON
 JSON
 
 start() {  # start KIND: sets pid and port
-	rm -f "$work/port"
 	case $1 in
-	ceiling) "$builddir/bench/daemon/mhd_ceiling" --port-file "$work/port" 2>>"$work/server.log" & ;;
-	stepupd) "$builddir/stepupd" -c "$work/plain.json" --port-file "$work/port" 2>>"$work/server.log" & ;;
-	stepupd+log) "$builddir/stepupd" -c "$work/declog.json" --port-file "$work/port" 2>>"$work/server.log" & ;;
-	stepupd+shadow) "$builddir/stepupd" -c "$work/shadow.json" --port-file "$work/port" 2>>"$work/server.log" & ;;
+	ceiling) start_server "$1" "$builddir/bench/daemon/mhd_ceiling" --port-file "$work/port" ;;
+	stepupd) start_server "$1" "$builddir/stepupd" -c "$work/plain.json" --port-file "$work/port" ;;
+	stepupd+log) start_server "$1" "$builddir/stepupd" -c "$work/declog.json" --port-file "$work/port" ;;
+	stepupd+shadow) start_server "$1" "$builddir/stepupd" -c "$work/shadow.json" --port-file "$work/port" ;;
 	esac
-	pid=$!
-	for _ in $(seq 200); do
-		[ -s "$work/port" ] && break
-		sleep 0.05
-	done
-	[ -s "$work/port" ] || { echo "run.sh: $1 did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
-	port=$(cat "$work/port")
-}
-
-stop() {
-	kill "$pid"
-	wait "$pid" || { echo "run.sh: server exited with status $?" >&2; cat "$work/server.log" >&2; exit 1; }
-	pid=
-}
-
-measure() {  # measure SECONDS PAUSE_MS: prints the RESULT line
-	wrk -t"$threads" -c"$connections" -d"$1"s --timeout 5s -s "$srcdir/bench/daemon/post.lua" \
-		"http://127.0.0.1:$port" -- "$work/requests.jsonl" "$2" | grep '^RESULT'
-}
-
-field() {  # field LINE NAME
-	sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<< "$1"
-}
-
-ms() {  # microseconds -> milliseconds, 2 decimals
-	awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'
-}
-
-median() {  # median of the numbers in $@
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
 kinds=(ceiling stepupd stepupd+log stepupd+shadow)
@@ -127,16 +76,16 @@ echo "round  server            req/s  p50 ms  p99 ms  p99.9 ms   req/s  p50 ms  
 for r in $(seq "$rounds"); do
 	for k in "${kinds[@]}"; do
 		start "$k"
-		measure "$warmup" 0 > /dev/null
-		sat=$(measure "$duration" 0)
-		eq=$(measure $(( duration / 2 )) "$pause")
+		measure "$warmup" "$work/requests.jsonl" 0 > /dev/null
+		sat=$(measure "$duration" "$work/requests.jsonl" 0)
+		eq=$(measure $(( duration / 2 )) "$work/requests.jsonl" "$pause")
 		if [ "$k" = stepupd+shadow ]; then
 			# Shadow decisions made and skipped (a full queue) in the round.
 			m=$(curl -s "http://127.0.0.1:$port/metrics")
 			shadow_made=$(( shadow_made + $(sed -n 's/^stepupd_shadow_decisions_total{result="[a-z]*"} //p' <<< "$m" | awk '{ s += $1 } END { print s + 0 }') ))
 			shadow_skipped=$(( shadow_skipped + $(sed -n 's/^stepupd_shadow_skipped_total{reason="queue_full"} //p' <<< "$m") ))
 		fi
-		stop
+		stop_server
 		rps=$(( $(field "$sat" requests) * 1000000 / $(field "$sat" duration_us) ))
 		erps=$(( $(field "$eq" requests) * 1000000 / $(field "$eq" duration_us) ))
 		e=$(( $(field "$sat" socket_errors) + $(field "$sat" non2xx) + $(field "$eq" socket_errors) + $(field "$eq" non2xx) ))

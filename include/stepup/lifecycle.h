@@ -109,6 +109,94 @@ void stepup_cases_set_plugins(stepup_cases *c, stepup_plugins *plugins);
 int stepup_cases_record(stepup_cases *c, const stepup_engine *e, const stepup_request *r,
                         const stepup_decision *d, char *err, size_t errlen);
 
+/* ---- The token service's references (Mastercard MDES, docs/mdes.md) ------
+ * MDES links the messages of one provisioning by its correlationId and
+ * names the token by its tokenUniqueReference; a case opened for an MDES
+ * decision keeps both, so Deliver Activation Code and Notify Service
+ * Activated find it. Each is 1 to 64 (token: 128) printable ASCII
+ * characters and never a card number (STEPUP_EINVAL otherwise). */
+typedef struct stepup_case_refs {
+	const char *correlation_id;  /* NULL when none */
+	const char *token_ref;       /* NULL when not known yet */
+} stepup_case_refs;
+
+/* stepup_cases_record() keeping refs (may be NULL) with the case. */
+int stepup_cases_record_refs(stepup_cases *c, const stepup_engine *e, const stepup_request *r,
+                             const stepup_decision *d, const stepup_case_refs *refs,
+                             char *err, size_t errlen);
+
+/* The decision id (id: 65 bytes) of the newest case recorded with
+ * refs->correlation_id, else with refs->token_ref; a case found without a
+ * token reference keeps refs->token_ref from now on. STEPUP_OK,
+ * STEPUP_ENOTFOUND, STEPUP_EIO (store), STEPUP_EINVAL. */
+int stepup_cases_find(stepup_cases *c, const stepup_case_refs *refs, char id[65],
+                      char *err, size_t errlen);
+
+/* The token service says the token of the case was activated (MDES Notify
+ * Service Activated): a pending case closes ACTIVATED, exactly once, with
+ * its webhook and end-user message (in `language` when given, e.g. MDES's
+ * consumerLanguage; may be NULL), the token reference as its digital card
+ * id and as method the OTP channel the code went through (else the first
+ * method offered). *outcome: 1 closed now; 0 it was ACTIVATED already
+ * (nothing is sent again); -1 it was closed otherwise or its time was up
+ * (left as it is). STEPUP_OK, STEPUP_ENOTFOUND, STEPUP_EIO, STEPUP_EINVAL. */
+int stepup_cases_network_activated(stepup_cases *c, const char *decision_id, const char *token_ref,
+                                   const char *language, int *outcome, char *err, size_t errlen);
+
+/* ---- Codes the issuer makes (MDES Validate Activation Code) --------------
+ * With "activation_codes" in the "cases" section,
+ *
+ *   "activation_codes": { "key_file": "code-key",  HMAC key, 16 to 64 bytes as hex, mode 0600
+ *                         "length": 6,             digits, 4 to 16
+ *                         "max_attempts": 3 }      wrong tries before a code is void
+ *
+ * the issuer makes a case's activation code itself. The code is derived
+ * with the key from a random nonce kept with the case (HMAC-SHA-256), so
+ * asking again sends the same code with the same expiry (MDES: a repeated
+ * Deliver Activation Code neither makes a new code nor extends it); a new
+ * code is made once the last one has expired, was used or was voided. The
+ * case keeps the nonce and a keyed hash of the code, never the code; a
+ * copy of the database without the key file tells nothing of it. */
+
+/* Make (or reuse) the code of case decision_id and send it through m's
+ * channel (STEPUP_OTP_SMS or STEPUP_OTP_EMAIL) to the case's contact, with
+ * the send limit and the answers of stepup_cases_deliver_otp_json (body,
+ * *http_status). expires_at: Unix seconds, for a new code. STEPUP_ESTATE
+ * (nothing sent, no body) when "activation_codes" is not configured. */
+int stepup_cases_deliver_code(stepup_cases *c, const char *decision_id, stepup_method m,
+                              int64_t expires_at, const char *reason, char **out, size_t *outlen,
+                              int *http_status);
+
+typedef enum stepup_code_result {
+	STEPUP_CODE_SUCCESS = 0,           /* right: the code is used up */
+	STEPUP_CODE_INCORRECT,             /* wrong; tries are left */
+	STEPUP_CODE_RETRIES_EXCEEDED,      /* wrong, and that was the last try: void now */
+	STEPUP_CODE_EXPIRED,               /* no live code: none, expired, used, voided,
+	                                      or the case is closed or due */
+} stepup_code_result;
+
+/* The cardholder typed `code` for case decision_id: checked against the
+ * case's code, counted atomically against max_attempts. The case stays
+ * pending: the token service's activation closes it (Notify Service
+ * Activated). STEPUP_OK with *result and *attempts (wrong tries so far),
+ * STEPUP_ENOTFOUND (no such case), STEPUP_ESTATE (codes not configured),
+ * STEPUP_EIO (store), STEPUP_EINVAL. The code is never logged. */
+int stepup_cases_check_code(stepup_cases *c, const char *decision_id, const char *code,
+                            stepup_code_result *result, unsigned *attempts, char *err, size_t errlen);
+
+/* The token service reported something about a token (MDES Notify
+ * Suspicious Events): counted on its case (decision_id, NULL when the
+ * token has none) and, when a webhook is configured, sent to the issuer
+ * backend through the outbox as {"event": event, "notification_id",
+ * "decision_id", "at", "details": details_json} (an object without PII;
+ * may be NULL). `key` makes the notification id (e.g. the network's
+ * request id): the same key again queues and counts nothing. *queued
+ * (may be NULL): 1 when a webhook was queued now. STEPUP_OK, STEPUP_EIO,
+ * STEPUP_EINVAL (a key or details refused: a card number, not an object). */
+int stepup_cases_token_event(stepup_cases *c, const char *decision_id, const char *event,
+                             const char *key, const char *details_json, int *queued, char *err,
+                             size_t errlen);
+
 /* POST /v1/otp-deliveries:
  *   {"decision_id": "dcs_...", "method": "OTP_SMS" | "OTP_EMAIL",
  *    "otp": "123456", "expires_at": "2026-11-22T10:15:00Z" (or Unix seconds),

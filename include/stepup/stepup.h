@@ -519,6 +519,12 @@ const stepup_ruleset *stepup_engine_ruleset(const stepup_engine *e);
 
 stepup_request *stepup_request_new(void);
 void stepup_request_free(stepup_request *r);
+/* Overwrite every copy of request text and every decoded value r holds
+ * (a request that carried a card number, a CVC or the holder's data), as
+ * soon as its decision is made; r stays usable for the next parse and
+ * holds no request until then (stepup_request_id answers ""). A decision
+ * made from r keeps no pointer into it. NULL is a no-op. */
+void stepup_request_wipe(stepup_request *r);
 
 /* Decode one request (DESIGN §3) in a single pass. STEPUP_EBADREQ with a
  * message naming the field when the JSON is malformed, a known field has the

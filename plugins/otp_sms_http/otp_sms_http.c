@@ -67,6 +67,7 @@ typedef struct sms_state {
 	sms_template *templates;
 	const sms_template *def;
 	/* delivery rules */
+	unsigned max_segments; /* the gateway's limit in SMS parts, 0: none */
 	spc_strlist prefixes;
 	spc_breaker breaker;
 } sms_state;
@@ -212,7 +213,7 @@ static int parse_config(const char *config_json, sms_state *st, char *err, size_
 	static const char *const keys[] = { "url", "allow_http", "auth", "format", "fields",
 					    "sender", "extra_fields", "issuer_name", "default_language",
 					    "templates", "allowed_prefixes", "circuit_breaker", "proxy",
-					    "ca_file", NULL };
+					    "ca_file", "max_segments", NULL };
 	json_t *root = spc_cfg_load(config_json, err, errlen);
 	if (!root)
 		return -1;
@@ -221,6 +222,8 @@ static int parse_config(const char *config_json, sms_state *st, char *err, size_
 	    spc_http_configure(root, &st->http, err, errlen) == 0 && cfg_request(root, st, err, errlen) == 0 &&
 	    cfg_templates(root, st, err, errlen) == 0 && cfg_prefixes(root, st, err, errlen) == 0 &&
 	    spc_breaker_configure(root, &st->breaker, err, errlen) == 0 &&
+	    (!json_object_get(root, "max_segments") ||
+	     spc_cfg_uint(root, NULL, "max_segments", 1, 255, &st->max_segments, err, errlen) == 0) &&
 	    spc_http_configure_transport(root, &st->http, err, errlen) == 0)
 		rc = 0;
 	json_decref(root);
@@ -362,6 +365,78 @@ out:
 	return rc;
 }
 
+/* ---- message length ---------------------------------------------------------------------
+ * An SMS carries 160 characters of the GSM 7-bit alphabet (153 a part once
+ * split, the rest is the concatenation header), or 70 UCS-2 characters
+ * (67 a part) as soon as one character is outside it: Japanese, emoji,
+ * most accents. Characters of the GSM extension table take two septets,
+ * characters outside the Basic Multilingual Plane two UCS-2 units. */
+
+/* GSM 03.38 basic set beyond ASCII letters and digits, as code points. */
+static int gsm_basic(uint32_t c)
+{
+	static const uint32_t extra[] = { '@', 0xA3, '$', 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, '\n', 0xD8, 0xF8,
+		'\r', 0xC5, 0xE5, 0x394, '_', 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0, 0x3A8, 0x3A3, 0x398, 0x39E, 0xC6, 0xE6,
+		0xDF, 0xC9, ' ', '!', '"', '#', 0xA4, '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/', ':', ';',
+		'<', '=', '>', '?', 0xA1, 0xC4, 0xD6, 0xD1, 0xDC, 0xA7, 0xBF, 0xE4, 0xF6, 0xF1, 0xFC, 0xE0 };
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+		if (extra[i] == c)
+			return 1;
+	return 0;
+}
+
+static int gsm_extension(uint32_t c)
+{
+	return c == '^' || c == '{' || c == '}' || c == '\\' || c == '[' || c == '~' || c == ']' || c == '|' ||
+	       c == 0x20AC || c == '\f';
+}
+
+/* The SMS parts text needs; *ucs2 says which alphabet it takes. */
+static unsigned sms_segments(const char *text, int *ucs2)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t septets = 0, units = 0;
+	int gsm = 1;
+	while (*p) {
+		uint32_t c = *p;
+		int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+		c = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+		for (int k = 1; k < n && p[k]; k++)
+			c = c << 6 | (p[k] & 0x3F);
+		p += n;
+		units += c > 0xFFFF ? 2 : 1;
+		if (gsm_basic(c))
+			septets++;
+		else if (gsm_extension(c))
+			septets += 2;
+		else
+			gsm = 0;
+	}
+	*ucs2 = !gsm;
+	if (gsm)
+		return septets <= 160 ? 1 : (unsigned)((septets + 152) / 153);
+	return units <= 70 ? 1 : (unsigned)((units + 66) / 67);
+}
+
+/* 0 if text fits the gateway's limit, else EINVAL with the count (never
+ * the text) in ctx->err. */
+static int check_length(const sms_state *st, const stepup_call_ctx *ctx, const char *text)
+{
+	int ucs2;
+	unsigned n = sms_segments(text, &ucs2);
+	spc_log(&st->base, STEPUP_PLUGIN_LOG_DEBUG, "message of %u SMS part%s (%s)", n, n == 1 ? "" : "s",
+		ucs2 ? "UCS-2, 70 characters a part" : "GSM 7-bit, 160 characters a part");
+	if (st->max_segments && n > st->max_segments) {
+		spc_ctx_err(SMS_NAME, ctx, "the message needs %u SMS parts (%s), over the gateway's limit of %u "
+			    "(max_segments)", n, ucs2 ? "UCS-2: 70 characters, 67 once split" : "GSM 7-bit",
+			    st->max_segments);
+		return STEPUP_PLUGIN_EINVAL;
+	}
+	return STEPUP_PLUGIN_OK;
+}
+
 /* ---- the interface -------------------------------------------------------------------- */
 
 /* 0 if `to` may be served, else a status with the reason in ctx->err. */
@@ -420,7 +495,9 @@ static int sms_deliver_otp(void *state, const stepup_call_ctx *ctx, const stepup
 	}
 	spc_log(&st->base, STEPUP_PLUGIN_LOG_DEBUG, "OTP message in '%s' for language '%.16s'", t->lang,
 		msg->language && spc_is_language(msg->language) ? msg->language : "");
-	rc = post_sms(st, ctx, msg->destination, text.p);
+	rc = check_length(st, ctx, text.p);
+	if (rc == STEPUP_PLUGIN_OK)
+		rc = post_sms(st, ctx, msg->destination, text.p);
 	/* The rendered text holds the OTP: do not leave it in freed memory. */
 	spc_buf_wipe(&text);
 	return rc;
@@ -444,6 +521,8 @@ static int sms_notify(void *state, const stepup_call_ctx *ctx, const char *desti
 		spc_ctx_err(SMS_NAME, ctx, "text must be 1 to %d bytes of UTF-8", SMS_MAX_TEXT);
 		return STEPUP_PLUGIN_EINVAL;
 	}
+	if ((rc = check_length(st, ctx, text)) != STEPUP_PLUGIN_OK)
+		return rc;
 	return post_sms(st, ctx, destination, text);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "helpers.h"
 
@@ -262,4 +263,14 @@ int th_under_valgrind(void)
 {
 	const char *p = getenv("LD_PRELOAD");
 	return p && strstr(p, "vgpreload") != NULL;
+}
+
+void th_write_file(const char *path, const char *text, unsigned mode)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fail_msg("%s: cannot write", path);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, (mode_t)mode), 0);
 }

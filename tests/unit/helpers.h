@@ -92,6 +92,10 @@ void th_expect_each(const stepup_engine *e, const th_case *cases);
  * json_decref the result. */
 json_t *th_json(const char *text);
 
+/* Write text to path (created or truncated) and set its mode; fails the
+ * test on any error. For key files whose mode is checked. */
+void th_write_file(const char *path, const char *text, unsigned mode);
+
 /* Running under valgrind (everything ~50x slower): scale loops and time
  * limits to that. */
 int th_under_valgrind(void);
