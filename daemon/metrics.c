@@ -462,6 +462,10 @@ void met_render(dbuf *b, const met_gauges *gg)
 	dbuf_printf(b, "stepupd_connections %u\n", gg->connections);
 	family(b, "stepupd_requests_in_flight", "gauge", "Requests received and not yet answered.");
 	dbuf_printf(b, "stepupd_requests_in_flight %u\n", gg->inflight);
+	family(b, "stepupd_decision_pool_requests", "gauge",
+	       "Requests parked on the decision pool (waiting for a plugin call, MDES lookups), by state.");
+	dbuf_printf(b, "stepupd_decision_pool_requests{state=\"queued\"} %u\n", gg->dec_queued);
+	dbuf_printf(b, "stepupd_decision_pool_requests{state=\"running\"} %u\n", gg->dec_running);
 
 	pthread_mutex_lock(&reg_mu);
 	family(b, "stepupd_decisions_total", "counter", "Decisions by outcome and ruleset revision.");

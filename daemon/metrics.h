@@ -75,6 +75,7 @@ typedef struct met_gauges {
 	const stepup_cases_stats *cases;
 	unsigned lc_queued, lc_running;    /* parked lifecycle requests */
 	unsigned rec_queued, rec_running;  /* YELLOW decisions waiting for their case */
+	unsigned dec_queued, dec_running;  /* requests parked on the decision pool */
 } met_gauges;
 
 /* The whole exposition. */

@@ -16,6 +16,8 @@ void h_metrics(const http_req *rq, http_resp *rs)
 		.inflight = conns_inflight(),
 		.draining = app_draining(),
 		.store_healthy = -1,
+		.dec_queued = APP.decide_q ? workq_queued(APP.decide_q) : 0,
+		.dec_running = APP.decide_q ? workq_running(APP.decide_q) : 0,
 	};
 	stepup_cases_stats cs;
 	if (APP.cases) {

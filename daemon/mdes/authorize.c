@@ -98,7 +98,10 @@ typedef struct dec {
 	dbuf out;                /* the answer */
 	uint64_t start_ns, took;
 	char key[80];            /* idempotency key, "" when none */
-	/* parked */
+	/* parked on the decision pool */
+	http_resp resp;          /* the answer made there, handed to the server on resume */
+	int record;              /* a YELLOW decision whose case was to be stored */
+	int log_decision;        /* answered 200 with a decision: log it once sent */
 	int refused, rc;
 	char err[256];
 } dec;
@@ -118,6 +121,7 @@ static void dec_free(dec *x)
 	}
 	json_decref(x->root);
 	dbuf_free(&x->out);
+	dbuf_free(&x->resp.body);
 	gen_release(x->g);
 	free(x);
 }
@@ -291,75 +295,6 @@ static int look_up(dec *x, http_resp *rs)
 	return -1;
 }
 
-/* ---- parked: a YELLOW decision opening its case ----------------------------------- */
-
-static void rec_run(work *w)
-{
-	dec *x = (dec *)w;
-	stepup_case_refs refs = { x->correlation_id, x->token_ref };
-	x->rc = stepup_cases_record_refs(APP.cases, x->g->engine, x->s->r, x->s->d, &refs, x->err, sizeof(x->err));
-}
-
-static void rec_refuse(work *w)
-{
-	((dec *)w)->refused = 1;
-}
-
-static void rec_destroy(work *w)
-{
-	dec_free((dec *)w);
-}
-
-static void rec_post(void *arg)
-{
-	workq_post(APP.record_q, arg);
-}
-
-static void recorded(void *arg, int delivered)
-{
-	dec *x = arg;
-	decided(x, x->took, delivered);
-	workq_done(&x->w);
-}
-
-static void answer_recorded(const http_req *rq, http_resp *rs)
-{
-	dec *x = *rq->job;
-	*rq->job = NULL;
-	if (x->refused) {
-		fail(x, rs, 503, RJ_NOT_READY, "SERVICE_UNAVAILABLE", "shutting down; not decided");
-	} else if (x->rc != STEPUP_OK) {
-		log_kv(LOG_ERROR, "step-up case not recorded; MDES request answered with an error",
-		       LS("decision_id", stepup_decision_id(x->s->d)), LS("status", stepup_strerror(x->rc)),
-		       LS("error", x->err), LOG_END);
-		fail(x, rs, 503, RJ_CASE_STORE, "SERVICE_UNAVAILABLE",
-		     "the step-up case could not be stored, so no step-up is promised; retry");
-	} else {
-		answer(x, rs);
-		x->took = mono_ns() - rq->start_ns;
-		rs->sent = recorded;
-		rs->sent_arg = x;
-		return;
-	}
-	workq_done(&x->w);
-}
-
-/* Park x until its case is stored; 0, or -1 (answered 500). */
-static int park(const http_req *rq, http_resp *rs, dec *x)
-{
-	x->w.run = rec_run;
-	x->w.refuse = rec_refuse;
-	x->w.destroy = rec_destroy;
-	x->w.handle = rq->impl;
-	scratch_detach(x->s);
-	x->parked = 1;
-	*rq->job = x;
-	rs->suspend = 1;
-	rs->after_suspend = rec_post;
-	rs->after_arg = x;
-	return 0;
-}
-
 /* ---- requestActivationMethods: the methods of the pending case ------------------ */
 
 /* Bits of the methods the pending case of x's correlationId can still
@@ -436,6 +371,172 @@ static void account_info(dec *x, http_resp *rs)
 	dbuf_free(&b);
 }
 
+static void decide_parked(dec *x, http_resp *rs);
+
+static void pool_run(work *w)
+{
+	dec *x = (dec *)w;
+	/* The decoded request becomes x's: this thread's own set stays free
+	 * for the next item. */
+	decide_parked(x, &x->resp);
+	if (x->s && !x->parked) {
+		scratch_detach(x->s);
+		x->parked = 1;
+	}
+}
+
+static void pool_refuse(work *w)
+{
+	((dec *)w)->refused = 1;
+}
+
+static void pool_destroy(work *w)
+{
+	dec_free((dec *)w);
+}
+
+static void pool_post(void *arg)
+{
+	workq_post(APP.decide_q, arg);
+}
+
+/* A recorded YELLOW decision's answer went out, or could not. */
+static void recorded(void *arg, int delivered)
+{
+	dec *x = arg;
+	decided(x, x->took, delivered);
+	workq_done(&x->w);
+}
+
+/* Park x on the decision pool; 0, or -1 (answered 500). */
+static int park(const http_req *rq, http_resp *rs, dec *x)
+{
+	(void)rs;
+	x->w.run = pool_run;
+	x->w.refuse = pool_refuse;
+	x->w.destroy = pool_destroy;
+	x->w.handle = rq->impl;
+	x->resp.cause = -1;
+	*rq->job = x;
+	rs->suspend = 1;
+	rs->after_suspend = pool_post;
+	rs->after_arg = x;
+	return 0;
+}
+
+/* Called again once the pool is done: the answer it made. */
+static void answer_parked(const http_req *rq, http_resp *rs)
+{
+	dec *x = *rq->job;
+	*rq->job = NULL;
+	x->took = mono_ns() - rq->start_ns;
+	if (x->refused) {
+		fail(x, rs, 503, RJ_NOT_READY, "SERVICE_UNAVAILABLE", "shutting down; not decided");
+	} else if (x->record && x->rc != STEPUP_OK) {
+		log_kv(LOG_ERROR, "step-up case not recorded; MDES request answered with an error",
+		       LS("decision_id", stepup_decision_id(x->s->d)), LS("status", stepup_strerror(x->rc)),
+		       LS("error", x->err), LOG_END);
+		fail(x, rs, 503, RJ_CASE_STORE, "SERVICE_UNAVAILABLE",
+		     "the step-up case could not be stored, so no step-up is promised; retry");
+	} else if (x->record) {
+		/* Its case is stored whatever happens to the answer: the log
+		 * line says whether the answer reached the client. */
+		answer(x, rs);
+		rs->sent = recorded;
+		rs->sent_arg = x;
+		return;
+	} else {
+		rs->status = x->resp.status;
+		rs->cause = x->resp.cause;
+		rs->body = x->resp.body;  /* moved */
+		memset(&x->resp.body, 0, sizeof(x->resp.body));
+		if (x->log_decision)
+			decided(x, x->took, 1);
+	}
+	workq_done(&x->w);
+}
+
+/* ---- on the decision pool ------------------------------------------------------------
+ *
+ * Decrypting, asking the account data source (a plugin call with a
+ * deadline of its own), deciding (rule functions may call plugins) and
+ * storing a YELLOW decision's case may all block: they run on the
+ * decision pool, never on an HTTP thread, so a slow issuer backend cannot
+ * delay requests that do not wait for it (issue 11's head-of-line rule,
+ * as /v1/decisions). The answer is made into x->resp. */
+static void decide_parked(dec *x, http_resp *rs)
+{
+	const mdes_op op = x->op;
+	char why[320];
+	if (open_payload(x, rs) < 0 || look_up(x, rs) < 0)
+		return;
+	if (op == MDES_OP_ACCOUNT_INFO) {
+		account_info(x, rs);
+		return;
+	}
+
+	char *facts = NULL;
+	if (mdes_facts_build(x->cfg, x->root, &x->card, x->account, x->lookup, &facts, &x->facts_len) < 0) {
+		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
+		return;
+	}
+	x->cvc = mdes_cvc_response(&x->card, x->account, x->lookup);
+	mdes_payload_close(&x->card);
+	if (!(x->s = scratch_get())) {
+		mdes_facts_free(facts, x->facts_len);
+		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
+		return;
+	}
+	char err[256];
+	int rc = stepup_request_parse(x->s->r, x->g->engine, facts, x->facts_len, err, sizeof(err));
+	mdes_facts_free(facts, x->facts_len);
+	if (rc != STEPUP_OK) {
+		/* The library names the field and never quotes a value. */
+		const char *f = stepup_request_error_field(x->s->r);
+		snprintf(why, sizeof(why), "%s%s%s", err, f && f[0] ? " (field " : "", f && f[0] ? f : "");
+		if (f && f[0])
+			strncat(why, ")", sizeof(why) - strlen(why) - 1);
+		rs->log_field = NULL;
+		fail(x, rs, rc == STEPUP_ETOOBIG ? 413 : 400, rc == STEPUP_ETOOBIG ? RJ_TOO_LARGE : RJ_BAD_REQUEST,
+		     rc == STEPUP_ETOOBIG ? "INVALID_FIELD_LENGTH" : "INVALID_FIELD_VALUE", why);
+		return;
+	}
+	if ((rc = stepup_decide(x->g->engine, x->s->r, x->s->d, 0)) != STEPUP_OK) {
+		log_kv(LOG_ERROR, "decision failed", LS("error", stepup_strerror(rc)), LOG_END);
+		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", stepup_strerror(rc));
+		return;
+	}
+	stepup_outcome outcome = stepup_decision_outcome(x->s->d);
+	int record = APP.cases && outcome == STEPUP_YELLOW;
+	if (op == MDES_OP_AUTHORIZE) {
+		mdes_as_answer a = { stepup_decision_id(x->s->d), json_object_get(x->root, "services"), x->cvc };
+		rc = mdes_authorize_answer(&x->out, x->cfg, x->g->engine, x->s->r, x->s->d, &a);
+	} else {
+		int pending = 0;
+		unsigned allowed = outcome == STEPUP_YELLOW ? case_methods(x, &pending) : 0;
+		/* A pending case serves the methods: it is not opened again. */
+		record = record && !pending;
+		json_t *ms = outcome == STEPUP_YELLOW
+		                     ? mdes_activation_methods(x->g->engine, x->s->r, x->s->d, allowed)
+		                     : json_array();
+		rc = ms ? mdes_plain_answer(&x->out, stepup_decision_id(x->s->d), ms) : -1;
+	}
+	if (rc < 0) {
+		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
+		return;
+	}
+	if (record) {
+		/* Stored here, off the HTTP threads like the rest. */
+		stepup_case_refs refs = { x->correlation_id, x->token_ref };
+		x->record = 1;
+		x->rc = stepup_cases_record_refs(APP.cases, x->g->engine, x->s->r, x->s->d, &refs, x->err,
+		                                 sizeof(x->err));
+		return;
+	}
+	answer(x, rs);
+	x->log_decision = 1;
+}
+
 /* ---- the handler ---------------------------------------------------------------- */
 
 static void serve(const http_req *rq, http_resp *rs, mdes_op op)
@@ -446,7 +547,7 @@ static void serve(const http_req *rq, http_resp *rs, mdes_op op)
 	dec *x;
 
 	if (rq->resumed) {
-		answer_recorded(rq, rs);
+		answer_parked(rq, rs);
 		return;
 	}
 	if (!(x = calloc(1, sizeof(*x)))) {
@@ -518,67 +619,9 @@ static void serve(const http_req *rq, http_resp *rs, mdes_op op)
 		     "getAccountInformation is not served: no mdes.mastercard_key to encrypt its answer for");
 		goto out;
 	}
-	if (open_payload(x, rs) < 0 || look_up(x, rs) < 0)
-		goto out;
-	if (op == MDES_OP_ACCOUNT_INFO) {
-		account_info(x, rs);
-		goto out;
-	}
-
-	char *facts = NULL;
-	if (mdes_facts_build(x->cfg, x->root, &x->card, x->account, x->lookup, &facts, &x->facts_len) < 0) {
-		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
-		goto out;
-	}
-	x->cvc = mdes_cvc_response(&x->card, x->account, x->lookup);
-	mdes_payload_close(&x->card);
-	if (!(x->s = scratch_get())) {
-		mdes_facts_free(facts, x->facts_len);
-		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
-		goto out;
-	}
-	char err[256];
-	int rc = stepup_request_parse(x->s->r, x->g->engine, facts, x->facts_len, err, sizeof(err));
-	mdes_facts_free(facts, x->facts_len);
-	if (rc != STEPUP_OK) {
-		/* The library names the field and never quotes a value. */
-		const char *f = stepup_request_error_field(x->s->r);
-		snprintf(why, sizeof(why), "%s%s%s", err, f && f[0] ? " (field " : "", f && f[0] ? f : "");
-		if (f && f[0])
-			strncat(why, ")", sizeof(why) - strlen(why) - 1);
-		rs->log_field = NULL;
-		fail(x, rs, rc == STEPUP_ETOOBIG ? 413 : 400, rc == STEPUP_ETOOBIG ? RJ_TOO_LARGE : RJ_BAD_REQUEST,
-		     rc == STEPUP_ETOOBIG ? "INVALID_FIELD_LENGTH" : "INVALID_FIELD_VALUE", why);
-		goto out;
-	}
-	if ((rc = stepup_decide(x->g->engine, x->s->r, x->s->d, 0)) != STEPUP_OK) {
-		log_kv(LOG_ERROR, "decision failed", LS("error", stepup_strerror(rc)), LOG_END);
-		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", stepup_strerror(rc));
-		goto out;
-	}
-	stepup_outcome outcome = stepup_decision_outcome(x->s->d);
-	int record = APP.cases && outcome == STEPUP_YELLOW;
-	if (op == MDES_OP_AUTHORIZE) {
-		mdes_as_answer a = { stepup_decision_id(x->s->d), json_object_get(x->root, "services"), x->cvc };
-		rc = mdes_authorize_answer(&x->out, x->cfg, x->g->engine, x->s->r, x->s->d, &a);
-	} else {
-		int pending = 0;
-		unsigned allowed = outcome == STEPUP_YELLOW ? case_methods(x, &pending) : 0;
-		/* A pending case serves the methods: it is not opened again. */
-		record = record && !pending;
-		json_t *ms = outcome == STEPUP_YELLOW
-		                     ? mdes_activation_methods(x->g->engine, x->s->r, x->s->d, allowed)
-		                     : json_array();
-		rc = ms ? mdes_plain_answer(&x->out, stepup_decision_id(x->s->d), ms) : -1;
-	}
-	if (rc < 0) {
-		fail(x, rs, 500, RJ_INTERNAL, "SYSTEM_ERROR", "out of memory");
-		goto out;
-	}
-	if (record && park(rq, rs, x) == 0)
+	/* The rest may block: on the decision pool (decide_parked). */
+	if (park(rq, rs, x) == 0)
 		return;  /* x goes with the parked request */
-	answer(x, rs);
-	decided(x, mono_ns() - rq->start_ns, 1);
 out:
 	dec_free(x);
 }

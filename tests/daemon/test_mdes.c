@@ -39,6 +39,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1086,6 +1087,84 @@ static void test_account_failure_modes(void **state)
 	http_sink_stop(backend);
 }
 
+/* No head-of-line blocking through MDES (issue 11's rule): while the
+ * issuer's account backend holds 4 authorizeService lookups (the gate of
+ * an http_sink: no clock), 200 decisions on /v1/decisions are answered on
+ * the daemon's 2 HTTP threads, and the 4 are still waiting; opened, they
+ * are answered too. */
+struct held_as {
+	pthread_t t;
+	char id[24];
+	long status;
+};
+
+static void *held_authorize(void *arg)
+{
+	struct held_as *h = arg;
+	json_t *req = authorize(h->id, "CORRHELD0001", "APPROVED", "5555555555554444", "123", "12", "30");
+	char *text = json_dumps(req, JSON_COMPACT);
+	hresp r;
+	hd_http(&D2, NULL, "POST", "/mdes/authorizeService", "application/json", text, strlen(text), NULL, &r);
+	__atomic_store_n(&h->status, r.curl_rc == 0 ? r.status : -1, __ATOMIC_RELEASE);
+	hresp_free(&r);
+	free(text);
+	json_decref(req);
+	return NULL;
+}
+
+static void test_no_head_of_line_blocking(void **state)
+{
+	(void)state;
+	char err[256], p[512];
+	http_sink_reply held = { .status = 200, .body = "{\"card\":{\"state\":\"ACTIVE\"}}", .hold = 1 };
+	assert_int_equal(http_sink_start(NULL, 0, &backend, err, sizeof(err)), 0);
+	http_sink_set_reply(backend, &held);
+	assert_int_equal(hd_init(&D2), 0);
+	assert_int_equal(hd_write(D2.rules, failure_rules), 0);
+	snprintf(p, sizeof(p), "%s/issuer-key.pem", D2.dir);
+	assert_int_equal(copy_file(DATA "issuer-key.pem", p, 0600), 0);
+	d2_config(NULL);
+	assert_int_equal(hd_start_reporting(&D2, "the second stepupd did not start"), 0);
+
+	struct held_as h[4];
+	memset(h, 0, sizeof(h));
+	for (int k = 0; k < 4; k++) {
+		snprintf(h[k].id, sizeof(h[k].id), "as-held-%d", k);
+		assert_int_equal(pthread_create(&h[k].t, NULL, held_authorize, &h[k]), 0);
+	}
+	/* The backend has the first lookup (it serves one at a time); the
+	 * daemon has all 4 requests. */
+	assert_true(http_sink_wait(backend, 1, 30000));
+	for (long long end = hd_now_ms() + 30000;
+	     hd_metric(&D2, "stepupd_decision_pool_requests{state=\"running\"}") < 4 && hd_now_ms() < end;)
+		hd_sleep_ms(5);
+	assert_int_equal(hd_metric(&D2, "stepupd_decision_pool_requests{state=\"running\"}"), 4);
+	hclient *c = hc_new();
+	for (int i = 0; i < 200; i++) {
+		hresp r;
+		const char *g = "{\"requestId\":\"green-1\"}";
+		hd_http(&D2, c, "POST", "/v1/decisions", "application/json", g, strlen(g), NULL, &r);
+		assert_int_equal(r.status, 200);
+		hresp_free(&r);
+	}
+	hc_free(c);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(__atomic_load_n(&h[k].status, __ATOMIC_ACQUIRE), 0);  /* still held */
+	assert_int_equal(hd_metric(&D2, "stepupd_decision_pool_requests{state=\"running\"}"), 4);
+	http_sink_release(backend);
+	for (int k = 0; k < 4; k++) {
+		pthread_join(h[k].t, NULL);
+		assert_int_equal(h[k].status, 200);
+	}
+	char why[3300];
+	int rc = hd_stop_checked(&D2, why, sizeof(why));
+	if (rc != 0)
+		fprintf(stderr, "%s\n", why);
+	assert_int_equal(rc, 0);
+	hd_rmdir(&D2);
+	http_sink_stop(backend);
+}
+
 /* ---- our examples, and the spec's ------------------------------------------------------ */
 
 /* A provisioning pending a step-up, under a correlationId of its own. */
@@ -1229,7 +1308,8 @@ int main(void)
 		cmocka_unit_test(test_errors),        cmocka_unit_test(test_issuer_code),
 		cmocka_unit_test(test_issuer_code_tries), cmocka_unit_test(test_account_information),
 		cmocka_unit_test(test_suspicious_events), cmocka_unit_test(test_methods_after_send_limit),
-		cmocka_unit_test(test_account_failure_modes), cmocka_unit_test(test_spec_requests),
+		cmocka_unit_test(test_account_failure_modes),
+		cmocka_unit_test(test_no_head_of_line_blocking), cmocka_unit_test(test_spec_requests),
 		cmocka_unit_test(test_answers_validate), cmocka_unit_test(test_no_card_data_kept),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
