@@ -13,6 +13,7 @@
 
 #include "decision.h"
 #include "engine.h"
+#include "index.h"
 
 stepup_decision *stepup_decision_new(void)
 {
@@ -24,6 +25,7 @@ void stepup_decision_free(stepup_decision *d)
 	if (!d)
 		return;
 	free(d->fired);
+	free(d->ranges);
 	free(d->rule_result);
 	free(d->rule_trace);
 	free(d->trace.atom);
@@ -157,13 +159,85 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	return STEPUP_YELLOW;
 }
 
+/* What the fired rules of a decision add up to. */
+typedef struct hits {
+	uint64_t red, yellow, fraud;
+	unsigned allowed;
+	uint32_t n;
+} hits;
+
+/* Run rule chunks [c, end): fired rules appended to `fired`, in chunk order. */
+static inline __attribute__((always_inline)) void run_chunks(const stepup_ruleset *rs, const su_bound *imp,
+                                                             const stepup_request *r, uint32_t c,
+                                                             uint32_t end, uint32_t *fired, hits *h)
+{
+	for (; c < end; c++) {
+		const su_fcond *ch = &rs->frules[c];
+		uint64_t f = su_chunk_eval(rs, imp, r, ch);
+		if (!f)
+			continue;
+		const uint32_t *ids = rs->fids + ch->ids;
+		h->red |= f & ch->red;
+		h->yellow |= f & ch->yellow;
+		h->fraud |= f & ch->fraud;
+		for (uint64_t m = f & ch->narrow; m; m &= m - 1)
+			h->allowed &= rs->rules[ids[ch->cond_of[__builtin_ctzll(m)]]].allowed;
+		do
+			fired[h->n++] = ids[ch->cond_of[__builtin_ctzll(f)]];
+		while (f &= f - 1);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Back to rule order, each rule once (the index may run a rule twice). */
+static void rule_order(uint32_t *v, uint32_t *n)
+{
+	if (*n <= 32) {
+		for (uint32_t i = 1; i < *n; i++)
+			for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+				uint32_t x = v[j];
+				v[j] = v[j - 1];
+				v[j - 1] = x;
+			}
+	} else {
+		qsort(v, *n, sizeof(*v), cmp_u32);
+	}
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < *n; i++)
+		if (k == 0 || v[i] != v[k - 1])
+			v[k++] = v[i];
+	*n = k;
+}
+
+/* The rules the index finds for r, after the always ones: their chunks. */
+static __attribute__((noinline)) int run_indexed(const stepup_ruleset *rs, const su_bound *imp,
+                                                 const stepup_request *r, stepup_decision *d, hits *h)
+{
+	uint32_t need = su_index_max_ranges(rs->index);
+	if (need > d->rangecap) {
+		su_irange *p = realloc(d->ranges, need * sizeof(*p));
+		if (!p)
+			return -1;
+		d->ranges = p;
+		d->rangecap = need;
+	}
+	uint32_t nr = su_index_lookup(rs->index, r, d->ranges), before = h->n;
+	for (uint32_t k = 0; k < nr; k++)
+		run_chunks(rs, imp, r, d->ranges[k].first, d->ranges[k].first + d->ranges[k].count, d->fired, h);
+	if (h->n > 1 && (nr > 1 || before))
+		rule_order(d->fired, &h->n);
+	return 0;
+}
+
 int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decision *d, unsigned flags)
 {
 	const stepup_ruleset *rs;
 	stepup_outcome sev;
-	unsigned allowed = (1u << STEPUP_METHOD_COUNT) - 1;
-	uint64_t red = 0, yellow = 0, fraud = 0;
-	uint32_t nfired = 0, *fired;
 
 	/* A request decoded for another engine has another schema's slots. */
 	if (!e || !r || !d || !r->ok || r->engine != e->serial)
@@ -184,28 +258,19 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	d->no_method_left = 0;
 	if (__builtin_expect(d->app_json || d->cs_number || d->plugin_failed, 0))
 		su_methods_reset(d);
-	if (rs->nrules > d->firedcap && grow_u32(&d->fired, &d->firedcap, rs->nrules))
+	if (rs->max_fired > d->firedcap && grow_u32(&d->fired, &d->firedcap, rs->max_fired))
 		return STEPUP_ENOMEM;
 	if (d->explain && explain_rules(d, e, r) < 0)
 		return STEPUP_ENOMEM;
 
 	/* The hot loop: the rules a chunk at a time; fired ones in order. */
-	fired = d->fired;
-	const su_bound *imp = e->imports;
-	for (uint32_t c = 0; c < rs->nfrules; c++) {
-		const su_fcond *ch = &rs->frules[c];
-		uint64_t f = su_chunk_eval(rs, imp, r, ch);
-		if (!f)
-			continue;
-		red |= f & ch->red;
-		yellow |= f & ch->yellow;
-		fraud |= f & ch->fraud;
-		for (uint64_t m = f & ch->narrow; m; m &= m - 1)
-			allowed &= rs->rules[ch->cond + ch->cond_of[__builtin_ctzll(m)]].allowed;
-		do
-			fired[nfired++] = ch->cond + ch->cond_of[__builtin_ctzll(f)];
-		while (f &= f - 1);
-	}
+	hits h = { 0, 0, 0, (1u << STEPUP_METHOD_COUNT) - 1, 0 };
+	run_chunks(rs, e->imports, r, 0, rs->nalways, d->fired, &h);
+	if (rs->index && run_indexed(rs, e->imports, r, d, &h) < 0)
+		return STEPUP_ENOMEM;
+	uint32_t nfired = h.n;
+	uint64_t red = h.red, yellow = h.yellow, fraud = h.fraud;
+	unsigned allowed = h.allowed;
 	d->nfired = nfired;
 	sev = red ? STEPUP_RED : yellow ? STEPUP_YELLOW : STEPUP_GREEN;
 

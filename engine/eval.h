@@ -46,9 +46,13 @@ typedef struct su_trace {
 
 static inline int cmp_i(int64_t a, int64_t b, unsigned op) { SU_CMP_BODY(a, b, op) }
 
-/* A prepared test's negation bit and its aux operand (program.h). */
+/* A prepared test's negation bit, the mark of a clause's last costly
+ * test, and its aux operand (program.h); SU_F_LEN's aux. */
 #define SU_FT_INV(t) ((t)->aux >> 31)
-#define SU_FT_AUX(t) ((t)->aux & 0x7fffffffu)
+#define SU_FT_LAST 0x40000000u
+#define SU_FT_AUX(t) ((t)->aux & 0x3fffffffu)
+#define SU_FT_LEN(cmp, idx) ((uint32_t)(cmp) << 27 | (idx))
+#define SU_FT_LEN_MAX_IDX ((1u << 27) - 1)
 static inline int cmp_d(double a, double b, unsigned op) { SU_CMP_BODY(a, b, op) }
 
 /* Byte compare for the short strings rules deal in (suffixes, names);
@@ -89,6 +93,19 @@ static inline int ends_with(su_str a, su_str b)
 {
 	return b.len <= a.len && bytes_eq(a.s + a.len - b.len, b.s, b.len);
 }
+
+static inline int starts_with(su_str a, const char *b, uint32_t n)
+{
+	return n <= a.len && bytes_eq(a.s, b, n);
+}
+
+static inline int ends_with_k(su_str a, const char *b, uint32_t n)
+{
+	return n <= a.len && bytes_eq(a.s + a.len - n, b, n);
+}
+
+/* contains(a, b): b (n bytes) occurs in a; an empty b always does. */
+int su_contains(su_str a, const char *b, uint32_t n);
 
 static inline int str_in(const stepup_ruleset *rs, uint32_t set, su_str s)
 {
@@ -133,6 +150,17 @@ static inline __attribute__((always_inline)) uint8_t su_eval_test(const stepup_r
 	case SU_OP_REASONS_ALL:
 		return SU_P(in->a) ? SU_TRI((r->f[in->a].mask & rs->masks[in->c]) == rs->masks[in->c])
 		                   : SU_ABSENT;
+	case SU_OP_STR_PREFIX:
+		return SU_P(in->a) ? SU_TRI(starts_with(su_rstr(r, in->a), SU_STR(rs, in->c), SU_STRLEN(rs, in->c)))
+		                   : SU_ABSENT;
+	case SU_OP_STR_ENDS:
+		return SU_P(in->a) ? SU_TRI(ends_with_k(su_rstr(r, in->a), SU_STR(rs, in->c), SU_STRLEN(rs, in->c)))
+		                   : SU_ABSENT;
+	case SU_OP_STR_CONTAINS:
+		return SU_P(in->a) ? SU_TRI(su_contains(su_rstr(r, in->a), SU_STR(rs, in->c), SU_STRLEN(rs, in->c)))
+		                   : SU_ABSENT;
+	case SU_OP_STR_LEN:
+		return SU_P(in->a) ? SU_TRI(cmp_i((int64_t)r->f[in->a].str.len, rs->ints[in->c], in->cmp)) : SU_ABSENT;
 	default:
 		return SU_ABSENT;
 	}
@@ -144,8 +172,8 @@ int su_eval_vm(const stepup_ruleset *rs, const su_bound *imp, const stepup_reque
 int su_eval_traced(const stepup_ruleset *rs, const su_bound *imp, const stepup_request *r,
                    uint32_t pc, su_trace *trace);
 
-/* A costlier prepared test (string compares, ends_with, a whole non-CNF
- * condition): is it TRUE? */
+/* A costlier prepared test (string tests, lengths, a condition or a VM
+ * literal for the general loop): is it TRUE? */
 static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ruleset *rs,
                                                                  const su_bound *imp,
                                                                  const stepup_request *r,
@@ -155,14 +183,24 @@ static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ru
 	int inv = (int)SU_FT_INV(t);
 
 	switch (t->op) {
+	case SU_F_LEN:
+		return SU_P(s) && cmp_i((int64_t)r->f[s].str.len, rs->ints[aux & SU_FT_LEN_MAX_IDX], aux >> 27);
 	case SU_F_STR_EQ:
 		return SU_P(s) && str_eq(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
+	case SU_F_PREFIX:
+		return SU_P(s) && starts_with(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
+	case SU_F_ENDS:
+		return SU_P(s) && ends_with_k(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
 	case SU_F_STR_IN:
 		return SU_P(s) && str_in(rs, aux, su_rstr(r, s)) != inv;
 	case SU_F_SUFFIX:
 		return SU_P(s) && SU_P(aux) && ends_with(su_rstr(r, s), su_rstr(r, aux)) != inv;
-	default: /* SU_F_VM */
-		return su_eval_vm(rs, imp, r, aux) == SU_TRUE;
+	case SU_F_CONTAINS:
+		return SU_P(s) && su_contains(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
+	default: { /* SU_F_VM */
+		int v = su_eval_vm(rs, imp, r, aux);
+		return v == (inv ? SU_FALSE : SU_TRUE);
+	}
 	}
 }
 
@@ -202,13 +240,18 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 	SU_LOOP(SU_F_ANY) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) != 0) ^ SU_INV));
 	SU_LOOP(SU_F_ALL) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) == t->k.mask) ^ SU_INV));
 	if (ch->count[SU_F_COSTLY]) {
-		/* Clauses FALSE for good: unset, with nothing costly left to run.
+		/* Clauses FALSE for good: unset, with nothing costly left to run
+		 * (the last costly test of a clause that fails adds its clause).
 		 * A test is skipped when its clause is settled TRUE or its
 		 * condition has such a clause. */
 		uint64_t dead = ~acc & ch->used & ~ch->costly;
 		SU_LOOP(SU_F_COSTLY)
-			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask) && su_ftest_costly(rs, imp, r, t))
-				SU_SET(1);
+			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask)) {
+				if (su_ftest_costly(rs, imp, r, t))
+					SU_SET(1);
+				else if (t->aux & SU_FT_LAST)
+					dead |= UINT64_C(1) << t->pos;
+			}
 	}
 #undef SU_LOOP
 #undef SU_PR

@@ -721,7 +721,7 @@ static void bundle_round_trip_with_imports(void **state)
 	size_t len, len2;
 	char err[256];
 	uint8_t *b = serialize(rs, &len);
-	assert_int_equal(get32(b + 8), 3);
+	assert_int_equal(get32(b + 8), 4);
 	/* The imports close the body: count, then 3 string indices each. */
 	assert_int_equal(rs->nimports, 5);
 	assert_int_equal(get32(b + len - 4 - 12 * 5), 5);
