@@ -366,23 +366,58 @@ void su_ib_free(su_ib *ib)
 	free(ib);
 }
 
-/* The guard of each one-literal clause of rule i's CNF, to fn. */
-#define FOR_GUARDS(ib, i, g, BODY)                                                    \
+/* A guard clause: a clause of the rule's CNF whose every literal is a
+ * guard test (on one field or several). Entering the rule's chunks through
+ * the key of any of them makes the clause TRUE. */
+typedef struct gclause {
+	uint32_t clause, n;
+	guard lit[MAX_KEYS];
+} gclause;
+
+/* Clause c of rule i as a guard clause: 0 when it cannot be one. */
+static int gclause_of(const su_ib *ib, uint32_t i, uint32_t c, gclause *gc)
+{
+	const struct stepup_ruleset *rs = ib->rs;
+	su_range cl = rs->clauses[rs->rules[i].cnf.start + c];
+	uint32_t keys = 0;
+	if (cl.count > MAX_KEYS)
+		return 0;
+	gc->clause = c;
+	gc->n = cl.count;
+	for (uint32_t k = 0; k < cl.count; k++) {
+		gc->lit[k] = guard_of(ib, rs->lits[cl.start + k]);
+		if (gc->lit[k].kind == G_NONE || (keys += guard_nkeys(ib, &gc->lit[k])) > MAX_KEYS)
+			return 0;
+	}
+	return 1;
+}
+
+/* For each guard clause gc of rule i: BODY. */
+#define FOR_GUARDS(ib, i, gc, BODY)                                                   \
 	do {                                                                              \
 		su_range cnf_ = (ib)->rs->rules[(i)].cnf;                                     \
 		if (cnf_.count > 64)                                                          \
 			break;                                                                    \
 		for (uint32_t c_ = 0; c_ < cnf_.count; c_++) {                                \
-			su_range cl_ = (ib)->rs->clauses[cnf_.start + c_];                        \
-			if (cl_.count != 1)                                                       \
-				continue;                                                             \
-			guard g = guard_of((ib), (ib)->rs->lits[cl_.start]);                      \
-			if (g.kind == G_NONE)                                                     \
-				continue;                                                             \
-			g.clause = c_;                                                            \
-			BODY                                                                      \
+			gclause gc;                                                               \
+			if (gclause_of((ib), (i), c_, &gc))                                       \
+				BODY                                                                  \
 		}                                                                             \
 	} while (0)
+
+/* A guard clause passes what any of its tests passes; kind for ties: the
+ * least preferred of its tests'. */
+static double gclause_p(su_ib *ib, const gclause *gc, unsigned *kind)
+{
+	double p = 0;
+	*kind = G_STR;
+	for (uint32_t k = 0; k < gc->n; k++) {
+		p += guard_p(ib, &gc->lit[k]);
+		if (gc->lit[k].kind > *kind)
+			*kind = gc->lit[k].kind;
+	}
+	return p < 1 ? p : 1;
+}
 
 /* Append rule to the bucket of key k (made when new). */
 static void bucket_add(su_ib *ib, uint32_t k, uint32_t rule)
@@ -418,50 +453,56 @@ int su_ib_plan(su_ib *ib, int mode)
 	/* Every key every guard could use, and how many distinct ones each
 	 * field has per kind and length. */
 	for (uint32_t i = 0; i < rs->nrules && !ib->oom; i++)
-		FOR_GUARDS(ib, i, g, {
-			for (uint32_t k = 0, n = guard_nkeys(ib, &g); k < n && !ib->oom; k++) {
-				key ky = guard_key(ib, &g, k);
-				int fresh;
-				key_find(ib, &ky, &fresh);
-				if (fresh && g.kind <= G_SUFFIX) {
-					uint32_t *d = dist_slot(ib, dist_id(g.slot, g.kind, g.kind == G_STR ? 0 : ky.v), 1);
-					if (d)
-						++*d;
+		FOR_GUARDS(ib, i, gc, {
+			for (uint32_t l = 0; l < gc.n; l++) {
+				const guard *g = &gc.lit[l];
+				for (uint32_t k = 0, n = guard_nkeys(ib, g); k < n && !ib->oom; k++) {
+					key ky = guard_key(ib, g, k);
+					int fresh;
+					key_find(ib, &ky, &fresh);
+					if (fresh && g->kind <= G_SUFFIX) {
+						uint32_t *d = dist_slot(ib, dist_id(g->slot, g->kind, g->kind == G_STR ? 0 : ky.v), 1);
+						if (d)
+							++*d;
+					}
 				}
 			}
 		});
-	/* Each rule's best guard. */
+	/* Each rule's best guard clause. */
 	for (uint32_t i = 0; i < rs->nrules && !ib->oom; i++) {
-		guard best = { .kind = G_NONE };
+		gclause best;
 		double bp = 2;
-		FOR_GUARDS(ib, i, g, {
-			double p = guard_p(ib, &g);
-			if (p < bp || (p == bp && g.kind < best.kind)) {
+		unsigned bkind = G_NONE;
+		FOR_GUARDS(ib, i, gc, {
+			unsigned kind;
+			double p = gclause_p(ib, &gc, &kind);
+			if (p < bp || (p == bp && kind < bkind)) {
 				bp = p;
-				best = g;
+				bkind = kind;
+				best = gc;
 			}
 		});
-		if (best.kind == G_NONE || (mode != SU_INDEX_FORCE && bp > AUTO_MAX_P)) {
+		if (bkind == G_NONE || (mode != SU_INDEX_FORCE && bp > AUTO_MAX_P)) {
 			ib->always[ib->nalways++] = i;
 			expect += 1;
 			continue;
 		}
 		expect += bp;
 		ib->gclause[i] = best.clause;
-		for (uint32_t k = 0, n = guard_nkeys(ib, &best); k < n && !ib->oom; k++) {
-			key ky = guard_key(ib, &best, k);
-			int fresh;
-			uint32_t at = key_find(ib, &ky, &fresh);
-			if (at != SU_NONE)
-				bucket_add(ib, at, i);
-		}
+		for (uint32_t l = 0; l < best.n; l++)
+			for (uint32_t k = 0, n = guard_nkeys(ib, &best.lit[l]); k < n && !ib->oom; k++) {
+				key ky = guard_key(ib, &best.lit[l], k);
+				int fresh;
+				uint32_t at = key_find(ib, &ky, &fresh);
+				if (at != SU_NONE)
+					bucket_add(ib, at, i);
+			}
 	}
 	if (ib->oom)
 		return -1;
 	/* Worth it? The look-ups and the smaller chunks cost something: the
-	 * rules expected to run must be a fraction of all. */
-	if (mode != SU_INDEX_FORCE &&
-	    (rs->nrules < SU_INDEX_MIN_RULES || expect + ib->nbuckets * 0.0 > rs->nrules / 4.0))
+	 * rules expected to run must be at most half of all. */
+	if (mode != SU_INDEX_FORCE && (rs->nrules < SU_INDEX_MIN_RULES || expect > rs->nrules / 2.0))
 		return 0;
 	/* Flatten the buckets' lists. */
 	ib->flat = malloc((ib->nlinks ? ib->nlinks : 1) * sizeof(uint32_t));
