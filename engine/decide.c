@@ -91,6 +91,13 @@ static __attribute__((noinline, cold)) int explain_rules(stepup_decision *d, con
 }
 
 
+/* Does r carry the field of `role`? (su_request_role_slot, inline) */
+static inline unsigned role_present(const stepup_ruleset *rs, const stepup_request *r, su_role role)
+{
+	int slot = rs->schema->role_slot[role];
+	return slot >= 0 && SU_PRESENT(r, slot);
+}
+
 /* The method phase of a YELLOW decision (DESIGN.md §2): the declared
  * methods allowed by every fired YELLOW rule, with the data to serve them
  * (an app id, the end user's phone or email, a customer-service number)
@@ -104,8 +111,8 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	const unsigned cs = 1u << STEPUP_CUSTOMER_SERVICE;
 	unsigned data, cond = 0, offered, n = 0;
 
-	data = (unsigned)(su_request_role_slot(r, SU_ROLE_CONTACT_SMS) >= 0) << STEPUP_OTP_SMS |
-	       (unsigned)(su_request_role_slot(r, SU_ROLE_CONTACT_EMAIL) >= 0) << STEPUP_OTP_EMAIL;
+	data = role_present(rs, r, SU_ROLE_CONTACT_SMS) << STEPUP_OTP_SMS |
+	       role_present(rs, r, SU_ROLE_CONTACT_EMAIL) << STEPUP_OTP_EMAIL;
 	if (e->app_id)
 		data |= 1u << STEPUP_IN_APP;
 	if (e->cs[d->line] || e->cs[STEPUP_LINE_STANDARD])
@@ -116,8 +123,13 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	 * the method). */
 	for (uint32_t c = 0; c < rs->nfmethods; c++) {
 		const su_fcond *ch = &rs->fmethods[c];
-		for (uint64_t f = su_chunk_eval(rs, e->imports, r, ch); f; f &= f - 1)
-			cond |= 1u << ch->cond_of[__builtin_ctzll(f)];
+		uint64_t f = su_chunk_eval(rs, e->imports, r, ch);
+		/* over every method of the chunk, not the TRUE ones: the trip
+		 * count does not depend on the request */
+		for (uint64_t m = ch->last; m; m &= m - 1) {
+			unsigned b = (unsigned)__builtin_ctzll(m);
+			cond |= (unsigned)(f >> b & 1) << ch->cond_of[b];
+		}
 	}
 	offered = allowed & data & cond;
 	if (__builtin_expect(e->plugins != NULL, 0) && offered) {
@@ -242,13 +254,19 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	/* A request decoded for another engine has another schema's slots. */
 	if (!e || !r || !d || !r->ok || r->engine != e->serial)
 		return STEPUP_EINVAL;
-	/* A request is a few cache lines (request.h): ask for all of them
-	 * now, so that when it is not in cache the misses overlap. */
-	__builtin_prefetch(r->f + 8);
-	__builtin_prefetch(r->f + 16);
-	__builtin_prefetch(r->f + 24);
-	__builtin_prefetch(r->inline_buf + 16);
 	rs = e->rs;
+	/* A request is a few cache lines (request.h): ask for all of those
+	 * the rules read now, by address alone, so that when it is not in
+	 * cache the misses overlap instead of waiting for each other. */
+	const char *hot = (const char *)r;
+	__builtin_prefetch(hot);
+	__builtin_prefetch(hot + 64);
+	__builtin_prefetch(hot + 128);
+	__builtin_prefetch(hot + 192);
+	for (uint32_t o = 256; o < rs->hot_bytes + 63; o += 64)
+		__builtin_prefetch(hot + o);
+	__builtin_prefetch(r->inline_buf);
+	__builtin_prefetch(r->inline_buf + SU_NORM_BYTES - 1);
 	d->rs = rs;
 	d->engine = e->serial;
 	d->explain = flags & STEPUP_DECIDE_EXPLAIN;
@@ -281,8 +299,8 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 		memset(d->method_why, SU_MW_NOT_EVALUATED, sizeof(d->method_why));
 
 	if (sev == STEPUP_YELLOW) {
-		int ch = su_request_role_slot(r, SU_ROLE_CHANNEL);
-		if (ch >= 0 && (rs->schema->fields[ch].merchant >> r->f[ch].e & 1)) {
+		int ch = rs->schema->role_slot[SU_ROLE_CHANNEL];
+		if (ch >= 0 && SU_PRESENT(r, ch) && (rs->schema->fields[ch].merchant >> r->f[ch].e & 1)) {
 			sev = (stepup_outcome)rs->merchant_policy;  /* no step-up on a merchant channel */
 			d->merchant_policy_applied = 1;
 		} else {

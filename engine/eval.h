@@ -219,27 +219,20 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 	uint64_t acc = ch->init;
 	uint32_t k;
 
-#define SU_LOOP(K) for (k = ch->count[K]; k; k--, t++)
+#define SU_LOOP(K) if (ch->kinds & (1u << (K))) for (k = ch->count[K]; k; k--, t++)
 #define SU_PR ((uint64_t)(has[t->slot] & 1))
 #define SU_INV ((uint64_t)SU_FT_INV(t))
 #define SU_SET(x) (acc |= (uint64_t)(x) << t->pos)
-	/* TABLE reads the slot's 8 bytes and keeps the low bits (an enum or
-	 * bool slot only where those are its value: see NARROW_TABLE in
-	 * program.c); an absent field reads entry 0. */
-	SU_LOOP(SU_F_TABLE) {
-		uint64_t v = ((uint64_t)f[t->slot].i & t->aux) + 1;
-		acc |= t->k.tab[v & (0 - SU_PR)];
-	}
-	SU_LOOP(SU_F_TABLE_E) {
-		uint64_t v = ((uint64_t)f[t->slot].e & t->aux) + 1;
-		acc |= t->k.tab[v & (0 - SU_PR)];
-	}
+	/* TABLE reads the field's presence byte, which holds the code of its
+	 * value (request.h); an absent field reads entry 0. */
+	SU_LOOP(SU_F_TABLE)
+		acc |= t->k.tab[SU_HAS_INDEX(has[t->slot])];
 	SU_LOOP(SU_F_INT_EQ) SU_SET(SU_PR & ((f[t->slot].i == t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_INT_LE) SU_SET(SU_PR & ((f[t->slot].i <= t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_INT_GE) SU_SET(SU_PR & ((f[t->slot].i >= t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_ANY) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) != 0) ^ SU_INV));
 	SU_LOOP(SU_F_ALL) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) == t->k.mask) ^ SU_INV));
-	if (ch->count[SU_F_COSTLY]) {
+	if (ch->kinds & (1u << SU_F_COSTLY)) {
 		/* Clauses FALSE for good: unset, with nothing costly left to run
 		 * (the last costly test of a clause that fails adds its clause).
 		 * A test is skipped when its clause is settled TRUE or its

@@ -173,24 +173,11 @@ static uint32_t dist_id(unsigned slot, unsigned kind, uint32_t len)
 	return (uint32_t)slot << 12 | kind << 8 | (len & 0xff);
 }
 
-/* Values a field has, for a VALUE guard: 0 when it cannot have one. An
- * integer qualifies with a declared range of at most 64 values (the
- * decoder refuses others) and no default outside it. */
+/* Values a field has, for a VALUE guard: its value codes (request.h), 0
+ * when it has none. */
 static uint32_t field_values(const su_field *f)
 {
-	switch (f->type) {
-	case SU_T_BOOL:
-		return 2;
-	case SU_T_ENUM:
-		return f->values.count + !!(f->flags & SU_FF_OPEN);
-	case SU_T_INT:
-		if (f->max >= f->min && (uint64_t)(f->max - f->min) < 64 &&
-		    (!(f->flags & SU_FF_DEFAULT) || (f->dflt >= f->min && f->dflt <= f->max)))
-			return (uint32_t)(f->max - f->min + 1);
-		return 0;
-	default:
-		return 0;
-	}
+	return su_field_codes(f);
 }
 
 static int cmp_i64(int64_t a, int64_t b, unsigned op)
@@ -546,11 +533,9 @@ void su_ib_set_chunks(su_ib *ib, uint32_t b, uint32_t first, uint32_t count)
 typedef struct ifield {
 	uint16_t slot;
 	uint8_t kind;          /* G_VALUE, G_CODES, or G_STR for every string key */
-	uint8_t type;          /* VALUE: su_type of the field */
 	uint8_t has_eq;        /* STR: full values */
 	uint32_t tab;          /* VALUE, CODES: first entry in vtab */
-	uint32_t nvals;        /* VALUE: entries */
-	int64_t base;          /* VALUE: the value of entry 0 */
+	uint32_t nvals;        /* VALUE: entries, one per value code */
 	uint64_t codes;        /* CODES: codes with a bucket */
 	uint64_t plens, slens; /* STR: prefix and suffix lengths, bit L - 1 */
 } ifield;
@@ -606,10 +591,8 @@ su_index *su_ib_finish(su_ib *ib)
 			fof[k->slot] = ix->nfields++;
 			fd->slot = k->slot;
 			fd->kind = k->kind <= G_SUFFIX ? G_STR : k->kind;
-			fd->type = f->type;
 			if (fd->kind == G_VALUE) {
 				fd->nvals = field_values(f);
-				fd->base = f->type == SU_T_INT ? f->min : 0;
 				fd->tab = nv;
 				nv += fd->nvals;
 			} else if (fd->kind == G_CODES) {
@@ -725,12 +708,12 @@ uint32_t su_index_lookup(const su_index *ix, const stepup_request *r, su_irange 
 
 	for (uint32_t i = 0; i < ix->nfields; i++) {
 		const ifield *fd = &ix->fields[i];
-		if (!SU_PRESENT(r, fd->slot))
+		unsigned h = r->has[fd->slot];
+		if (!(h & 1))
 			continue;
 		const su_value *v = &r->f[fd->slot];
 		if (fd->kind == G_VALUE) {
-			uint64_t x = fd->type == SU_T_ENUM ? v->e
-			           : fd->type == SU_T_BOOL ? (uint64_t)(v->b != 0) : (uint64_t)(v->i - fd->base);
+			unsigned x = SU_HAS_INDEX(h) - 1;  /* the value's code (request.h) */
 			if (x < fd->nvals && ix->vtab[fd->tab + x].count)
 				out[n++] = ix->vtab[fd->tab + x];
 		} else if (fd->kind == G_CODES) {

@@ -12,6 +12,7 @@
 #include "eval.h"
 #include "index.h"
 #include "plugin_loader.h"
+#include "request.h"
 
 const char *const su_op_names[SU_OP_COUNT] = {
 #define OP(NAME, SHAPE, TRI, VAL) #NAME,
@@ -467,20 +468,12 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 
 /* ---- prepared form ------------------------------------------------------ */
 
-/* Tables read a narrow (enum, bool) field through the slot's 8-byte integer
- * when its low bytes come first, so all tables are one group. */
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define NARROW_TABLE SU_F_TABLE
-#else
-#define NARROW_TABLE SU_F_TABLE_E
-#endif
-
 #define MAX_TABLE_VALUES 64
 
 typedef struct slot_tab {
-	uint32_t nval;         /* values told apart (a power of two); 1: presence only */
+	uint32_t nval;         /* value codes told apart; 1: presence only */
 	uint64_t e[MAX_TABLE_VALUES + 1];  /* clause bits per entry: e[0] absent,
-	                                      e[v + 1] value v */
+	                                      e[c + 1] value code c */
 } slot_tab;
 
 typedef struct prep {
@@ -515,32 +508,14 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, int *oom)
 	return q;
 }
 
-static uint32_t pow2_at_least(uint64_t n)
-{
-	uint32_t v = 1;
-	while (v < n)
-		v *= 2;
-	return v;
-}
-
-/* The values a table on `slot` tells apart: enums and booleans by value,
- * integers of a small declared range (scores 1..5) too, since the decoder
- * refuses values outside the range; anything else by presence only. */
+/* The values a table on `slot` tells apart: the codes of a small-domain
+ * field (request.h: enums, booleans, integers of a small declared range
+ * such as scores 1..5, which the decoder keeps within it); anything else
+ * by presence only. */
 static uint32_t slot_values(const su_schema *sc, unsigned slot)
 {
-	const su_field *f = &sc->fields[slot];
-	switch (f->type) {
-	case SU_T_BOOL:
-		return 2;
-	case SU_T_ENUM:
-		return pow2_at_least(su_schema_value_count(sc, slot));
-	case SU_T_INT:
-		if (f->min >= 0 && f->max >= f->min && f->max < MAX_TABLE_VALUES)
-			return pow2_at_least((uint64_t)f->max + 1);
-		return 1;
-	default:
-		return 1;
-	}
+	unsigned n = su_field_codes(&sc->fields[slot]);
+	return n ? n : 1;
 }
 
 static slot_tab *table_of(prep *P, unsigned slot)
@@ -620,7 +595,7 @@ static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit,
 			const su_field *f = &rs->schema->fields[slot];
 			for (int64_t v = f->min; v <= f->max; v++)
 				if (cmp_i(v, k, cmp))
-					t->e[v + 1] |= b;
+					t->e[v - f->min + 1] |= b;
 		} else {
 			add_lit(P, int_ops[cmp], slot, bit, int_inv[cmp], 0, (uint64_t)k);
 		}
@@ -740,11 +715,8 @@ static void end_chunk(prep *P)
 		P->tab = grow(P->tab, &P->captab, P->ntab + t->nval + 1, sizeof(*P->tab), &P->oom);
 		if (P->oom)
 			return;
-		uint8_t type = P->rs->schema->fields[slot].type;
-		uint8_t op = type == SU_T_BOOL || type == SU_T_ENUM ? NARROW_TABLE : SU_F_TABLE;
-		/* k: the table's word in P->tab until su_program_prepare places it;
-		 * aux: the mask of the values it tells apart */
-		add_lit(P, op, slot, 0, 0, t->nval - 1, P->ntab);
+		/* k: the table's word in P->tab until su_program_prepare places it */
+		add_lit(P, SU_F_TABLE, slot, 0, 0, 0, P->ntab);
 		if (P->oom)
 			return;
 		memcpy(P->tab + P->ntab, t->e, (t->nval + 1) * sizeof(uint64_t));
@@ -766,6 +738,7 @@ static void end_chunk(prep *P)
 				continue;
 			P->rec[P->nrec++] = *t;
 			c->count[k]++;
+			c->kinds |= (uint8_t)(1u << k);
 			if (k == SU_F_COSTLY)
 				c->costly |= UINT64_C(1) << t->pos;
 		}
@@ -969,7 +942,7 @@ int su_program_prepare_mode(struct stepup_ruleset *rs, int mode)
 	}
 	uint64_t *tab = (uint64_t *)(void *)ftests + base;
 	for (size_t i = 0; i < P->nrec; i++)
-		if (P->rec[i].op == SU_F_TABLE || P->rec[i].op == SU_F_TABLE_E)
+		if (P->rec[i].op == SU_F_TABLE)
 			P->rec[i].k.tab = tab + P->rec[i].k.mask;
 	if (P->nrec)
 		memcpy(ftests, P->rec, P->nrec * sizeof(su_ftest));
@@ -996,6 +969,19 @@ int su_program_prepare_mode(struct stepup_ruleset *rs, int mode)
 	rs->nfmethods = (uint32_t)(P->nch - nrules);
 	rs->nalways = (uint32_t)nalways;
 	rs->max_fired = (uint32_t)P->nfids;
+	/* The request bytes deciding reads: the slots of the tests, and those
+	 * of the roles the method phase asks for. */
+	uint32_t top = 0;
+	for (size_t i = 0; i < P->nrec; i++) {  /* tables read only the presence bytes */
+		const su_ftest *t = &P->rec[i];
+		uint32_t s2 = t->op == SU_F_SUFFIX ? SU_FT_AUX(t) : 0;
+		if (t->op != SU_F_VM && t->op != SU_F_TABLE && t->slot > top)
+			top = t->slot;
+		top = s2 > top ? s2 : top;
+	}
+	if (rs->schema->role_slot[SU_ROLE_CHANNEL] > (int32_t)top)  /* the merchant policy */
+		top = (uint32_t)rs->schema->role_slot[SU_ROLE_CHANNEL];
+	rs->hot_bytes = (uint32_t)SU_REQUEST_HOT_BYTES(top < SU_INLINE_SLOTS ? top + 1 : SU_INLINE_SLOTS);
 	ret = 0;
 out:
 	su_index_free(index);

@@ -91,7 +91,8 @@ static inline int su_op_test(unsigned op)
  * own. Most tests need no code of their own: every test of a chunk on a
  * small-domain field (an enum, a boolean, a score of 1..5, or any field
  * tested only for presence) folds into one table per field, indexed by the
- * field's value (0 = absent, else value + 1), whose entry holds the clause
+ * code of the field's value that the decoder keeps in its presence byte
+ * (0 = absent, else code + 1; request.h), whose entry holds the clause
  * bits of the tests TRUE for that value.
  *
  * Big rulesets are also indexed (engine/index.h): a rule whose condition
@@ -100,11 +101,8 @@ static inline int su_op_test(unsigned op)
  * known TRUE; the decide loop runs the chunks of the rules without a guard
  * and those the request's values find. */
 enum su_fop {
-	SU_F_TABLE,        /* acc |= k.tab[present ? (value & mask) + 1 : 0];
-	                      mask in aux */
-	SU_F_TABLE_E,      /* as TABLE, the value read as an enum / bool (on
-	                      big-endian hosts; little-endian ones read every
-	                      table field as TABLE) */
+	SU_F_TABLE,        /* acc |= k.tab[SU_HAS_INDEX(has[slot])]: the entry
+	                      of the field's value code (request.h), 0 absent */
 	SU_F_INT_EQ, SU_F_INT_LE, SU_F_INT_GE,  /* field <op> k.i, XOR inv */
 	SU_F_ANY,          /* (field & k.mask) != 0, XOR inv */
 	SU_F_ALL,          /* (field & k.mask) == k.mask, XOR inv */
@@ -150,21 +148,24 @@ typedef struct su_ftest {
  * chunk reads comes first, in one cache line. */
 typedef struct su_fcond {
 	uint32_t first;        /* its tests in ftests, sorted by kind */
-	uint32_t ids;          /* rules: fids[ids + cond_of[bit]] is the rule */
 	uint16_t count[SU_F_LOOPS];  /* tests of each loop */
+	uint8_t kinds;         /* bit k: count[k] is not 0 */
 	uint64_t init;         /* clauses TRUE whatever the request (constant
 	                          tests, a guard the index looked up) */
 	uint64_t used;         /* every clause bit of the chunk */
 	uint64_t low;          /* used & ~last */
 	uint64_t last;         /* top clause bit of each condition */
 	uint64_t costly;       /* clauses with a costlier test */
+	/* read when a condition is TRUE */
 	uint64_t red, yellow, fraud, narrow;  /* rules only, over `last`: outcome,
 	                                         FRAUD line, a YELLOW with `only` */
+	uint32_t ids;          /* rules: fids[ids + cond_of[bit]] is the rule */
 	uint8_t cond_of[64];   /* `last` bit -> the condition's place in the
 	                          chunk (rules) or its method type (methods) */
-	uint8_t pad[32];       /* three cache lines: the arrays are 64-byte aligned */
+	uint8_t pad[28];       /* three cache lines: the arrays are 64-byte aligned */
 } su_fcond;
-_Static_assert(sizeof(su_fcond) == 192, "a chunk is three cache lines");
+_Static_assert(sizeof(su_fcond) == 192 && offsetof(su_fcond, red) == 64,
+               "a chunk is three cache lines, what every run reads in the first");
 
 typedef struct su_atom {
 	uint32_t text;         /* strs index: the source text of the test */
@@ -224,6 +225,9 @@ struct stepup_ruleset {
 	                                  included (the index may run a rule
 	                                  twice: decide.c drops the repeat) */
 	struct su_index *index;        /* NULL: not indexed */
+	uint32_t hot_bytes;            /* of a request, from its start: up to the
+	                                  last slot the prepared form reads
+	                                  (decide.c prefetches them) */
 	su_insn *code;  uint32_t ncode;
 	uint8_t merchant_policy;       /* stepup_outcome a YELLOW becomes */
 	uint8_t merchant_policy_set;

@@ -37,6 +37,8 @@ typedef struct P {
 	int n;
 	char *err;
 	size_t errlen;
+	uint64_t given[SU_MAX_FIELDS / 64];  /* slots the text gave (maybe as
+	                                        null): each at most once */
 } P;
 
 static int bad(P *p, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -407,9 +409,21 @@ static su_str stash(stepup_request *r, su_str v)
 	return (su_str){ dst, v.len };
 }
 
+/* Present (request.h): a field without value codes. */
 static void set_present(stepup_request *r, unsigned slot)
 {
-	r->has[slot] |= 1;
+	r->has[slot] = 1u | 1u << 1;
+}
+
+/* Present, with the value's code for a field of a small domain
+ * (su_field_codes): the value is in the slot already. */
+static void set_value(stepup_request *r, const su_field *fd, unsigned slot)
+{
+	unsigned code = 0;
+	if (su_field_codes(fd))
+		code = fd->type == SU_T_ENUM ? r->f[slot].e
+		     : fd->type == SU_T_BOOL ? (r->f[slot].b != 0) : (unsigned)(r->f[slot].i - fd->min);
+	r->has[slot] = (uint8_t)(1u | (code + 1) << 1);
 }
 
 /* The values of a list field: the bits of the ones the ruleset names. */
@@ -455,9 +469,9 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 	const char *s = p->js + t->start;
 	int n = t->end - t->start;
 
-	if (r->has[slot] & 2)
+	if (p->given[slot / 64] >> (slot % 64) & 1)
 		return bad(p, path, "given twice");
-	r->has[slot] |= 2;
+	p->given[slot / 64] |= UINT64_C(1) << (slot % 64);
 	if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
 		return i + 1;  /* null reads as absent */
 
@@ -528,7 +542,7 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 	default:
 		return bad(p, path, "unsupported type");
 	}
-	set_present(r, slot);
+	set_value(r, fd, slot);
 	return i + 1;
 }
 
@@ -731,7 +745,7 @@ static void fill(P *p)
 			} else {
 				r->f[slot].i = fd->dflt;
 			}
-			set_present(r, slot);
+			set_value(r, fd, slot);
 		}
 	}
 }
