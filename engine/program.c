@@ -742,12 +742,12 @@ static void end_chunk(prep *P)
 			if (k == SU_F_COSTLY)
 				c->costly |= UINT64_C(1) << t->pos;
 		}
-		if (k != SU_F_COSTLY)
+		size_t n = P->nrec - from;
+		if (k != SU_F_COSTLY || n == 0)
 			continue;
 		/* Costly tests by kind, cheapest first (stable, so a clause's
 		 * tests keep their order); then mark each clause's last one. */
 		su_ftest *r = P->rec + from;
-		size_t n = P->nrec - from;
 		for (size_t i = 1; i < n; i++)
 			for (size_t j = i; j > 0 && r[j - 1].op > r[j].op; j--) {
 				su_ftest x = r[j];
@@ -1175,6 +1175,14 @@ static void dis_entry(out *o, const stepup_ruleset *rs, uint32_t pc)
 			break;
 		case SU_OP_STR_SUFFIX:
 			put(o, " %s %s", SU_FPATH(rs->schema, in->a), SU_FPATH(rs->schema, in->c));
+			break;
+		case SU_OP_STR_PREFIX:
+		case SU_OP_STR_ENDS:
+		case SU_OP_STR_CONTAINS:
+			put(o, " %s \"%s\"", SU_FPATH(rs->schema, in->a), SU_STR(rs, in->c));
+			break;
+		case SU_OP_STR_LEN:
+			put(o, " %s %u %" PRId64, SU_FPATH(rs->schema, in->a), in->cmp, rs->ints[in->c]);
 			break;
 		case SU_OP_V_CALL:
 			put(o, " %s/%u", su_builtins[in->c].name, in->a);
