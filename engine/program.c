@@ -329,6 +329,10 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 			return fail(err, n, "stack underflow at %u", pc);
 		if (tri < 0 || val < 0)
 			return fail(err, n, "stack underflow at %u", pc);
+		/* Explain records the result an atom's instruction leaves: it must
+		 * leave one. */
+		if (in->atom != SU_NONE && tri < 1)
+			return fail(err, n, "atom without a result at %u", pc);
 		if ((uint32_t)tri > rs->max_tri || (uint32_t)val > rs->max_val)
 			return fail(err, n, "stack overflow at %u", pc);
 		if (push != SU_T_NONE)

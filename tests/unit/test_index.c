@@ -256,6 +256,15 @@ static void format4_bundle(void **state)
 	assert_int_equal(su_program_verify(rs, err, sizeof(err)), -1);
 	vm->neg = SU_LIT_VM;
 	assert_int_equal(su_program_verify(rs, err, sizeof(err)), 0);
+	/* Explain records the result of an atom's instruction: an atom on one
+	 * that leaves none (a crafted bundle; valgrind saw explain read an
+	 * unwritten stack slot) is refused. */
+	uint32_t pc = vm->insn;
+	assert_int_equal(rs->code[pc].op, SU_OP_V_FIELD);
+	rs->code[pc].atom = 0;
+	assert_int_equal(su_program_verify(rs, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "atom without a result"));
+	rs->code[pc].atom = SU_NONE;
 	stepup_ruleset_unref(rs);
 }
 
