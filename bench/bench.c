@@ -770,11 +770,30 @@ static void gen_guard(rng *g, sbuf *b, int digits)
 	}
 }
 
+void gen_outcome(rng *g, sbuf *b, const unsigned *w)
+{
+	static const char *const methods[] = { "IN_APP", "OTP_SMS", "OTP_EMAIL", "CUSTOMER_SERVICE" };
+	switch (pick(g, w, 5)) {
+	case 0: sb_cat(b, "\n  then decline\n\n"); break;
+	case 1: sb_cat(b, "\n  then approve\n\n"); break;
+	case 2: sb_cat(b, "\n  then step_up\n\n"); break;
+	case 3: {
+		unsigned mask = 1 + rnd(g, 15), k = 0;
+		sb_cat(b, "\n  then step_up only ");
+		for (unsigned m = 0; m < 4; m++)
+			if (mask >> m & 1)
+				sb_printf(b, "%s%s", k++ ? ", " : "", methods[m]);
+		sb_cat(b, "\n\n");
+		break;
+	}
+	default: sb_cat(b, "\n  then step_up only CUSTOMER_SERVICE line FRAUD\n\n"); break;
+	}
+}
+
 static void gen_ruleset(sbuf *b, unsigned nrules, uint64_t seed)
 {
 	rng g;
 	int digits = 1;
-	static const char *const methods[] = { "IN_APP", "OTP_SMS", "OTP_EMAIL", "CUSTOMER_SERVICE" };
 
 	rng_seed(&g, seed ^ (0x5eedULL * nrules));
 	/* 10^-digits of requests pass a rule's guard: ~0.3 fired rules per
@@ -817,21 +836,7 @@ static void gen_ruleset(sbuf *b, unsigned nrules, uint64_t seed)
 			gen_body(&g, b);
 		}
 		static const unsigned out_w[] = { 10, 15, 45, 22, 8 };
-		switch (PICK(&g, out_w)) {
-		case 0: sb_cat(b, "\n  then decline\n\n"); break;
-		case 1: sb_cat(b, "\n  then approve\n\n"); break;
-		case 2: sb_cat(b, "\n  then step_up\n\n"); break;
-		case 3: {
-			unsigned mask = 1 + rnd(&g, 15), k = 0;
-			sb_cat(b, "\n  then step_up only ");
-			for (unsigned m = 0; m < 4; m++)
-				if (mask >> m & 1)
-					sb_printf(b, "%s%s", k++ ? ", " : "", methods[m]);
-			sb_cat(b, "\n\n");
-			break;
-		}
-		default: sb_cat(b, "\n  then step_up only CUSTOMER_SERVICE line FRAUD\n\n"); break;
-		}
+		gen_outcome(&g, b, out_w);
 	}
 	sb_cat(b, "on channel ECOM_MERCHANT step_up becomes approve\n");
 }

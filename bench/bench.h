@@ -63,6 +63,10 @@ typedef struct gen_over {
  * in *q. Both come from the same draws. ov may be NULL. */
 void gen_request(rng *g, sbuf *out, plain *q, const gen_over *ov);
 
+/* A rule's `then` part: decline, approve, step_up, step_up only some
+ * methods, step_up only CUSTOMER_SERVICE line FRAUD, by the 5 weights w. */
+void gen_outcome(rng *g, sbuf *b, const unsigned *w);
+
 /* The realistic large-ruleset generator (realistic.c): a processor's
  * rules over its issuers' BIN ranges, token requestors, device countries,
  * products and segments, and requests drawn from the same world so each

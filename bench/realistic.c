@@ -243,27 +243,6 @@ static void extras(rng *g, sbuf *b, unsigned n)
 	}
 }
 
-static void outcome(rng *g, sbuf *b)
-{
-	static const char *const methods[] = { "IN_APP", "OTP_SMS", "OTP_EMAIL", "CUSTOMER_SERVICE" };
-	static const unsigned wt[] = { 15, 10, 45, 22, 8 };
-	switch (PICK(g, wt)) {
-	case 0: sb_cat(b, "\n  then decline\n\n"); break;
-	case 1: sb_cat(b, "\n  then approve\n\n"); break;
-	case 2: sb_cat(b, "\n  then step_up\n\n"); break;
-	case 3: {
-		unsigned mask = 1 + rnd(g, 15), k = 0;
-		sb_cat(b, "\n  then step_up only ");
-		for (unsigned m = 0; m < 4; m++)
-			if (mask >> m & 1)
-				sb_printf(b, "%s%s", k++ ? ", " : "", methods[m]);
-		sb_cat(b, "\n\n");
-		break;
-	}
-	default: sb_cat(b, "\n  then step_up only CUSTOMER_SERVICE line FRAUD\n\n"); break;
-	}
-}
-
 void world_rules(const world *w, sbuf *b)
 {
 	rng g;
@@ -297,7 +276,8 @@ void world_rules(const world *w, sbuf *b)
 			second(&g, b, w, &w->iss[k]);
 			extras(&g, b, 1 + rnd(&g, 3));
 		}
-		outcome(&g, b);
+		static const unsigned out_w[] = { 15, 10, 45, 22, 8 };
+		gen_outcome(&g, b, out_w);
 	}
 	sb_cat(b, "on channel ECOM_MERCHANT step_up becomes approve\n");
 }

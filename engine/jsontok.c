@@ -196,14 +196,9 @@ static int parse(st *p)
 			break;
 		case '"':
 			p->pos = pos;
-			r = parse_string(p);
-			if (r < 0)
+			if ((r = parse_string(p)) < 0)
 				return r;
-			pos = p->pos;
-			count++;
-			if (p->toksuper != -1)
-				tokens[p->toksuper].size++;
-			break;
+			goto value;
 		case ':':
 			p->toksuper = (int)p->toknext - 1;
 			break;
@@ -260,9 +255,9 @@ static int parse(st *p)
 					return SU_JSON_ERROR_INVAL;
 			}
 			p->pos = pos;
-			r = parse_primitive(p);
-			if (r < 0)
+			if ((r = parse_primitive(p)) < 0)
 				return r;
+		value:  /* a string or primitive token was added */
 			pos = p->pos;
 			count++;
 			if (p->toksuper != -1)

@@ -30,37 +30,39 @@ static unsigned pick(src *s, unsigned n)
 
 #define ONE_OF(s, arr) ((arr)[pick((s), (unsigned)(sizeof(arr) / sizeof((arr)[0])))])
 
+/* Text written with printf into a growing buffer (open_memstream). */
 typedef struct text {
 	char *s;
-	size_t len, cap;
-	int oom;
+	size_t len;
+	FILE *f;
 } text;
+
+static void text_open(text *t)
+{
+	t->s = NULL;
+	t->len = 0;
+	t->f = open_memstream(&t->s, &t->len);
+}
+
+/* Finish t: its bytes in s[0..len), NUL-terminated; -1 when it failed. */
+static int text_close(text *t)
+{
+	int bad = !t->f || ferror(t->f);
+	if (t->f && fclose(t->f) != 0)
+		bad = 1;
+	t->f = NULL;
+	return bad || !t->s ? -1 : 0;
+}
 
 static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(text *t, const char *fmt, ...)
 {
 	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (k < 0 || t->oom)
+	if (!t->f)
 		return;
-	if (t->len + (size_t)k + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 1024;
-		while (cap < t->len + (size_t)k + 1)
-			cap *= 2;
-		char *p = realloc(t->s, cap);
-		if (!p) {
-			t->oom = 1;
-			return;
-		}
-		t->s = p;
-		t->cap = cap;
-	}
 	va_start(ap, fmt);
-	vsnprintf(t->s + t->len, (size_t)k + 1, fmt, ap);
+	vfprintf(t->f, fmt, ap);
 	va_end(ap);
-	t->len += (size_t)k;
 }
 
 /* ---- the pools rules and requests share --------------------------------- */
@@ -311,14 +313,16 @@ static void request(src *s, text *t, unsigned i)
 static stepup_ruleset *compile(char **lines, unsigned n, int *keep)
 {
 	for (int round = 0; round < 4; round++) {
-		text t = { 0 };
+		text t;
+		text_open(&t);
 		put(&t, "%s", header);
 		for (unsigned i = 0; i < n; i++)
 			put(&t, "%s", keep[i] ? lines[i] : "\n");
+		int bad = text_close(&t);
 		stepup_compiler *c = stepup_compiler_new();
 		stepup_ruleset *rs = NULL;
 		int dropped = 0;
-		if (!c || t.oom) {
+		if (!c || bad) {
 			stepup_compiler_free(c);
 			free(t.s);
 			return NULL;
@@ -380,19 +384,25 @@ int index_diff_check(const uint8_t *data, size_t size, char *why, size_t whylen,
 
 	why[0] = '\0';
 	for (unsigned i = 0; i < n; i++) {
-		text t = { 0 };
+		text t;
+		text_open(&t);
 		put(&t, "rule r%u when ", i);
 		cond(&s, &t, (int)pick(&s, 4));
 		outcome(&s, &t);
-		lines[i] = t.oom ? NULL : t.s;
+		int bad = text_close(&t);
+		lines[i] = bad ? NULL : t.s;
 		keep[i] = lines[i] != NULL;
-		if (!lines[i])
+		if (bad)
 			free(t.s);
 	}
 	unsigned nreq = 1 + pick(&s, MAX_REQUESTS);
-	text req[MAX_REQUESTS] = { { 0 } };
-	for (unsigned i = 0; i < nreq; i++)
+	text req[MAX_REQUESTS];
+	int req_bad[MAX_REQUESTS];
+	for (unsigned i = 0; i < nreq; i++) {
+		text_open(&req[i]);
 		request(&s, &req[i], i);
+		req_bad[i] = text_close(&req[i]);
+	}
 
 	for (int k = E_FORCE; k <= E_AUTO; k++) {
 		int kk[MAX_RULES];
@@ -446,7 +456,7 @@ int index_diff_check(const uint8_t *data, size_t size, char *why, size_t whylen,
 	}
 	ret = 0;
 	for (unsigned q = 0; q < nreq && ret == 0; q++) {
-		if (req[q].oom)
+		if (req_bad[q])
 			continue;
 		for (unsigned flags = 0; flags <= STEPUP_DECIDE_EXPLAIN && ret == 0; flags += STEPUP_DECIDE_EXPLAIN) {
 			char *first = NULL;
