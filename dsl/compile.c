@@ -510,6 +510,25 @@ typedef struct clit {
 #define CNF_MAX_PRODUCT 16   /* clauses one distribution may make */
 #define CNF_MAX_LITS 32      /* literals a distributed clause may have */
 
+/* Does n call a plugin function? Distributing copies a literal into
+ * several clauses, and a plugin call must run at most once a decision
+ * (its calls are counted and memoised): an `or` holding one is not
+ * distributed. */
+static int calls_plugin(const su_node *n)
+{
+	if (!n)
+		return 0;
+	if (n->kind == SU_N_CALL && n->import >= 0)
+		return 1;
+	if (calls_plugin(n->a) || calls_plugin(n->b))
+		return 1;
+	if (n->kind == SU_N_CALL)
+		for (const su_node *a = n->a ? n->a->next : NULL; a; a = a->next)
+			if (calls_plugin(a))
+				return 1;
+	return 0;
+}
+
 /* Append clause `lits` (n literals) to the form being built. */
 static void cnf_clause(cc *c, const clit *lits, uint32_t n)
 {
@@ -557,7 +576,8 @@ static su_range cnf_of(cc *c, const su_node *n, uint32_t neg)
 				return out;
 			}
 		}
-		int small = (uint64_t)A.count * B.count <= CNF_MAX_PRODUCT;
+		int small = (uint64_t)A.count * B.count <= CNF_MAX_PRODUCT &&
+		            (A.count * B.count == 1 || !(calls_plugin(n->a) || calls_plugin(n->b)));
 		for (uint32_t i = 0; small && i < A.count; i++)
 			for (uint32_t j = 0; small && j < B.count; j++) {
 				su_range *cls = c->tclauses.p;
