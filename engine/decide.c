@@ -239,6 +239,10 @@ static __attribute__((noinline)) int run_indexed(const stepup_ruleset *rs, const
 		d->rangecap = need;
 	}
 	uint32_t nr = su_index_lookup(rs->index, r, d->ranges), before = h->n;
+	/* The chunks found are anywhere in a big ruleset: ask for their first
+	 * lines at once. */
+	for (uint32_t k = 0; k < nr; k++)
+		__builtin_prefetch(&rs->frules[d->ranges[k].first]);
 	for (uint32_t k = 0; k < nr; k++)
 		run_chunks(rs, imp, r, d->ranges[k].first, d->ranges[k].first + d->ranges[k].count, d->fired, h);
 	if (h->n > 1 && (nr > 1 || before))

@@ -227,6 +227,7 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 	 * value (request.h); an absent field reads entry 0. */
 	SU_LOOP(SU_F_TABLE)
 		acc |= t->k.tab[SU_HAS_INDEX(has[t->slot])];
+	SU_LOOP(SU_F_CODES) SU_SET(t->k.mask >> SU_HAS_INDEX(has[t->slot]) & 1);
 	SU_LOOP(SU_F_INT_EQ) SU_SET(SU_PR & ((f[t->slot].i == t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_INT_LE) SU_SET(SU_PR & ((f[t->slot].i <= t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_INT_GE) SU_SET(SU_PR & ((f[t->slot].i >= t->k.i) ^ SU_INV));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "decoder.h"  /* su_key_hash, inline */
+#include "eval.h"     /* bytes_eq, inline */
 
 /* Guard kinds, in order of preference when two pass as many requests. */
 enum { G_STR, G_PREFIX, G_SUFFIX, G_VALUE, G_CODES, G_NONE };
@@ -74,7 +75,8 @@ static void *grow(su_ib *ib, void *p, uint32_t *cap, uint32_t need, size_t size)
 	return q;
 }
 
-/* The hash of a string key; su_index_lookup computes the same. */
+/* The hash of a string key (kind 0 in the lookup table, whose entries
+ * hold every kind of key of their string). */
 static inline uint32_t skey_hash(unsigned slot, unsigned kind, const char *s, uint32_t len)
 {
 	return su_key_hash(s, len) ^ ((uint32_t)slot << 3 | kind) * 0x85ebca77u;
@@ -540,13 +542,22 @@ typedef struct ifield {
 	uint64_t plens, slens; /* STR: prefix and suffix lengths, bit L - 1 */
 } ifield;
 
+/* An entry of the string table: the string of a field and the chunks of
+ * the buckets of each kind of key it is (equal, prefix, suffix: one probe
+ * for a value of 8 characters finds the BIN's `==` rules and those of its
+ * 8-character prefix), with the key inside when it is short (BINs, country
+ * codes, most ids), so a probe costs one miss. */
+#define INLINE_KEY 16
 typedef struct ientry {
-	uint32_t hash;         /* 0 with count 0: empty */
-	uint32_t koff, klen;   /* the key in keys */
+	uint32_t hash;
 	uint16_t slot;
-	uint8_t kind;
-	uint8_t pad;
-	su_irange r;
+	uint16_t used;         /* 0: an empty entry */
+	uint32_t klen;
+	su_irange r[3];        /* by kind: G_STR, G_PREFIX, G_SUFFIX */
+	union {
+		char s[INLINE_KEY];  /* klen <= INLINE_KEY */
+		uint32_t off;        /* in keys, longer */
+	} key;
 } ientry;
 
 struct su_index {
@@ -568,12 +579,31 @@ void su_index_free(su_index *ix)
 	free(ix);
 }
 
+static const char *entry_key(const su_index *ix, const ientry *e)
+{
+	return e->klen <= INLINE_KEY ? e->key.s : ix->keys + e->key.off;
+}
+
+/* The entry of string s (n bytes) of `slot`: found, or the empty one where
+ * it goes. */
+static inline __attribute__((always_inline)) ientry *entry_of(const su_index *ix, unsigned slot, const char *s,
+                                                             uint32_t n, uint32_t hash)
+{
+	uint32_t j = hash & ix->hmask;
+	for (; ix->htab[j].used; j = (j + 1) & ix->hmask) {
+		const ientry *e = &ix->htab[j];
+		if (e->hash == hash && e->klen == n && e->slot == slot && bytes_eq(entry_key(ix, e), s, n))
+			break;
+	}
+	return &ix->htab[j];
+}
+
 su_index *su_ib_finish(su_ib *ib)
 {
 	const struct stepup_ruleset *rs = ib->rs;
 	su_index *ix = calloc(1, sizeof(*ix));
 	uint32_t *fof = malloc((rs->schema->nfields ? rs->schema->nfields : 1) * sizeof(uint32_t));
-	uint32_t nv = 0, keybytes = 0, cap;
+	uint32_t nv = 0, keybytes = 0, nstr = 0, cap;
 
 	if (!ix || !fof)
 		goto oom;
@@ -609,12 +639,12 @@ su_index *su_ib_finish(su_ib *ib)
 		default: break;
 		}
 		if (k->kind <= G_SUFFIX) {
-			ix->nstrkeys++;
-			keybytes += k->v;
+			nstr++;
+			keybytes += k->v > INLINE_KEY ? k->v : 0;
 		}
 	}
 	ix->vtab = calloc(nv ? nv : 1, sizeof(*ix->vtab));
-	for (cap = 16; cap < ix->nstrkeys * 2; cap *= 2)
+	for (cap = 16; cap < nstr * 2; cap *= 2)
 		;
 	ix->htab = calloc(cap, sizeof(*ix->htab));
 	ix->keys = malloc(keybytes ? keybytes : 1);
@@ -630,19 +660,26 @@ su_index *su_ib_finish(su_ib *ib)
 			ix->vtab[fd->tab + k->v] = r;
 			continue;
 		}
-		uint32_t j = k->hash & ix->hmask;
-		while (ix->htab[j].r.count)
-			j = (j + 1) & ix->hmask;
-		ix->htab[j] = (ientry){ k->hash, keybytes, k->v, k->slot, k->kind, 0, r };
-		memcpy(ix->keys + keybytes, k->s, k->v);
-		keybytes += k->v;
+		uint32_t hash = skey_hash(k->slot, 0, k->s, k->v);
+		ientry *e = entry_of(ix, k->slot, k->s, k->v, hash);
+		if (!e->used) {
+			*e = (ientry){ .hash = hash, .slot = k->slot, .used = 1, .klen = k->v };
+			if (k->v <= INLINE_KEY) {
+				memcpy(e->key.s, k->s, k->v);
+			} else {
+				e->key.off = keybytes;
+				memcpy(ix->keys + keybytes, k->s, k->v);
+				keybytes += k->v;
+			}
+			ix->nstrkeys++;
+		}
+		e->r[k->kind] = r;
 	}
 	for (uint32_t i = 0; i < ix->nfields; i++) {
 		const ifield *fd = &ix->fields[i];
 		ix->max_ranges += fd->kind == G_VALUE ? 1
 		                : fd->kind == G_CODES ? (uint32_t)__builtin_popcountll(fd->codes)
-		                : fd->has_eq + (uint32_t)__builtin_popcountll(fd->plens) +
-		                  (uint32_t)__builtin_popcountll(fd->slens);
+		                : 3 + (uint32_t)__builtin_popcountll(fd->plens) + (uint32_t)__builtin_popcountll(fd->slens);
 	}
 	ix->nbuckets = ib->nbuckets;
 	free(fof);
@@ -666,12 +703,13 @@ void su_index_stats(const su_index *ix, uint32_t *fields, uint32_t *buckets, uin
 }
 
 /* String probes wait in a batch, their table entries prefetched, so the
- * misses of one request's look-ups overlap. */
+ * misses of one request's look-ups overlap. A probe wants some of its
+ * entry's ranges: bit k for kind k. */
 typedef struct probe {
 	const char *s;
 	uint32_t len, hash;
 	uint16_t slot;
-	uint8_t kind;
+	uint8_t want;
 } probe;
 #define BATCH 32
 
@@ -680,15 +718,14 @@ static uint32_t resolve(const su_index *ix, const probe *p, uint32_t n, su_irang
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < n; i++)
 		__builtin_prefetch(&ix->htab[p[i].hash & ix->hmask]);
-	for (uint32_t i = 0; i < n; i++)
-		for (uint32_t j = p[i].hash & ix->hmask; ix->htab[j].r.count; j = (j + 1) & ix->hmask) {
-			const ientry *e = &ix->htab[j];
-			if (e->hash == p[i].hash && e->klen == p[i].len && e->slot == p[i].slot && e->kind == p[i].kind &&
-			    memcmp(ix->keys + e->koff, p[i].s, p[i].len) == 0) {
-				out[k++] = e->r;
-				break;
-			}
-		}
+	for (uint32_t i = 0; i < n; i++) {
+		const ientry *e = entry_of(ix, p[i].slot, p[i].s, p[i].len, p[i].hash);
+		if (!e->used)
+			continue;
+		for (unsigned kind = G_STR; kind <= G_SUFFIX; kind++)
+			if ((p[i].want >> kind & 1) && e->r[kind].count)
+				out[k++] = e->r[kind];
+	}
 	return k;
 }
 
@@ -697,13 +734,13 @@ uint32_t su_index_lookup(const su_index *ix, const stepup_request *r, su_irange 
 	probe pr[BATCH];
 	uint32_t n = 0, np = 0;
 
-#define PROBE(KIND, S, L)                                                             \
+#define PROBE(S, L, WANT)                                                             \
 	do {                                                                              \
 		if (np == BATCH) {                                                            \
 			n += resolve(ix, pr, np, out + n);                                        \
 			np = 0;                                                                   \
 		}                                                                             \
-		pr[np++] = (probe){ (S), (L), skey_hash(fd->slot, (KIND), (S), (L)), fd->slot, (KIND) }; \
+		pr[np++] = (probe){ (S), (L), skey_hash(fd->slot, 0, (S), (L)), fd->slot, (WANT) }; \
 	} while (0)
 
 	for (uint32_t i = 0; i < ix->nfields; i++) {
@@ -720,15 +757,19 @@ uint32_t su_index_lookup(const su_index *ix, const stepup_request *r, su_irange 
 			for (uint64_t m = v->mask & fd->codes; m; m &= m - 1)
 				out[n++] = ix->vtab[fd->tab + (uint32_t)__builtin_ctzll(m)];
 		} else {
+			/* The whole value is the key of `==`, and of a prefix or a
+			 * suffix of its length: one probe; shorter prefixes and
+			 * suffixes, one probe each. */
 			su_str s = su_rstr(r, fd->slot);
-			if (fd->has_eq)
-				PROBE(G_STR, s.s, s.len);
-			uint64_t lens = s.len >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << s.len) - 1;
-			for (uint64_t m = fd->plens & lens; m; m &= m - 1)
-				PROBE(G_PREFIX, s.s, (uint32_t)__builtin_ctzll(m) + 1);
-			for (uint64_t m = fd->slens & lens; m; m &= m - 1) {
+			uint64_t whole = s.len && s.len <= 64 ? UINT64_C(1) << (s.len - 1) : 0;
+			uint64_t shorter = !s.len ? 0 : s.len > 64 ? ~UINT64_C(0) : whole - 1;
+			if (fd->has_eq || ((fd->plens | fd->slens) & whole))
+				PROBE(s.s, s.len, 1u << G_STR | 1u << G_PREFIX | 1u << G_SUFFIX);
+			for (uint64_t m = fd->plens & shorter; m; m &= m - 1)
+				PROBE(s.s, (uint32_t)__builtin_ctzll(m) + 1, 1u << G_PREFIX);
+			for (uint64_t m = fd->slens & shorter; m; m &= m - 1) {
 				uint32_t L = (uint32_t)__builtin_ctzll(m) + 1;
-				PROBE(G_SUFFIX, s.s + s.len - L, L);
+				PROBE(s.s + s.len - L, L, 1u << G_SUFFIX);
 			}
 		}
 	}

@@ -476,6 +476,7 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 
 typedef struct slot_tab {
 	uint32_t nval;         /* value codes told apart; 1: presence only */
+	uint32_t ntests;       /* tests folded in */
 	uint64_t e[MAX_TABLE_VALUES + 1];  /* clause bits per entry: e[0] absent,
 	                                      e[c + 1] value code c */
 } slot_tab;
@@ -489,6 +490,7 @@ typedef struct prep {
 	uint32_t *fids;  size_t nfids, capfids; /* rule chunks' rules */
 	su_fcond cur;
 	uint32_t ncond;                         /* conditions in cur */
+	int cold;                               /* chunks of index buckets */
 	slot_tab *st;                           /* per slot */
 	uint32_t *tslots;  uint32_t ntslots;    /* slots with a table in cur */
 	uint32_t *tgen;                         /* per slot: chunk + 1 when in tslots */
@@ -529,8 +531,10 @@ static slot_tab *table_of(prep *P, unsigned slot)
 		P->tgen[slot] = P->chunk + 1;
 		P->tslots[P->ntslots++] = slot;
 		t->nval = slot_values(P->rs->schema, slot);
+		t->ntests = 0;
 		memset(t->e, 0, sizeof(t->e));
 	}
+	t->ntests++;
 	return t;
 }
 
@@ -716,6 +720,18 @@ static void end_chunk(prep *P)
 			any |= t->e[v];
 		if (!any)
 			continue;  /* no value makes a test TRUE */
+		if (P->cold && t->ntests == 1 && t->nval < 64) {
+			/* One test in a chunk of a bucket, which is likely not in
+			 * cache: the entries it is TRUE for as a mask, and no table (a
+			 * cache line of its own) to read. */
+			uint64_t m = 0;
+			for (uint32_t v = 0; v <= t->nval; v++)
+				m |= (uint64_t)(t->e[v] != 0) << v;
+			add_lit(P, SU_F_CODES, slot, (unsigned)__builtin_ctzll(any), 0, 0, m);
+			if (P->oom)
+				return;
+			continue;
+		}
 		P->tab = grow(P->tab, &P->captab, P->ntab + t->nval + 1, sizeof(*P->tab), &P->oom);
 		if (P->oom)
 			return;
@@ -883,11 +899,13 @@ static int prepare_all_rules(prep *P, int mode, su_index **index)
 	uint32_t n;
 	const uint32_t *ids = su_ib_always(ib, &n);
 	uint32_t nalways = prepare_rules(P, ids, n, NULL);
+	P->cold = 1;
 	for (uint32_t b = 0; b < (uint32_t)nb && !P->oom; b++) {
 		uint32_t first = (uint32_t)P->nch;
 		ids = su_ib_bucket(ib, b, &n);
 		su_ib_set_chunks(ib, b, first, prepare_rules(P, ids, n, ib));
 	}
+	P->cold = 0;
 	if (!P->oom && !(*index = su_ib_finish(ib)))
 		P->oom = 1;
 	su_ib_free(ib);

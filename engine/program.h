@@ -103,6 +103,8 @@ static inline int su_op_test(unsigned op)
 enum su_fop {
 	SU_F_TABLE,        /* acc |= k.tab[SU_HAS_INDEX(has[slot])]: the entry
 	                      of the field's value code (request.h), 0 absent */
+	SU_F_CODES,        /* the one test of a field with a table of a chunk:
+	                      TRUE when bit SU_HAS_INDEX(has[slot]) of k.mask is */
 	SU_F_INT_EQ, SU_F_INT_LE, SU_F_INT_GE,  /* field <op> k.i, XOR inv */
 	SU_F_ANY,          /* (field & k.mask) != 0, XOR inv */
 	SU_F_ALL,          /* (field & k.mask) == k.mask, XOR inv */
