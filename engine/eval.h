@@ -104,6 +104,39 @@ static inline int ends_with_k(su_str a, const char *b, uint32_t n)
 	return n <= a.len && bytes_eq(a.s + a.len - n, b, n);
 }
 
+/* A string of at most SU_KEY_MAX bytes as two words, the same for the
+ * same bytes of the same length (lengths are compared apart): how the
+ * prepared form keeps short constants (program.h SU_F_KEQ...). */
+#define SU_KEY_MAX 16
+static inline void su_key_words(const char *s, uint32_t n, uint64_t w[2])
+{
+	if (n >= 8) {
+		memcpy(&w[0], s, 8);
+		memcpy(&w[1], s + n - 8, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		w[0] = a | (uint64_t)b << 32;
+		w[1] = 0;
+	} else {
+		w[0] = n ? (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n >> 1] << 8 |
+		           (uint64_t)(unsigned char)s[n - 1] << 16
+		         : 0;
+		w[1] = 0;
+	}
+}
+
+/* s[0..n) is the constant k = [len, w0, w1]. */
+static inline int su_key_is(const char *s, uint32_t n, const uint64_t *k)
+{
+	uint64_t w[2];
+	if (n != k[0])
+		return 0;
+	su_key_words(s, n, w);
+	return ((w[0] ^ k[1]) | (w[1] ^ k[2])) == 0;
+}
+
 /* contains(a, b): b (n bytes) occurs in a; an empty b always does. */
 int su_contains(su_str a, const char *b, uint32_t n);
 
@@ -185,6 +218,30 @@ static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ru
 	switch (t->op) {
 	case SU_F_LEN:
 		return SU_P(s) && cmp_i((int64_t)r->f[s].str.len, rs->ints[aux & SU_FT_LEN_MAX_IDX], aux >> 27);
+	case SU_F_KEQ: {
+		su_str v = su_rstr(r, s);
+		return SU_P(s) && su_key_is(v.s, v.len, rs->ftab + aux) != inv;
+	}
+	case SU_F_KPRE: {
+		su_str v = su_rstr(r, s);
+		const uint64_t *k = rs->ftab + aux;
+		return SU_P(s) && (v.len >= k[0] && su_key_is(v.s, (uint32_t)k[0], k)) != inv;
+	}
+	case SU_F_KSUF: {
+		su_str v = su_rstr(r, s);
+		const uint64_t *k = rs->ftab + aux;
+		return SU_P(s) && (v.len >= k[0] && su_key_is(v.s + v.len - k[0], (uint32_t)k[0], k)) != inv;
+	}
+	case SU_F_KIN: {
+		if (!SU_P(s))
+			return 0;
+		su_str v = su_rstr(r, s);
+		const uint64_t *k = rs->ftab + aux;
+		int in = 0;
+		for (uint64_t i = 0; i < k[0] && !in; i++)
+			in = su_key_is(v.s, v.len, k + 1 + 3 * i);
+		return in != inv;
+	}
 	case SU_F_STR_EQ:
 		return SU_P(s) && str_eq(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
 	case SU_F_PREFIX:

@@ -552,6 +552,34 @@ static void add_lit(prep *P, uint8_t op, unsigned slot, unsigned pos, unsigned i
 	t->k.mask = k;
 }
 
+/* Keep the constants strs[ids[0..n)] as words among the tables (program.h
+ * SU_F_KEQ...), with their number first when `set`: their place, or
+ * SU_NONE when one is longer than SU_KEY_MAX bytes (or there are too
+ * many). */
+static uint32_t keep_keys(prep *P, const uint32_t *ids, uint32_t n, int set)
+{
+	const struct stepup_ruleset *rs = P->rs;
+	size_t need = (size_t)set + 3 * (size_t)n;
+	if (n > 64 || P->ntab + need >= (1u << 30))
+		return SU_NONE;
+	for (uint32_t i = 0; i < n; i++)
+		if (SU_STRLEN(rs, ids[i]) > SU_KEY_MAX)
+			return SU_NONE;
+	P->tab = grow(P->tab, &P->captab, P->ntab + need, sizeof(*P->tab), &P->oom);
+	if (P->oom)
+		return SU_NONE;
+	uint32_t at = (uint32_t)P->ntab;
+	uint64_t *w = P->tab + at;
+	if (set)
+		*w++ = n;
+	for (uint32_t i = 0; i < n; i++, w += 3) {
+		w[0] = SU_STRLEN(rs, ids[i]);
+		su_key_words(SU_STR(rs, ids[i]), (uint32_t)w[0], w + 1);
+	}
+	P->ntab += need;
+	return at;
+}
+
 /* One literal of clause `bit`: its test with the negation folded in. Kleene
  * NOT maps TRUE and FALSE and keeps ABSENT, and every fused test is ABSENT
  * exactly when its field (both fields, for ends_with) is, so the negated
@@ -609,21 +637,31 @@ static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit,
 		}
 		break;
 	}
-	case SU_OP_STR_CMP:
-		add_lit(P, SU_F_STR_EQ, slot, bit, (in->cmp == 0) == (neg != 0), in->c, lane);
+	case SU_OP_STR_CMP: {
+		uint32_t at = keep_keys(P, &in->c, 1, 0);
+		add_lit(P, at != SU_NONE ? SU_F_KEQ : SU_F_STR_EQ, slot, bit, (in->cmp == 0) == (neg != 0),
+		        at != SU_NONE ? at : in->c, lane);
 		break;
-	case SU_OP_STR_IN:
-		add_lit(P, SU_F_STR_IN, slot, bit, neg, in->c, lane);
+	}
+	case SU_OP_STR_IN: {
+		su_range set = rs->strsets[in->c];
+		uint32_t at = keep_keys(P, rs->setitems + set.start, set.count, 1);
+		add_lit(P, at != SU_NONE ? SU_F_KIN : SU_F_STR_IN, slot, bit, neg, at != SU_NONE ? at : in->c, lane);
 		break;
+	}
 	case SU_OP_STR_SUFFIX:
 		add_lit(P, SU_F_SUFFIX, slot, bit, neg, in->c, lane);
 		break;
 	case SU_OP_STR_PREFIX:
-		add_lit(P, SU_F_PREFIX, slot, bit, neg, in->c, lane);
+	case SU_OP_STR_ENDS: {
+		uint32_t at = keep_keys(P, &in->c, 1, 0);
+		int pre = in->op == SU_OP_STR_PREFIX;
+		if (at != SU_NONE)
+			add_lit(P, pre ? SU_F_KPRE : SU_F_KSUF, slot, bit, neg, at, lane);
+		else
+			add_lit(P, pre ? SU_F_PREFIX : SU_F_ENDS, slot, bit, neg, in->c, lane);
 		break;
-	case SU_OP_STR_ENDS:
-		add_lit(P, SU_F_ENDS, slot, bit, neg, in->c, lane);
-		break;
+	}
 	case SU_OP_STR_CONTAINS:
 		add_lit(P, SU_F_CONTAINS, slot, bit, neg, in->c, lane);
 		break;
@@ -982,6 +1020,7 @@ int su_program_prepare_mode(struct stepup_ruleset *rs, int mode)
 	free(rs->fids);
 	su_index_free(rs->index);
 	rs->ftests = ftests;
+	rs->ftab = tab;
 	rs->frules = frules;
 	rs->fmethods = fmethods;
 	rs->fids = fids;

@@ -114,6 +114,11 @@ enum su_fop {
 	SU_F_COSTLY,
 	SU_F_LEN = SU_F_COSTLY,  /* length(field) <cmp> ints[idx]: aux holds
 	                            SU_FT_LEN(cmp, idx), the negation folded in */
+	/* String tests against constants of at most SU_KEY_MAX bytes kept as
+	 * words (eval.h su_key_words) at ftab[aux], beside the chunk's tables,
+	 * so the string table is not read: [len, w0, w1]; for KIN [n] then n
+	 * such triples. XOR inv. */
+	SU_F_KEQ, SU_F_KPRE, SU_F_KSUF, SU_F_KIN,
 	SU_F_STR_EQ,       /* == strs[aux], XOR inv */
 	SU_F_PREFIX,       /* starts_with(field, strs[aux]), XOR inv */
 	SU_F_ENDS,         /* ends_with(field, strs[aux]), XOR inv */
@@ -220,6 +225,7 @@ struct stepup_ruleset {
 	 * them in one block, and the chunks. The first `nalways` rule chunks
 	 * run for every request; the rest only when the index finds them. */
 	su_ftest *ftests;
+	const uint64_t *ftab;          /* the tables (and constants) after them */
 	su_fcond *frules, *fmethods;
 	uint32_t nfrules, nfmethods, nalways;
 	uint32_t *fids;                /* rule chunks' rules (su_fcond.ids) */

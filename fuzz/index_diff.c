@@ -75,7 +75,10 @@ static const char *const countries[] = { "US", "FR", "DE", "GB", "U", "USA" };
 static const char *const languages[] = { "en-US", "fr-FR", "en", "fr-CA", "de" };
 static const char *const lang_parts[] = { "en", "fr", "-", "US", "CA", "e" };
 static const char *const emails[] = { "a@x.com", "jane.doe@example.com", "b@example.org", "doe@x.com" };
-static const char *const email_parts[] = { "doe", "@example.com", "x.com", ".", "jane" };
+/* constants of every length the prepared form treats apart: 0, 1-3, 4-7,
+ * 8-16 (kept as words), over 16 (read from the string table) */
+static const char *const email_parts[] = { "doe", "@example.com", "x.com", ".", "jane", "",
+	                                   "jane.doe@example.c", "jane.doe@example.com" };
 static const char *const phones[] = { "+14155551234", "+447700900123", "+33123450123" };
 static const char *const suffixes[] = { "1234", "0123", "9999" };
 static const char *const codes[] = { "x1", "x2", "A7", "zz" };
@@ -128,9 +131,12 @@ static void atom(src *s, text *t)
 		}
 		break;
 	case 9:
-		switch (pick(s, 3)) {
+		switch (pick(s, 6)) {
 		case 0: put(t, "length(end_user.email) %s %u", ONE_OF(s, cmps), 5 + pick(s, 18)); break;
 		case 1: put(t, "contains(end_user.email, \"%s\")", ONE_OF(s, email_parts)); break;
+		case 2: put(t, "starts_with(end_user.email, \"%s\")", ONE_OF(s, email_parts)); break;
+		case 3: put(t, "end_user.email %s", pick(s, 3) ? "in " : "not in "); SET_OF(s, t, emails, 1); break;
+		case 4: put(t, "end_user.email == \"%s\"", ONE_OF(s, emails)); break;
 		default: put(t, "ends_with(end_user.email, \"%s\")", ONE_OF(s, email_parts)); break;
 		}
 		break;
