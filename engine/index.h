@@ -1,9 +1,9 @@
 /* index.h: the rule index of big rulesets (docs/architecture.md, "Rule
  * index").
  *
- * A rule can only fire when every clause of its CNF is TRUE, so a clause of
- * one test rules the rule out whenever its test is not TRUE. When that test
- * is one a request's value can be looked up for, it is the rule's guard:
+ * A rule can only fire when every clause of its CNF is TRUE, so a clause
+ * rules the rule out whenever none of its tests is TRUE. When each of them
+ * is one a request's value can be looked up for, the clause is a guard:
  *
  *   VALUE   an enum, a boolean or an integer of a small declared range,
  *           tested for a set of values (==, !=, in, <, ...)
@@ -21,10 +21,10 @@
  * chunks of their own where the guard clause is known TRUE, and tells the
  * builder which chunks each bucket got. At decide time su_index_lookup()
  * gives the chunk ranges of the buckets the request's values find: a table
- * per value field, a bit per code, and one hash table of strings (full
- * values, and each prefix and suffix length the ruleset uses). The decide
- * loop runs the always chunks and those, then puts the fired rules back in
- * rule order.
+ * per value field, a bit per code, and one hash table of strings (a probe
+ * for the whole value, and one per shorter prefix and suffix length the
+ * ruleset uses). The decide loop runs the always chunks and those, then
+ * puts the fired rules back in rule order.
  *
  * The index only reads the program's arrays and its schema: it calls no
  * other file of the library (tests/layers). */
