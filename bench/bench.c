@@ -1226,7 +1226,7 @@ static void usage(FILE *to)
 	        "  -n N           requests to generate (default 20000)\n"
 	        "  -s SEED        generator seed (default 1)\n"
 	        "  -t SECONDS     time per measurement (default 1.0)\n"
-	        "  --quick        -n 5000 -t 0.25, sizes 10 and 10000 only (about 20 s)\n"
+	        "  --quick        -t 0.25, sizes 10 and 10000 only (about 10 s)\n"
 	        "  --rules FILE   ruleset for the default rows (default %s/rules/default.rules)\n"
 	        "  --config FILE  issuer settings (default %s/rules/issuer.example.json)\n"
 	        "  --sizes LIST   random generated ruleset sizes, comma-separated\n"
@@ -1371,7 +1371,7 @@ int main(int argc, char **argv)
 	const char *config = SRCDIR "/rules/issuer.example.json";
 	const char *sizes_arg = "10,100,1000,10000,100000", *real_arg = sizes_arg;
 	long dump_rules = -1, dump_real = -1;
-	int dump_requests = 0, quick = 0, n_set = 0, t_set = 0, sizes_set = 0, real_set = 0;
+	int dump_requests = 0, quick = 0, t_set = 0, sizes_set = 0, real_set = 0;
 	static const struct option longopts[] = {
 		{ "rules", required_argument, NULL, 'r' },
 		{ "config", required_argument, NULL, 'c' },
@@ -1394,7 +1394,6 @@ int main(int argc, char **argv)
 			n = (size_t)strtoull(optarg, &end, 10);
 			if (*end || n == 0)
 				die("-n wants a positive integer");
-			n_set = 1;
 			break;
 		case 's':
 			seed = strtoull(optarg, &end, 0);
@@ -1425,7 +1424,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (quick) {
-		n = n_set ? n : 5000;
+		/* N stays: with fewer requests the C baseline's structs sit in
+		 * cache and the ratios mean something else */
 		g_secs = t_set ? g_secs : 0.25;
 		sizes_arg = sizes_set ? sizes_arg : "10,10000";
 		real_arg = real_set ? real_arg : "10,10000";
