@@ -34,7 +34,11 @@ typedef struct cc {
 	const su_schema *sc;
 	buf strtab, strs, ints, floats, masks, strsets, setitems, methods, rules, atoms, code;
 	buf clauses, lits, leaves;
+	buf tlits, tclauses;  /* the CNF being built (clit, su_range into tlits) */
 	uint32_t *hash;     /* open addressing over strs indices, SU_NONE = empty */
+	uint32_t *ihash, ihcap;  /* the same over ints, then masks (const_int...) */
+	uint32_t *mhash, mhcap;
+	int copy;           /* emitting a VM literal's code: no atoms, no leaves */
 	uint32_t hcap;
 	uint32_t tri, val;  /* current stack depths */
 	int oom;
@@ -133,24 +137,51 @@ static uint32_t cstr(cc *c, const char *s)
 	return str(c, s, strlen(s));
 }
 
+/* Find or add a 64-bit constant of `b` through the open-addressing table
+ * *h (indices, SU_NONE = empty): a ruleset of 100,000 rules names many. */
+static uint32_t const_u64(cc *c, buf *b, uint32_t **h, uint32_t *hcap, uint64_t v)
+{
+	uint64_t *a = b->p;
+	if (c->oom)
+		return 0;
+	if ((b->n + 1) * 2 > *hcap) {
+		uint32_t cap = *hcap ? *hcap * 2 : 64;
+		uint32_t *t = malloc(cap * sizeof(*t));
+		if (!t) {
+			c->oom = 1;
+			return 0;
+		}
+		memset(t, 0xff, cap * sizeof(*t));
+		for (uint32_t i = 0; i < b->n; i++) {
+			uint32_t k = (uint32_t)((a[i] * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+			while (t[k] != SU_NONE)
+				k = (k + 1) & (cap - 1);
+			t[k] = i;
+		}
+		free(*h);
+		*h = t;
+		*hcap = cap;
+	}
+	uint32_t k = (uint32_t)((v * 0x9e3779b97f4a7c15ull) >> 32) & (*hcap - 1);
+	for (; (*h)[k] != SU_NONE; k = (k + 1) & (*hcap - 1))
+		if (a[(*h)[k]] == v)
+			return (*h)[k];
+	uint64_t *at = grow(c, b, sizeof(uint64_t), 1);
+	if (!at)
+		return 0;
+	*at = v;
+	(*h)[k] = b->n - 1;
+	return b->n - 1;
+}
+
 static uint32_t const_int(cc *c, int64_t v)
 {
-	int64_t *a = c->ints.p;
-	for (uint32_t i = 0; i < c->ints.n; i++)
-		if (a[i] == v)
-			return i;
-	PUSH(c, ints, int64_t, v);
-	return c->ints.n - 1;
+	return const_u64(c, &c->ints, &c->ihash, &c->ihcap, (uint64_t)v);
 }
 
 static uint32_t const_mask(cc *c, uint64_t v)
 {
-	uint64_t *a = c->masks.p;
-	for (uint32_t i = 0; i < c->masks.n; i++)
-		if (a[i] == v)
-			return i;
-	PUSH(c, masks, uint64_t, v);
-	return c->masks.n - 1;
+	return const_u64(c, &c->masks, &c->mhash, &c->mhcap, v);
 }
 
 static uint32_t const_float(cc *c, double v)
@@ -182,6 +213,8 @@ static uint32_t emit(cc *c, uint8_t op, unsigned a, unsigned cmp, uint32_t k, ui
 
 static uint32_t atom(cc *c, const su_node *n)
 {
+	if (c->copy)  /* a VM literal's copy: explain runs the original */
+		return SU_NONE;
 	char *text = su_loc_text(c->d, n->loc);
 	if (!text) {
 		c->oom = 1;
@@ -287,6 +320,20 @@ static void emit_cmp(cc *c, const su_node *n)
 			return;
 		}
 	}
+	/* length(field) <op> integer */
+	f = n->a;
+	k = n->b;
+	op = (su_cmp)n->ival;
+	if (!(f->kind == SU_N_CALL && k->kind == SU_N_INT)) {
+		f = n->b;
+		k = n->a;
+		op = su_cmp_flip(op);
+	}
+	if (f->kind == SU_N_CALL && f->import < 0 && f->func == SU_FN_LENGTH && f->a->kind == SU_N_FIELD &&
+	    k->kind == SU_N_INT) {
+		emit(c, SU_OP_STR_LEN, (unsigned)f->a->slot, op, const_int(c, k->ival), SU_NONE);
+		return;
+	}
 	emit_value(c, n->a);
 	emit_value(c, n->b);
 	su_type t = n->a->ty == SU_T_FLOAT || n->b->ty == SU_T_FLOAT ? SU_T_FLOAT : n->a->ty;
@@ -338,8 +385,10 @@ static void emit_test(cc *c, const su_node *n, uint32_t at)
 		return;
 	su_insn *code = c->code.p;
 	code[c->code.n - 1].atom = at;
+	if (c->copy)
+		return;
 	uint32_t len = c->code.n - start;
-	leaf lf = { n, start, code[start].op >= SU_OP_TRI && code[start].op <= SU_OP_REASONS_ALL, 0 };
+	leaf lf = { n, start, (uint8_t)su_op_test(code[start].op), 0 };
 	if (len == 2 && code[start + 1].op == SU_OP_NOT)
 		lf.neg = 1;
 	else if (len != 1)
@@ -412,8 +461,17 @@ static void emit_leaf(cc *c, const su_node *n)
 		emit(c, SU_OP_BOOL, (unsigned)n->slot, 0, 0, SU_NONE);
 		return;
 	case SU_N_CALL:
-		if (n->func == SU_FN_ENDS_WITH && n->a->kind == SU_N_FIELD && n->a->next->kind == SU_N_FIELD) {
+		if (n->import < 0 && n->func == SU_FN_ENDS_WITH && n->a->kind == SU_N_FIELD &&
+		    n->a->next->kind == SU_N_FIELD) {
 			emit(c, SU_OP_STR_SUFFIX, (unsigned)n->a->slot, 0, (uint32_t)n->a->next->slot, SU_NONE);
+			return;
+		}
+		if (n->import < 0 && n->a && n->a->kind == SU_N_FIELD && n->a->next &&
+		    n->a->next->kind == SU_N_STRING &&
+		    (n->func == SU_FN_STARTS_WITH || n->func == SU_FN_ENDS_WITH || n->func == SU_FN_CONTAINS)) {
+			uint8_t op = n->func == SU_FN_STARTS_WITH ? SU_OP_STR_PREFIX
+			           : n->func == SU_FN_ENDS_WITH  ? SU_OP_STR_ENDS : SU_OP_STR_CONTAINS;
+			emit(c, op, (unsigned)n->a->slot, 0, cstr(c, n->a->next->text), SU_NONE);
 			return;
 		}
 		emit_value(c, n);
@@ -433,49 +491,208 @@ static const leaf *find_leaf(cc *c, const su_node *n)
 	return NULL;
 }
 
-/* Literals of one clause: an OR (or a negated AND, by De Morgan, which
- * holds in Kleene logic) of fused tests. */
-static int cnf_lits(cc *c, const su_node *n, int neg)
+/* ---- the flat CNF form ---------------------------------------------------
+ * Built over the AST after the condition's code: NOT goes down to the
+ * tests by De Morgan, AND concatenates clauses, and OR distributes over
+ * AND while the clauses it makes stay few (all of which holds in Kleene
+ * logic, a distributive lattice, so the CNF has the condition's value).
+ * A literal is a fused test of the code, or anything else ("opaque": a
+ * test that is not fused, or an OR too big to distribute); each clause's
+ * opaque literals become one VM literal, a small condition of their OR
+ * emitted after the condition's END. */
+typedef struct clit {
+	const su_node *n;
+	uint32_t insn;     /* a fused test: its instruction; opaque: SU_NONE */
+	uint32_t neg;
+} clit;
+
+#define CNF_MAX_CLAUSES 64   /* a chunk's width: more runs as one VM test */
+#define CNF_MAX_PRODUCT 16   /* clauses one distribution may make */
+#define CNF_MAX_LITS 32      /* literals a distributed clause may have */
+
+/* Does n call a plugin function? Distributing copies a literal into
+ * several clauses, and a plugin call must run at most once a decision
+ * (its calls are counted and memoised): an `or` holding one is not
+ * distributed. */
+static int calls_plugin(const su_node *n)
 {
-	if ((n->kind == SU_N_OR && !neg) || (n->kind == SU_N_AND && neg))
-		return cnf_lits(c, n->a, neg) < 0 ? -1 : cnf_lits(c, n->b, neg);
-	if (n->kind == SU_N_NOT)
-		return cnf_lits(c, n->a, !neg);
-	if (n->kind == SU_N_AND || n->kind == SU_N_OR)
-		return -1;
-	const leaf *l = find_leaf(c, n);
-	if (!l)
-		return -1;
-	su_lit lit = { l->insn, (uint32_t)(l->neg ^ neg) };
-	PUSH(c, lits, su_lit, lit);
+	if (!n)
+		return 0;
+	if (n->kind == SU_N_CALL && n->import >= 0)
+		return 1;
+	if (calls_plugin(n->a) || calls_plugin(n->b))
+		return 1;
+	if (n->kind == SU_N_CALL)
+		for (const su_node *a = n->a ? n->a->next : NULL; a; a = a->next)
+			if (calls_plugin(a))
+				return 1;
 	return 0;
 }
 
-static int cnf_clauses(cc *c, const su_node *n, int neg)
+/* Append clause `lits` (n literals) to the form being built. */
+static void cnf_clause(cc *c, const clit *lits, uint32_t n)
 {
-	if ((n->kind == SU_N_AND && !neg) || (n->kind == SU_N_OR && neg))
-		return cnf_clauses(c, n->a, neg) < 0 ? -1 : cnf_clauses(c, n->b, neg);
-	if (n->kind == SU_N_NOT)
-		return cnf_clauses(c, n->a, !neg);
-	su_range cl = { c->lits.n, 0 };
-	if (cnf_lits(c, n, neg) < 0)
-		return -1;
-	cl.count = c->lits.n - cl.start;
-	PUSH(c, clauses, su_range, cl);
-	return 0;
+	su_range cl = { c->tlits.n, n };
+	clit *at = grow(c, &c->tlits, sizeof(clit), n);
+	if (!at)
+		return;
+	/* `lits` may point into tlits, which grow() may just have moved */
+	memmove(at, lits, n * sizeof(clit));
+	PUSH(c, tclauses, su_range, cl);
 }
 
-/* The flat form of cond, or an empty range when it is not an AND of ORs
- * of single tests (then the general loop runs it). */
-static su_range cnf(cc *c, const su_node *cond)
+/* The clauses of `n` (negated with `neg`), appended to tclauses; their
+ * range there. Garbage from inner steps stays behind (the buffers are
+ * reset per condition). */
+static su_range cnf_of(cc *c, const su_node *n, uint32_t neg)
+{
+	su_range out = { 0, 0 };
+	if (c->oom)
+		return out;
+	if (n->kind == SU_N_NOT)
+		return cnf_of(c, n->a, neg ^ 1);
+	if (n->kind == SU_N_AND || n->kind == SU_N_OR) {
+		su_range A = cnf_of(c, n->a, neg), B = cnf_of(c, n->b, neg);
+		if (c->oom)
+			return out;
+		out.start = c->tclauses.n;
+		if ((n->kind == SU_N_AND) != (neg != 0)) {  /* a conjunction: both lists */
+			for (uint32_t i = 0; i < A.count + B.count; i++) {
+				su_range cl = ((su_range *)c->tclauses.p)[i < A.count ? A.start + i : B.start + i - A.count];
+				PUSH(c, tclauses, su_range, cl);
+			}
+			out.count = A.count + B.count;
+			return out;
+		}
+		/* A disjunction: every clause of A with every clause of B. Two
+		 * clauses side by side (a chain of `or`s) join without a copy. */
+		if (A.count == 1 && B.count == 1) {
+			su_range ca = ((su_range *)c->tclauses.p)[A.start];
+			su_range cb = ((su_range *)c->tclauses.p)[B.start];
+			if (ca.start + ca.count == cb.start) {
+				su_range cl = { ca.start, ca.count + cb.count };
+				PUSH(c, tclauses, su_range, cl);
+				out.count = 1;
+				return out;
+			}
+		}
+		int small = (uint64_t)A.count * B.count <= CNF_MAX_PRODUCT &&
+		            (A.count * B.count == 1 || !(calls_plugin(n->a) || calls_plugin(n->b)));
+		for (uint32_t i = 0; small && i < A.count; i++)
+			for (uint32_t j = 0; small && j < B.count; j++) {
+				su_range *cls = c->tclauses.p;
+				small = A.count * B.count == 1 ||
+				        cls[A.start + i].count + cls[B.start + j].count <= CNF_MAX_LITS;
+			}
+		if (small) {
+			for (uint32_t i = 0; i < A.count && !c->oom; i++)
+				for (uint32_t j = 0; j < B.count && !c->oom; j++) {
+					su_range ca = ((su_range *)c->tclauses.p)[A.start + i];
+					su_range cb = ((su_range *)c->tclauses.p)[B.start + j];
+					su_range cl = { c->tlits.n, ca.count + cb.count };
+					clit *at = grow(c, &c->tlits, sizeof(clit), cl.count);
+					if (!at)
+						break;
+					clit *l = c->tlits.p;
+					memcpy(at, l + ca.start, ca.count * sizeof(clit));
+					memcpy(at + ca.count, l + cb.start, cb.count * sizeof(clit));
+					PUSH(c, tclauses, su_range, cl);
+				}
+			out.count = A.count * B.count;
+			return out;
+		}
+		/* Too big: the whole disjunction is one opaque literal. */
+	}
+	const leaf *lf = n->kind == SU_N_AND || n->kind == SU_N_OR ? NULL : find_leaf(c, n);
+	clit l = { n, lf ? lf->insn : SU_NONE, lf ? (lf->neg ^ neg) : neg };
+	out.start = c->tclauses.n;
+	out.count = 1;
+	cnf_clause(c, &l, 1);
+	return out;
+}
+
+/* The code of a VM literal: the OR of `n` opaque literals, then END. */
+static uint32_t emit_vm_literal(cc *c, const clit *l, uint32_t n)
+{
+	uint32_t start = c->code.n;
+	c->tri = c->val = 0;
+	c->copy = 1;
+	for (uint32_t i = 0; i < n && !c->oom; i++) {
+		uint32_t j = 0;
+		if (i)
+			j = emit(c, SU_OP_JT, 0, 0, 0, SU_NONE);
+		emit_cond(c, l[i].n);
+		if (l[i].neg)
+			emit(c, SU_OP_NOT, 0, 0, 0, SU_NONE);
+		if (i) {
+			emit(c, SU_OP_OR, 0, 0, 0, SU_NONE);
+			if (!c->oom)
+				((su_insn *)c->code.p)[j].c = c->code.n;
+		}
+	}
+	emit(c, SU_OP_END, 0, 0, 0, SU_NONE);
+	c->copy = 0;
+	return start;
+}
+
+/* The flat form of cond (whose code starts at `entry`), or an empty range
+ * when it has more clauses than a chunk holds, or is one opaque whole
+ * (then the general loop runs the code). */
+static su_range cnf(cc *c, const su_node *cond, uint32_t entry)
 {
 	su_range out = { c->clauses.n, 0 };
-	uint32_t nlits = c->lits.n;
-	if (!cond || cnf_clauses(c, cond, 0) < 0 || c->oom) {
-		c->clauses.n = out.start;  /* roll back a partial form */
-		c->lits.n = nlits;
+	c->tlits.n = c->tclauses.n = 0;
+	if (!cond)
 		return (su_range){ 0, 0 };
+	su_range f = cnf_of(c, cond, 0);
+	if (c->oom || f.count > CNF_MAX_CLAUSES)
+		return (su_range){ 0, 0 };
+	if (f.count == 1) {
+		su_range cl = ((su_range *)c->tclauses.p)[f.start];
+		const clit *l = (const clit *)c->tlits.p + cl.start;
+		if (cl.count == 1 && l->insn == SU_NONE && l->n == cond && !l->neg)
+			return (su_range){ 0, 0 };
 	}
+	for (uint32_t i = 0; i < f.count && !c->oom; i++) {
+		su_range cl = ((su_range *)c->tclauses.p)[f.start + i];
+		su_range lits = { c->lits.n, 0 };
+		uint32_t nopaque = 0;
+		for (uint32_t k = 0; k < cl.count; k++) {
+			const clit *l = (const clit *)c->tlits.p + cl.start + k;
+			if (l->insn == SU_NONE) {
+				nopaque++;
+				continue;
+			}
+			int dup = 0;  /* `a or a` after distribution */
+			for (uint32_t m = lits.start; m < c->lits.n; m++)
+				dup |= ((su_lit *)c->lits.p)[m].insn == l->insn && ((su_lit *)c->lits.p)[m].neg == l->neg;
+			if (!dup)
+				PUSH(c, lits, su_lit, ((su_lit){ l->insn, l->neg }));
+		}
+		if (nopaque) {
+			/* Gather the clause's opaque literals (after its fused ones,
+			 * which the decide loop tries first). */
+			clit *tmp = malloc(nopaque * sizeof(*tmp));
+			if (!tmp) {
+				c->oom = 1;
+				break;
+			}
+			uint32_t m = 0;
+			for (uint32_t k = 0; k < cl.count; k++) {
+				const clit *l = (const clit *)c->tlits.p + cl.start + k;
+				if (l->insn == SU_NONE)
+					tmp[m++] = *l;
+			}
+			uint32_t at = nopaque == 1 && tmp[0].n == cond && !tmp[0].neg ? entry
+			            : emit_vm_literal(c, tmp, nopaque);
+			free(tmp);
+			PUSH(c, lits, su_lit, ((su_lit){ at, SU_LIT_VM }));
+		}
+		lits.count = c->lits.n - lits.start;
+		PUSH(c, clauses, su_range, lits);
+	}
+	if (c->oom)
+		return (su_range){ 0, 0 };
 	out.count = c->clauses.n - out.start;
 	return out;
 }
@@ -498,7 +715,7 @@ static uint32_t emit_entry(cc *c, const su_node *cond, su_range *flat)
 			su_error(c->d, cond->loc, "condition too complex: its calls need more than %d values at once",
 			         SU_MAX_STACK);
 	}
-	*flat = cnf(c, cond);
+	*flat = cnf(c, cond, start);
 	return start;
 }
 
@@ -605,7 +822,11 @@ struct stepup_ruleset *su_compile(su_diags *d, su_file **files, size_t nfiles,
 	rs->lits = c.lits.p;      rs->nlits = c.lits.n;
 	rs->code = c.code.p;      rs->ncode = c.code.n;
 	free(c.hash);
+	free(c.ihash);
+	free(c.mhash);
 	free(c.leaves.p);
+	free(c.tlits.p);
+	free(c.tclauses.p);
 	revision(d, rs);
 	rs->schema = sc;  /* the ruleset owns it from here, failure or not */
 	if (c.oom || c.too_deep || d->nerrors > errors) {

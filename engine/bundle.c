@@ -23,6 +23,12 @@
  * schema: su_bundle_parse says so, and the loader (dsl/compiler.c) gives
  * them the default schema in the layout of their day.
  *
+ * Format 4 has the layout of format 3. Its code may hold the fused tests
+ * starts_with, ends_with and contains on a field and a constant, and
+ * length(field) against an integer (opcodes.def), and its flat (CNF)
+ * form may name VM literals (SU_LIT_VM, program.h): a format 3 bundle
+ * loads as it is.
+ *
  * Loading checks the magic, the version, the length and the digest before
  * reading a byte of the body, then bounds-checks every read, then runs the
  * program verifier. A bundle is refused with a message, never trusted. */
@@ -43,7 +49,7 @@
 #include "util.h"
 
 #define SU_BUNDLE_MAGIC "STEPUPB\x1a"
-#define SU_BUNDLE_VERSION 3u
+#define SU_BUNDLE_VERSION 4u
 #define SU_BUNDLE_OLDEST 1u  /* oldest format this build still reads */
 #define SU_HEADER_SIZE 56u
 #define SU_BUNDLE_MAX (256u << 20)

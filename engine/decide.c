@@ -13,6 +13,7 @@
 
 #include "decision.h"
 #include "engine.h"
+#include "index.h"
 
 stepup_decision *stepup_decision_new(void)
 {
@@ -24,6 +25,7 @@ void stepup_decision_free(stepup_decision *d)
 	if (!d)
 		return;
 	free(d->fired);
+	free(d->ranges);
 	free(d->rule_result);
 	free(d->rule_trace);
 	free(d->trace.atom);
@@ -89,6 +91,13 @@ static __attribute__((noinline, cold)) int explain_rules(stepup_decision *d, con
 }
 
 
+/* Does r carry the field of `role`? (su_request_role_slot, inline) */
+static inline unsigned role_present(const stepup_ruleset *rs, const stepup_request *r, su_role role)
+{
+	int slot = rs->schema->role_slot[role];
+	return slot >= 0 && SU_PRESENT(r, slot);
+}
+
 /* The method phase of a YELLOW decision (DESIGN.md §2): the declared
  * methods allowed by every fired YELLOW rule, with the data to serve them
  * (an app id, the end user's phone or email, a customer-service number)
@@ -102,8 +111,8 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	const unsigned cs = 1u << STEPUP_CUSTOMER_SERVICE;
 	unsigned data, cond = 0, offered, n = 0;
 
-	data = (unsigned)(su_request_role_slot(r, SU_ROLE_CONTACT_SMS) >= 0) << STEPUP_OTP_SMS |
-	       (unsigned)(su_request_role_slot(r, SU_ROLE_CONTACT_EMAIL) >= 0) << STEPUP_OTP_EMAIL;
+	data = role_present(rs, r, SU_ROLE_CONTACT_SMS) << STEPUP_OTP_SMS |
+	       role_present(rs, r, SU_ROLE_CONTACT_EMAIL) << STEPUP_OTP_EMAIL;
 	if (e->app_id)
 		data |= 1u << STEPUP_IN_APP;
 	if (e->cs[d->line] || e->cs[STEPUP_LINE_STANDARD])
@@ -114,8 +123,13 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	 * the method). */
 	for (uint32_t c = 0; c < rs->nfmethods; c++) {
 		const su_fcond *ch = &rs->fmethods[c];
-		for (uint64_t f = su_chunk_eval(rs, e->imports, r, ch); f; f &= f - 1)
-			cond |= 1u << ch->cond_of[__builtin_ctzll(f)];
+		uint64_t f = su_chunk_eval(rs, e->imports, r, ch);
+		/* over every method of the chunk, not the TRUE ones: the trip
+		 * count does not depend on the request */
+		for (uint64_t m = ch->last; m; m &= m - 1) {
+			unsigned b = (unsigned)__builtin_ctzll(m);
+			cond |= (unsigned)(f >> b & 1) << ch->cond_of[b];
+		}
 	}
 	offered = allowed & data & cond;
 	if (__builtin_expect(e->plugins != NULL, 0) && offered) {
@@ -157,24 +171,106 @@ static stepup_outcome offer_methods(const stepup_engine *e, const stepup_request
 	return STEPUP_YELLOW;
 }
 
+/* What the fired rules of a decision add up to. */
+typedef struct hits {
+	uint64_t red, yellow, fraud;
+	unsigned allowed;
+	uint32_t n;
+} hits;
+
+/* Run rule chunks [c, end): fired rules appended to `fired`, in chunk order. */
+static inline __attribute__((always_inline)) void run_chunks(const stepup_ruleset *rs, const su_bound *imp,
+                                                             const stepup_request *r, uint32_t c,
+                                                             uint32_t end, uint32_t *fired, hits *h)
+{
+	for (; c < end; c++) {
+		const su_fcond *ch = &rs->frules[c];
+		uint64_t f = su_chunk_eval(rs, imp, r, ch);
+		if (!f)
+			continue;
+		const uint32_t *ids = rs->fids + ch->ids;
+		h->red |= f & ch->red;
+		h->yellow |= f & ch->yellow;
+		h->fraud |= f & ch->fraud;
+		for (uint64_t m = f & ch->narrow; m; m &= m - 1)
+			h->allowed &= rs->rules[ids[ch->cond_of[__builtin_ctzll(m)]]].allowed;
+		do
+			fired[h->n++] = ids[ch->cond_of[__builtin_ctzll(f)]];
+		while (f &= f - 1);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Back to rule order, each rule once (the index may run a rule twice). */
+static void rule_order(uint32_t *v, uint32_t *n)
+{
+	if (*n <= 32) {
+		for (uint32_t i = 1; i < *n; i++)
+			for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+				uint32_t x = v[j];
+				v[j] = v[j - 1];
+				v[j - 1] = x;
+			}
+	} else {
+		qsort(v, *n, sizeof(*v), cmp_u32);
+	}
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < *n; i++)
+		if (k == 0 || v[i] != v[k - 1])
+			v[k++] = v[i];
+	*n = k;
+}
+
+/* The rules the index finds for r, after the always ones: their chunks. */
+static __attribute__((noinline)) int run_indexed(const stepup_ruleset *rs, const su_bound *imp,
+                                                 const stepup_request *r, stepup_decision *d, hits *h)
+{
+	uint32_t need = su_index_max_ranges(rs->index);
+	if (need > d->rangecap) {
+		su_irange *p = realloc(d->ranges, need * sizeof(*p));
+		if (!p)
+			return -1;
+		d->ranges = p;
+		d->rangecap = need;
+	}
+	uint32_t nr = su_index_lookup(rs->index, r, d->ranges), before = h->n;
+	/* The chunks found are anywhere in a big ruleset: ask for their first
+	 * lines at once. */
+	for (uint32_t k = 0; k < nr; k++)
+		__builtin_prefetch(&rs->frules[d->ranges[k].first]);
+	for (uint32_t k = 0; k < nr; k++)
+		run_chunks(rs, imp, r, d->ranges[k].first, d->ranges[k].first + d->ranges[k].count, d->fired, h);
+	if (h->n > 1 && (nr > 1 || before))
+		rule_order(d->fired, &h->n);
+	return 0;
+}
+
 int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decision *d, unsigned flags)
 {
 	const stepup_ruleset *rs;
 	stepup_outcome sev;
-	unsigned allowed = (1u << STEPUP_METHOD_COUNT) - 1;
-	uint64_t red = 0, yellow = 0, fraud = 0;
-	uint32_t nfired = 0, *fired;
 
 	/* A request decoded for another engine has another schema's slots. */
 	if (!e || !r || !d || !r->ok || r->engine != e->serial)
 		return STEPUP_EINVAL;
-	/* A request is a few cache lines (request.h): ask for all of them
-	 * now, so that when it is not in cache the misses overlap. */
-	__builtin_prefetch(r->f + 8);
-	__builtin_prefetch(r->f + 16);
-	__builtin_prefetch(r->f + 24);
-	__builtin_prefetch(r->inline_buf + 16);
 	rs = e->rs;
+	/* A request is a few cache lines (request.h): ask for all of those
+	 * the rules read now, by address alone, so that when it is not in
+	 * cache the misses overlap instead of waiting for each other. */
+	const char *hot = (const char *)r;
+	__builtin_prefetch(hot);
+	__builtin_prefetch(hot + 64);
+	__builtin_prefetch(hot + 128);
+	__builtin_prefetch(hot + 192);
+	for (uint32_t o = 256; o < rs->hot_bytes + 63; o += 64)
+		__builtin_prefetch(hot + o);
+	__builtin_prefetch(r->inline_buf);
+	__builtin_prefetch(r->inline_buf + SU_NORM_BYTES - 1);
 	d->rs = rs;
 	d->engine = e->serial;
 	d->explain = flags & STEPUP_DECIDE_EXPLAIN;
@@ -184,28 +280,19 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 	d->no_method_left = 0;
 	if (__builtin_expect(d->app_json || d->cs_number || d->plugin_failed, 0))
 		su_methods_reset(d);
-	if (rs->nrules > d->firedcap && grow_u32(&d->fired, &d->firedcap, rs->nrules))
+	if (rs->max_fired > d->firedcap && grow_u32(&d->fired, &d->firedcap, rs->max_fired))
 		return STEPUP_ENOMEM;
 	if (d->explain && explain_rules(d, e, r) < 0)
 		return STEPUP_ENOMEM;
 
 	/* The hot loop: the rules a chunk at a time; fired ones in order. */
-	fired = d->fired;
-	const su_bound *imp = e->imports;
-	for (uint32_t c = 0; c < rs->nfrules; c++) {
-		const su_fcond *ch = &rs->frules[c];
-		uint64_t f = su_chunk_eval(rs, imp, r, ch);
-		if (!f)
-			continue;
-		red |= f & ch->red;
-		yellow |= f & ch->yellow;
-		fraud |= f & ch->fraud;
-		for (uint64_t m = f & ch->narrow; m; m &= m - 1)
-			allowed &= rs->rules[ch->cond + ch->cond_of[__builtin_ctzll(m)]].allowed;
-		do
-			fired[nfired++] = ch->cond + ch->cond_of[__builtin_ctzll(f)];
-		while (f &= f - 1);
-	}
+	hits h = { 0, 0, 0, (1u << STEPUP_METHOD_COUNT) - 1, 0 };
+	run_chunks(rs, e->imports, r, 0, rs->nalways, d->fired, &h);
+	if (rs->index && run_indexed(rs, e->imports, r, d, &h) < 0)
+		return STEPUP_ENOMEM;
+	uint32_t nfired = h.n;
+	uint64_t red = h.red, yellow = h.yellow, fraud = h.fraud;
+	unsigned allowed = h.allowed;
 	d->nfired = nfired;
 	sev = red ? STEPUP_RED : yellow ? STEPUP_YELLOW : STEPUP_GREEN;
 
@@ -216,8 +303,8 @@ int stepup_decide(const stepup_engine *e, const stepup_request *r, stepup_decisi
 		memset(d->method_why, SU_MW_NOT_EVALUATED, sizeof(d->method_why));
 
 	if (sev == STEPUP_YELLOW) {
-		int ch = su_request_role_slot(r, SU_ROLE_CHANNEL);
-		if (ch >= 0 && (rs->schema->fields[ch].merchant >> r->f[ch].e & 1)) {
+		int ch = rs->schema->role_slot[SU_ROLE_CHANNEL];
+		if (ch >= 0 && SU_PRESENT(r, ch) && (rs->schema->fields[ch].merchant >> r->f[ch].e & 1)) {
 			sev = (stepup_outcome)rs->merchant_policy;  /* no step-up on a merchant channel */
 			d->merchant_policy_applied = 1;
 		} else {

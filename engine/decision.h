@@ -32,6 +32,8 @@ struct stepup_decision {
 
 	uint32_t *fired;
 	uint32_t nfired, firedcap;
+	struct su_irange *ranges;      /* the index's look-ups (decide.c) */
+	uint32_t rangecap;
 
 	/* Explain data, filled only with STEPUP_DECIDE_EXPLAIN. */
 	unsigned explain;

@@ -53,8 +53,7 @@ static void call(unsigned fn, val *args, val *out)
 		           memcmp(args[0].v.str.s, args[1].v.str.s, args[1].v.str.len) == 0;
 		break;
 	case SU_FN_CONTAINS:
-		out->v.b = args[1].v.str.len == 0 ||
-		           memmem(args[0].v.str.s, args[0].v.str.len, args[1].v.str.s, args[1].v.str.len) != NULL;
+		out->v.b = su_contains(args[0].v.str, args[1].v.str.s, args[1].v.str.len);
 		break;
 	case SU_FN_LENGTH:
 		out->v.i = args[0].v.str.len;
@@ -173,6 +172,11 @@ static __attribute__((noinline)) void pcall(const su_bound *b, const val *args, 
 	out->present = 1;
 }
 
+int su_contains(su_str a, const char *b, uint32_t n)
+{
+	return n == 0 || memmem(a.s, a.len, b, n) != NULL;
+}
+
 #define TRI(x) SU_TRI(x)
 
 static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, const su_bound *imp,
@@ -202,6 +206,10 @@ static inline __attribute__((always_inline)) int run(const stepup_ruleset *rs, c
 		case SU_OP_STR_SUFFIX:
 		case SU_OP_REASONS_ANY:
 		case SU_OP_REASONS_ALL:
+		case SU_OP_STR_PREFIX:
+		case SU_OP_STR_ENDS:
+		case SU_OP_STR_CONTAINS:
+		case SU_OP_STR_LEN:
 			tri[++t] = su_eval_test(rs, r, in);
 			break;
 		case SU_OP_V_FIELD:

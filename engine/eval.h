@@ -46,9 +46,13 @@ typedef struct su_trace {
 
 static inline int cmp_i(int64_t a, int64_t b, unsigned op) { SU_CMP_BODY(a, b, op) }
 
-/* A prepared test's negation bit and its aux operand (program.h). */
+/* A prepared test's negation bit, the mark of a clause's last costly
+ * test, and its aux operand (program.h); SU_F_LEN's aux. */
 #define SU_FT_INV(t) ((t)->aux >> 31)
-#define SU_FT_AUX(t) ((t)->aux & 0x7fffffffu)
+#define SU_FT_LAST 0x40000000u
+#define SU_FT_AUX(t) ((t)->aux & 0x3fffffffu)
+#define SU_FT_LEN(cmp, idx) ((uint32_t)(cmp) << 27 | (idx))
+#define SU_FT_LEN_MAX_IDX ((1u << 27) - 1)
 static inline int cmp_d(double a, double b, unsigned op) { SU_CMP_BODY(a, b, op) }
 
 /* Byte compare for the short strings rules deal in (suffixes, names);
@@ -89,6 +93,52 @@ static inline int ends_with(su_str a, su_str b)
 {
 	return b.len <= a.len && bytes_eq(a.s + a.len - b.len, b.s, b.len);
 }
+
+static inline int starts_with(su_str a, const char *b, uint32_t n)
+{
+	return n <= a.len && bytes_eq(a.s, b, n);
+}
+
+static inline int ends_with_k(su_str a, const char *b, uint32_t n)
+{
+	return n <= a.len && bytes_eq(a.s + a.len - n, b, n);
+}
+
+/* A string of at most SU_KEY_MAX bytes as two words, the same for the
+ * same bytes of the same length (lengths are compared apart): how the
+ * prepared form keeps short constants (program.h SU_F_KEQ...). */
+#define SU_KEY_MAX 16
+static inline void su_key_words(const char *s, uint32_t n, uint64_t w[2])
+{
+	if (n >= 8) {
+		memcpy(&w[0], s, 8);
+		memcpy(&w[1], s + n - 8, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		w[0] = a | (uint64_t)b << 32;
+		w[1] = 0;
+	} else {
+		w[0] = n ? (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n >> 1] << 8 |
+		           (uint64_t)(unsigned char)s[n - 1] << 16
+		         : 0;
+		w[1] = 0;
+	}
+}
+
+/* s[0..n) is the constant k = [len, w0, w1]. */
+static inline int su_key_is(const char *s, uint32_t n, const uint64_t *k)
+{
+	uint64_t w[2];
+	if (n != k[0])
+		return 0;
+	su_key_words(s, n, w);
+	return ((w[0] ^ k[1]) | (w[1] ^ k[2])) == 0;
+}
+
+/* contains(a, b): b (n bytes) occurs in a; an empty b always does. */
+int su_contains(su_str a, const char *b, uint32_t n);
 
 static inline int str_in(const stepup_ruleset *rs, uint32_t set, su_str s)
 {
@@ -133,6 +183,17 @@ static inline __attribute__((always_inline)) uint8_t su_eval_test(const stepup_r
 	case SU_OP_REASONS_ALL:
 		return SU_P(in->a) ? SU_TRI((r->f[in->a].mask & rs->masks[in->c]) == rs->masks[in->c])
 		                   : SU_ABSENT;
+	case SU_OP_STR_PREFIX:
+		return SU_P(in->a) ? SU_TRI(starts_with(su_rstr(r, in->a), SU_STR(rs, in->c), SU_STRLEN(rs, in->c)))
+		                   : SU_ABSENT;
+	case SU_OP_STR_ENDS:
+		return SU_P(in->a) ? SU_TRI(ends_with_k(su_rstr(r, in->a), SU_STR(rs, in->c), SU_STRLEN(rs, in->c)))
+		                   : SU_ABSENT;
+	case SU_OP_STR_CONTAINS:
+		return SU_P(in->a) ? SU_TRI(su_contains(su_rstr(r, in->a), SU_STR(rs, in->c), SU_STRLEN(rs, in->c)))
+		                   : SU_ABSENT;
+	case SU_OP_STR_LEN:
+		return SU_P(in->a) ? SU_TRI(cmp_i((int64_t)r->f[in->a].str.len, rs->ints[in->c], in->cmp)) : SU_ABSENT;
 	default:
 		return SU_ABSENT;
 	}
@@ -144,8 +205,8 @@ int su_eval_vm(const stepup_ruleset *rs, const su_bound *imp, const stepup_reque
 int su_eval_traced(const stepup_ruleset *rs, const su_bound *imp, const stepup_request *r,
                    uint32_t pc, su_trace *trace);
 
-/* A costlier prepared test (string compares, ends_with, a whole non-CNF
- * condition): is it TRUE? */
+/* A costlier prepared test (string tests, lengths, a condition or a VM
+ * literal for the general loop): is it TRUE? */
 static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ruleset *rs,
                                                                  const su_bound *imp,
                                                                  const stepup_request *r,
@@ -155,14 +216,48 @@ static inline __attribute__((always_inline)) int su_ftest_costly(const stepup_ru
 	int inv = (int)SU_FT_INV(t);
 
 	switch (t->op) {
+	case SU_F_LEN:
+		return SU_P(s) && cmp_i((int64_t)r->f[s].str.len, rs->ints[aux & SU_FT_LEN_MAX_IDX], aux >> 27);
+	case SU_F_KEQ: {
+		su_str v = su_rstr(r, s);
+		return SU_P(s) && su_key_is(v.s, v.len, rs->ftab + aux) != inv;
+	}
+	case SU_F_KPRE: {
+		su_str v = su_rstr(r, s);
+		const uint64_t *k = rs->ftab + aux;
+		return SU_P(s) && (v.len >= k[0] && su_key_is(v.s, (uint32_t)k[0], k)) != inv;
+	}
+	case SU_F_KSUF: {
+		su_str v = su_rstr(r, s);
+		const uint64_t *k = rs->ftab + aux;
+		return SU_P(s) && (v.len >= k[0] && su_key_is(v.s + v.len - k[0], (uint32_t)k[0], k)) != inv;
+	}
+	case SU_F_KIN: {
+		if (!SU_P(s))
+			return 0;
+		su_str v = su_rstr(r, s);
+		const uint64_t *k = rs->ftab + aux;
+		int in = 0;
+		for (uint64_t i = 0; i < k[0] && !in; i++)
+			in = su_key_is(v.s, v.len, k + 1 + 3 * i);
+		return in != inv;
+	}
 	case SU_F_STR_EQ:
 		return SU_P(s) && str_eq(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
+	case SU_F_PREFIX:
+		return SU_P(s) && starts_with(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
+	case SU_F_ENDS:
+		return SU_P(s) && ends_with_k(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
 	case SU_F_STR_IN:
 		return SU_P(s) && str_in(rs, aux, su_rstr(r, s)) != inv;
 	case SU_F_SUFFIX:
 		return SU_P(s) && SU_P(aux) && ends_with(su_rstr(r, s), su_rstr(r, aux)) != inv;
-	default: /* SU_F_VM */
-		return su_eval_vm(rs, imp, r, aux) == SU_TRUE;
+	case SU_F_CONTAINS:
+		return SU_P(s) && su_contains(su_rstr(r, s), SU_STR(rs, aux), SU_STRLEN(rs, aux)) != inv;
+	default: { /* SU_F_VM */
+		int v = su_eval_vm(rs, imp, r, aux);
+		return v == (inv ? SU_FALSE : SU_TRUE);
+	}
 	}
 }
 
@@ -181,34 +276,33 @@ static inline __attribute__((always_inline)) uint64_t su_chunk_eval(const stepup
 	uint64_t acc = ch->init;
 	uint32_t k;
 
-#define SU_LOOP(K) for (k = ch->count[K]; k; k--, t++)
+#define SU_LOOP(K) if (ch->kinds & (1u << (K))) for (k = ch->count[K]; k; k--, t++)
 #define SU_PR ((uint64_t)(has[t->slot] & 1))
 #define SU_INV ((uint64_t)SU_FT_INV(t))
 #define SU_SET(x) (acc |= (uint64_t)(x) << t->pos)
-	/* TABLE reads the slot's 8 bytes and keeps the low bits (an enum or
-	 * bool slot only where those are its value: see NARROW_TABLE in
-	 * program.c); an absent field reads entry 0. */
-	SU_LOOP(SU_F_TABLE) {
-		uint64_t v = ((uint64_t)f[t->slot].i & t->aux) + 1;
-		acc |= t->k.tab[v & (0 - SU_PR)];
-	}
-	SU_LOOP(SU_F_TABLE_E) {
-		uint64_t v = ((uint64_t)f[t->slot].e & t->aux) + 1;
-		acc |= t->k.tab[v & (0 - SU_PR)];
-	}
+	/* TABLE reads the field's presence byte, which holds the code of its
+	 * value (request.h); an absent field reads entry 0. */
+	SU_LOOP(SU_F_TABLE)
+		acc |= t->k.tab[SU_HAS_INDEX(has[t->slot])];
+	SU_LOOP(SU_F_CODES) SU_SET(t->k.mask >> SU_HAS_INDEX(has[t->slot]) & 1);
 	SU_LOOP(SU_F_INT_EQ) SU_SET(SU_PR & ((f[t->slot].i == t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_INT_LE) SU_SET(SU_PR & ((f[t->slot].i <= t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_INT_GE) SU_SET(SU_PR & ((f[t->slot].i >= t->k.i) ^ SU_INV));
 	SU_LOOP(SU_F_ANY) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) != 0) ^ SU_INV));
 	SU_LOOP(SU_F_ALL) SU_SET(SU_PR & (((f[t->slot].mask & t->k.mask) == t->k.mask) ^ SU_INV));
-	if (ch->count[SU_F_COSTLY]) {
-		/* Clauses FALSE for good: unset, with nothing costly left to run.
+	if (ch->kinds & (1u << SU_F_COSTLY)) {
+		/* Clauses FALSE for good: unset, with nothing costly left to run
+		 * (the last costly test of a clause that fails adds its clause).
 		 * A test is skipped when its clause is settled TRUE or its
 		 * condition has such a clause. */
 		uint64_t dead = ~acc & ch->used & ~ch->costly;
 		SU_LOOP(SU_F_COSTLY)
-			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask) && su_ftest_costly(rs, imp, r, t))
-				SU_SET(1);
+			if (!((acc >> t->pos) & 1) && !(dead & t->k.mask)) {
+				if (su_ftest_costly(rs, imp, r, t))
+					SU_SET(1);
+				else if (t->aux & SU_FT_LAST)
+					dead |= UINT64_C(1) << t->pos;
+			}
 	}
 #undef SU_LOOP
 #undef SU_PR

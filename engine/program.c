@@ -10,7 +10,9 @@
 
 #include "cardnum.h"
 #include "eval.h"
+#include "index.h"
 #include "plugin_loader.h"
+#include "request.h"
 
 const char *const su_op_names[SU_OP_COUNT] = {
 #define OP(NAME, SHAPE, TRI, VAL) #NAME,
@@ -57,6 +59,8 @@ void su_program_free(struct stepup_ruleset *rs)
 	free(rs->ftests);
 	free(rs->frules);
 	free(rs->fmethods);
+	free(rs->fids);
+	su_index_free(rs->index);
 	free(rs->code);
 	su_schema_free(rs->schema);
 	free(rs);
@@ -214,6 +218,16 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 			if (!slot_is(rs, in->a, SU_T_REASONS) || in->c >= rs->nmasks)
 				return fail(err, n, "bad operand at %u", pc);
 			break;
+		case SU_OP_STR_PREFIX:
+		case SU_OP_STR_ENDS:
+		case SU_OP_STR_CONTAINS:
+			if (!slot_is(rs, in->a, SU_T_STRING) || !STR_OK(rs, in->c))
+				return fail(err, n, "bad operand at %u", pc);
+			break;
+		case SU_OP_STR_LEN:
+			if (!slot_is(rs, in->a, SU_T_STRING) || in->c >= rs->nints || in->cmp > 5)
+				return fail(err, n, "bad operand at %u", pc);
+			break;
 		case SU_OP_V_INT:
 			if (in->c >= rs->nints)
 				return fail(err, n, "bad constant at %u", pc);
@@ -315,6 +329,10 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 			return fail(err, n, "stack underflow at %u", pc);
 		if (tri < 0 || val < 0)
 			return fail(err, n, "stack underflow at %u", pc);
+		/* Explain records the result an atom's instruction leaves: it must
+		 * leave one. */
+		if (in->atom != SU_NONE && tri < 1)
+			return fail(err, n, "atom without a result at %u", pc);
 		if ((uint32_t)tri > rs->max_tri || (uint32_t)val > rs->max_val)
 			return fail(err, n, "stack overflow at %u", pc);
 		if (push != SU_T_NONE)
@@ -328,9 +346,11 @@ static int verify_entry(const struct stepup_ruleset *rs, uint32_t start, uint32_
 	}
 }
 
-/* The flat form of a condition may only name fused tests of its own code. */
+/* The flat form of a condition may only name fused tests of its own code,
+ * or entries of conditions of their own (VM literals), each verified once
+ * (`seen`: a bit per instruction). */
 static int verify_cnf(const struct stepup_ruleset *rs, su_range cnf, uint32_t start, uint32_t end,
-                      char *err, size_t n)
+                      uint64_t *seen, char *err, size_t n)
 {
 	if ((uint64_t)cnf.start + cnf.count > rs->nclauses)
 		return fail(err, n, "bad clause range");
@@ -340,18 +360,55 @@ static int verify_cnf(const struct stepup_ruleset *rs, su_range cnf, uint32_t st
 			return fail(err, n, "bad literal range");
 		for (uint32_t k = 0; k < cl.count; k++) {
 			su_lit l = rs->lits[cl.start + k];
-			if (l.insn < start || l.insn >= end || l.neg > 1 ||
-			    rs->code[l.insn].op < SU_OP_TRI || rs->code[l.insn].op > SU_OP_REASONS_ALL)
+			uint32_t vend;
+			if (l.neg > (SU_LIT_NEG | SU_LIT_VM))
 				return fail(err, n, "bad literal");
+			if (l.neg & SU_LIT_VM) {
+				if (l.insn >= rs->ncode)
+					return fail(err, n, "bad literal");
+				if (!(seen[l.insn / 64] >> (l.insn % 64) & 1)) {
+					if (verify_entry(rs, l.insn, &vend, err, n) < 0)
+						return -1;
+					seen[l.insn / 64] |= UINT64_C(1) << (l.insn % 64);
+				}
+			} else if (l.insn < start || l.insn >= end || !su_op_test(rs->code[l.insn].op)) {
+				return fail(err, n, "bad literal");
+			}
 		}
+	}
+	return 0;
+}
+
+/* Every method's and rule's condition and flat form. */
+static int verify_conds(const struct stepup_ruleset *rs, uint64_t *seen, char *err, size_t n)
+{
+	uint32_t end;
+
+	for (uint32_t i = 0; i < rs->nmethods; i++) {
+		if (rs->methods[i].type >= STEPUP_METHOD_COUNT)
+			return fail(err, n, "bad method %u", i);
+		for (uint32_t j = 0; j < i; j++)
+			if (rs->methods[j].type == rs->methods[i].type)
+				return fail(err, n, "method declared twice");
+		if (verify_entry(rs, rs->methods[i].code, &end, err, n) < 0 ||
+		    verify_cnf(rs, rs->methods[i].cnf, rs->methods[i].code, end, seen, err, n) < 0)
+			return -1;
+	}
+	for (uint32_t i = 0; i < rs->nrules; i++) {
+		const su_rule *r = &rs->rules[i];
+		if (!STR_OK(rs, r->name) || (r->desc != SU_NONE && !STR_OK(rs, r->desc)) ||
+		    r->file >= rs->nfiles || r->outcome > STEPUP_RED || r->fraud > 1 ||
+		    r->allowed > 0xf)
+			return fail(err, n, "bad rule %u", i);
+		if (verify_entry(rs, r->code, &end, err, n) < 0 ||
+		    verify_cnf(rs, r->cnf, r->code, end, seen, err, n) < 0)
+			return -1;
 	}
 	return 0;
 }
 
 int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 {
-	uint32_t end;
-
 	if (rs->max_tri > SU_MAX_STACK || rs->max_val > SU_MAX_STACK)
 		return fail(err, n, "stack depth too large");
 	if (rs->strtab_len == 0 || rs->strtab[rs->strtab_len - 1] != '\0')
@@ -401,26 +458,13 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 	}
 	if (rs->nmethods > STEPUP_METHOD_COUNT)
 		return fail(err, n, "too many methods");
-	for (uint32_t i = 0; i < rs->nmethods; i++) {
-		if (rs->methods[i].type >= STEPUP_METHOD_COUNT)
-			return fail(err, n, "bad method %u", i);
-		for (uint32_t j = 0; j < i; j++)
-			if (rs->methods[j].type == rs->methods[i].type)
-				return fail(err, n, "method declared twice");
-		if (verify_entry(rs, rs->methods[i].code, &end, err, n) < 0 ||
-		    verify_cnf(rs, rs->methods[i].cnf, rs->methods[i].code, end, err, n) < 0)
-			return -1;
-	}
-	for (uint32_t i = 0; i < rs->nrules; i++) {
-		const su_rule *r = &rs->rules[i];
-		if (!STR_OK(rs, r->name) || (r->desc != SU_NONE && !STR_OK(rs, r->desc)) ||
-		    r->file >= rs->nfiles || r->outcome > STEPUP_RED || r->fraud > 1 ||
-		    r->allowed > 0xf)
-			return fail(err, n, "bad rule %u", i);
-		if (verify_entry(rs, r->code, &end, err, n) < 0 ||
-		    verify_cnf(rs, r->cnf, r->code, end, err, n) < 0)
-			return -1;
-	}
+	uint64_t *seen = calloc(rs->ncode / 64 + 1, sizeof(uint64_t));
+	if (!seen)
+		return fail(err, n, "out of memory");
+	int rc = verify_conds(rs, seen, err, n);
+	free(seen);
+	if (rc < 0)
+		return -1;
 	if (rs->merchant_policy != STEPUP_GREEN && rs->merchant_policy != STEPUP_RED)
 		return fail(err, n, "bad merchant policy");
 	return 0;
@@ -428,20 +472,13 @@ int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t n)
 
 /* ---- prepared form ------------------------------------------------------ */
 
-/* Tables read a narrow (enum, bool) field through the slot's 8-byte integer
- * when its low bytes come first, so all tables are one group. */
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define NARROW_TABLE SU_F_TABLE
-#else
-#define NARROW_TABLE SU_F_TABLE_E
-#endif
-
 #define MAX_TABLE_VALUES 64
 
 typedef struct slot_tab {
-	uint32_t nval;         /* values told apart (a power of two); 1: presence only */
+	uint32_t nval;         /* value codes told apart; 1: presence only */
+	uint32_t ntests;       /* tests folded in */
 	uint64_t e[MAX_TABLE_VALUES + 1];  /* clause bits per entry: e[0] absent,
-	                                      e[v + 1] value v */
+	                                      e[c + 1] value code c */
 } slot_tab;
 
 typedef struct prep {
@@ -450,7 +487,10 @@ typedef struct prep {
 	uint64_t *tab;  size_t ntab, captab;    /* every chunk's tables */
 	su_fcond *ch;  size_t nch, capch;
 	su_ftest *lit;  size_t nlit, caplit;    /* tests of the chunk being built */
+	uint32_t *fids;  size_t nfids, capfids; /* rule chunks' rules */
 	su_fcond cur;
+	uint32_t ncond;                         /* conditions in cur */
+	int cold;                               /* chunks of index buckets */
 	slot_tab *st;                           /* per slot */
 	uint32_t *tslots;  uint32_t ntslots;    /* slots with a table in cur */
 	uint32_t *tgen;                         /* per slot: chunk + 1 when in tslots */
@@ -474,32 +514,14 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, int *oom)
 	return q;
 }
 
-static uint32_t pow2_at_least(uint64_t n)
-{
-	uint32_t v = 1;
-	while (v < n)
-		v *= 2;
-	return v;
-}
-
-/* The values a table on `slot` tells apart: enums and booleans by value,
- * integers of a small declared range (scores 1..5) too, since the decoder
- * refuses values outside the range; anything else by presence only. */
+/* The values a table on `slot` tells apart: the codes of a small-domain
+ * field (request.h: enums, booleans, integers of a small declared range
+ * such as scores 1..5, which the decoder keeps within it); anything else
+ * by presence only. */
 static uint32_t slot_values(const su_schema *sc, unsigned slot)
 {
-	const su_field *f = &sc->fields[slot];
-	switch (f->type) {
-	case SU_T_BOOL:
-		return 2;
-	case SU_T_ENUM:
-		return pow2_at_least(su_schema_value_count(sc, slot));
-	case SU_T_INT:
-		if (f->min >= 0 && f->max >= f->min && f->max < MAX_TABLE_VALUES)
-			return pow2_at_least((uint64_t)f->max + 1);
-		return 1;
-	default:
-		return 1;
-	}
+	unsigned n = su_field_codes(&sc->fields[slot]);
+	return n ? n : 1;
 }
 
 static slot_tab *table_of(prep *P, unsigned slot)
@@ -509,8 +531,10 @@ static slot_tab *table_of(prep *P, unsigned slot)
 		P->tgen[slot] = P->chunk + 1;
 		P->tslots[P->ntslots++] = slot;
 		t->nval = slot_values(P->rs->schema, slot);
+		t->ntests = 0;
 		memset(t->e, 0, sizeof(t->e));
 	}
+	t->ntests++;
 	return t;
 }
 
@@ -526,6 +550,34 @@ static void add_lit(prep *P, uint8_t op, unsigned slot, unsigned pos, unsigned i
 	t->pos = (uint8_t)pos;
 	t->aux = aux | (uint32_t)inv << 31;
 	t->k.mask = k;
+}
+
+/* Keep the constants strs[ids[0..n)] as words among the tables (program.h
+ * SU_F_KEQ...), with their number first when `set`: their place, or
+ * SU_NONE when one is longer than SU_KEY_MAX bytes (or there are too
+ * many). */
+static uint32_t keep_keys(prep *P, const uint32_t *ids, uint32_t n, int set)
+{
+	const struct stepup_ruleset *rs = P->rs;
+	size_t need = (size_t)set + 3 * (size_t)n;
+	if (n > 64 || P->ntab + need >= (1u << 30))
+		return SU_NONE;
+	for (uint32_t i = 0; i < n; i++)
+		if (SU_STRLEN(rs, ids[i]) > SU_KEY_MAX)
+			return SU_NONE;
+	P->tab = grow(P->tab, &P->captab, P->ntab + need, sizeof(*P->tab), &P->oom);
+	if (P->oom)
+		return SU_NONE;
+	uint32_t at = (uint32_t)P->ntab;
+	uint64_t *w = P->tab + at;
+	if (set)
+		*w++ = n;
+	for (uint32_t i = 0; i < n; i++, w += 3) {
+		w[0] = SU_STRLEN(rs, ids[i]);
+		su_key_words(SU_STR(rs, ids[i]), (uint32_t)w[0], w + 1);
+	}
+	P->ntab += need;
+	return at;
 }
 
 /* One literal of clause `bit`: its test with the negation folded in. Kleene
@@ -579,20 +631,45 @@ static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit,
 			const su_field *f = &rs->schema->fields[slot];
 			for (int64_t v = f->min; v <= f->max; v++)
 				if (cmp_i(v, k, cmp))
-					t->e[v + 1] |= b;
+					t->e[v - f->min + 1] |= b;
 		} else {
 			add_lit(P, int_ops[cmp], slot, bit, int_inv[cmp], 0, (uint64_t)k);
 		}
 		break;
 	}
-	case SU_OP_STR_CMP:
-		add_lit(P, SU_F_STR_EQ, slot, bit, (in->cmp == 0) == (neg != 0), in->c, lane);
+	case SU_OP_STR_CMP: {
+		uint32_t at = keep_keys(P, &in->c, 1, 0);
+		add_lit(P, at != SU_NONE ? SU_F_KEQ : SU_F_STR_EQ, slot, bit, (in->cmp == 0) == (neg != 0),
+		        at != SU_NONE ? at : in->c, lane);
 		break;
-	case SU_OP_STR_IN:
-		add_lit(P, SU_F_STR_IN, slot, bit, neg, in->c, lane);
+	}
+	case SU_OP_STR_IN: {
+		su_range set = rs->strsets[in->c];
+		uint32_t at = keep_keys(P, rs->setitems + set.start, set.count, 1);
+		add_lit(P, at != SU_NONE ? SU_F_KIN : SU_F_STR_IN, slot, bit, neg, at != SU_NONE ? at : in->c, lane);
 		break;
+	}
 	case SU_OP_STR_SUFFIX:
 		add_lit(P, SU_F_SUFFIX, slot, bit, neg, in->c, lane);
+		break;
+	case SU_OP_STR_PREFIX:
+	case SU_OP_STR_ENDS: {
+		uint32_t at = keep_keys(P, &in->c, 1, 0);
+		int pre = in->op == SU_OP_STR_PREFIX;
+		if (at != SU_NONE)
+			add_lit(P, pre ? SU_F_KPRE : SU_F_KSUF, slot, bit, neg, at, lane);
+		else
+			add_lit(P, pre ? SU_F_PREFIX : SU_F_ENDS, slot, bit, neg, in->c, lane);
+		break;
+	}
+	case SU_OP_STR_CONTAINS:
+		add_lit(P, SU_F_CONTAINS, slot, bit, neg, in->c, lane);
+		break;
+	case SU_OP_STR_LEN:
+		if (in->c > SU_FT_LEN_MAX_IDX)  /* more constants than a bundle can hold */
+			P->oom = 1;
+		else
+			add_lit(P, SU_F_LEN, slot, bit, 0, SU_FT_LEN(neg ? int_not[in->cmp] : in->cmp, in->c), lane);
 		break;
 	case SU_OP_REASONS_ANY:
 		add_lit(P, SU_F_ANY, slot, bit, neg, 0, rs->masks[in->c]);
@@ -608,24 +685,48 @@ static void prepare_test(prep *P, const su_insn *in, uint32_t neg, unsigned bit,
 	}
 }
 
-/* Clause bits a condition takes: one per CNF clause, or one for the code. */
-static uint32_t cond_clauses(su_range cnf)
+static uint64_t cond_lits(const struct stepup_ruleset *rs, su_range cnf)
 {
-	return cnf.count && cnf.count <= 64 ? cnf.count : 1;
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < cnf.count; i++)
+		k += rs->clauses[cnf.start + i].count;
+	return k;
 }
 
-static void add_cond(prep *P, uint32_t code, su_range cnf, unsigned bit)
+/* A condition's flat form, when the decide loop runs it (else it is one
+ * SU_F_VM test): at most 64 clauses, and tests a chunk can count. */
+static int flat_ok(const struct stepup_ruleset *rs, su_range cnf)
+{
+	return cnf.count && cnf.count <= 64 && cond_lits(rs, cnf) <= SU_CHUNK_MAX_TESTS;
+}
+
+/* Clause bits a condition takes: one per CNF clause, or one for the code. */
+static uint32_t cond_clauses(const struct stepup_ruleset *rs, su_range cnf)
+{
+	return flat_ok(rs, cnf) ? cnf.count : 1;
+}
+
+/* The tests of one condition from clause bit `bit` up; clause `known` (the
+ * guard the index looked up) is TRUE without a test. */
+static void add_cond(prep *P, uint32_t code, su_range cnf, unsigned bit, uint32_t known)
 {
 	const struct stepup_ruleset *rs = P->rs;
-	uint32_t n = cond_clauses(cnf);
+	uint32_t n = cond_clauses(rs, cnf);
 	uint64_t lane = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << bit;
 
-	if (cnf.count && cnf.count <= 64) {
+	if (flat_ok(rs, cnf)) {
 		for (uint32_t i = 0; i < cnf.count; i++) {
 			su_range cl = rs->clauses[cnf.start + i];
+			if (i == known) {
+				P->cur.init |= UINT64_C(1) << (bit + i);
+				continue;
+			}
 			for (uint32_t k = 0; k < cl.count; k++) {
 				su_lit l = rs->lits[cl.start + k];
-				prepare_test(P, &rs->code[l.insn], l.neg, bit + i, lane);
+				if (l.neg & SU_LIT_VM)
+					add_lit(P, SU_F_VM, 0, bit + i, l.neg & SU_LIT_NEG, l.insn, lane);
+				else
+					prepare_test(P, &rs->code[l.insn], l.neg & SU_LIT_NEG, bit + i, lane);
 			}
 		}
 	} else if (rs->code[code].op == SU_OP_TRI && rs->code[code + 1].op == SU_OP_END) {
@@ -637,7 +738,7 @@ static void add_cond(prep *P, uint32_t code, su_range cnf, unsigned bit)
 }
 
 /* Turn the chunk being built into records: its tables become tests, then
- * the tests go in order of their loops. */
+ * the tests go in order of their loops, the costly ones cheapest first. */
 static void end_chunk(prep *P)
 {
 	su_fcond *c = &P->cur;
@@ -657,14 +758,23 @@ static void end_chunk(prep *P)
 			any |= t->e[v];
 		if (!any)
 			continue;  /* no value makes a test TRUE */
+		if (P->cold && t->ntests == 1 && t->nval < 64) {
+			/* One test in a chunk of a bucket, which is likely not in
+			 * cache: the entries it is TRUE for as a mask, and no table (a
+			 * cache line of its own) to read. */
+			uint64_t m = 0;
+			for (uint32_t v = 0; v <= t->nval; v++)
+				m |= (uint64_t)(t->e[v] != 0) << v;
+			add_lit(P, SU_F_CODES, slot, (unsigned)__builtin_ctzll(any), 0, 0, m);
+			if (P->oom)
+				return;
+			continue;
+		}
 		P->tab = grow(P->tab, &P->captab, P->ntab + t->nval + 1, sizeof(*P->tab), &P->oom);
 		if (P->oom)
 			return;
-		uint8_t type = P->rs->schema->fields[slot].type;
-		uint8_t op = type == SU_T_BOOL || type == SU_T_ENUM ? NARROW_TABLE : SU_F_TABLE;
-		/* k: the table's word in P->tab until su_program_prepare places it;
-		 * aux: the mask of the values it tells apart */
-		add_lit(P, op, slot, 0, 0, t->nval - 1, P->ntab);
+		/* k: the table's word in P->tab until su_program_prepare places it */
+		add_lit(P, SU_F_TABLE, slot, 0, 0, 0, P->ntab);
 		if (P->oom)
 			return;
 		memcpy(P->tab + P->ntab, t->e, (t->nval + 1) * sizeof(uint64_t));
@@ -679,76 +789,177 @@ static void end_chunk(prep *P)
 		return;
 	c->first = (uint32_t)P->nrec;
 	for (unsigned k = 0; k < SU_F_LOOPS; k++) {
+		size_t from = P->nrec;
 		for (size_t i = 0; i < P->nlit; i++) {
 			const su_ftest *t = &P->lit[i];
 			if ((t->op < SU_F_COSTLY ? t->op : SU_F_COSTLY) != k)
 				continue;
 			P->rec[P->nrec++] = *t;
 			c->count[k]++;
+			c->kinds |= (uint8_t)(1u << k);
 			if (k == SU_F_COSTLY)
 				c->costly |= UINT64_C(1) << t->pos;
 		}
+		size_t n = P->nrec - from;
+		if (k != SU_F_COSTLY || n == 0)
+			continue;
+		/* Costly tests by kind, cheapest first (stable, so a clause's
+		 * tests keep their order); then mark each clause's last one. */
+		su_ftest *r = P->rec + from;
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0 && r[j - 1].op > r[j].op; j--) {
+				su_ftest x = r[j];
+				r[j] = r[j - 1];
+				r[j - 1] = x;
+			}
+		uint64_t seen = 0;
+		for (size_t i = n; i-- > 0;)
+			if (!(seen >> r[i].pos & 1)) {
+				seen |= UINT64_C(1) << r[i].pos;
+				r[i].aux |= SU_FT_LAST;
+			}
 	}
 	c->low = c->used & ~c->last;
 	P->ch[P->nch++] = *c;
 	P->nlit = 0;
 }
 
-/* Chunks for the rules (methods: 0) from index 0 up. */
-static void prepare_conds(prep *P, int methods)
+static void begin_chunk(prep *P)
+{
+	memset(&P->cur, 0, sizeof(P->cur));
+	P->cur.ids = (uint32_t)P->nfids;
+	P->ncond = 0;
+}
+
+/* The method chunks, from method 0 up (cond_of holds the method type). */
+static void prepare_methods(prep *P)
 {
 	const struct stepup_ruleset *rs = P->rs;
-	uint32_t n = methods ? rs->nmethods : rs->nrules;
 	unsigned bit = 0;
 
-	for (uint32_t i = 0; i < n && !P->oom; i++) {
-		uint32_t code = methods ? rs->methods[i].code : rs->rules[i].code;
-		su_range cnf = methods ? rs->methods[i].cnf : rs->rules[i].cnf;
-		uint32_t k = cond_clauses(cnf);
+	for (uint32_t i = 0; i < rs->nmethods && !P->oom; i++) {
+		su_range cnf = rs->methods[i].cnf;
+		uint32_t k = cond_clauses(rs, cnf);
 		if (i == 0 || bit + k > 64) {
 			if (i)
 				end_chunk(P);
-			memset(&P->cur, 0, sizeof(P->cur));
-			P->cur.cond = i;
+			begin_chunk(P);
 			bit = 0;
 		}
-		add_cond(P, code, cnf, bit);
+		add_cond(P, rs->methods[i].code, cnf, bit, SU_NONE);
+		uint64_t lane = (k == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << k) - 1)) << bit;
+		unsigned top = bit + k - 1;
+		P->cur.used |= lane;
+		P->cur.last |= UINT64_C(1) << top;
+		P->cur.cond_of[top] = rs->methods[i].type;
+		bit += k;
+	}
+	if (rs->nmethods && !P->oom)
+		end_chunk(P);
+}
+
+/* Chunks for rules ids[0..n) in that order; with an index builder, each
+ * rule's guard clause is known TRUE. Returns the number of chunks. */
+static uint32_t prepare_rules(prep *P, const uint32_t *ids, uint32_t n, const su_ib *ib)
+{
+	const struct stepup_ruleset *rs = P->rs;
+	unsigned bit = 0;
+	uint32_t tests = 0;
+	size_t nch = P->nch;
+
+	for (uint32_t j = 0; j < n && !P->oom; j++) {
+		uint32_t i = ids[j];
+		const su_rule *ru = &rs->rules[i];
+		uint32_t k = cond_clauses(rs, ru->cnf);
+		uint32_t lits = flat_ok(rs, ru->cnf) ? (uint32_t)cond_lits(rs, ru->cnf) : 1;
+		if (j == 0 || bit + k > 64 || tests + lits > SU_CHUNK_MAX_TESTS) {
+			if (j)
+				end_chunk(P);
+			begin_chunk(P);
+			bit = 0;
+			tests = 0;
+		}
+		add_cond(P, ru->code, ru->cnf, bit, ib ? su_ib_guard_clause(ib, i) : SU_NONE);
+		P->fids = grow(P->fids, &P->capfids, P->nfids + 1, sizeof(*P->fids), &P->oom);
+		if (P->oom)
+			break;
+		P->fids[P->nfids++] = i;
 		uint64_t lane = (k == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << k) - 1)) << bit;
 		unsigned top = bit + k - 1;
 		uint64_t tb = UINT64_C(1) << top;
 		P->cur.used |= lane;
 		P->cur.last |= tb;
-		P->cur.cond_of[top] = (uint8_t)(methods ? rs->methods[i].type : i - P->cur.cond);
-		if (!methods) {
-			const su_rule *ru = &rs->rules[i];
-			if (ru->outcome == STEPUP_RED)
-				P->cur.red |= tb;
-			if (ru->outcome == STEPUP_YELLOW) {
-				P->cur.yellow |= tb;
-				if ((ru->allowed & 0xf) != 0xf)
-					P->cur.narrow |= tb;
-			}
-			if (ru->fraud)
-				P->cur.fraud |= tb;
+		P->cur.cond_of[top] = (uint8_t)P->ncond++;
+		if (ru->outcome == STEPUP_RED)
+			P->cur.red |= tb;
+		if (ru->outcome == STEPUP_YELLOW) {
+			P->cur.yellow |= tb;
+			if ((ru->allowed & 0xf) != 0xf)
+				P->cur.narrow |= tb;
 		}
+		if (ru->fraud)
+			P->cur.fraud |= tb;
 		bit += k;
+		tests += lits;
 	}
 	if (n && !P->oom)
 		end_chunk(P);
+	return (uint32_t)(P->nch - nch);
 }
 
-static uint64_t cond_lits(const struct stepup_ruleset *rs, su_range cnf)
+/* The rule chunks: with an index, the always rules, then each bucket's;
+ * else every rule in order. */
+static int prepare_all_rules(prep *P, int mode, su_index **index)
 {
-	uint64_t k = 0;
-	for (uint32_t i = 0; i < cnf.count; i++)
-		k += rs->clauses[cnf.start + i].count;
-	return k;
+	const struct stepup_ruleset *rs = P->rs;
+	su_ib *ib = NULL;
+	int nb = 0;
+
+	*index = NULL;
+	if (mode != SU_INDEX_OFF && rs->nrules && (mode == SU_INDEX_FORCE || rs->nrules >= SU_INDEX_MIN_RULES)) {
+		ib = su_ib_new(rs);
+		if (!ib || (nb = su_ib_plan(ib, mode)) < 0) {
+			su_ib_free(ib);
+			return -1;
+		}
+	}
+	if (nb == 0) {
+		su_ib_free(ib);
+		uint32_t *all = malloc((rs->nrules ? rs->nrules : 1) * sizeof(*all));
+		if (!all)
+			return -1;
+		for (uint32_t i = 0; i < rs->nrules; i++)
+			all[i] = i;
+		prepare_rules(P, all, rs->nrules, NULL);
+		free(all);
+		return P->oom ? -1 : (int)P->nch;
+	}
+	uint32_t n;
+	const uint32_t *ids = su_ib_always(ib, &n);
+	uint32_t nalways = prepare_rules(P, ids, n, NULL);
+	P->cold = 1;
+	for (uint32_t b = 0; b < (uint32_t)nb && !P->oom; b++) {
+		uint32_t first = (uint32_t)P->nch;
+		ids = su_ib_bucket(ib, b, &n);
+		su_ib_set_chunks(ib, b, first, prepare_rules(P, ids, n, ib));
+	}
+	P->cold = 0;
+	if (!P->oom && !(*index = su_ib_finish(ib)))
+		P->oom = 1;
+	su_ib_free(ib);
+	return P->oom ? -1 : (int)nalways;
 }
 
 int su_program_prepare(struct stepup_ruleset *rs)
 {
+	return su_program_prepare_mode(rs, SU_INDEX_AUTO);
+}
+
+int su_program_prepare_mode(struct stepup_ruleset *rs, int mode)
+{
 	uint64_t total = 0;
 	prep *P;
+	su_index *index = NULL;
 	int ret = -1;
 
 	/* A (hostile) bundle may share clauses between conditions: bound the
@@ -769,41 +980,77 @@ int su_program_prepare(struct stepup_ruleset *rs)
 	P->tgen = calloc(nf, sizeof(*P->tgen));
 	if (!P->st || !P->tslots || !P->tgen)
 		goto out;
-	prepare_conds(P, 0);
+	int nalways = prepare_all_rules(P, mode, &index);
+	if (nalways < 0)
+		goto out;
 	size_t nrules = P->nch;
-	prepare_conds(P, 1);
+	prepare_methods(P);
 	/* The tables go after the tests, in the same block. */
 	size_t base = P->nrec * (sizeof(su_ftest) / sizeof(uint64_t));
-	if (P->oom || P->nrec >= UINT32_MAX || P->nch >= UINT32_MAX)
+	if (P->oom || P->nrec >= UINT32_MAX || P->nch >= UINT32_MAX || P->nfids >= UINT32_MAX)
 		goto out;
-	free(rs->ftests);
-	free(rs->frules);
-	free(rs->fmethods);
-	rs->ftests = malloc((P->nrec ? P->nrec : 1) * sizeof(su_ftest) + P->ntab * sizeof(uint64_t));
-	rs->frules = malloc((nrules ? nrules : 1) * sizeof(su_fcond));
-	rs->fmethods = malloc((P->nch - nrules ? P->nch - nrules : 1) * sizeof(su_fcond));
-	if (!rs->ftests || !rs->frules || !rs->fmethods)
+	su_ftest *ftests = malloc((P->nrec ? P->nrec : 1) * sizeof(su_ftest) + P->ntab * sizeof(uint64_t));
+	su_fcond *frules = aligned_alloc(64, (nrules ? nrules : 1) * sizeof(su_fcond));
+	su_fcond *fmethods = aligned_alloc(64, (P->nch - nrules ? P->nch - nrules : 1) * sizeof(su_fcond));
+	uint32_t *fids = malloc((P->nfids ? P->nfids : 1) * sizeof(uint32_t));
+	if (!ftests || !frules || !fmethods || !fids) {
+		free(ftests);
+		free(frules);
+		free(fmethods);
+		free(fids);
 		goto out;
-	uint64_t *tab = (uint64_t *)(void *)rs->ftests + base;
+	}
+	uint64_t *tab = (uint64_t *)(void *)ftests + base;
 	for (size_t i = 0; i < P->nrec; i++)
-		if (P->rec[i].op == SU_F_TABLE || P->rec[i].op == SU_F_TABLE_E)
+		if (P->rec[i].op == SU_F_TABLE)
 			P->rec[i].k.tab = tab + P->rec[i].k.mask;
 	if (P->nrec)
-		memcpy(rs->ftests, P->rec, P->nrec * sizeof(su_ftest));
+		memcpy(ftests, P->rec, P->nrec * sizeof(su_ftest));
 	if (P->ntab)
 		memcpy(tab, P->tab, P->ntab * sizeof(uint64_t));
 	if (nrules)
-		memcpy(rs->frules, P->ch, nrules * sizeof(su_fcond));
+		memcpy(frules, P->ch, nrules * sizeof(su_fcond));
 	if (P->nch > nrules)
-		memcpy(rs->fmethods, P->ch + nrules, (P->nch - nrules) * sizeof(su_fcond));
+		memcpy(fmethods, P->ch + nrules, (P->nch - nrules) * sizeof(su_fcond));
+	if (P->nfids)
+		memcpy(fids, P->fids, P->nfids * sizeof(uint32_t));
+	free(rs->ftests);
+	free(rs->frules);
+	free(rs->fmethods);
+	free(rs->fids);
+	su_index_free(rs->index);
+	rs->ftests = ftests;
+	rs->ftab = tab;
+	rs->frules = frules;
+	rs->fmethods = fmethods;
+	rs->fids = fids;
+	rs->index = index;
+	index = NULL;
 	rs->nfrules = (uint32_t)nrules;
 	rs->nfmethods = (uint32_t)(P->nch - nrules);
+	rs->nalways = (uint32_t)nalways;
+	rs->max_fired = (uint32_t)P->nfids;
+	/* The request bytes deciding reads: the slots of the tests, and those
+	 * of the roles the method phase asks for. */
+	uint32_t top = 0;
+	for (size_t i = 0; i < P->nrec; i++) {  /* tables read only the presence bytes */
+		const su_ftest *t = &P->rec[i];
+		uint32_t s2 = t->op == SU_F_SUFFIX ? SU_FT_AUX(t) : 0;
+		if (t->op != SU_F_VM && t->op != SU_F_TABLE && t->slot > top)
+			top = t->slot;
+		top = s2 > top ? s2 : top;
+	}
+	if (rs->schema->role_slot[SU_ROLE_CHANNEL] > (int32_t)top)  /* the merchant policy */
+		top = (uint32_t)rs->schema->role_slot[SU_ROLE_CHANNEL];
+	rs->hot_bytes = (uint32_t)SU_REQUEST_HOT_BYTES(top < SU_INLINE_SLOTS ? top + 1 : SU_INLINE_SLOTS);
 	ret = 0;
 out:
+	su_index_free(index);
 	free(P->rec);
 	free(P->tab);
 	free(P->ch);
 	free(P->lit);
+	free(P->fids);
 	free(P->st);
 	free(P->tslots);
 	free(P->tgen);
@@ -989,6 +1236,14 @@ static void dis_entry(out *o, const stepup_ruleset *rs, uint32_t pc)
 			break;
 		case SU_OP_STR_SUFFIX:
 			put(o, " %s %s", SU_FPATH(rs->schema, in->a), SU_FPATH(rs->schema, in->c));
+			break;
+		case SU_OP_STR_PREFIX:
+		case SU_OP_STR_ENDS:
+		case SU_OP_STR_CONTAINS:
+			put(o, " %s \"%s\"", SU_FPATH(rs->schema, in->a), SU_STR(rs, in->c));
+			break;
+		case SU_OP_STR_LEN:
+			put(o, " %s %u %" PRId64, SU_FPATH(rs->schema, in->a), in->cmp, rs->ints[in->c]);
 			break;
 		case SU_OP_V_CALL:
 			put(o, " %s/%u", su_builtins[in->c].name, in->a);

@@ -53,15 +53,27 @@ typedef struct su_mdecl {
 	su_range cnf;          /* as for rules */
 } su_mdecl;
 
-/* A condition that is an AND of ORs of single tests (most are) also gets
- * this flat form, which the decide loop evaluates without the general
- * loop: a clause is a range of literals; a literal names a fused test
- * instruction of the condition's own code, possibly negated. The code stays
- * the reference (explain runs it); both give the same value. */
+/* Every condition that fits is also saved in conjunctive normal form (an
+ * AND of ORs), which the decide loop evaluates without the general loop:
+ * a clause is a range of literals. A literal names a fused test
+ * instruction of the condition's own code (su_op_test), possibly negated;
+ * or (SU_LIT_VM, bundle format 4) the entry of a small condition of its
+ * own, after the condition's END, that the general loop runs: the tests of
+ * a clause that are not fused, or a part that would not distribute, so one
+ * such test costs one literal and not the whole rule. The code stays the
+ * reference (explain runs it); both give the same value. */
 typedef struct su_lit {
 	uint32_t insn;
-	uint32_t neg;
+	uint32_t neg;          /* SU_LIT_NEG | SU_LIT_VM */
 } su_lit;
+#define SU_LIT_NEG 1u
+#define SU_LIT_VM 2u
+
+/* The tests a literal may name: one instruction, one result, no stack. */
+static inline int su_op_test(unsigned op)
+{
+	return (op >= SU_OP_TRI && op <= SU_OP_REASONS_ALL) || (op >= SU_OP_STR_PREFIX && op <= SU_OP_STR_LEN);
+}
 
 /* The prepared (not saved) form the decide loop runs, built from the
  * verified code and CNF by su_program_prepare().
@@ -79,25 +91,42 @@ typedef struct su_lit {
  * own. Most tests need no code of their own: every test of a chunk on a
  * small-domain field (an enum, a boolean, a score of 1..5, or any field
  * tested only for presence) folds into one table per field, indexed by the
- * field's value (0 = absent, else value + 1), whose entry holds the clause
- * bits of the tests TRUE for that value. */
+ * code of the field's value that the decoder keeps in its presence byte
+ * (0 = absent, else code + 1; request.h), whose entry holds the clause
+ * bits of the tests TRUE for that value.
+ *
+ * Big rulesets are also indexed (engine/index.h): a rule whose condition
+ * has a one-test clause on a field the index can look up (its guard) goes
+ * into chunks with the rules of the same guard value, where that clause is
+ * known TRUE; the decide loop runs the chunks of the rules without a guard
+ * and those the request's values find. */
 enum su_fop {
-	SU_F_TABLE,        /* acc |= k.tab[present ? (value & mask) + 1 : 0];
-	                      mask in aux */
-	SU_F_TABLE_E,      /* as TABLE, the value read as an enum / bool (on
-	                      big-endian hosts; little-endian ones read every
-	                      table field as TABLE) */
+	SU_F_TABLE,        /* acc |= k.tab[SU_HAS_INDEX(has[slot])]: the entry
+	                      of the field's value code (request.h), 0 absent */
+	SU_F_CODES,        /* the one test of a field with a table of a chunk:
+	                      TRUE when bit SU_HAS_INDEX(has[slot]) of k.mask is */
 	SU_F_INT_EQ, SU_F_INT_LE, SU_F_INT_GE,  /* field <op> k.i, XOR inv */
 	SU_F_ANY,          /* (field & k.mask) != 0, XOR inv */
 	SU_F_ALL,          /* (field & k.mask) == k.mask, XOR inv */
-	/* Costlier tests, in one loop: run only while their clause is unsettled
-	 * and their condition still alive; k.mask holds the condition's
-	 * clause bits. */
+	/* Costlier tests, in one loop, cheapest first: run only while their
+	 * clause is unsettled and their condition still alive; k.mask holds the
+	 * condition's clause bits. */
 	SU_F_COSTLY,
-	SU_F_STR_EQ = SU_F_COSTLY,  /* == strs[aux], XOR inv */
+	SU_F_LEN = SU_F_COSTLY,  /* length(field) <cmp> ints[idx]: aux holds
+	                            SU_FT_LEN(cmp, idx), the negation folded in */
+	/* String tests against constants of at most SU_KEY_MAX bytes kept as
+	 * words (eval.h su_key_words) at ftab[aux], beside the chunk's tables,
+	 * so the string table is not read: [len, w0, w1]; for KIN [n] then n
+	 * such triples. XOR inv. */
+	SU_F_KEQ, SU_F_KPRE, SU_F_KSUF, SU_F_KIN,
+	SU_F_STR_EQ,       /* == strs[aux], XOR inv */
+	SU_F_PREFIX,       /* starts_with(field, strs[aux]), XOR inv */
+	SU_F_ENDS,         /* ends_with(field, strs[aux]), XOR inv */
 	SU_F_STR_IN,       /* in strset aux, XOR inv */
 	SU_F_SUFFIX,       /* ends_with(field, field aux), XOR inv */
-	SU_F_VM,           /* a whole condition that is not a CNF: code at aux */
+	SU_F_CONTAINS,     /* contains(field, strs[aux]), XOR inv */
+	SU_F_VM,           /* the condition (or literal entry) at aux is TRUE
+	                      (FALSE with inv) */
 	SU_F_KINDS
 };
 #define SU_F_LOOPS (SU_F_COSTLY + 1)  /* kinds with a loop of their own */
@@ -107,7 +136,8 @@ typedef struct su_ftest {
 	uint8_t pos;           /* clause bit set when TRUE */
 	uint16_t slot;
 	uint32_t aux;          /* see su_fop; bit 31: negated predicate (absence
-	                          still sets nothing) for the tests that take no aux */
+	                          still sets nothing); bit 30 (costly tests): the
+	                          last costly test of its clause */
 	union {
 		uint64_t mask;
 		int64_t i;
@@ -115,22 +145,34 @@ typedef struct su_ftest {
 	} k;
 } su_ftest;
 
-/* One chunk: consecutive conditions (rules or methods) with at most 64
- * clauses between them. A condition owns a run of clause bits; `last`
- * marks the top bit of each run, and it fires when its whole run is set. */
+/* Tests (literals) a chunk holds at most: its per-kind counts are 16 bits;
+ * a condition with more runs as one SU_F_VM test. */
+#define SU_CHUNK_MAX_TESTS 4096
+
+/* One chunk: conditions (rules or methods) with at most 64 clauses between
+ * them. A condition owns a run of clause bits; `last` marks the top bit of
+ * each run, and it fires when its whole run is set. What every run of the
+ * chunk reads comes first, in one cache line. */
 typedef struct su_fcond {
 	uint32_t first;        /* its tests in ftests, sorted by kind */
-	uint32_t count[SU_F_LOOPS];  /* tests of each loop */
-	uint32_t cond;         /* index of the chunk's first rule / method */
-	uint64_t init;         /* clauses TRUE whatever the request (constant tests) */
+	uint16_t count[SU_F_LOOPS];  /* tests of each loop */
+	uint8_t kinds;         /* bit k: count[k] is not 0 */
+	uint64_t init;         /* clauses TRUE whatever the request (constant
+	                          tests, a guard the index looked up) */
 	uint64_t used;         /* every clause bit of the chunk */
 	uint64_t low;          /* used & ~last */
 	uint64_t last;         /* top clause bit of each condition */
 	uint64_t costly;       /* clauses with a costlier test */
+	/* read when a condition is TRUE */
 	uint64_t red, yellow, fraud, narrow;  /* rules only, over `last`: outcome,
 	                                         FRAUD line, a YELLOW with `only` */
-	uint8_t cond_of[64];   /* `last` bit -> rule, from `cond`; -> method type */
+	uint32_t ids;          /* rules: fids[ids + cond_of[bit]] is the rule */
+	uint8_t cond_of[64];   /* `last` bit -> the condition's place in the
+	                          chunk (rules) or its method type (methods) */
+	uint8_t pad[28];       /* three cache lines: the arrays are 64-byte aligned */
 } su_fcond;
+_Static_assert(sizeof(su_fcond) == 192 && offsetof(su_fcond, red) == 64,
+               "a chunk is three cache lines, what every run reads in the first");
 
 typedef struct su_atom {
 	uint32_t text;         /* strs index: the source text of the test */
@@ -180,10 +222,20 @@ struct stepup_ruleset {
 	su_lit *lits;  uint32_t nlits;
 	su_import *imports;  uint32_t nimports;
 	/* Prepared (not in the bundle): the tests with their tables after
-	 * them in one block, and the chunks. */
+	 * them in one block, and the chunks. The first `nalways` rule chunks
+	 * run for every request; the rest only when the index finds them. */
 	su_ftest *ftests;
+	const uint64_t *ftab;          /* the tables (and constants) after them */
 	su_fcond *frules, *fmethods;
-	uint32_t nfrules, nfmethods;
+	uint32_t nfrules, nfmethods, nalways;
+	uint32_t *fids;                /* rule chunks' rules (su_fcond.ids) */
+	uint32_t max_fired;            /* rules a decision can list, copies
+	                                  included (the index may run a rule
+	                                  twice: decide.c drops the repeat) */
+	struct su_index *index;        /* NULL: not indexed */
+	uint32_t hot_bytes;            /* of a request, from its start: up to the
+	                                  last slot the prepared form reads
+	                                  (decide.c prefetches them) */
 	su_insn *code;  uint32_t ncode;
 	uint8_t merchant_policy;       /* stepup_outcome a YELLOW becomes */
 	uint8_t merchant_policy_set;
@@ -197,8 +249,13 @@ struct stepup_ruleset {
 void su_program_free(struct stepup_ruleset *rs);
 /* Check every index, slot type, jump and stack depth. 0 or -1 + message. */
 int su_program_verify(const struct stepup_ruleset *rs, char *err, size_t errlen);
-/* Build the prepared arrays of a verified program. 0 or -1 (OOM). */
+/* Build the prepared arrays of a verified program. 0 or -1 (OOM).
+ * Rulesets big enough to gain are indexed (engine/index.h). */
 int su_program_prepare(struct stepup_ruleset *rs);
+/* The same with the index forced off or on (tests and the differential
+ * fuzz target compare the two). */
+enum { SU_INDEX_AUTO, SU_INDEX_OFF, SU_INDEX_FORCE };
+int su_program_prepare_mode(struct stepup_ruleset *rs, int index_mode);
 /* Compute revision_hex from revision. */
 void su_program_set_revision_hex(struct stepup_ruleset *rs);
 

@@ -1,15 +1,12 @@
 /* request.c: one-pass decoding of a request into schema slots.
  *
- * jsmn tokenizes the text into a flat token array without allocating; one
- * walk over the tokens then checks the JSON grammar jsmn leaves loose
+ * jsontok.c (jsmn's algorithm, faster over strings) tokenizes the text into
+ * a flat token array without allocating; one walk over the tokens then
+ * checks the JSON grammar the tokenizer leaves loose
  * (separators, literals, nesting depth), ignores unknown fields and decodes
  * known ones straight into their slots: no tree, no per-field allocation.
  * Secrets are validated without ever being quoted in an error, and a card
  * number in any string field but card.pan is refused (docs/pci.md). */
-#define JSMN_STATIC
-#define JSMN_STRICT
-#define JSMN_PARENT_LINKS  /* closing brackets find their parent in O(1) */
-#include <jsmn.h>
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -20,10 +17,11 @@
 #include "cardnum.h"
 #include "decoder.h"
 #include "engine.h"
+#include "jsontok.h"
 #include "request.h"
 #include "util.h"
 
-/* JSON values a request may hold (docs/contract.md); every jsmn token
+/* JSON values a request may hold (docs/contract.md); every token
  * counts, object keys included. */
 #define TOKS_MIN 256u
 #define TOKS_MAX SU_REQUEST_MAX_VALUES
@@ -33,10 +31,12 @@ typedef struct P {
 	const su_schema *sc;
 	char *js;
 	size_t len;
-	jsmntok_t *t;
+	su_jtok *t;
 	int n;
 	char *err;
 	size_t errlen;
+	uint64_t *given;               /* a bit per slot the text gave (maybe as
+	                                  null): each at most once */
 } P;
 
 static int bad(P *p, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -57,23 +57,26 @@ static int bad(P *p, const char *field, const char *fmt, ...)
 	return -1;
 }
 
-static int outer_start(const jsmntok_t *t)
+static int outer_start(const su_jtok *t)
 {
-	return t->type == JSMN_STRING ? t->start - 1 : t->start;
+	return t->type == SU_JSON_STRING ? t->start - 1 : t->start;
 }
 
-static int outer_end(const jsmntok_t *t)
+static int outer_end(const su_jtok *t)
 {
-	return t->type == JSMN_STRING ? t->end + 1 : t->end;
+	return t->type == SU_JSON_STRING ? t->end + 1 : t->end;
 }
 
 /* Bytes [from, to) must be whitespace around exactly one `sep` (or only
- * whitespace when sep is 0): what jsmn does not check. */
+ * whitespace when sep is 0): what the tokenizer does not check. */
 static int gap_ok(const P *p, int from, int to, char sep)
 {
 	int seen = 0;
 	if (from < 0 || to > (int)p->len || from > to)
 		return 0;
+	/* the usual gaps: the separator alone or followed by one space */
+	if (sep && to - from <= 2 && to > from && p->js[from] == sep && (to - from == 1 || p->js[from + 1] == ' '))
+		return 1;
 	for (int i = from; i < to; i++) {
 		char c = p->js[i];
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
@@ -125,29 +128,6 @@ static int literal_ok(const char *s, int n)
 	return i == n;
 }
 
-/* True when s[0..n) is printable ASCII without a backslash: the bytes need
- * no decoding or validation. Eight bytes at a time (SWAR). */
-static int plain_ascii(const char *s, size_t n)
-{
-	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w, bs;
-		memcpy(&w, s + i, 8);
-		bs = w ^ (ones * '\\');
-		/* high bit set, byte < 0x20, or byte == '\\' */
-		if ((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & highs)
-			return 0;
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c >= 0x80 || c == '\\')
-			return 0;
-	}
-	return 1;
-}
-
 static void put_utf8(char **o, uint32_t cp)
 {
 	unsigned char *u = (unsigned char *)*o;
@@ -185,12 +165,12 @@ static int hex4(const char *s, uint32_t *v)
 
 /* Unescape string token t in place; returns the string or NULL (bad escape,
  * control character, invalid UTF-8). */
-static int unescape(P *p, const jsmntok_t *t, su_str *out)
+static int unescape(P *p, const su_jtok *t, su_str *out)
 {
 	char *s = p->js + t->start, *end = p->js + t->end, *o = s;
 	int escaped = 0;
 
-	if (plain_ascii(s, (size_t)(end - s))) {  /* the common case */
+	if (t->plain) {  /* the common case: printable ASCII, no backslash */
 		*end = '\0';
 		out->s = s;
 		out->len = (uint32_t)(end - s);
@@ -407,9 +387,21 @@ static su_str stash(stepup_request *r, su_str v)
 	return (su_str){ dst, v.len };
 }
 
+/* Present (request.h): a field without value codes. */
 static void set_present(stepup_request *r, unsigned slot)
 {
-	r->has[slot] |= 1;
+	r->has[slot] = 1u | 1u << 1;
+}
+
+/* Present, with the value's code for a field of a small domain
+ * (su_field_codes): the value is in the slot already. */
+static void set_value(stepup_request *r, const su_field *fd, unsigned slot)
+{
+	unsigned code = 0;
+	if (su_field_codes(fd))
+		code = fd->type == SU_T_ENUM ? r->f[slot].e
+		     : fd->type == SU_T_BOOL ? (r->f[slot].b != 0) : (unsigned)(r->f[slot].i - fd->min);
+	r->has[slot] = (uint8_t)(1u | (code + 1) << 1);
 }
 
 /* The values of a list field: the bits of the ones the ruleset names. */
@@ -420,7 +412,7 @@ static int decode_list(P *p, unsigned slot, int i, int depth)
 	const char *f = SU_FPATH(p->sc, slot);
 	stepup_request *r = p->r;
 
-	if (p->t[i].type != JSMN_ARRAY)
+	if (p->t[i].type != SU_JSON_ARRAY)
 		return bad(p, f, "expected an array of strings");
 	int j = walk_any(p, i, depth);  /* validates the array's syntax */
 	if (j < 0)
@@ -428,7 +420,7 @@ static int decode_list(P *p, unsigned slot, int i, int depth)
 	uint64_t mask = 0;
 	for (int k = i + 1; k < j; k++) {
 		su_str v;
-		if (p->t[k].type != JSMN_STRING)
+		if (p->t[k].type != SU_JSON_STRING)
 			return bad(p, f, "expected an array of strings");
 		if (unescape(p, &p->t[k], &v) < 0)
 			return bad(p, f, "invalid string");
@@ -450,21 +442,21 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 {
 	const su_field *fd = &p->sc->fields[slot];
 	const char *path = SU_FPATH(p->sc, slot);
-	jsmntok_t *t = &p->t[i];
+	su_jtok *t = &p->t[i];
 	stepup_request *r = p->r;
 	const char *s = p->js + t->start;
 	int n = t->end - t->start;
 
-	if (r->has[slot] & 2)
+	if (p->given[slot / 64] >> (slot % 64) & 1)
 		return bad(p, path, "given twice");
-	r->has[slot] |= 2;
-	if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
+	p->given[slot / 64] |= UINT64_C(1) << (slot % 64);
+	if (t->type == SU_JSON_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
 		return i + 1;  /* null reads as absent */
 
 	switch (fd->type) {
 	case SU_T_STRING: {
 		su_str v;
-		if (t->type != JSMN_STRING)
+		if (t->type != SU_JSON_STRING)
 			return bad(p, path, "expected a string");
 		if (unescape(p, t, &v) < 0)
 			return bad(p, path, "invalid string (bad escape, control character or UTF-8)");
@@ -477,7 +469,7 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 	}
 	case SU_T_ENUM: {
 		su_str v;
-		if (t->type != JSMN_STRING)
+		if (t->type != SU_JSON_STRING)
 			return bad(p, path, "expected a string");
 		if (unescape(p, t, &v) < 0)
 			return bad(p, path, "invalid string");
@@ -501,12 +493,12 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 	}
 	case SU_T_INT: {
 		int64_t v;
-		if (t->type == JSMN_STRING && (fd->flags & SU_FF_FROM_STRING)) {
+		if (t->type == SU_JSON_STRING && (fd->flags & SU_FF_FROM_STRING)) {
 			su_str txt;
 			if (unescape(p, t, &txt) < 0 || parse_int_text(&txt, &v) < 0)
 				return bad(p, path, "expected an integer");
 		} else {
-			if (t->type != JSMN_PRIMITIVE || !literal_ok(s, n) || s[0] == 't' || s[0] == 'f' ||
+			if (t->type != SU_JSON_PRIMITIVE || !literal_ok(s, n) || s[0] == 't' || s[0] == 'f' ||
 			    parse_int(s, n, &v) < 0)
 				return bad(p, path, "expected an integer");
 		}
@@ -516,9 +508,9 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 		break;
 	}
 	case SU_T_BOOL:
-		if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "true", 4) == 0)
+		if (t->type == SU_JSON_PRIMITIVE && n == 4 && memcmp(s, "true", 4) == 0)
 			r->f[slot].b = 1;
-		else if (t->type == JSMN_PRIMITIVE && n == 5 && memcmp(s, "false", 5) == 0)
+		else if (t->type == SU_JSON_PRIMITIVE && n == 5 && memcmp(s, "false", 5) == 0)
 			r->f[slot].b = 0;
 		else
 			return bad(p, path, "expected true or false");
@@ -528,7 +520,7 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
 	default:
 		return bad(p, path, "unsupported type");
 	}
-	set_present(r, slot);
+	set_value(r, fd, slot);
 	return i + 1;
 }
 
@@ -536,7 +528,7 @@ static int decode_field(P *p, unsigned slot, int i, int depth)
  * are decoded), -1 an object the schema does not know. */
 static int walk_object(P *p, int i, int depth, int node)
 {
-	const jsmntok_t *o = &p->t[i];
+	const su_jtok *o = &p->t[i];
 	const su_decoder *dec = p->sc->dec;
 	int j = i + 1, prev_end = o->start + 1;
 
@@ -545,8 +537,8 @@ static int walk_object(P *p, int i, int depth, int node)
 	for (int m = 0; m < o->size; m++) {
 		if (j >= p->n)
 			return bad(p, "", "malformed JSON");
-		jsmntok_t *k = &p->t[j];
-		if (k->type != JSMN_STRING || k->size != 1 || j + 1 >= p->n)
+		su_jtok *k = &p->t[j];
+		if (k->type != SU_JSON_STRING || k->size != 1 || j + 1 >= p->n)
 			return bad(p, "", "malformed JSON: object keys must be strings followed by a value");
 		if (!gap_ok(p, prev_end, outer_start(k), m ? ',' : 0) ||
 		    !gap_ok(p, outer_end(k), outer_start(&p->t[j + 1]), ':'))
@@ -561,10 +553,10 @@ static int walk_object(P *p, int i, int depth, int node)
 		if (dk && dk->slot >= 0) {
 			next = decode_field(p, (unsigned)dk->slot, j + 1, depth + 1);
 		} else if (dk) {
-			jsmntok_t *v = &p->t[j + 1];
-			if (v->type == JSMN_PRIMITIVE && v->end - v->start == 4 && memcmp(p->js + v->start, "null", 4) == 0)
+			su_jtok *v = &p->t[j + 1];
+			if (v->type == SU_JSON_PRIMITIVE && v->end - v->start == 4 && memcmp(p->js + v->start, "null", 4) == 0)
 				next = j + 2;
-			else if (v->type != JSMN_OBJECT)
+			else if (v->type != SU_JSON_OBJECT)
 				return bad(p, dec->nodes[dk->child].path, "expected an object");
 			else
 				next = walk_object(p, j + 1, depth + 1, dk->child);
@@ -574,7 +566,7 @@ static int walk_object(P *p, int i, int depth, int node)
 		if (next < 0)
 			return -1;
 		prev_end = outer_end(&p->t[j + 1]);
-		if (p->t[j + 1].type == JSMN_OBJECT || p->t[j + 1].type == JSMN_ARRAY)
+		if (p->t[j + 1].type == SU_JSON_OBJECT || p->t[j + 1].type == SU_JSON_ARRAY)
 			prev_end = p->t[j + 1].end;
 		j = next;
 	}
@@ -585,17 +577,17 @@ static int walk_object(P *p, int i, int depth, int node)
 
 static int walk_any(P *p, int i, int depth)
 {
-	const jsmntok_t *t = &p->t[i];
+	const su_jtok *t = &p->t[i];
 
 	if (depth > SU_REQUEST_MAX_DEPTH)
 		return bad(p, "", "JSON nested deeper than %d levels", SU_REQUEST_MAX_DEPTH);
 	switch (t->type) {
-	case JSMN_PRIMITIVE:
+	case SU_JSON_PRIMITIVE:
 		if (!literal_ok(p->js + t->start, t->end - t->start))
 			return bad(p, "", "malformed JSON value near byte %d", t->start);
 		return i + 1;
-	case JSMN_STRING:
-		if (plain_ascii(p->js + t->start, (size_t)(t->end - t->start)))
+	case SU_JSON_STRING:
+		if (t->plain)
 			return i + 1;
 		for (int k = t->start; k < t->end; k++)
 			if ((unsigned char)p->js[k] < 0x20)
@@ -603,14 +595,14 @@ static int walk_any(P *p, int i, int depth)
 		if (!su_utf8_valid(p->js + t->start, (size_t)(t->end - t->start)))
 			return bad(p, "", "invalid UTF-8 in a JSON string");
 		return i + 1;
-	case JSMN_OBJECT:
+	case SU_JSON_OBJECT:
 		return walk_object(p, i, depth, -1);
-	case JSMN_ARRAY: {
+	case SU_JSON_ARRAY: {
 		int j = i + 1, prev_end = t->start + 1;
 		for (int m = 0; m < t->size; m++) {
 			if (j >= p->n)
 				return bad(p, "", "malformed JSON");
-			const jsmntok_t *v = &p->t[j];
+			const su_jtok *v = &p->t[j];
 			if (!gap_ok(p, prev_end, outer_start(v), m ? ',' : 0))
 				return bad(p, "", "malformed JSON near byte %d", outer_start(v));
 			int next = walk_any(p, j, depth + 1);
@@ -656,11 +648,11 @@ static int text_depth(const char *s, size_t n)
 static void salvage_request_id(P *p)
 {
 	stepup_request *r = p->r;
-	const jsmntok_t *o = &p->t[0];
+	const su_jtok *o = &p->t[0];
 	int slot = p->sc->role_slot[SU_ROLE_REQUEST_ID], j = 1;
 	char field[sizeof(r->err_field)];
 
-	if (slot < 0 || SU_PRESENT(r, slot) || o->type != JSMN_OBJECT)
+	if (slot < 0 || SU_PRESENT(r, slot) || o->type != SU_JSON_OBJECT)
 		return;
 	const char *name = SU_FPATH(p->sc, slot);
 	size_t nlen = strlen(name);
@@ -668,9 +660,9 @@ static void salvage_request_id(P *p)
 		return;  /* a nested id is not worth a second walk */
 	memcpy(field, r->err_field, sizeof(field));
 	for (int m = 0; m < o->size && j + 1 < p->n; m++) {
-		const jsmntok_t *k = &p->t[j], *v = &p->t[j + 1];
-		if (k->type == JSMN_STRING && (size_t)(k->end - k->start) == nlen &&
-		    memcmp(p->js + k->start, name, nlen) == 0 && v->type == JSMN_STRING &&
+		const su_jtok *k = &p->t[j], *v = &p->t[j + 1];
+		if (k->type == SU_JSON_STRING && (size_t)(k->end - k->start) == nlen &&
+		    memcmp(p->js + k->start, name, nlen) == 0 && v->type == SU_JSON_STRING &&
 		    p->js[v->end] == '"') {  /* not yet unescaped in place */
 			su_str id;
 			P q = *p;
@@ -731,7 +723,7 @@ static void fill(P *p)
 			} else {
 				r->f[slot].i = fd->dflt;
 			}
-			set_present(r, slot);
+			set_value(r, fd, slot);
 		}
 	}
 }
@@ -847,13 +839,15 @@ static int slots_for(stepup_request *r, uint32_t n)
 int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *json,
                          size_t len, char *err, size_t errlen)
 {
-	P p = { .r = r, .len = len, .err = err, .errlen = errlen };
-	jsmn_parser jp;
+	uint64_t given[SU_MAX_FIELDS / 64];
+	P p = { .r = r, .len = len, .err = err, .errlen = errlen, .given = given };
+	su_jparser jp;
 	int n;
 
 	if (!r || !e || (!json && len))
 		return STEPUP_EINVAL;
 	p.sc = e->rs->schema;
+	memset(given, 0, ((p.sc->nfields + 63) / 64) * sizeof(uint64_t));
 	r->ok = 0;
 	r->unknown_reasons = 0;
 	r->err_field[0] = '\0';
@@ -890,13 +884,13 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 
 	/* Tokens are needed only while parsing: a typical request fits the
 	 * stack array; larger ones use (and keep) a heap array. */
-	jsmntok_t stack_toks[TOKS_MIN];
-	jsmntok_t *toks = stack_toks;
+	su_jtok stack_toks[TOKS_MIN];
+	su_jtok *toks = stack_toks;
 	unsigned ntoks = TOKS_MIN;
 	for (;;) {
-		jsmn_init(&jp);
-		n = jsmn_parse(&jp, p.js, len, toks, ntoks);
-		if (n != JSMN_ERROR_NOMEM)
+		su_json_init(&jp);
+		n = su_json_parse(&jp, p.js, len, toks, ntoks);
+		if (n != SU_JSON_ERROR_NOMEM)
 			break;
 		if (ntoks >= TOKS_MAX) {
 			if (text_depth(p.js, len) > SU_REQUEST_MAX_DEPTH)
@@ -908,7 +902,7 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 		/* 256, 1024, 4096, then exactly TOKS_MAX: the documented limit. */
 		ntoks = ntoks * 4 < TOKS_MAX ? ntoks * 4 : TOKS_MAX;
 		if (r->ntoks < ntoks) {
-			void *t = realloc(r->toks, ntoks * sizeof(jsmntok_t));
+			void *t = realloc(r->toks, ntoks * sizeof(su_jtok));
 			if (!t)
 				return STEPUP_ENOMEM;
 			r->toks = t;
@@ -918,7 +912,7 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 	}
 	p.t = toks;
 	p.n = n;
-	if (n == JSMN_ERROR_PART || n == 0) {
+	if (n == SU_JSON_ERROR_PART || n == 0) {
 		size_t lead = strspn(p.js, " \t\r\n");
 		bad(&p, "", n == 0 ? "empty request"
 		            : lead < len && p.js[lead] != '{' ? "request must be a JSON object"
@@ -929,7 +923,7 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 		bad(&p, "", "malformed JSON");
 		return STEPUP_EBADREQ;
 	}
-	if (p.t[0].type != JSMN_OBJECT) {
+	if (p.t[0].type != SU_JSON_OBJECT) {
 		bad(&p, "", "request must be a JSON object");
 		return STEPUP_EBADREQ;
 	}

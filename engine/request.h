@@ -42,9 +42,13 @@ typedef union su_value {
 #define SU_INLINE_BYTES 1280
 
 struct stepup_request {
-	/* What deciding reads comes first, together. */
-	uint8_t *has;                  /* per slot: bit 0 present, bit 1 given
-	                                  (possibly as null) */
+	/* What deciding reads comes first, together and in one run of bytes
+	 * from the start (a request of the schema's first slots), so that
+	 * stepup_decide() can ask for all of its cache lines at once, without
+	 * waiting for a pointer (SU_REQUEST_HOT_BYTES). */
+	uint8_t *has;                  /* per slot: 0 absent; else bit 0 set and
+	                                  bits 1-7 the value's code + 1 (1 for
+	                                  fields without codes): su_field_codes */
 	su_value *f;                   /* per slot; f_inline or the heap */
 	int ok;
 	unsigned unknown_reasons;      /* codes the ruleset does not know */
@@ -52,8 +56,8 @@ struct stepup_request {
 	uint64_t engine;               /* serial of the engine that decoded it */
 	const struct stepup_ruleset *rs;
 	uint32_t nslots, slotcap;      /* slots of rs; heap arrays' capacity */
-	su_value f_inline[SU_INLINE_SLOTS];
 	uint8_t has_inline[SU_INLINE_SLOTS];
+	su_value f_inline[SU_INLINE_SLOTS];
 	char inline_buf[SU_INLINE_BYTES];  /* its first bytes are the normalised
 	                                      strings */
 	unsigned norm_used;
@@ -68,6 +72,37 @@ struct stepup_request {
 };
 
 #define SU_PRESENT(r, slot) ((r)->has[(slot)] & 1u)
+
+/* A field of a small domain: an enum (the code is its value id, "other"
+ * included), a boolean (0, 1), or an integer of a declared range of at
+ * most 64 values (value - min) whose default, if any, is in range. Its
+ * presence byte carries the value's code + 1 in bits 1-7, so the prepared
+ * form's tables read one byte (SU_HAS_INDEX: 0 when absent, else code + 1;
+ * 1 for any present field without codes). The number of codes, or 0 for
+ * other fields. */
+static inline unsigned su_field_codes(const su_field *f)
+{
+	switch (f->type) {
+	case SU_T_BOOL:
+		return 2;
+	case SU_T_ENUM: {
+		unsigned n = f->values.count + !!(f->flags & SU_FF_OPEN);
+		return n <= 64 ? n : 0;
+	}
+	case SU_T_INT:
+		if (f->max >= f->min && (uint64_t)f->max - (uint64_t)f->min < 64 &&
+		    (!(f->flags & SU_FF_DEFAULT) || (f->dflt >= f->min && f->dflt <= f->max)))
+			return (unsigned)(f->max - f->min + 1);
+		return 0;
+	default:
+		return 0;
+	}
+}
+#define SU_HAS_INDEX(x) ((unsigned)(x) >> 1)
+
+/* The bytes from the start of a request that hold its slots 0 .. n-1
+ * (inline). */
+#define SU_REQUEST_HOT_BYTES(n) (offsetof(struct stepup_request, f_inline) + (size_t)(n) * sizeof(su_value))
 
 /* The string in a slot. */
 static inline su_str su_rstr(const struct stepup_request *r, unsigned slot)

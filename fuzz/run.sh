@@ -4,8 +4,8 @@
 #   SECONDS  fuzzing time per target (default 600). 0 = build, then replay
 #            the seeds and fuzz/regressions/ once without fuzzing (a quick
 #            regression run; exits non-zero if any input crashes).
-#   TARGET   compile | fmt | request | lifecycle | facts | mdes | all (default all; run one
-#            after the other)
+#   TARGET   compile | fmt | request | lifecycle | facts | mdes | index | all (default all;
+#            run one after the other)
 #
 # Environment:
 #   FUZZ_BUILD  build/work directory (default ${TMPDIR:-/tmp}/stepup-fuzz).
@@ -31,11 +31,11 @@ BUILD=${FUZZ_BUILD:-${TMPDIR:-/tmp}/stepup-fuzz}
 CC=${CC:-clang}
 JOBS=${FUZZ_JOBS:-1}
 
-usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|facts|mdes|all]"
+usage="usage: $0 [SECONDS] [compile|fmt|request|lifecycle|facts|mdes|index|all]"
 case "$SECONDS_PER_TARGET" in *[!0-9]*|'') echo "$usage" >&2; exit 2 ;; esac
 case "$TARGET" in
-compile|fmt|request|lifecycle|facts|mdes) TARGETS=$TARGET ;;
-all) TARGETS="compile fmt request lifecycle facts mdes" ;;
+compile|fmt|request|lifecycle|facts|mdes|index) TARGETS=$TARGET ;;
+all) TARGETS="compile fmt request lifecycle facts mdes index" ;;
 *) echo "$usage" >&2; exit 2 ;;
 esac
 
@@ -76,6 +76,10 @@ for t in compile fmt request facts; do
 		"$SRC/fuzz/fuzz_$t.c" "$BUILD/obj/fuzz_common.o" "${OBJS[@]}" $LIBS -o "$BUILD/fuzz_$t" ||
 		die "linking fuzz_$t failed"
 done
+# The index target: a differential check over internal headers
+# (fuzz/index_diff.c, shared with tests/unit/test_index.c).
+"$CC" $CFLAGS -fsanitize=fuzzer $INC "$SRC/fuzz/fuzz_index.c" "$SRC/fuzz/index_diff.c" "$BUILD/obj/fuzz_common.o" \
+	"${OBJS[@]}" $LIBS -o "$BUILD/fuzz_index" || die "linking fuzz_index failed"
 # The lifecycle target: lifecycle/*.c on top, SQLite and libcurl, and its
 # fake channel as a plugin in $BUILD (plain, like any plugin the host
 # dlopen()s; it records nothing itself, it hands what it gets to the target).
@@ -220,7 +224,7 @@ for t in $TARGETS; do
 	bin=$BUILD/fuzz_$t
 	art=$BUILD/artifacts/$t
 	mkdir -p "$art"
-	case $t in compile|fmt) maxlen=4096 ;; request|lifecycle|facts|mdes) maxlen=8192 ;; esac
+	case $t in compile|fmt|index) maxlen=4096 ;; request|lifecycle|facts|mdes) maxlen=8192 ;; esac
 	dict=()
 	[ -f "$SRC/fuzz/corpus/$t.dict" ] && dict=(-dict="$SRC/fuzz/corpus/$t.dict")
 	# fmt reads the rule language: the compile dictionary serves it too.

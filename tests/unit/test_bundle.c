@@ -174,7 +174,7 @@ static void round_trip_default_rules(void **state)
 	uint8_t *b = serialize(rs, &len);
 
 	assert_memory_equal(b, "STEPUPB\x1a", 8);
-	assert_int_equal(get32(b + 8), 3);
+	assert_int_equal(get32(b + 8), 4);
 	assert_int_equal(get32(b + 12), 0);
 	assert_int_equal(get32(b + 16), len - HEADER);
 	assert_int_equal(get32(b + 20), 0);
@@ -492,7 +492,8 @@ static void refuses_bit_flips(void **state)
 			int rc = try_load(b, len, err, sizeof(err));
 			b[i] ^= (uint8_t)(1u << bit);
 			/* A version byte flipped to an older format this build
-			 * reads (3 ^ 1 = 2, 3 ^ 2 = 1) is a malformed body. */
+			 * reads (1 or 2) is a malformed body; from format 4, one
+			 * flipped bit never gives 3, whose layout is the same. */
 			uint32_t v = i >= 8 && i < 12 ? get32(b + 8) ^ (1u << (8 * (i - 8) + bit)) : 0;
 			int older = i >= 8 && i < 12 && v >= 1 && v <= 2;
 			int want = i >= 8 && i < 12 && !older ? STEPUP_EVERSION : STEPUP_EBUNDLE;
@@ -541,19 +542,22 @@ static void refuses_other_versions(void **state)
 	char err[256];
 	uint8_t *b = serialize(rs, &len);
 	static const struct { uint32_t v; const char *text; } cases[] = {
-		{ 4, "version 4" }, { 0, "version 0" }, { 0xffffffffu, "version 4294967295" }, { 0x100, "version 256" },
+		{ 5, "version 5" }, { 0, "version 0" }, { 0xffffffffu, "version 4294967295" }, { 0x100, "version 256" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		put32(b + 8, cases[i].v);
 		assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_EVERSION);
-		if (!strstr(err, cases[i].text) || !strstr(err, "versions 1 to 3"))
+		if (!strstr(err, cases[i].text) || !strstr(err, "versions 1 to 4"))
 			fail_msg("version %u: message '%s' should name both versions", cases[i].v, err);
 	}
 	/* The version is checked before the length: a short foreign-version
 	 * header is still reported as a version problem. */
-	put32(b + 8, 4);
+	put32(b + 8, 5);
 	assert_int_equal(try_load(b, HEADER, err, sizeof(err)), STEPUP_EVERSION);
+	/* Format 4 has the layout of format 3 (its new opcodes aside). */
 	put32(b + 8, 3);
+	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
+	put32(b + 8, 4);
 	assert_int_equal(try_load(b, len, err, sizeof(err)), STEPUP_OK);
 	/* A format 3 body read as format 2 or 1 is malformed, not misread. */
 	put32(b + 8, 2);
@@ -1003,7 +1007,8 @@ static void refuses_corrupted_code_and_tables(void **state)
 static void verifier_rejects_value_type_confusion(void **state)
 {
 	(void)state;
-	crafted c = craft("rule a when length(end_user.phone) == 12 then decline\n");
+	/* (length against a constant is one fused test: compare two values) */
+	crafted c = craft("rule a when length(end_user.phone) == card.active_tokens then decline\n");
 	uint32_t pc = find_op(&c, SU_OP_V_CMP, 0);
 	assert_int_equal(at_insn(&c, pc)[1], SU_T_INT);
 	at_insn(&c, pc)[1] = SU_T_STRING;
@@ -1047,7 +1052,7 @@ static void verifier_rejects_string_test_on_int_set(void **state)
 static void verifier_rejects_value_stack_mismatch_at_jump(void **state)
 {
 	(void)state;
-	crafted c = craft("rule a when end_user.app_enrolled and length(end_user.phone) > 3 then decline\n");
+	crafted c = craft("rule a when end_user.app_enrolled and length(end_user.phone) > card.active_tokens then decline\n");
 	uint32_t jf = find_op(&c, SU_OP_JF, 0), call = find_op(&c, SU_OP_V_CALL, 0);
 	assert_true(call > jf + 1);
 	assert_int_equal(c.insn[jf + 1].op, SU_OP_V_FIELD);

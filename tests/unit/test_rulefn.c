@@ -259,6 +259,22 @@ static void absent_argument_never_calls(void **state)
 	stepup_engine_free(e);
 }
 
+/* The flat form distributes `or` over `and`, copying a side into several
+ * clauses: a side with a plugin call is not copied (the `or` stays one VM
+ * literal), so the call runs once a decision. */
+static void call_in_or_runs_once(void **state)
+{
+	(void)state;
+	stepup_engine *e = engine_with(S,
+		"rule r when counter.touch_i(card.active_tokens) or (card.state == CLOSED and card.csc_result == INVALID)\n"
+		"  then decline\n");
+	int64_t before = hits();
+	EXPECT_FIRED(e, "{}", "r");
+	if (hits() - before != 1)
+		fail_msg("%lld calls reached the plugin, expected 1", (long long)(hits() - before));
+	stepup_engine_free(e);
+}
+
 /* Request strings are slices of the input: the plugin must see exactly
  * the field, NUL-terminated, however long. Also every argument type in
  * one call, in order. */
@@ -723,7 +739,7 @@ static void bundle_round_trip_with_imports(void **state)
 	size_t len, len2;
 	char err[256];
 	uint8_t *b = serialize(rs, &len);
-	assert_int_equal(get32(b + 8), 3);
+	assert_int_equal(get32(b + 8), 4);
 	/* The imports close the body: count, then 3 string indices each. */
 	assert_int_equal(rs->nimports, 5);
 	assert_int_equal(get32(b + len - 4 - 12 * 5), 5);
@@ -1206,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(calls_every_type),
 		cmocka_unit_test(constants_cannot_multiply),
 		cmocka_unit_test(absent_argument_never_calls),
+		cmocka_unit_test(call_in_or_runs_once),
 		cmocka_unit_test(string_arguments_are_copies),
 		cmocka_unit_test(string_results_are_freed),
 		cmocka_unit_test(explain_shows_calls),
