@@ -1014,7 +1014,7 @@ void stepup_request_wipe(stepup_request *r)
 	if (r->hasheap)
 		explicit_bzero(r->hasheap, r->slotcap);
 	if (r->toks)
-		explicit_bzero(r->toks, (size_t)r->ntoks * sizeof(jsmntok_t));
+		explicit_bzero(r->toks, (size_t)r->ntoks * sizeof(su_jtok));
 	explicit_bzero(r->err_field, sizeof(r->err_field));
 	r->ok = 0;
 	r->unknown_reasons = 0;

@@ -66,7 +66,7 @@ struct stepup_request {
 	size_t heapcap;
 	su_value *fheap;               /* slots of schemas over SU_INLINE_SLOTS */
 	uint8_t *hasheap;
-	void *toks;                    /* jsmntok_t scratch for large requests */
+	void *toks;                    /* su_jtok scratch for large requests */
 	unsigned ntoks;
 	char err_field[64];
 };
