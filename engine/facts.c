@@ -75,6 +75,14 @@ static void scan(const stepup_ruleset *rs, use_fn fn, void *ctx)
 			fn(ctx, in->a, STEPUP_READS_SUFFIX, (long)in->c, 0);
 			fn(ctx, in->c, STEPUP_READS_VALUE, -1, 0);
 			break;
+		case SU_OP_STR_ENDS:  /* ends_with(field, "constant"), fused */
+			fn(ctx, in->a, STEPUP_READS_SUFFIX, -1, (size_t)SU_STRLEN(rs, in->c));
+			break;
+		case SU_OP_STR_PREFIX:
+		case SU_OP_STR_CONTAINS:
+		case SU_OP_STR_LEN:
+			fn(ctx, in->a, STEPUP_READS_VALUE, -1, 0);
+			break;
 		case SU_OP_V_FIELD:
 		case SU_OP_V_STR:
 		case SU_OP_V_INT:

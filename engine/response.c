@@ -247,7 +247,8 @@ static size_t atom_reads_of(const stepup_ruleset *rs, uint32_t pc, atom_reads *o
 			add_slot(&cur, in->a);
 			break;
 		case SU_OP_ENUM_IN: case SU_OP_INT_CMP: case SU_OP_STR_CMP: case SU_OP_STR_IN: case SU_OP_REASONS_ANY:
-		case SU_OP_REASONS_ALL:
+		case SU_OP_REASONS_ALL: case SU_OP_STR_PREFIX: case SU_OP_STR_ENDS: case SU_OP_STR_CONTAINS:
+		case SU_OP_STR_LEN:
 			add_slot(&cur, in->a);
 			if (cur.nconsts < ATOM_CONSTS)
 				cur.konst[cur.nconsts++] = in;
@@ -388,12 +389,16 @@ static int write_const(su_jw *w, const stepup_ruleset *rs, const su_insn *in, in
 		write_names(w, sc, in->a, rs->masks[in->c], 1);
 		return 1;
 	case SU_OP_INT_CMP:
+	case SU_OP_STR_LEN:
 		write_i64(w, rs->ints[in->c]);
 		return 1;
 	case SU_OP_V_INT:
 		write_i64(w, rs->ints[in->c]);
 		return 1;
 	case SU_OP_STR_CMP:
+	case SU_OP_STR_PREFIX:
+	case SU_OP_STR_ENDS:
+	case SU_OP_STR_CONTAINS:
 	case SU_OP_V_STR:
 		su_jw_str(w, SU_STR(rs, in->c), SU_STRLEN(rs, in->c));
 		return 1;
