@@ -870,6 +870,10 @@ int stepup_request_parse(stepup_request *r, const stepup_engine *e, const char *
 			char *b = realloc(r->heap, need);
 			if (!b)
 				return STEPUP_ENOMEM;
+			/* Zeroed once when it grows: the normalised-string area is
+			 * written only as far as a request needs, and a wipe or a
+			 * scan of the whole buffer must not read indeterminate bytes. */
+			memset(b + r->heapcap, 0, need - r->heapcap);
 			r->heap = b;
 			r->heapcap = need;
 		}
