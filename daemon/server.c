@@ -618,7 +618,12 @@ int server_start(const stepupd_config *cfg, char *err, size_t errlen)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
-	D = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	/* poll(), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon() races
+	 * with its own epoll loop (both remove the listening socket from the
+	 * epoll set; the loser's epoll_ctl fails with ENOENT and MHD panics),
+	 * and a drain must never abort the daemon. Its poll() side signals
+	 * the workers instead. A worker polls its own connections only. */
+	D = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 	                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
 	                     0, NULL, NULL, on_request, NULL,
 	                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
