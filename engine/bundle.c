@@ -54,49 +54,6 @@
 #define SU_HEADER_SIZE 56u
 #define SU_BUNDLE_MAX (256u << 20)
 
-typedef struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	int oom;
-} wbuf;
-
-static void wbytes(wbuf *w, const void *d, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->n + n > w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 4096;
-		while (cap < w->n + n)
-			cap *= 2;
-		uint8_t *p = realloc(w->p, cap);
-		if (!p) {
-			w->oom = 1;
-			return;
-		}
-		w->p = p;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->n, d, n);
-	w->n += n;
-}
-
-static void w8(wbuf *w, uint8_t v) { wbytes(w, &v, 1); }
-static void w16(wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-	wbytes(w, b, 2);
-}
-static void w32(wbuf *w, uint32_t v)
-{
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-	wbytes(w, b, 4);
-}
-static void w64(wbuf *w, uint64_t v)
-{
-	w32(w, (uint32_t)v);
-	w32(w, (uint32_t)(v >> 32));
-}
-
 typedef struct rbuf {
 	const uint8_t *p;
 	size_t n, at;
@@ -150,106 +107,106 @@ static void *rarray(rbuf *r, uint32_t *count, size_t min_record, size_t elem)
 	return calloc(n ? n : 1, elem);
 }
 
-static void put_program(wbuf *w, const struct stepup_ruleset *rs)
+static void put_program(su_wbuf *w, const struct stepup_ruleset *rs)
 {
 	/* The schema first: the program is typed against it. */
 	su_wbuf sw = {0};
 	su_schema_write(&sw, rs->schema);
 	if (sw.oom)
 		w->oom = 1;
-	wbytes(w, sw.p, sw.n);
+	su_wbytes(w, sw.p, sw.len);
 	free(sw.p);
-	wbytes(w, rs->schema->fingerprint, 32);
-	w32(w, rs->strtab_len);
-	wbytes(w, rs->strtab, rs->strtab_len);
-	w32(w, rs->nstrs);
+	su_wbytes(w, rs->schema->fingerprint, 32);
+	su_w32(w, rs->strtab_len);
+	su_wbytes(w, rs->strtab, rs->strtab_len);
+	su_w32(w, rs->nstrs);
 	for (uint32_t i = 0; i < rs->nstrs; i++) {
-		w32(w, rs->strs[i].off);
-		w32(w, rs->strs[i].len);
+		su_w32(w, rs->strs[i].off);
+		su_w32(w, rs->strs[i].len);
 	}
-	w32(w, rs->name);
-	wbytes(w, rs->revision, 32);
-	w32(w, rs->nfiles);
+	su_w32(w, rs->name);
+	su_wbytes(w, rs->revision, 32);
+	su_w32(w, rs->nfiles);
 	for (uint32_t i = 0; i < rs->nfiles; i++)
-		w32(w, rs->files[i]);
-	w32(w, rs->nints);
+		su_w32(w, rs->files[i]);
+	su_w32(w, rs->nints);
 	for (uint32_t i = 0; i < rs->nints; i++)
-		w64(w, (uint64_t)rs->ints[i]);
-	w32(w, rs->nfloats);
+		su_w64(w, (uint64_t)rs->ints[i]);
+	su_w32(w, rs->nfloats);
 	for (uint32_t i = 0; i < rs->nfloats; i++) {
 		uint64_t bits;
 		memcpy(&bits, &rs->floats[i], 8);
-		w64(w, bits);
+		su_w64(w, bits);
 	}
-	w32(w, rs->nmasks);
+	su_w32(w, rs->nmasks);
 	for (uint32_t i = 0; i < rs->nmasks; i++)
-		w64(w, rs->masks[i]);
-	w32(w, rs->nstrsets);
+		su_w64(w, rs->masks[i]);
+	su_w32(w, rs->nstrsets);
 	for (uint32_t i = 0; i < rs->nstrsets; i++) {
-		w32(w, rs->strsets[i].start);
-		w32(w, rs->strsets[i].count);
+		su_w32(w, rs->strsets[i].start);
+		su_w32(w, rs->strsets[i].count);
 	}
-	w32(w, rs->nsetitems);
+	su_w32(w, rs->nsetitems);
 	for (uint32_t i = 0; i < rs->nsetitems; i++)
-		w32(w, rs->setitems[i]);
-	w32(w, rs->nmethods);
+		su_w32(w, rs->setitems[i]);
+	su_w32(w, rs->nmethods);
 	for (uint32_t i = 0; i < rs->nmethods; i++) {
-		w8(w, rs->methods[i].type);
-		w32(w, rs->methods[i].code);
-		w32(w, rs->methods[i].line);
-		w32(w, rs->methods[i].cnf.start);
-		w32(w, rs->methods[i].cnf.count);
+		su_w8(w, rs->methods[i].type);
+		su_w32(w, rs->methods[i].code);
+		su_w32(w, rs->methods[i].line);
+		su_w32(w, rs->methods[i].cnf.start);
+		su_w32(w, rs->methods[i].cnf.count);
 	}
-	w32(w, rs->nrules);
+	su_w32(w, rs->nrules);
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		const su_rule *r = &rs->rules[i];
-		w32(w, r->name);
-		w32(w, r->desc);
-		w32(w, r->file);
-		w32(w, r->line);
-		w32(w, r->col);
-		w8(w, r->outcome);
-		w8(w, r->fraud);
-		w8(w, r->allowed);
-		w32(w, r->code);
-		w32(w, r->cnf.start);
-		w32(w, r->cnf.count);
+		su_w32(w, r->name);
+		su_w32(w, r->desc);
+		su_w32(w, r->file);
+		su_w32(w, r->line);
+		su_w32(w, r->col);
+		su_w8(w, r->outcome);
+		su_w8(w, r->fraud);
+		su_w8(w, r->allowed);
+		su_w32(w, r->code);
+		su_w32(w, r->cnf.start);
+		su_w32(w, r->cnf.count);
 	}
-	w32(w, rs->natoms);
+	su_w32(w, rs->natoms);
 	for (uint32_t i = 0; i < rs->natoms; i++) {
-		w32(w, rs->atoms[i].text);
-		w32(w, rs->atoms[i].file);
-		w32(w, rs->atoms[i].line);
-		w32(w, rs->atoms[i].col);
+		su_w32(w, rs->atoms[i].text);
+		su_w32(w, rs->atoms[i].file);
+		su_w32(w, rs->atoms[i].line);
+		su_w32(w, rs->atoms[i].col);
 	}
-	w32(w, rs->nclauses);
+	su_w32(w, rs->nclauses);
 	for (uint32_t i = 0; i < rs->nclauses; i++) {
-		w32(w, rs->clauses[i].start);
-		w32(w, rs->clauses[i].count);
+		su_w32(w, rs->clauses[i].start);
+		su_w32(w, rs->clauses[i].count);
 	}
-	w32(w, rs->nlits);
+	su_w32(w, rs->nlits);
 	for (uint32_t i = 0; i < rs->nlits; i++) {
-		w32(w, rs->lits[i].insn);
-		w32(w, rs->lits[i].neg);
+		su_w32(w, rs->lits[i].insn);
+		su_w32(w, rs->lits[i].neg);
 	}
-	w32(w, rs->ncode);
+	su_w32(w, rs->ncode);
 	for (uint32_t i = 0; i < rs->ncode; i++) {
 		const su_insn *in = &rs->code[i];
-		w8(w, in->op);
-		w16(w, in->a);
-		w8(w, in->cmp);
-		w32(w, in->c);
-		w32(w, in->atom);
+		su_w8(w, in->op);
+		su_w16(w, in->a);
+		su_w8(w, in->cmp);
+		su_w32(w, in->c);
+		su_w32(w, in->atom);
 	}
-	w8(w, rs->merchant_policy);
-	w8(w, rs->merchant_policy_set);
-	w32(w, rs->max_tri);
-	w32(w, rs->max_val);
-	w32(w, rs->nimports);
+	su_w8(w, rs->merchant_policy);
+	su_w8(w, rs->merchant_policy_set);
+	su_w32(w, rs->max_tri);
+	su_w32(w, rs->max_val);
+	su_w32(w, rs->nimports);
 	for (uint32_t i = 0; i < rs->nimports; i++) {
-		w32(w, rs->imports[i].plugin);
-		w32(w, rs->imports[i].fn);
-		w32(w, rs->imports[i].sig);
+		su_w32(w, rs->imports[i].plugin);
+		su_w32(w, rs->imports[i].fn);
+		su_w32(w, rs->imports[i].sig);
 	}
 }
 
@@ -438,24 +395,24 @@ static int sha256(const void *d, size_t n, uint8_t out[32])
 
 int stepup_ruleset_serialize(const stepup_ruleset *rs, void **data, size_t *len)
 {
-	wbuf w = {0};
+	su_wbuf w = {0};
 	uint8_t digest[32];
 
 	if (!rs || !data || !len)
 		return STEPUP_EINVAL;
-	wbytes(&w, SU_BUNDLE_MAGIC, 8);
-	w32(&w, SU_BUNDLE_VERSION);
-	w32(&w, 0);
-	w64(&w, 0);                   /* length, patched below */
-	wbytes(&w, digest, 0);
+	su_wbytes(&w, SU_BUNDLE_MAGIC, 8);
+	su_w32(&w, SU_BUNDLE_VERSION);
+	su_w32(&w, 0);
+	su_w64(&w, 0);                   /* length, patched below */
+	su_wbytes(&w, digest, 0);
 	for (int i = 0; i < 32; i++)  /* digest, patched below */
-		w8(&w, 0);
+		su_w8(&w, 0);
 	put_program(&w, rs);
 	if (w.oom) {
 		free(w.p);
 		return STEPUP_ENOMEM;
 	}
-	uint64_t body = w.n - SU_HEADER_SIZE;
+	uint64_t body = w.len - SU_HEADER_SIZE;
 	for (int i = 0; i < 8; i++)
 		w.p[16 + i] = (uint8_t)(body >> (8 * i));
 	if (sha256(w.p + SU_HEADER_SIZE, body, w.p + 24) < 0) {
@@ -463,7 +420,7 @@ int stepup_ruleset_serialize(const stepup_ruleset *rs, void **data, size_t *len)
 		return STEPUP_ENOMEM;
 	}
 	*data = w.p;
-	*len = w.n;
+	*len = w.len;
 	return STEPUP_OK;
 }
 

@@ -23,63 +23,21 @@ int64_t su_wire_now_ms(void)
 
 /* ---- writing ------------------------------------------------------------- */
 
-static void put(su_wbuf *w, const void *p, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 256;
-		while (cap < w->len + n)
-			cap *= 2;
-		unsigned char *q = malloc(cap);
-		if (!q) {
-			w->oom = 1;
-			return;
-		}
-		/* Not realloc: the old buffer may hold an OTP or card data and
-		 * is wiped before it is given back. */
-		if (w->len)
-			memcpy(q, w->p, w->len);
-		if (w->p) {
-			explicit_bzero(w->p, w->cap);
-			free(w->p);
-		}
-		w->p = q;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->len, p, n);
-	w->len += n;
-}
-
-static void put_u32(su_wbuf *w, uint32_t v)
-{
-	unsigned char b[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-	                       (unsigned char)(v >> 24) };
-	put(w, b, 4);
-}
-
-static void put_u64(su_wbuf *w, uint64_t v)
-{
-	unsigned char b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	put(w, b, 8);
-}
-
 void su_wire_begin(su_wbuf *w, int kind)
 {
 	unsigned char k = (unsigned char)kind;
 	if (w->len)
 		su_wire_wipe(w);
 	w->oom = 0;
-	put_u32(w, 0);
-	put(w, &k, 1);
+	w->wipe = 1;
+	su_w32(w, 0);
+	su_wbytes(w, &k, 1);
 }
 
 void su_wire_str(su_wbuf *w, const char *s)
 {
 	if (!s) {
-		put(w, "n", 1);
+		su_wbytes(w, "n", 1);
 		return;
 	}
 	size_t n = strlen(s);
@@ -87,23 +45,23 @@ void su_wire_str(su_wbuf *w, const char *s)
 		w->oom = 1;
 		return;
 	}
-	put(w, "s", 1);
-	put_u32(w, (uint32_t)n);
-	put(w, s, n + 1);
+	su_wbytes(w, "s", 1);
+	su_w32(w, (uint32_t)n);
+	su_wbytes(w, s, n + 1);
 }
 
 void su_wire_i64(su_wbuf *w, int64_t v)
 {
-	put(w, "i", 1);
-	put_u64(w, (uint64_t)v);
+	su_wbytes(w, "i", 1);
+	su_w64(w, (uint64_t)v);
 }
 
 void su_wire_f64(su_wbuf *w, double v)
 {
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof(bits));
-	put(w, "d", 1);
-	put_u64(w, bits);
+	su_wbytes(w, "d", 1);
+	su_w64(w, bits);
 }
 
 int su_wire_end(su_wbuf *w)

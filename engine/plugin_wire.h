@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 #define SU_WIRE_MAX (4u << 20)
 
 /* Frame kinds. Host to child: INIT, CALL, FN, FINI. Child to host: the
@@ -55,13 +57,8 @@ extern const char *const su_pop_names[SU_POP_COUNT];
  * what the plugin wrote to its stdout or stderr. */
 #define SU_WIRE_LOG_MARK 0x01
 
-/* A growable frame being written. Start with su_wbuf w = {0}; su_wire_begin
- * before each frame. oom stays set after a failed allocation. */
-typedef struct su_wbuf {
-	unsigned char *p;
-	size_t len, cap;
-	int oom;
-} su_wbuf;
+/* Frames are written into an su_wbuf (util.h): su_wire_begin before each
+ * frame; it keeps the buffer wiping (card data, OTPs). */
 
 void su_wire_begin(su_wbuf *w, int kind);
 void su_wire_str(su_wbuf *w, const char *s);  /* NULL writes 'n' */

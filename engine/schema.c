@@ -156,71 +156,38 @@ su_schema *su_schema_clone(const su_schema *sc)
 
 /* ---- canonical form ------------------------------------------------------ */
 
-static void wbytes(su_wbuf *w, const void *d, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->n + n > w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 4096;
-		while (cap < w->n + n)
-			cap *= 2;
-		uint8_t *p = realloc(w->p, cap);
-		if (!p) {
-			w->oom = 1;
-			return;
-		}
-		w->p = p;
-		w->cap = cap;
-	}
-	if (n)  /* d may be NULL then (an empty table) */
-		memcpy(w->p + w->n, d, n);
-	w->n += n;
-}
-
-static void w8(su_wbuf *w, uint8_t v) { wbytes(w, &v, 1); }
-static void w32(su_wbuf *w, uint32_t v)
-{
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-	wbytes(w, b, 4);
-}
-static void w64(su_wbuf *w, uint64_t v)
-{
-	w32(w, (uint32_t)v);
-	w32(w, (uint32_t)(v >> 32));
-}
-
 void su_schema_write(su_wbuf *w, const su_schema *sc)
 {
-	w32(w, sc->strtab_len);
-	wbytes(w, sc->strtab, sc->strtab_len);
-	w32(w, sc->nstrs);
+	su_w32(w, sc->strtab_len);
+	su_wbytes(w, sc->strtab, sc->strtab_len);
+	su_w32(w, sc->nstrs);
 	for (uint32_t i = 0; i < sc->nstrs; i++) {
-		w32(w, sc->strs[i].off);
-		w32(w, sc->strs[i].len);
+		su_w32(w, sc->strs[i].off);
+		su_w32(w, sc->strs[i].len);
 	}
-	w32(w, sc->nitems);
+	su_w32(w, sc->nitems);
 	for (uint32_t i = 0; i < sc->nitems; i++)
-		w32(w, sc->items[i]);
-	w32(w, sc->nfields);
+		su_w32(w, sc->items[i]);
+	su_w32(w, sc->nfields);
 	for (uint32_t i = 0; i < sc->nfields; i++) {
 		const su_field *f = &sc->fields[i];
-		w32(w, f->path);
-		w32(w, f->desc);
-		w8(w, f->type);
-		w8(w, f->format);
-		w8(w, f->role);
-		w8(w, f->derive);
-		w32(w, f->flags);
-		w32(w, f->source);
-		w32(w, f->ekind);
-		w64(w, (uint64_t)f->min);
-		w64(w, (uint64_t)f->max);
-		w64(w, (uint64_t)f->dflt);
-		w32(w, f->values.start);
-		w32(w, f->values.count);
-		w32(w, f->bits.start);
-		w32(w, f->bits.count);
-		w64(w, f->merchant);
+		su_w32(w, f->path);
+		su_w32(w, f->desc);
+		su_w8(w, f->type);
+		su_w8(w, f->format);
+		su_w8(w, f->role);
+		su_w8(w, f->derive);
+		su_w32(w, f->flags);
+		su_w32(w, f->source);
+		su_w32(w, f->ekind);
+		su_w64(w, (uint64_t)f->min);
+		su_w64(w, (uint64_t)f->max);
+		su_w64(w, (uint64_t)f->dflt);
+		su_w32(w, f->values.start);
+		su_w32(w, f->values.count);
+		su_w32(w, f->bits.start);
+		su_w32(w, f->bits.count);
+		su_w64(w, f->merchant);
 	}
 }
 
@@ -439,7 +406,7 @@ int su_schema_prepare(su_schema *sc, char *err, size_t errlen)
 	su_wbuf w = {0};
 	su_schema_write(&w, sc);
 	unsigned len = 0;
-	int ok = !w.oom && EVP_Digest(w.p, w.n, sc->fingerprint, &len, EVP_sha256(), NULL) == 1;
+	int ok = !w.oom && EVP_Digest(w.p, w.len, sc->fingerprint, &len, EVP_sha256(), NULL) == 1;
 	free(w.p);
 	return ok ? 0 : fail(err, errlen, "out of memory");
 }

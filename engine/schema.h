@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 typedef enum su_type {
 	SU_T_NONE = 0,
 	SU_T_BOOL,
@@ -167,11 +169,6 @@ void su_schema_what(const su_schema *sc, unsigned slot, char *buf, size_t size);
 
 /* Canonical serialization (the bundle's schema section and the
  * fingerprint's input). */
-typedef struct su_wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	int oom;
-} su_wbuf;
 void su_schema_write(su_wbuf *w, const su_schema *sc);
 
 const char *su_format_name(unsigned f);

@@ -359,3 +359,63 @@ int su_utf8_valid(const char *str, size_t n)
 	}
 	return 1;
 }
+
+/* ---- the byte writer ------------------------------------------------------ */
+
+void su_wbytes(su_wbuf *w, const void *d, size_t n)
+{
+	if (w->oom)
+		return;
+	if (n > SIZE_MAX / 2 - w->len) {
+		w->oom = 1;
+		return;
+	}
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		while (cap < w->len + n)
+			cap *= 2;
+		unsigned char *q;
+		if (w->wipe) {
+			if ((q = malloc(cap)) && w->len)
+				memcpy(q, w->p, w->len);
+			if (q && w->p) {
+				explicit_bzero(w->p, w->cap);
+				free(w->p);
+			}
+		} else {
+			q = realloc(w->p, cap);
+		}
+		if (!q) {
+			w->oom = 1;
+			return;
+		}
+		w->p = q;
+		w->cap = cap;
+	}
+	if (n)  /* d may be NULL then (an empty table) */
+		memcpy(w->p + w->len, d, n);
+	w->len += n;
+}
+
+void su_w8(su_wbuf *w, uint8_t v)
+{
+	su_wbytes(w, &v, 1);
+}
+
+void su_w16(su_wbuf *w, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	su_wbytes(w, b, 2);
+}
+
+void su_w32(su_wbuf *w, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	su_wbytes(w, b, 4);
+}
+
+void su_w64(su_wbuf *w, uint64_t v)
+{
+	su_w32(w, (uint32_t)v);
+	su_w32(w, (uint32_t)(v >> 32));
+}

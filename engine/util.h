@@ -69,4 +69,22 @@ int64_t su_parse_time(const char *s);
  * nothing above U+10FFFF), else 0. */
 int su_utf8_valid(const char *s, size_t n);
 
+
+/* One growable byte buffer, written little-endian: a bundle, the schema's
+ * canonical form, a plugin frame. Start with su_wbuf w = {0}; oom stays
+ * set after a failed allocation (later writes do nothing). With `wipe`
+ * set, growing copies to a new block and wipes the old one instead of
+ * realloc (the buffer may hold card data or an OTP). */
+typedef struct su_wbuf {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;
+	int wipe;
+} su_wbuf;
+void su_wbytes(su_wbuf *w, const void *d, size_t n);
+void su_w8(su_wbuf *w, uint8_t v);
+void su_w16(su_wbuf *w, uint16_t v);
+void su_w32(su_wbuf *w, uint32_t v);
+void su_w64(su_wbuf *w, uint64_t v);
+
 #endif
