@@ -11,11 +11,6 @@
 void su_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void su_vset_err(char *err, size_t errlen, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
-/* Read f to the end, at most max + 1 bytes (so the caller can tell "over
- * max" from "exactly max"). *out is malloc'd and NUL-terminated.
- * 0 on success, -1 out of memory, -2 read error. Prefer su_read_file for a
- * path: fopen() blocks on a FIFO. */
-int su_read_stream(FILE *f, size_t max, char **out, size_t *len);
 
 /* Open a file the library is asked to read (rules, bundles, settings)
  * without ever blocking on it: O_NONBLOCK so a FIFO or a device returns at

@@ -102,30 +102,28 @@ static char *resolve(P *p, const char *path)
 
 static int read_secret(P *p, const char *file, char **out)
 {
-	char *path = resolve(p, file), *text = NULL;
+	char *path = resolve(p, file), *text = NULL, why[512];
 	size_t len = 0;
-	FILE *f;
 	int rc;
 
 	if (!path)
 		return STEPUP_ENOMEM;
-	if (!(f = fopen(path, "re"))) {
-		su_set_err(p->err, p->errlen, "cases.webhook.secret_file: %s: %s", path, strerror(errno));
-		free(path);
-		return STEPUP_EIO;
-	}
-	rc = su_read_stream(f, MAX_SECRET_BYTES, &text, &len);
-	fclose(f);
+	/* The one reader of secret files: never blocks, a regular file,
+	 * bounded, read in one allocation. */
+	rc = su_read_secret_file(path, MAX_SECRET_BYTES, 0, &text, &len, why, sizeof(why));
 	free(path);
-	if (rc == -1)
-		return STEPUP_ENOMEM;
-	if (rc < 0 || len > MAX_SECRET_BYTES) {
-		free(text);
-		return bad(p, "webhook.secret_file", rc < 0 ? "cannot be read" : "larger than 4096 bytes");
+	if (rc == STEPUP_ENOMEM)
+		return rc;
+	if (rc == STEPUP_ETOOBIG)
+		return bad(p, "webhook.secret_file", "larger than 4096 bytes");
+	if (rc != STEPUP_OK) {
+		su_set_err(p->err, p->errlen, "cases.webhook.secret_file: %s", why);
+		return rc;
 	}
 	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
 		text[--len] = '\0';
 	if (len == 0 || strlen(text) != len) {
+		explicit_bzero(text, len);
 		free(text);
 		return bad(p, "webhook.secret_file", "empty or not text");
 	}
