@@ -62,7 +62,7 @@ demo_daemon() {
   "log": { "level": "info" },
   "plugins": {
     "path": ["$top/build/plugins/.libs"],
-    "load": [ { "module": "cs_router", "name": "cs", "isolation": "inline",
+    "load": [ { "module": "cs_router", "name": "cs", "trusted": true, "isolation": "inline",
                 "config": { "default": { "standard": "+1-800-555-0100", "fraud": "+1-800-555-0199",
                                          "hours": "24/7" } } } ],
     "methods": { "CUSTOMER_SERVICE": "cs" }

@@ -1519,8 +1519,11 @@ typedef struct load_ctx {
 static int load_process(entry *en, size_t k, su_module *m, const char *cfg, const load_ctx *lc, char *err,
                         size_t n)
 {
+	/* A plugin that will run in this process (trusted, "inline" or
+	 * "thread") is checked with the rights it will have: the host's. */
+	int drop = lc->drop && en->iso == ISO_PROCESS;
 	su_proc_spec spec = { lc->host, m->path, m->fd, en->name, cfg,
-	                      en->check_only ? SU_PLUGIN_CHECK_ONLY : 0, lc->drop, lc->uid, lc->gid,
+	                      en->check_only ? SU_PLUGIN_CHECK_ONLY : 0, drop, lc->uid, lc->gid,
 	                      SU_INIT_TIMEOUT_MS, en->backoff_ms };
 	su_proc_desc desc;
 	char why[512];
@@ -1783,6 +1786,42 @@ static int set_user(load_ctx *lc, json_t *v, char *err, size_t n)
 	return STEPUP_OK;
 }
 
+/* The helper program of "process" plugins: the installed one; in a build
+ * tree never installed (make check, ./quickstart.sh demo) the one built
+ * beside the running program (libtool runs programs from .libs/: its
+ * parent too). An installed daemon never looks further than its own. */
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static char host_path[PATH_MAX];
+
+static void find_host(void)
+{
+	char exe[PATH_MAX], cand[PATH_MAX + 32];
+	snprintf(host_path, sizeof(host_path), "%s", STEPUP_PLUGIN_HOST_PATH);
+	if (access(host_path, X_OK) == 0)
+		return;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(exe, '/');
+		if (!slash)
+			return;
+		*slash = '\0';
+		snprintf(cand, sizeof(cand), "%s/stepup-plugin-host", exe);
+		if (strlen(cand) < sizeof(host_path) && access(cand, X_OK) == 0) {
+			snprintf(host_path, sizeof(host_path), "%s", cand);
+			return;
+		}
+	}
+}
+
+static const char *default_host(void)
+{
+	pthread_once(&host_once, find_host);
+	return host_path;
+}
+
 static int configure(stepup_plugins *ps, json_t *sec, const char *base_dir, unsigned flags, char *err,
                      size_t n)
 {
@@ -1799,7 +1838,7 @@ static int configure(stepup_plugins *ps, json_t *sec, const char *base_dir, unsi
 
 	lc.host = secure_getenv("STEPUP_PLUGIN_HOST");
 	if (!lc.host || !*lc.host)
-		lc.host = STEPUP_PLUGIN_HOST_PATH;
+		lc.host = default_host();
 	if (!json_is_object(sec))
 		return cerr(err, n, STEPUP_ECONFIG, "the \"plugins\" section must be an object");
 	json_object_foreach(sec, key, v) {
