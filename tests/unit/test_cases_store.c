@@ -434,8 +434,10 @@ static void lost_file_logged_once(void **state)
 	tc_env *t = *state;
 	char err[512];
 	tc_open(t, NULL);
-	assert_int_equal(unlink(t->db), 0);
+	/* Cleared first: the background pass may be the one that sees the
+	 * loss first (and then the records' failures are the repeats). */
 	tc_log_clear();
+	assert_int_equal(unlink(t->db), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(record(t, err, sizeof(err)), STEPUP_EIO);
 	stepup_cases_stats st;
