@@ -483,3 +483,14 @@ int hd_stop_checked(hd *d, char *why, size_t whylen)
 	free(e);
 	return -1;
 }
+
+const char hd_green_req[] =
+	"{\"request_id\":\"req-green-1\",\"tsp\":\"MDES\",\"channel\":\"XPAY_WALLET\","
+	"\"token_requestor\":{\"id\":\"50110030273\",\"name\":\"APPLE_PAY\"},"
+	"\"card\":{\"pan\":\"5412751234561234\",\"state\":\"ACTIVE\",\"capture_method\":\"BANK_APP\","
+	"\"csc_result\":\"MATCH\",\"active_tokens\":1,\"csc_failures_24h\":0},"
+	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\","
+	"\"app_enrolled\":true,\"language\":\"en-US\",\"otp_exhausted\":false},"
+	"\"wallet\":{\"phone_suffix\":\"1234\",\"device_score\":5,\"account_score\":5,\"phone_score\":5,"
+	"\"recommended_decision\":\"APPROVED\",\"reason_codes\":[],\"device_suspicious\":false,"
+	"\"device_country\":\"US\"}}";

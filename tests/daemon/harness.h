@@ -98,6 +98,8 @@ int hd_read_all(int fd, int timeout_ms, char **out, size_t *len);
 int hd_wait_for(const char *path, const char *needle, int timeout_ms);
 
 void hd_sleep_ms(int ms);
+/* A request the default rules approve (GREEN), every field given. */
+extern const char hd_green_req[];
 long long hd_now_ms(void);
 
 #endif

@@ -42,18 +42,7 @@
 static hd D;
 static char *yellow_req;  /* tests/data/sample-request.json: YELLOW */
 
-/* GREEN under the default rules; with "CLOSED" put for "ACTIVE", RED
- * (card_not_active). */
-static const char green_req[] =
-	"{\"request_id\":\"req-green-1\",\"tsp\":\"MDES\",\"channel\":\"XPAY_WALLET\","
-	"\"token_requestor\":{\"id\":\"50110030273\",\"name\":\"APPLE_PAY\"},"
-	"\"card\":{\"pan\":\"5412751234561234\",\"state\":\"ACTIVE\",\"capture_method\":\"BANK_APP\","
-	"\"csc_result\":\"MATCH\",\"active_tokens\":1,\"csc_failures_24h\":0},"
-	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\","
-	"\"app_enrolled\":true,\"language\":\"en-US\",\"otp_exhausted\":false},"
-	"\"wallet\":{\"phone_suffix\":\"1234\",\"device_score\":5,\"account_score\":5,\"phone_score\":5,"
-	"\"recommended_decision\":\"APPROVED\",\"reason_codes\":[],\"device_suspicious\":false,"
-	"\"device_country\":\"US\"}}";
+/* hd_green_req with "CLOSED" put for "ACTIVE": RED (card_not_active). */
 static char *closed_req;
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -530,7 +519,7 @@ static void test_fifo_reload(void **state)
 {
 	(void)state;
 	hresp r;
-	post("/v1/decisions", green_req, &r);
+	post("/v1/decisions", hd_green_req, &r);
 	assert_int_equal(r.status, 200);
 	char rev[128];
 	const char *p = strstr(r.body, "sha256:");
@@ -550,7 +539,7 @@ static void test_fifo_reload(void **state)
 	assert_true(took < 15000);
 	hresp_free(&r);
 	/* The old generation serves on. */
-	post("/v1/decisions", green_req, &r);
+	post("/v1/decisions", hd_green_req, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, rev));
 	hresp_free(&r);
@@ -791,7 +780,7 @@ static void test_declog_disk_full(void **state)
 	hclient *c = hc_new();
 	for (int i = 0; i < N; i++) {
 		hresp r;
-		hd_http(&D, c, "POST", "/v1/decisions", JSON_CT, green_req, strlen(green_req), NULL, &r);
+		hd_http(&D, c, "POST", "/v1/decisions", JSON_CT, hd_green_req, strlen(hd_green_req), NULL, &r);
 		assert_int_equal(r.status, 200);
 		hresp_free(&r);
 	}
@@ -823,7 +812,7 @@ static void test_declog_disk_full(void **state)
 	assert_true(hd_wait_for(D.stderr_log, "decision log reopened", 10000));
 	for (int i = 0; i < AFTER; i++) {
 		hresp r;
-		hd_http(&D, c, "POST", "/v1/decisions", JSON_CT, green_req, strlen(green_req), NULL, &r);
+		hd_http(&D, c, "POST", "/v1/decisions", JSON_CT, hd_green_req, strlen(hd_green_req), NULL, &r);
 		assert_int_equal(r.status, 200);
 		hresp_free(&r);
 	}
@@ -920,9 +909,9 @@ static void test_fair_share(void **state)
 	int fd = connect_from("127.0.0.7");
 	assert_true(fd >= 0);
 	snprintf(head, sizeof(head), "POST /v1/decisions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", strlen(green_req));
+	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", strlen(hd_green_req));
 	assert_true(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
-	assert_true(send(fd, green_req, strlen(green_req), MSG_NOSIGNAL) == (ssize_t)strlen(green_req));
+	assert_true(send(fd, hd_green_req, strlen(hd_green_req), MSG_NOSIGNAL) == (ssize_t)strlen(hd_green_req));
 	hd_read_all(fd, 10000, &reply, NULL);
 	close(fd);
 	if (!answered_200(reply))
@@ -983,7 +972,7 @@ int main(void)
 	yellow_req = hd_slurp(SRCDIR "/tests/data/sample-request.json", NULL);
 	if (!yellow_req)
 		return 1;
-	closed_req = strdup(green_req);
+	closed_req = strdup(hd_green_req);
 	memcpy(strstr(closed_req, "\"ACTIVE\""), "\"CLOSED\"", 8);
 	const struct CMUnitTest halfclose[] = {
 		cmocka_unit_test(test_halfclosed_decisions),

@@ -65,16 +65,6 @@
 static hd D;
 static char *yellow_req;  /* tests/data/sample-request.json: YELLOW */
 
-static const char green_req[] =
-	"{\"request_id\":\"req-green-1\",\"tsp\":\"MDES\",\"channel\":\"XPAY_WALLET\","
-	"\"token_requestor\":{\"id\":\"50110030273\",\"name\":\"APPLE_PAY\"},"
-	"\"card\":{\"pan\":\"5412751234561234\",\"state\":\"ACTIVE\",\"capture_method\":\"BANK_APP\","
-	"\"csc_result\":\"MATCH\",\"active_tokens\":1,\"csc_failures_24h\":0},"
-	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\","
-	"\"app_enrolled\":true,\"language\":\"en-US\",\"otp_exhausted\":false},"
-	"\"wallet\":{\"phone_suffix\":\"1234\",\"device_score\":5,\"account_score\":5,\"phone_score\":5,"
-	"\"recommended_decision\":\"APPROVED\",\"reason_codes\":[],\"device_suspicious\":false,"
-	"\"device_country\":\"US\"}}";
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -209,7 +199,7 @@ static void *greens(void *p)
 	/* At least 250 each, and on until the crashes are over. */
 	while (a->sent < 250 || !__atomic_load_n(a->stop, __ATOMIC_ACQUIRE)) {
 		hresp r;
-		post(c, "/v1/decisions", green_req, &r);
+		post(c, "/v1/decisions", hd_green_req, &r);
 		a->sent++;
 		if (r.status != 200 || strcmp(decision_of(r.body), "GREEN") != 0) {
 			if (!a->failed++)
@@ -283,7 +273,7 @@ static void test_crashes_under_load(void **state)
 	 * rule function, deliver_otp (a Deliver OTP: 502). Each followed by a
 	 * call that works, as traffic would, so restarts stay quick. */
 	char *crash_yellow = replaced(yellow_req, "+14155551234", CRASH_PHONE);
-	char *boom_green = replaced(green_req, "APPLE_PAY", "boom");
+	char *boom_green = replaced(hd_green_req, "APPLE_PAY", "boom");
 	char *deliver_yellow = replaced(yellow_req, "+14155551234", DELIVER_PHONE);
 	int kinds[3] = { 0, 0, 0 };
 	long long end = hd_now_ms() + 120000;
@@ -373,7 +363,7 @@ static void test_inline_crash_names_the_plugin(void **state)
 	            " \"isolation\": \"inline\", \"trusted\": true,"
 	            " \"config\": {\"crash_when\": {\"can_deliver\": \"" CRASH_PHONE "\"}}}],"
 	            " \"methods\": {\"OTP_SMS\": \"faulty\"}}");
-	post(NULL, "/v1/decisions", green_req, &r);
+	post(NULL, "/v1/decisions", hd_green_req, &r);
 	assert_int_equal(r.status, 200);
 	hresp_free(&r);
 	char *crash = replaced(yellow_req, "+14155551234", CRASH_PHONE);
@@ -522,7 +512,7 @@ static void test_module_replaced(void **state)
 		snprintf(extra, sizeof(extra), "\"plugins\": {\"load\": [{\"module\": \"./mod.so\", \"isolation\": \"%s\","
 		         " \"trusted\": true, \"config\": {\"data_version\": \"bins-1\"}}]}", isos[k]);
 		start(NULL, extra);
-		post(NULL, "/v1/decisions", green_req, &r);
+		post(NULL, "/v1/decisions", hd_green_req, &r);
 		assert_string_equal(decision_of(r.body), "GREEN");
 		json_t *j = parse(r.body);
 		char rev1[80];
@@ -548,7 +538,7 @@ static void test_module_replaced(void **state)
 		hd_http(&D, NULL, "POST", "/v1/admin/reload", NULL, NULL, 0, NULL, &r);
 		assert_int_equal(r.status, 200);
 		hresp_free(&r);
-		post(NULL, "/v1/decisions", green_req, &r);
+		post(NULL, "/v1/decisions", hd_green_req, &r);
 		assert_string_equal(decision_of(r.body), "RED");
 		assert_non_null(strstr(r.body, "\"rule\":\"new_code\""));
 		assert_null(strstr(r.body, rev1));  /* another revision: other data */
@@ -566,7 +556,7 @@ static void test_module_replaced(void **state)
 		assert_int_equal(write(fd, "garbage", 7), 7);
 		close(fd);
 		for (int i = 0; i < 20; i++) {
-			post(NULL, "/v1/decisions", green_req, &r);
+			post(NULL, "/v1/decisions", hd_green_req, &r);
 			assert_int_equal(r.status, 200);
 			assert_string_equal(decision_of(r.body), "RED");
 			hresp_free(&r);
@@ -576,7 +566,7 @@ static void test_module_replaced(void **state)
 		assert_int_equal(r.status, 422);
 		assert_non_null(strstr(r.body, "mod.so"));
 		hresp_free(&r);
-		post(NULL, "/v1/decisions", green_req, &r);
+		post(NULL, "/v1/decisions", hd_green_req, &r);
 		assert_string_equal(decision_of(r.body), "RED");
 		hresp_free(&r);
 		stop_clean();
@@ -616,7 +606,7 @@ static void *timed_greens(void *p)
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		long long t0 = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-		post(c, "/v1/decisions", green_req, &r);
+		post(c, "/v1/decisions", hd_green_req, &r);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		a->us[i] = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - t0;
 		a->failed += r.status != 200 || strcmp(decision_of(r.body), "GREEN") != 0;

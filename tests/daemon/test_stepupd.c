@@ -29,18 +29,6 @@
 
 #include "harness.h"
 
-/* GREEN under the default rules. */
-static const char green_req[] =
-	"{\"request_id\":\"req-green-1\",\"tsp\":\"MDES\",\"channel\":\"XPAY_WALLET\","
-	"\"token_requestor\":{\"id\":\"50110030273\",\"name\":\"APPLE_PAY\"},"
-	"\"card\":{\"pan\":\"5412751234561234\",\"state\":\"ACTIVE\",\"capture_method\":\"BANK_APP\","
-	"\"csc_result\":\"MATCH\",\"active_tokens\":1,\"csc_failures_24h\":0},"
-	"\"end_user\":{\"phone\":\"+14155551234\",\"email\":\"jane.doe@example.com\","
-	"\"app_enrolled\":true,\"language\":\"en-US\",\"otp_exhausted\":false},"
-	"\"wallet\":{\"phone_suffix\":\"1234\",\"device_score\":5,\"account_score\":5,\"phone_score\":5,"
-	"\"recommended_decision\":\"APPROVED\",\"reason_codes\":[],\"device_suspicious\":false,"
-	"\"device_country\":\"US\"}}";
-
 static char *yellow_req;  /* tests/data/sample-request.json */
 
 static hd D;  /* the daemon of the current group */
@@ -183,7 +171,7 @@ static void test_decision_is_library_output(void **state)
 	stepup_request *rq = stepup_request_new();
 	stepup_decision *dc = stepup_decision_new();
 
-	const char *reqs[] = { green_req, yellow_req };
+	const char *reqs[] = { hd_green_req, yellow_req };
 	const char *want_decision[] = { "GREEN", "YELLOW" };
 	for (size_t i = 0; i < 2; i++) {
 		hresp r;
@@ -215,7 +203,7 @@ static void test_bad_field(void **state)
 {
 	(void)state;
 	hresp r;
-	char *body = strdup(green_req);
+	char *body = strdup(hd_green_req);
 	char *p = strstr(body, "\"ACTIVE\"");
 	memcpy(p, "\"BOGUS\" ", 8);
 	post_decision(body, &r);
@@ -276,7 +264,7 @@ static void test_not_found(void **state)
 	assert_null(strstr(r.body, "4111111111111111"));
 	assert_non_null(strstr(r.body, "POST /v1/decisions"));
 	hresp_free(&r);
-	post_decision(green_req, &r);  /* the connection pool survives */
+	post_decision(hd_green_req, &r);  /* the connection pool survives */
 	assert_int_equal(r.status, 200);
 	hresp_free(&r);
 }
@@ -302,14 +290,14 @@ static void test_not_json(void **state)
 {
 	(void)state;
 	hresp r;
-	hd_http(&D, NULL, "POST", "/v1/decisions", "text/plain", green_req, strlen(green_req), NULL, &r);
+	hd_http(&D, NULL, "POST", "/v1/decisions", "text/plain", hd_green_req, strlen(hd_green_req), NULL, &r);
 	assert_error(&r, 415, "unsupported_media_type");
 	hresp_free(&r);
-	hd_http(&D, NULL, "POST", "/v1/decisions", NULL, green_req, strlen(green_req), NULL, &r);
+	hd_http(&D, NULL, "POST", "/v1/decisions", NULL, hd_green_req, strlen(hd_green_req), NULL, &r);
 	assert_error(&r, 415, "unsupported_media_type");
 	hresp_free(&r);
-	hd_http(&D, NULL, "POST", "/v1/decisions", "application/json; charset=utf-8", green_req,
-	        strlen(green_req), NULL, &r);
+	hd_http(&D, NULL, "POST", "/v1/decisions", "application/json; charset=utf-8", hd_green_req,
+	        strlen(hd_green_req), NULL, &r);
 	assert_int_equal(r.status, 200);
 	hresp_free(&r);
 }
@@ -357,7 +345,7 @@ static void test_metrics(void **state)
 {
 	(void)state;
 	hresp r;
-	post_decision(green_req, &r);
+	post_decision(hd_green_req, &r);
 	hresp_free(&r);
 	post_decision(yellow_req, &r);
 	hresp_free(&r);
@@ -595,7 +583,7 @@ static void test_decision_log_reopen(void **state)
 	hresp r;
 	char rotated[256];
 	snprintf(rotated, sizeof(rotated), "%s.1", D.declog);
-	post_decision(green_req, &r);
+	post_decision(hd_green_req, &r);
 	hresp_free(&r);
 	assert_int_equal(rename(D.declog, rotated), 0);
 	kill(D.pid, SIGUSR1);
@@ -873,7 +861,7 @@ static void *hammer_main(void *arg)
 	hclient *c = hc_new();
 	while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
 		hresp r;
-		hd_http(&D, c, "POST", "/v1/decisions", JSON_CT, green_req, strlen(green_req), NULL, &r);
+		hd_http(&D, c, "POST", "/v1/decisions", JSON_CT, hd_green_req, strlen(hd_green_req), NULL, &r);
 		if (h->stop_on_refused && r.curl_rc == CURLE_COULDNT_CONNECT) {
 			h->refused++;
 			hresp_free(&r);
@@ -996,7 +984,7 @@ static void test_reload_broken(void **state)
 	if (!strstr(r.body, "rules.rules:3:"))
 		fail_msg("reload error does not name the line: %s", r.body);
 	hresp_free(&r);
-	post_decision(green_req, &r);
+	post_decision(hd_green_req, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, rev_a));
 	hresp_free(&r);
@@ -1020,7 +1008,7 @@ static void test_reload_broken(void **state)
 	assert_error(&r, 422, "reload_failed");
 	assert_non_null(strstr(r.body, "unknown key \\\"limts\\\""));
 	hresp_free(&r);
-	post_decision(green_req, &r);
+	post_decision(hd_green_req, &r);
 	assert_non_null(strstr(r.body, rev_a));
 	hresp_free(&r);
 
@@ -1031,7 +1019,7 @@ static void test_reload_broken(void **state)
 	assert_int_equal(r.status, 200);
 	hresp_free(&r);
 	assert_int_equal(metric("stepupd_reload_last_success"), 1);
-	post_decision(green_req, &r);
+	post_decision(hd_green_req, &r);
 	assert_non_null(strstr(r.body, rev_b));
 	hresp_free(&r);
 }
@@ -1051,7 +1039,7 @@ static void *slow_main(void *arg)
 {
 	struct slow_req *s = arg;
 	char body[2048], head[256];
-	snprintf(body, sizeof(body), "%s", green_req);
+	snprintf(body, sizeof(body), "%s", hd_green_req);
 	memcpy(strstr(body, "req-green-1"), s->id, strlen(s->id));
 	snprintf(head, sizeof(head), "POST /v1/decisions HTTP/1.1\r\nHost: t\r\n"
 	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", strlen(body));
@@ -1385,15 +1373,15 @@ static void test_deadline(void **state)
 	assert_int_equal(start("info",
 	                       "{\"decision_deadline_ms\": 50, \"connection_timeout_ms\": 5000}", NULL), 0);
 	char head[256];
-	size_t n = strlen(green_req), half = n / 2;
+	size_t n = strlen(hd_green_req), half = n / 2;
 	snprintf(head, sizeof(head), "POST /v1/decisions HTTP/1.1\r\nHost: t\r\nContent-Type: "
 	         "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
 	int fd = hd_connect(&D);
 	assert_true(fd >= 0);
 	send(fd, head, strlen(head), MSG_NOSIGNAL);
-	send(fd, green_req, half, MSG_NOSIGNAL);
+	send(fd, hd_green_req, half, MSG_NOSIGNAL);
 	hd_sleep_ms(200);
-	send(fd, green_req + half, n - half, MSG_NOSIGNAL);
+	send(fd, hd_green_req + half, n - half, MSG_NOSIGNAL);
 	char *got;
 	hd_read_all(fd, 3000, &got, NULL);
 	close(fd);
@@ -1402,7 +1390,7 @@ static void test_deadline(void **state)
 	free(got);
 	/* In time: decided. */
 	hresp r;
-	post_decision(green_req, &r);
+	post_decision(hd_green_req, &r);
 	assert_int_equal(r.status, 200);
 	hresp_free(&r);
 	assert_int_equal(metric("stepupd_rejected_total{cause=\"deadline_exceeded\"}"), 1);
